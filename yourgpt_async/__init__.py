@@ -1,0 +1,65 @@
+"""yourgpt-async: an asyncio SDK for YourGPT's chatbot Project Integration API."""
+
+from ._client import DEFAULT_BASE_URL, AsyncClient
+from ._config import RateLimit, RetryPolicy, Timeouts
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConnectError,
+    DeliveryUnknownError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+    UnexpectedResponseError,
+    YourGPTError,
+)
+from ._models import (
+    AILogEntry,
+    ChatMode,
+    Choice,
+    ContentType,
+    Message,
+    Page,
+    SendBy,
+    Session,
+    SessionMessage,
+    SessionState,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AILogEntry",
+    "APIError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatMode",
+    "Choice",
+    "ConfigurationError",
+    "ConnectError",
+    "ContentType",
+    "DeliveryUnknownError",
+    "Message",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "RetryPolicy",
+    "SendBy",
+    "ServerError",
+    "Session",
+    "SessionMessage",
+    "SessionState",
+    "Timeouts",
+    "TransportError",
+    "UnexpectedResponseError",
+    "YourGPTError",
+    "__version__",
+]

@@ -1,0 +1,164 @@
+"""Small, frozen configuration objects: timeouts, the retry policy and the rate limit.
+
+Each has defaults that suit a web service and a bulk script alike; pass your own to
+:class:`~yourgpt_async.AsyncClient`, or a :class:`RetryPolicy` to a single call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from ._exceptions import ConfigurationError
+
+__all__ = ["RateLimit", "RetryPolicy", "Timeouts"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        expected = "a positive number or None" if allow_none else "a positive number"
+        raise ConfigurationError(f"{name} must be {expected}, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """How long one HTTP attempt may take, in seconds (``None`` means no limit).
+
+    Attributes:
+        total: The whole attempt, from connecting to the last byte of the reply. The AI's answer
+            to a user message can take a while, hence the generous default.
+        connect: Getting a connection (including waiting for a free one in the pool and TLS).
+        read: Between two reads of the reply.
+    """
+
+    total: float | None = 60.0
+    connect: float | None = 10.0
+    read: float | None = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("total", "connect", "read"):
+            _positive(f"Timeouts.{name}", getattr(self, name), allow_none=True)
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how long to retry a failed request.
+
+    What is retried is fixed by the kind of failure and the endpoint (see the retry table in
+    the docs): a request that never reached the service, a 429 and a 503 are always retried;
+    a timeout, a dropped connection or a 500/502/504 after ``sendMessage`` or ``createSession``
+    was sent raises :class:`~yourgpt_async.DeliveryUnknownError` instead, unless
+    ``retry_unsafe`` is set.
+
+    Attributes:
+        attempts: Most HTTP requests per call, the first included (1 disables retrying).
+        initial_backoff: Upper bound of the first backoff, in seconds; it doubles each retry.
+        max_backoff: Upper bound of any single backoff, in seconds.
+        deadline: Most seconds one call may spend, retries and waits included. A
+            ``Retry-After`` that would end past it is not waited for: the error is raised.
+        retry_unsafe: Also retry ambiguous failures of ``sendMessage`` and ``createSession``,
+            accepting that the service may then store a message or session twice.
+        jitter: Full jitter: each backoff is drawn uniformly from 0 to its bound.
+        sleep: The coroutine used to wait (tests pass a fake one).
+        clock: The monotonic clock the deadline is measured with (tests pass a fake one).
+    """
+
+    attempts: int = 4
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+    deadline: float = 90.0
+    retry_unsafe: bool = False
+    jitter: bool = True
+    sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False)
+    clock: Clock = attrs.field(default=time.monotonic, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if (
+            isinstance(self.attempts, bool)
+            or not isinstance(self.attempts, int)
+            or self.attempts < 1
+        ):
+            raise ConfigurationError(
+                f"RetryPolicy.attempts must be an int of at least 1, got {self.attempts!r}"
+            )
+        _positive("RetryPolicy.initial_backoff", self.initial_backoff)
+        _positive("RetryPolicy.max_backoff", self.max_backoff)
+        _positive("RetryPolicy.deadline", self.deadline)
+
+    @classmethod
+    def no_retry(cls) -> RetryPolicy:
+        """A policy that makes exactly one attempt."""
+        return cls(attempts=1)
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """How fast one client sends, across all its concurrent calls.
+
+    With ``per_second`` set, a token bucket holds the client to that rate. Without it, the
+    client starts slowly, speeds up while the service accepts, and on a 429 lowers its rate
+    (multiplicative decrease) and creeps back up (additive increase), so that a long run settles
+    just under a limit nobody told it. A 429 always pauses every call of the client until the
+    instant the service named in ``Retry-After``.
+
+    Attributes:
+        per_second: The rate to hold to, or ``None`` to find it adaptively.
+        burst: Requests that may go at once above the rate. Defaults to 1 for a known rate (the
+            service's own burst allowance then stays unused as a margin for network jitter).
+        adaptive: Whether 429s lower the rate. Defaults to on when ``per_second`` is ``None``.
+            With ``per_second`` set and ``adaptive=True``, ``per_second`` is the ceiling.
+        initial_per_second: Where the adaptive rate starts before the first 429.
+        min_per_second: The adaptive rate never drops below this.
+        decrease: Factor applied to the rate on a 429 (0 < decrease < 1).
+        increase: How much of the rate reached at the last 429 is added back per second.
+        enabled: ``False`` turns all pacing off (429s are still retried after their wait).
+        clock: The monotonic clock (tests pass a fake one).
+        sleep: The coroutine used to wait (tests pass a fake one).
+    """
+
+    per_second: float | None = None
+    burst: int | None = None
+    adaptive: bool | None = None
+    initial_per_second: float = 20.0
+    min_per_second: float = 0.5
+    decrease: float = 0.9
+    increase: float = 0.1
+    enabled: bool = True
+    clock: Clock = attrs.field(default=time.monotonic, repr=False)
+    sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        _positive("RateLimit.per_second", self.per_second, allow_none=True)
+        if self.burst is not None and (
+            isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1
+        ):
+            raise ConfigurationError(
+                f"RateLimit.burst must be an int of at least 1 or None, got {self.burst!r}"
+            )
+        _positive("RateLimit.initial_per_second", self.initial_per_second)
+        _positive("RateLimit.min_per_second", self.min_per_second)
+        _positive("RateLimit.increase", self.increase)
+        if not 0 < self.decrease < 1:
+            raise ConfigurationError(
+                f"RateLimit.decrease must be between 0 and 1 (exclusive), got {self.decrease!r}"
+            )
+
+    @property
+    def is_adaptive(self) -> bool:
+        """Whether this limit adapts to 429s (``adaptive``, or its default)."""
+        if not self.enabled:
+            return False
+        return self.per_second is None if self.adaptive is None else self.adaptive
+
+    @classmethod
+    def unlimited(cls) -> RateLimit:
+        """No pacing at all: send as fast as the concurrency gate allows."""
+        return cls(enabled=False)

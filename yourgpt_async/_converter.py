@@ -1,0 +1,227 @@
+"""The package's own cattrs converter: every rule that turns a reply's JSON into a model.
+
+The service's field sets drift between endpoints and over time, so decoding is lenient:
+unknown fields are ignored (and kept in ``raw``), missing ones take defaults, nulls are fine,
+an unknown enum value is kept as a plain ``str``, ``createdAt`` and ``created_at`` both work,
+and ``session_uid`` is always the exact decimal ``str``, even when sent as a 17-digit number.
+A strict twin (``make_converter(strict=True)``) forbids unknown fields, for tests that
+watch for drift.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from ._models import (
+    AILogEntry,
+    ChatMode,
+    Choice,
+    ContentType,
+    Message,
+    SendBy,
+    Session,
+    SessionMessage,
+    SessionState,
+)
+
+__all__ = ["converter", "make_converter", "parse_datetime", "structure"]
+
+T = TypeVar("T")
+
+_ENUMS: tuple[type, ...] = (SendBy, ChatMode, SessionState, ContentType)
+
+# Fields whose wire name differs from the model's, per model, and the alternative spellings
+# that are accepted too (camelCase in createSession, snake_case in getSessions).
+_RENAMES: dict[type, dict[str, str]] = {
+    Session: {"created_at": "createdAt", "updated_at": "updatedAt"},
+    SessionMessage: {"created_at": "createdAt", "ai_log": "AILog"},
+}
+_ALIASES: dict[type, tuple[tuple[str, str], ...]] = {
+    Session: (("created_at", "createdAt"), ("updated_at", "updatedAt")),
+    SessionMessage: (("created_at", "createdAt"),),
+    Message: (("message_id", "id"),),
+}
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """Parse the service's ISO 8601 timestamps (``2024-08-02T12:17:48.540Z``) to aware UTC.
+
+    Returns ``None`` for ``None``, an empty string, or text that is no timestamp (the
+    original stays in the model's ``raw``).
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value:
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _union_args(tp: Any) -> tuple[Any, ...]:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return typing.get_args(tp)
+    return ()
+
+
+def _lenient_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    enum_type = next(arg for arg in _union_args(tp) if arg in _ENUMS)
+
+    def structure_enum(value: Any, _: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return enum_type(value)
+        except ValueError:
+            return str(value)
+
+    return structure_enum
+
+
+def _optional_int(value: Any, _: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _optional_str(value: Any, _: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _optional_bool(value: Any, _: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _optional_datetime(value: Any, _: Any) -> datetime | None:
+    return parse_datetime(value)
+
+
+def _optional_mapping(value: Any, _: Any) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def _session_uid(value: Any, _: Any) -> str:
+    # json.loads keeps integers exact, so str() of a 17-digit number is the exact uid.
+    return "" if value is None else value if isinstance(value, str) else str(value)
+
+
+def _is_exactly(expected: Any) -> Callable[[Any], bool]:
+    def predicate(tp: Any) -> bool:
+        return bool(tp == expected)
+
+    return predicate
+
+
+def make_converter(*, strict: bool = False) -> cattrs.Converter:
+    """Build a converter for the API's models.
+
+    Args:
+        strict: Forbid fields the models do not name (for drift tests); the SDK itself uses
+            the lenient one.
+    """
+    conv = cattrs.Converter(forbid_extra_keys=strict, detailed_validation=strict)
+
+    conv.register_structure_hook_func(
+        lambda tp: any(arg in _ENUMS for arg in _union_args(tp)),
+        lambda value, tp: _lenient_enum_hook(tp)(value, tp),
+    )
+    exact: list[tuple[Any, Callable[[Any, Any], Any]]] = [
+        (int | None, _optional_int),
+        (str | None, _optional_str),
+        (bool | None, _optional_bool),
+        (datetime | None, _optional_datetime),
+        (Mapping[str, Any] | None, _optional_mapping),
+    ]
+
+    def _tuple_of(item: type[T]) -> Callable[[Any, Any], tuple[T, ...]]:
+        def structure_tuple(value: Any, _: Any) -> tuple[T, ...]:
+            if not isinstance(value, list):
+                return ()
+            return tuple(conv.structure(v, item) for v in value if isinstance(v, Mapping))
+
+        return structure_tuple
+
+    exact += [
+        (tuple[Choice, ...], _tuple_of(Choice)),
+        (tuple[AILogEntry, ...], _tuple_of(AILogEntry)),
+    ]
+    for tp, hook in exact:
+        conv.register_structure_hook_func(_is_exactly(tp), hook)
+
+    for model in (Choice, AILogEntry, Message, Session, SessionMessage):
+        _register_model(conv, model, strict=strict)
+    return conv
+
+
+def _register_model(conv: cattrs.Converter, model: type[T], *, strict: bool) -> None:
+    overrides: dict[str, Any] = {"raw": override(omit=True)} if "raw" in _field_names(model) else {}
+    for field, wire in _RENAMES.get(model, {}).items():
+        overrides[field] = override(rename=wire)
+    if model is Session:
+        overrides["session_uid"] = override(struct_hook=_session_uid)
+    elif model is Message:
+        overrides["session_uid"] = override(struct_hook=_optional_str)
+    generated = make_dict_structure_fn(model, conv, _cattrs_forbid_extra_keys=strict, **overrides)
+    aliases = _ALIASES.get(model, ())
+    keeps_raw = "raw" in overrides
+
+    def structure_model(value: Any, _: Any) -> T:
+        if not isinstance(value, Mapping):
+            raise TypeError(
+                f"expected a JSON object for {model.__name__}, got {type(value).__name__}"
+            )
+        source = value
+        for alternative, wire in aliases:
+            # Accept either spelling: fill the one the model reads from the other.
+            if alternative in source:
+                if wire not in source:
+                    source = {**source, wire: source[alternative]}
+                if strict:  # a known spelling, not drift
+                    source = {k: v for k, v in source.items() if k != alternative}
+        obj = generated(source, model)
+        if keeps_raw:
+            object.__setattr__(obj, "raw", value)
+        return obj
+
+    conv.register_structure_hook(model, structure_model)
+
+
+def _field_names(model: type) -> set[str]:
+    return {f.name for f in attrs.fields(model)}
+
+
+converter = make_converter()
+"""The lenient converter the client decodes with."""
+
+
+def structure(data: Any, model: type[T]) -> T:
+    """Decode ``data`` (parsed JSON) into ``model`` with the package's converter."""
+    return converter.structure(data, model)

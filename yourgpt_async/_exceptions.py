@@ -1,0 +1,205 @@
+"""The exceptions raised by yourgpt-async, all below one root.
+
+Catch :class:`YourGPTError` for everything, or a branch for one kind of failure::
+
+    YourGPTError
+    ├── ConfigurationError          bad arguments, missing key; raised before any I/O
+    ├── TransportError
+    │   ├── ConnectError            never reached the service: safe to retry
+    │   └── DeliveryUnknownError    sent, no answer: the message may have been delivered
+    └── APIError(status, message, body, request_id)
+        ├── BadRequestError         400
+        ├── AuthenticationError     401
+        ├── PermissionDeniedError   403
+        ├── NotFoundError           404
+        ├── RateLimitError          429 (retry_after)
+        ├── ServerError             5xx
+        └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape
+
+No message or repr of these exceptions contains the API key: the client never hands it to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConnectError",
+    "DeliveryUnknownError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "TransportError",
+    "UnexpectedResponseError",
+    "YourGPTError",
+]
+
+
+class YourGPTError(Exception):
+    """Base of every exception this package raises on purpose.
+
+    Attributes:
+        attempts: How many HTTP requests were made for the failed call (0 when the error was
+            raised before any request, 1 when no retry happened).
+    """
+
+    attempts: int = 0
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        if self.attempts > 1:
+            return f"{self.message} (after {self.attempts} attempts)"
+        return self.message
+
+
+class ConfigurationError(YourGPTError, ValueError):
+    """An argument or setting is invalid or missing; raised before any network I/O.
+
+    It is also a :class:`ValueError`, so code that validates input generically catches it.
+    """
+
+
+class TransportError(YourGPTError):
+    """The request did not complete at the HTTP level.
+
+    Attributes:
+        endpoint: The API endpoint, e.g. ``"sendMessage"``.
+    """
+
+    def __init__(self, message: str, *, endpoint: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
+class ConnectError(TransportError):
+    """The service was never reached (DNS, refused, TLS before the request was sent).
+
+    Nothing was delivered, so retrying is always safe.
+    """
+
+
+class DeliveryUnknownError(TransportError):
+    """The request was sent but no usable answer came back: it may or may not have taken effect.
+
+    Raised for ``sendMessage`` and ``createSession`` after a timeout, a dropped connection or a
+    500/502/504 once the request had left, because resending could create a duplicate. Check the
+    session's messages (``get_session_messages``) before sending again, or opt in to resending
+    with ``RetryPolicy(retry_unsafe=True)`` if a duplicate is acceptable.
+    """
+
+
+class APIError(YourGPTError):
+    """The service answered with an error.
+
+    Attributes:
+        status: The HTTP status code (200 when the service sent ``RXERROR`` with a 200).
+        message: The service's own message, or a description of what was wrong with the reply.
+        body: The decoded error body when it was JSON, else ``None``.
+        errors: Per-field messages when the service sent them (400s), else an empty dict.
+        request_id: The service's request id header, when one was sent.
+        endpoint: The API endpoint, e.g. ``"sendMessage"``.
+        retry_after: Seconds the service asked to wait before retrying (``Retry-After``), or
+            ``None`` when it did not say.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        endpoint: str,
+        body: Any = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.endpoint = endpoint
+        self.body = body
+        self.request_id = request_id
+        errors = body.get("errors") if isinstance(body, Mapping) else None
+        self.errors: dict[str, Any] = dict(errors) if isinstance(errors, Mapping) else {}
+
+    def __str__(self) -> str:
+        text = f"{self.endpoint}: HTTP {self.status}: {self.message}"
+        if self.errors:
+            fields = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+            text = f"{text} ({fields})"
+        if self.attempts > 1:
+            text = f"{text} (after {self.attempts} attempts)"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status}, endpoint={self.endpoint!r}, "
+            f"message={self.message!r})"
+        )
+
+
+class BadRequestError(APIError):
+    """HTTP 400, or ``RXERROR`` at HTTP 200: the service rejected the request's parameters."""
+
+
+class AuthenticationError(APIError):
+    """HTTP 401: the API key is missing or invalid. Check ``YOURGPT_API_KEY``."""
+
+
+class PermissionDeniedError(APIError):
+    """HTTP 403: the key has no access to that widget or session."""
+
+
+class NotFoundError(APIError):
+    """HTTP 404: the endpoint or resource does not exist (check ``base_url``)."""
+
+
+class RateLimitError(APIError):
+    """HTTP 429: the service is rate limiting this key.
+
+    The client retries these by itself, waiting ``retry_after`` seconds; you see one only when
+    the retries or the deadline ran out.
+    """
+
+
+class ServerError(APIError):
+    """HTTP 5xx: the service failed."""
+
+
+class UnexpectedResponseError(APIError):
+    """The reply was not the JSON envelope the API promises: HTML, empty, truncated or reshaped.
+
+    Attributes:
+        excerpt: The first few hundred characters of the body, for diagnosis.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        endpoint: str,
+        excerpt: str = "",
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status=status,
+            endpoint=endpoint,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
+        self.excerpt = excerpt
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}; body starts: {self.excerpt!r}" if self.excerpt else text

@@ -1,0 +1,239 @@
+"""What to do about a failed request: one classification of failures and one tenacity policy.
+
+Every failure is sorted once into a :class:`Failure` kind; whether it is retried depends only on
+that kind, on whether the endpoint is idempotent, and on ``RetryPolicy.retry_unsafe``:
+
+=============================================  ==========================  ================
+failure                                        createSession, sendMessage  the others
+=============================================  ==========================  ================
+could not connect                              retry                       retry
+429, 503                                       retry after Retry-After     retry
+timeout or disconnect after sending, 500/502/504  DeliveryUnknownError     retry
+a 2xx reply that cannot be decoded             raise                       retry
+400/401/403/404, other 4xx, RXERROR at 200     raise                       raise
+=============================================  ==========================  ================
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import tenacity
+
+from ._config import RetryPolicy
+from ._exceptions import (
+    APIError,
+    ConnectError,
+    DeliveryUnknownError,
+    TransportError,
+    UnexpectedResponseError,
+    YourGPTError,
+)
+
+__all__ = ["Failure", "classify", "parse_retry_after", "run_with_retries"]
+
+logger = logging.getLogger("yourgpt_async")
+
+T = TypeVar("T")
+
+
+class Failure(enum.Enum):
+    """The kinds of failure the retry table distinguishes."""
+
+    CONNECT = "could not connect"
+    THROTTLED = "rate limited or unavailable"
+    AMBIGUOUS = "no answer after sending"
+    SERVER = "server error"
+    UNDECODABLE = "undecodable reply"
+    REJECTED = "rejected"
+
+
+def classify(error: BaseException) -> Failure:
+    """Sort an exception raised by one attempt into its :class:`Failure` kind."""
+    if isinstance(error, ConnectError):
+        return Failure.CONNECT
+    if isinstance(error, TransportError):
+        return Failure.AMBIGUOUS
+    if isinstance(error, APIError):
+        status = error.status
+        if status in (429, 503):
+            return Failure.THROTTLED
+        if status >= 500:
+            return Failure.SERVER
+        if isinstance(error, UnexpectedResponseError) and 200 <= status < 300:
+            return Failure.UNDECODABLE
+    return Failure.REJECTED
+
+
+def is_retryable(kind: Failure, *, idempotent: bool, policy: RetryPolicy) -> bool:
+    """Whether a failure of this kind may be retried on this endpoint under this policy."""
+    if kind in (Failure.CONNECT, Failure.THROTTLED):
+        return True
+    if kind in (Failure.AMBIGUOUS, Failure.SERVER, Failure.UNDECODABLE):
+        return idempotent or policy.retry_unsafe
+    return False
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date.
+
+    Fractional seconds are accepted too. Returns ``None`` when absent or unreadable; a date in
+    the past gives 0.
+
+    Args:
+        value: The header's value.
+        now: The current wall-clock time (seconds since the epoch), for tests.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: str) -> YourGPTError:
+    """Turn an ambiguous failure of a non-idempotent call into DeliveryUnknownError."""
+    if isinstance(error, DeliveryUnknownError):
+        return error
+    status = f"HTTP {error.status}" if isinstance(error, APIError) else "the connection failed"
+    unknown = DeliveryUnknownError(
+        f"{endpoint}: the request was sent but {status} came back, so it may or may not have "
+        "taken effect; check before sending again, or pass RetryPolicy(retry_unsafe=True) "
+        "to resend automatically",
+        endpoint=endpoint,
+    )
+    unknown.__cause__ = error
+    return unknown
+
+
+class _Stop(tenacity.stop.stop_base):
+    """Stop after ``attempts``, or when the next wait would end past the deadline."""
+
+    def __init__(self, policy: RetryPolicy, started: float) -> None:
+        self.policy = policy
+        self.deadline = started + policy.deadline
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        if retry_state.attempt_number >= self.policy.attempts:
+            return True
+        return self.policy.clock() + (retry_state.upcoming_sleep or 0.0) > self.deadline
+
+
+def _backoff(policy: RetryPolicy, attempt: int) -> float:
+    bound = min(policy.max_backoff, policy.initial_backoff * 2 ** (attempt - 1))
+    return random.uniform(0, bound) if policy.jitter else bound
+
+
+def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    def wait(retry_state: tenacity.RetryCallState) -> float:
+        assert retry_state.outcome is not None
+        error = retry_state.outcome.exception()
+        if isinstance(error, APIError) and error.retry_after is not None:
+            return error.retry_after  # the service's word wins over our backoff
+        return _backoff(policy, retry_state.attempt_number)
+
+    return wait
+
+
+async def run_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    endpoint: str,
+    idempotent: bool,
+    policy: RetryPolicy,
+) -> T:
+    """Run ``attempt`` until it succeeds or the policy says stop, raising the last real error.
+
+    The first attempt runs outside tenacity, so a call that succeeds first time pays nothing
+    for the retry machinery. The error raised carries ``attempts``; an ambiguous failure of a
+    non-idempotent endpoint that is not retried becomes :class:`DeliveryUnknownError`.
+
+    Args:
+        attempt: Makes one HTTP request and returns the decoded result, or raises.
+        endpoint: The endpoint's name, for errors and logs.
+        idempotent: Whether repeating the request is harmless.
+        policy: When and how long to retry.
+    """
+    try:
+        return await attempt()
+    except YourGPTError as error:
+        first = error
+        started = policy.clock()
+    kind = classify(first)
+    if policy.attempts == 1 or not is_retryable(kind, idempotent=idempotent, policy=policy):
+        raise _final(first, kind, endpoint=endpoint, idempotent=idempotent, attempts=1)
+
+    replayed = False
+
+    async def again() -> T:
+        # Hand tenacity the first failure without a second request, so its bookkeeping
+        # (attempt numbers, waits) covers the whole call.
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            raise first
+        return await attempt()
+
+    def retry_if(retry_state: tenacity.RetryCallState) -> bool:
+        assert retry_state.outcome is not None
+        error = retry_state.outcome.exception()
+        if not isinstance(error, YourGPTError):
+            return False
+        return is_retryable(classify(error), idempotent=idempotent, policy=policy)
+
+    def log_retry(retry_state: tenacity.RetryCallState) -> None:
+        assert retry_state.outcome is not None
+        error = retry_state.outcome.exception()
+        reason = classify(error).value if error is not None else "unknown"
+        detail = f"HTTP {error.status}" if isinstance(error, APIError) else type(error).__name__
+        logger.info(
+            "retrying %s: attempt %d failed (%s, %s); waiting %.3fs",
+            endpoint,
+            retry_state.attempt_number,
+            reason,
+            detail,
+            retry_state.upcoming_sleep,
+        )
+
+    retrying = tenacity.AsyncRetrying(
+        stop=_Stop(policy, started),
+        wait=_wait(policy),
+        retry=retry_if,
+        sleep=policy.sleep,
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    try:
+        return await retrying(again)
+    except YourGPTError as error:
+        attempts = retrying.statistics.get("attempt_number", 1)
+        raise _final(
+            error, classify(error), endpoint=endpoint, idempotent=idempotent, attempts=attempts
+        ) from error.__cause__
+
+
+def _final(
+    error: YourGPTError, kind: Failure, *, endpoint: str, idempotent: bool, attempts: int
+) -> YourGPTError:
+    if not idempotent and kind in (Failure.AMBIGUOUS, Failure.SERVER):
+        error = _ambiguous_to_delivery_unknown(error, endpoint)
+    error.attempts = attempts
+    return error

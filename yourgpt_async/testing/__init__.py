@@ -1,0 +1,32 @@
+"""An emulator of YourGPT's Project Integration API, for testing code that talks to it.
+
+`Emulator` serves the API over loopback HTTP with a ledger of delivered messages, a per-key rate
+limit and a scriptable `FaultPlan`; run `python -m yourgpt_async.testing` to serve it by hand.
+"""
+
+from ._emulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_WIDGET_UID,
+    OTHER_WIDGET_UID,
+    Emulator,
+    EmulatorRateLimit,
+    LedgerEntry,
+    RequestRecord,
+    serve_main,
+)
+from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
+
+__all__ = [
+    "ANY_ENDPOINT",
+    "DEFAULT_API_KEY",
+    "DEFAULT_WIDGET_UID",
+    "OTHER_WIDGET_UID",
+    "Emulator",
+    "EmulatorRateLimit",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "LedgerEntry",
+    "RequestRecord",
+    "serve_main",
+]

@@ -15,6 +15,7 @@ from ._emulator import (
     serve_main,
 )
 from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
+from ._thread import EmulatorThread
 
 __all__ = [
     "ANY_ENDPOINT",
@@ -23,6 +24,7 @@ __all__ = [
     "OTHER_WIDGET_UID",
     "Emulator",
     "EmulatorRateLimit",
+    "EmulatorThread",
     "Fault",
     "FaultKind",
     "FaultPlan",

@@ -71,7 +71,7 @@ def parse_datetime(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
-    return parsed
+    return parsed.astimezone(timezone.utc)
 
 
 def _union_args(tp: Any) -> tuple[Any, ...]:
@@ -120,6 +120,10 @@ def _optional_bool(value: Any, _: Any) -> bool | None:
     return bool(value)
 
 
+def _bool(value: Any, _: Any) -> bool:
+    return bool(_optional_bool(value, _))
+
+
 def _optional_datetime(value: Any, _: Any) -> datetime | None:
     return parse_datetime(value)
 
@@ -128,8 +132,8 @@ def _optional_mapping(value: Any, _: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
-def _session_uid(value: Any, _: Any) -> str:
-    # json.loads keeps integers exact, so str() of a 17-digit number is the exact uid.
+def _str(value: Any, _: Any) -> str:
+    # json.loads keeps integers exact, so str() of a 17-digit session_uid is the exact uid.
     return "" if value is None else value if isinstance(value, str) else str(value)
 
 
@@ -175,6 +179,10 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     ]
     for tp, hook in exact:
         conv.register_structure_hook_func(_is_exactly(tp), hook)
+    # Plain str and bool have direct hooks in cattrs, which a predicate hook does not override:
+    # without these a null text would become "None" and a "false" flag True.
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(bool, _bool)
 
     for model in (Choice, AILogEntry, Message, Session, SessionMessage):
         _register_model(conv, model, strict=strict)
@@ -185,10 +193,6 @@ def _register_model(conv: cattrs.Converter, model: type[T], *, strict: bool) -> 
     overrides: dict[str, Any] = {"raw": override(omit=True)} if "raw" in _field_names(model) else {}
     for field, wire in _RENAMES.get(model, {}).items():
         overrides[field] = override(rename=wire)
-    if model is Session:
-        overrides["session_uid"] = override(struct_hook=_session_uid)
-    elif model is Message:
-        overrides["session_uid"] = override(struct_hook=_optional_str)
     generated = make_dict_structure_fn(model, conv, _cattrs_forbid_extra_keys=strict, **overrides)
     aliases = _ALIASES.get(model, ())
     keeps_raw = "raw" in overrides

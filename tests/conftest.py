@@ -1,0 +1,60 @@
+"""Fixtures shared by the client's tests: the emulator, a fake clock and clients bound to both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from _fakes import FakeClock
+
+from yourgpt_async import AsyncClient, RateLimit, RetryPolicy
+from yourgpt_async.testing import Emulator
+
+ClientFactory = Callable[..., AsyncClient]
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """The test's fake monotonic clock; the client fixtures retry and pace on it."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """An emulator serving on a loopback port for the duration of one test."""
+    async with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+async def make_client(emulator: Emulator, fake_clock: FakeClock) -> AsyncIterator[ClientFactory]:
+    """Build clients bound to the emulator and the fake clock; keyword arguments override.
+
+    Every client made is closed after the test. Its HTTP session is created lazily, so a test
+    can also check that a call never got as far as the network.
+    """
+    clients: list[AsyncClient] = []
+
+    def make(**overrides: Any) -> AsyncClient:
+        kwargs: dict[str, Any] = {
+            "api_key": emulator.api_key,
+            "widget_uid": emulator.widget_uid,
+            "base_url": emulator.base_url,
+            "retry": RetryPolicy(sleep=fake_clock.sleep, clock=fake_clock.clock),
+            "rate_limit": RateLimit(clock=fake_clock.clock, sleep=fake_clock.sleep),
+            **overrides,
+        }
+        client = AsyncClient(**kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def client(make_client: ClientFactory) -> AsyncClient:
+    """A client bound to the emulator, retrying and pacing on the fake clock."""
+    return make_client()

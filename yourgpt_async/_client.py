@@ -468,12 +468,12 @@ class AsyncClient:
                     request_id=request_id,
                     retry_after=retry_after,
                 )
-            if not raw:
+            if 300 <= status < 400:
+                what = "a redirect, which is not followed"
+            elif not raw:
                 what = "an empty reply"
             elif payload is None:
                 what = "a reply that is not JSON"
-            elif 300 <= status < 400:
-                what = "a redirect, which is not followed"
             else:
                 what = "JSON that is not the API's envelope"
             return UnexpectedResponseError(

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from yourgpt_async import (
+    APIError,
     AsyncClient,
     ChatMode,
     Choice,
@@ -19,12 +20,15 @@ from yourgpt_async import (
     Message,
     Page,
     RateLimit,
+    RetryPolicy,
     SendBy,
     Session,
     SessionMessage,
     SessionState,
+    Timeouts,
+    TransportError,
 )
-from yourgpt_async.testing import Emulator
+from yourgpt_async.testing import OTHER_WIDGET_UID, Emulator, Fault
 
 ClientFactory = Callable[..., AsyncClient]
 
@@ -379,6 +383,46 @@ async def test_caller_supplied_session_is_used_and_not_closed(
         assert emulator.delivered("through your session") == 1
     finally:
         await http.close()
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        pytest.param(lambda c: c.get_sessions(), "AuthenticationError", id="401"),
+        pytest.param(
+            lambda c: c.create_session(widget_uid=OTHER_WIDGET_UID),
+            "PermissionDeniedError",
+            id="403",
+        ),
+        pytest.param(
+            lambda c: c.send_message("1", "hi", widget_uid="nope"), "BadRequestError", id="400"
+        ),
+    ],
+)
+async def test_caller_session_raise_for_status_does_not_change_errors(
+    make_client: ClientFactory, emulator: Emulator, call: Any, expected: str
+) -> None:
+    """A caller session with raise_for_status=True still gets the API's own error classes."""
+    async with aiohttp.ClientSession(raise_for_status=True) as http:
+        client = make_client(session=http)
+        if expected == "AuthenticationError":
+            client = make_client(session=http, api_key="apk-wrong")
+        with pytest.raises(APIError) as caught:
+            await call(client)
+    assert type(caught.value).__name__ == expected
+
+
+async def test_client_timeouts_apply_to_a_caller_session(
+    make_client: ClientFactory, emulator: Emulator
+) -> None:
+    """The client's Timeouts bound each request even on a session with no timeout of its own."""
+    emulator.fault_plan.add("getSessions", Fault.latency(5))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
+        client = make_client(
+            session=http, timeout=Timeouts(total=0.05), retry=RetryPolicy(attempts=1)
+        )
+        with pytest.raises(TransportError, match="no complete reply"):
+            await client.get_sessions()
 
 
 # -- configuration from the environment -------------------------------------------------------

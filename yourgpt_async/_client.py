@@ -254,7 +254,10 @@ class AsyncClient:
             )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
-        self._timeouts = timeout or Timeouts()
+        t = timeout or Timeouts()
+        self._timeout = aiohttp.ClientTimeout(
+            total=t.total, sock_connect=t.connect, sock_read=t.read
+        )
         self._retry = retry or RetryPolicy()
         self._max_concurrency = max_concurrency
         self._max_response_bytes = max_response_bytes
@@ -336,13 +339,8 @@ class AsyncClient:
             raise RuntimeError("this AsyncClient is closed; make a new one to send more requests")
         session = self._session
         if session is None:
-            t = self._timeouts
             session = self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_concurrency),
-                timeout=aiohttp.ClientTimeout(
-                    total=t.total, sock_connect=t.connect, sock_read=t.read
-                ),
-                raise_for_status=False,
+                connector=aiohttp.TCPConnector(limit=self._max_concurrency)
             )
         return session
 
@@ -383,8 +381,15 @@ class AsyncClient:
         async with self._gate:
             ticket = await self._limiter.acquire()
             try:
+                # Timeouts and error handling are set per request so that they hold on a
+                # session the caller passed in, whatever its own defaults.
                 async with session.post(
-                    url, data=body, headers=self._headers, allow_redirects=False
+                    url,
+                    data=body,
+                    headers=self._headers,
+                    allow_redirects=False,
+                    raise_for_status=False,
+                    timeout=self._timeout,
                 ) as response:
                     status = response.status
                     headers = response.headers

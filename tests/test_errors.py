@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import logging
 import socket
@@ -398,6 +399,22 @@ async def test_chunked_reply_is_capped_while_streaming(
         else:
             with pytest.raises(UnexpectedResponseError, match="max_response_bytes=1024"):
                 await client.get_sessions()
+
+
+async def test_compressed_reply_is_capped_after_decompression(make_client: ClientFactory) -> None:
+    """A small gzip body that inflates past max_response_bytes is refused (no zip bomb)."""
+    envelope = json.dumps({"type": "RXSUCCESS", "message": "ok", "data": []}).encode()
+    compressed = gzip.compress(envelope + b" " * 1_000_000)
+
+    async def handler(_: web.Request) -> web.Response:
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        return web.Response(body=compressed, headers=headers)
+
+    async with serve(handler) as base_url:
+        client = make_client(base_url=base_url, retry=ONE_ATTEMPT, max_response_bytes=65536)
+        with pytest.raises(UnexpectedResponseError, match="max_response_bytes=65536"):
+            await client.get_sessions()
+    assert len(compressed) < 65536  # the cap is on what is decoded, not what is on the wire
 
 
 # -- redirects --------------------------------------------------------------------------------

@@ -423,9 +423,9 @@ class AsyncClient:
     async def _read(self, response: aiohttp.ClientResponse, name: str) -> bytes:
         cap = self._max_response_bytes
         length = response.content_length
-        if length is not None and length <= cap:
-            return await response.read()
-        if length is None:
+        # Content-Length counts bytes on the wire, which a Content-Encoding may inflate many
+        # times over: it can only refuse early. The cap holds for the decoded body.
+        if length is None or length <= cap:
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.content.iter_chunked(65536):

@@ -13,12 +13,15 @@ import pytest
 from yourgpt_async import (
     APIError,
     AsyncClient,
+    AuthenticationError,
+    BadRequestError,
     ChatMode,
     Choice,
     ConfigurationError,
     ContentType,
     Message,
     Page,
+    PermissionDeniedError,
     RateLimit,
     RetryPolicy,
     SendBy,
@@ -77,6 +80,15 @@ async def test_send_message_as_user_returns_the_ai_reply(
     assert [(e.session_uid, e.send_by, e.message) for e in emulator.ledger] == [
         (uid, "user", "Hello")
     ]
+
+
+async def test_non_ascii_text_round_trips(client: AsyncClient, emulator: Emulator) -> None:
+    """Accents, emoji and quotes arrive and come back unchanged."""
+    uid = (await client.create_session()).session_uid
+    text = 'héllo "wörld" 👋 — 你好'
+    reply = await client.send_message(uid, text)
+    assert reply.message == f"You said: {text}"
+    assert emulator.delivered(text) == 1
 
 
 @pytest.mark.parametrize("send_by", [SendBy.OPERATOR, SendBy.ASSISTANT, "operator", "Assistant"])
@@ -386,30 +398,33 @@ async def test_caller_supplied_session_is_used_and_not_closed(
 
 
 @pytest.mark.parametrize(
-    ("call", "expected"),
+    ("api_key", "call", "expected"),
     [
-        pytest.param(lambda c: c.get_sessions(), "AuthenticationError", id="401"),
+        pytest.param("apk-wrong", lambda c: c.get_sessions(), AuthenticationError, id="401"),
         pytest.param(
+            None,
             lambda c: c.create_session(widget_uid=OTHER_WIDGET_UID),
-            "PermissionDeniedError",
+            PermissionDeniedError,
             id="403",
         ),
         pytest.param(
-            lambda c: c.send_message("1", "hi", widget_uid="nope"), "BadRequestError", id="400"
+            None, lambda c: c.send_message("1", "hi", widget_uid="nope"), BadRequestError, id="400"
         ),
     ],
 )
 async def test_caller_session_raise_for_status_does_not_change_errors(
-    make_client: ClientFactory, emulator: Emulator, call: Any, expected: str
+    make_client: ClientFactory,
+    emulator: Emulator,
+    api_key: str | None,
+    call: Any,
+    expected: type[APIError],
 ) -> None:
     """A caller session with raise_for_status=True still gets the API's own error classes."""
     async with aiohttp.ClientSession(raise_for_status=True) as http:
-        client = make_client(session=http)
-        if expected == "AuthenticationError":
-            client = make_client(session=http, api_key="apk-wrong")
+        client = make_client(session=http, api_key=api_key or emulator.api_key)
         with pytest.raises(APIError) as caught:
             await call(client)
-    assert type(caught.value).__name__ == expected
+    assert type(caught.value) is expected
 
 
 async def test_client_timeouts_apply_to_a_caller_session(

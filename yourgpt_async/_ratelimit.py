@@ -1,4 +1,4 @@
-"""Pacing: a token bucket, a shared 429 cool-down, and a rate that adapts to an unknown limit.
+"""Pacing: a GCRA schedule, a shared 429 cool-down, and a rate that adapts to an unknown limit.
 
 One :class:`Limiter` serves every call of a client. Before each HTTP attempt the client awaits
 :meth:`Limiter.acquire`; afterwards it reports :meth:`Limiter.on_success` or
@@ -9,15 +9,19 @@ client's, not the limiter's.
 from __future__ import annotations
 
 import abc
+import asyncio
+import collections
+import contextlib
 import math
 
 from ._config import Clock, RateLimit, Sleep
 
 __all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "make_limiter"]
 
-_SLOW_START_DOUBLING = 0.1  # seconds per doubling of the adaptive rate before the first 429
-_WINDOW_BINS = 10  # the success-rate window: this many bins...
-_BIN_SECONDS = 0.1  # ...of this length (one second in all)
+# Slow start adds this much rate (requests/s) per success while callers wait for turns: at
+# rate r that is r/10 successes per 0.1 s, each adding ln 2 / 0.1 — doubling every 0.1 s.
+_SLOW_START_GAIN = math.log(2) / 0.1
+_MIN_MEASURE_SECONDS = 0.25  # shortest span whose success count says what the limit is
 
 
 class Limiter(abc.ABC):
@@ -25,15 +29,15 @@ class Limiter(abc.ABC):
 
     @abc.abstractmethod
     async def acquire(self) -> float:
-        """Wait until a request may be sent; return a ticket (the grant time) for the report."""
+        """Wait until a request may be sent; return a ticket to hand back in the report."""
 
     @abc.abstractmethod
     def on_success(self, ticket: float) -> None:
-        """Report that the request granted with ``ticket`` was accepted."""
+        """Report that the request sent under ``ticket`` was accepted."""
 
     @abc.abstractmethod
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
-        """Report a 429 (or 503) for the request granted with ``ticket``."""
+        """Report a 429 (or 503) for the request sent under ``ticket``."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
         """Release whatever the limiter holds (connections of a shared backend)."""
@@ -48,137 +52,170 @@ class LimiterFactory(abc.ABC):
 
 
 class LocalLimiter(Limiter):
-    """The in-process limiter: token bucket, cool-down and the adaptive rate (AIMD).
+    """The in-process limiter: a GCRA schedule, the cool-down and the adaptive rate (AIMD).
 
-    Adaptive mode starts at ``initial_per_second`` and, while callers wait for tokens, doubles
-    the rate every 0.1 s, but never past twice the success rate of the last second (slow
-    start). The first 429 halves it; each later 429 sets it to ``decrease`` times the lower of
-    the current rate and the success rate of the last second, once per round: a 429 for a
-    request granted before the last decrease says nothing new. Between 429s the rate grows by
-    ``increase`` times its last decreased value per second, up to ``per_second`` when set.
+    Callers that may not go at once wait in one first-come-first-served queue, released one
+    turn at a time (``1 / rate`` apart, up to ``burst`` at once) by a single pump task, so a
+    change of rate or a cool-down applies to everyone already waiting.
+
+    Adaptive mode starts at ``initial_per_second`` and, while callers wait for turns, adds to
+    the rate with each success so that it doubles every 0.1 s (slow start). The first 429
+    halves it; each later 429 multiplies it by ``decrease``, applied to the lower of the
+    current rate and the rate the service accepted since the previous decrease (when that span
+    is long enough to measure). A 429 for a request sent before the last decrease says nothing
+    new and is not counted again. While callers wait, each success adds back ``increase`` times
+    the rate set at the last decrease per second of sending, up to ``per_second`` when set.
     """
 
     def __init__(self, config: RateLimit) -> None:
         self._config = config
         self._clock: Clock = config.clock
         self._sleep: Sleep = config.sleep
-        now = self._clock()
         self._adaptive = config.is_adaptive
         self._ceiling = config.per_second if config.per_second is not None else math.inf
         if not config.enabled:
-            self._base_rate = math.inf
+            self._rate = math.inf
         elif self._adaptive:
-            self._base_rate = min(config.initial_per_second, self._ceiling)
+            self._rate = min(config.initial_per_second, self._ceiling)
         else:
-            self._base_rate = self._ceiling
-        self._burst = float(config.burst or 1)
-        self._tokens = self._burst
-        self._updated = now
+            self._rate = self._ceiling
+        self._burst = config.burst or 1
+        self._next = -math.inf  # GCRA's theoretical arrival time: the next free turn
         self._cooldown_until = -math.inf
+        self._waiters: collections.deque[asyncio.Future[float]] = collections.deque()
+        self._pump: asyncio.Task[None] | None = None
+        self._pump_sleep: asyncio.Future[None] | None = None
+        self._interrupted = False
         # Adaptive state.
         self._slow_start = self._adaptive
-        self._base_since = now  # when _base_rate was set
+        self._rate_at_decrease = self._rate
         self._last_decrease = -math.inf
-        self._demand_since: float | None = None  # slow start: callers have waited since then
-        self._bins = [0] * _WINDOW_BINS
-        self._bin_index = int(now / _BIN_SECONDS)
+        self._successes_since_decrease = 0
         self.throttled = 0
         """How many 429s this limiter has been told of."""
 
     @property
     def rate(self) -> float:
         """The rate currently enforced, in requests per second (``inf`` when unpaced)."""
-        return self._rate_at(self._clock())
+        return self._rate
 
-    def _rate_at(self, now: float) -> float:
-        if not self._adaptive or math.isinf(self._base_rate):
-            return self._base_rate
-        if self._slow_start:
-            if self._demand_since is None:
-                return self._base_rate
-            grown = self._base_rate * 2 ** ((now - self._demand_since) / _SLOW_START_DOUBLING)
-            # Grow only as far as demand shows: at most twice what was achieved lately.
-            grown = min(grown, max(self._base_rate, 2 * self._measured_rate(now)))
-        else:
-            step = self._config.increase * self._base_rate
-            grown = self._base_rate + step * (now - self._base_since)
-        return min(grown, self._ceiling)
+    @property
+    def waiting(self) -> int:
+        """How many callers are queued for a turn."""
+        return len(self._waiters)
 
-    def _refill(self, now: float) -> float:
-        rate = self._rate_at(now)
-        elapsed = now - self._updated
-        if elapsed > 0:
-            self._tokens = min(self._burst, self._tokens + elapsed * rate)
-            self._updated = now
-        return rate
+    def _turn(self, now: float) -> float:
+        """When the next turn is free (may be in the past)."""
+        if math.isinf(self._rate):
+            return self._cooldown_until
+        backlog = (self._burst - 1) / self._rate
+        return max(self._next - backlog, self._cooldown_until)
+
+    def _take(self, now: float) -> None:
+        if not math.isinf(self._rate):
+            interval = 1.0 / self._rate
+            # A turn handed out a little late (timer slack) does not push the schedule back:
+            # up to one interval of lateness is caught up.
+            self._next = max(self._next, now - interval) + interval
 
     async def acquire(self) -> float:
-        """Wait for the cool-down and a token; cancellation gives the token back."""
-        while True:
-            now = self._clock()
-            if now < self._cooldown_until:
-                await self._sleep(self._cooldown_until - now)
+        """Wait for the cool-down and this caller's turn; return the time it was given.
+
+        A caller cancelled while queued leaves the queue; nobody's turn is lost.
+        """
+        now = self._clock()
+        if not self._waiters and self._turn(now) <= now:
+            self._take(now)
+            return now
+        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.ensure_future(self._run_pump())
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if not waiter.done() or waiter.cancelled():
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    async def _run_pump(self) -> None:
+        """Hand out turns to the queue, in order, until it is empty."""
+        waiters = self._waiters
+        while waiters:
+            if waiters[0].done():  # cancelled while queued
+                waiters.popleft()
                 continue
-            rate = self._refill(now)
-            if math.isinf(rate):
-                return now
-            self._tokens -= 1
-            if self._tokens >= 0:
-                return now
-            if self._slow_start and self._demand_since is None:
-                self._demand_since = now
-            delay = -self._tokens / rate
-            try:
-                await self._sleep(delay)
-            except BaseException:
-                self._tokens += 1
-                raise
             now = self._clock()
-            if now >= self._cooldown_until:
-                return now
-            self._tokens += 1  # a 429 arrived while we waited: queue again behind it
+            turn = self._turn(now)
+            if turn > now:
+                self._pump_sleep = asyncio.ensure_future(self._sleep(turn - now))
+                try:
+                    await self._pump_sleep
+                except asyncio.CancelledError:
+                    if not self._interrupted:
+                        self._pump_sleep.cancel()
+                        raise
+                finally:
+                    self._pump_sleep = None
+                self._interrupted = False
+                continue
+            self._take(now)
+            waiters.popleft().set_result(now)
 
-    def _advance(self, now: float) -> None:
-        """Move the success window to ``now``, clearing the bins that fell out of it."""
-        index = int(now / _BIN_SECONDS)
-        if index != self._bin_index:
-            for i in range(self._bin_index + 1, min(index, self._bin_index + _WINDOW_BINS) + 1):
-                self._bins[i % _WINDOW_BINS] = 0
-            self._bin_index = index
-
-    def _measured_rate(self, now: float) -> float:
-        """Successes per second over the last second."""
-        self._advance(now)
-        return sum(self._bins) / (_WINDOW_BINS * _BIN_SECONDS)
+    def _wake_pump(self) -> None:
+        """The schedule changed: make the pump recompute the next turn at once."""
+        sleeping = self._pump_sleep
+        if sleeping is not None and not sleeping.done():
+            self._interrupted = True
+            sleeping.cancel()
 
     def on_success(self, ticket: float) -> None:
-        """Count the success towards the measured rate."""
-        if self._adaptive:
-            now = self._clock()
-            self._advance(now)
-            self._bins[self._bin_index % _WINDOW_BINS] += 1
+        """Count the success; while callers wait, let the adaptive rate grow."""
+        self._successes_since_decrease += 1
+        if not self._adaptive or not self._waiters or self._rate >= self._ceiling:
+            return
+        if self._slow_start:
+            self._rate += _SLOW_START_GAIN
+        else:
+            self._rate += self._config.increase * self._rate_at_decrease / self._rate
+        self._rate = min(self._rate, self._ceiling)
 
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
         """Start the shared cool-down and, in adaptive mode, lower the rate."""
         self.throttled += 1
         now = self._clock()
         if retry_after is not None and retry_after > 0:
-            self._refill(now)
             self._cooldown_until = max(self._cooldown_until, now + retry_after)
-            self._tokens = min(self._tokens, 0.0)  # no burst when the cool-down ends
-            self._updated = max(self._updated, self._cooldown_until)
+            self._next = max(self._next, self._cooldown_until)  # no burst after it
+            self._wake_pump()
         if not self._adaptive or ticket < self._last_decrease:
             return
-        current = self._rate_at(now)
         if self._slow_start:
-            new_rate = current / 2
+            new_rate = self._rate / 2
             self._slow_start = False
         else:
-            measured = self._measured_rate(now)
-            new_rate = self._config.decrease * (min(current, measured) if measured else current)
-        self._base_rate = max(self._config.min_per_second, new_rate)
-        self._base_since = now
+            new_rate = self._config.decrease * self._rate
+            elapsed = now - self._last_decrease
+            if elapsed >= _MIN_MEASURE_SECONDS and self._successes_since_decrease:
+                # What the service accepted since the last decrease is the best estimate of
+                # its limit when it has been saturated; never go above the current rate.
+                accepted = self._successes_since_decrease / elapsed
+                new_rate = self._config.decrease * min(self._rate, accepted)
+        self._rate = self._rate_at_decrease = max(self._config.min_per_second, new_rate)
         self._last_decrease = now
+        self._successes_since_decrease = 0
+        self._wake_pump()
+
+    async def aclose(self) -> None:
+        """Stop the pump; callers still queued are cancelled."""
+        pump, self._pump = self._pump, None
+        if pump is not None and not pump.done():
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        while self._waiters:
+            self._waiters.popleft().cancel()
 
 
 def make_limiter(rate_limit: RateLimit | LimiterFactory) -> Limiter:

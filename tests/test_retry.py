@@ -58,15 +58,15 @@ class Case:
 
 # fmt: off
 CASES = [
-    Case("429 Retry-After seconds", Fault.status(429, retry_after=2), None, None, 2, 2, [2.0], [2.0]),
+    Case("429 Retry-After", Fault.status(429, retry_after=2), None, None, 2, 2, [2.0], [2.0]),
     Case("503", Fault.status(503), None, None, 2, 2, [0.5], [0.5]),
     Case("503 Retry-After", Fault.status(503, retry_after=3), None, None, 2, 2, [3.0], [3.0]),
     Case("500", Fault.status(500), None, DeliveryUnknownError, 2, 1, [0.5], []),
     Case("502", Fault.status(502), None, DeliveryUnknownError, 2, 1, [0.5], []),
     Case("504", Fault.status(504), None, DeliveryUnknownError, 2, 1, [0.5], []),
     Case("502 HTML page", Fault.html(502), None, DeliveryUnknownError, 2, 1, [0.5], []),
-    Case("drop before processing", Fault.drop_before(), None, DeliveryUnknownError, 2, 1, [0.5], []),
-    Case("drop after processing", Fault.drop_after(), None, DeliveryUnknownError, 2, 1, [0.5], []),
+    Case("drop before", Fault.drop_before(), None, DeliveryUnknownError, 2, 1, [0.5], []),
+    Case("drop after", Fault.drop_after(), None, DeliveryUnknownError, 2, 1, [0.5], []),
     Case("truncated 200", Fault.truncated(), None, UnexpectedResponseError, 2, 1, [0.5], []),
     Case("empty 200", Fault.empty(), None, UnexpectedResponseError, 2, 1, [0.5], []),
     Case("not JSON 200", Fault.not_json(), None, UnexpectedResponseError, 2, 1, [0.5], []),
@@ -109,10 +109,10 @@ class Harness:
     def call(self, endpoint: str) -> Callable[[], Awaitable[object]]:
         client, uid = self.client, self.session_uid
         calls: dict[str, Callable[[], Awaitable[object]]] = {
-            "createSession": lambda: client.create_session(),
+            "createSession": client.create_session,
             "sendMessage": lambda: client.send_message(uid, "hello there"),
             "updateSession": lambda: client.update_session(uid, segment="vip"),
-            "getSessions": lambda: client.get_sessions(),
+            "getSessions": client.get_sessions,
             "getSessionMessages": lambda: client.get_session_messages(uid),
         }
         return calls[endpoint]
@@ -130,7 +130,7 @@ async def harness(emulator: Emulator, fake_clock: FakeClock) -> Any:
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 async def test_retry_table(harness: Harness, case: Case, endpoint: str) -> None:
-    """Each failure kind on each endpoint gives the outcome, request count and waits of the table."""
+    """Each failure on each endpoint gives the table's outcome, request count and waits."""
     unsafe = endpoint in UNSAFE
     expected = case.unsafe if unsafe else case.safe
     harness.emulator.fault_plan.add(endpoint, case.fault)
@@ -184,7 +184,7 @@ async def test_connect_errors_are_retried_everywhere_then_raised(
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_failures_that_persist_exhaust_the_attempts(harness: Harness, endpoint: str) -> None:
-    """Four 503s in a row: four requests, three backoffs, and the last real error, not RetryError."""
+    """Four 503s in a row: four requests, three backoffs, and the last real error raised."""
     harness.emulator.fault_plan.add(endpoint, Fault.status(503), times=4)
     with pytest.raises(ServerError) as raised:
         await harness.call(endpoint)()
@@ -216,7 +216,8 @@ async def test_delivery_unknown_keeps_the_cause_and_says_what_to_do(harness: Har
     assert isinstance(error, TransportError)
     assert isinstance(error.__cause__, ServerError)
     assert error.endpoint == "sendMessage"
-    assert "may" in str(error) and "retry_unsafe" in str(error)
+    assert "may" in str(error)
+    assert "retry_unsafe" in str(error)
 
 
 async def test_retry_after_http_date_is_honoured(harness: Harness) -> None:
@@ -279,7 +280,9 @@ async def test_a_retry_is_logged_without_key_or_message(
         await harness.client.send_message(harness.session_uid, "my secret order number 4411")
     lines = [r.getMessage() for r in caplog.records if r.name == "yourgpt_async"]
     assert len(lines) == 2
-    assert "sendMessage" in lines[0] and "attempt 1" in lines[0] and "HTTP 429" in lines[0]
+    assert "sendMessage" in lines[0]
+    assert "attempt 1" in lines[0]
+    assert "HTTP 429" in lines[0]
     assert "1.000s" in lines[0]
     for line in lines:
         assert harness.emulator.api_key not in line

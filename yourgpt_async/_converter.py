@@ -153,9 +153,9 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     """
     conv = cattrs.Converter(forbid_extra_keys=strict, detailed_validation=strict)
 
-    conv.register_structure_hook_func(
-        lambda tp: any(arg in _ENUMS for arg in _union_args(tp)),
-        lambda value, tp: _lenient_enum_hook(tp)(value, tp),
+    # A factory: the hook for each enum union is built once, not on every value.
+    conv.register_structure_hook_factory(
+        lambda tp: any(arg in _ENUMS for arg in _union_args(tp)), _lenient_enum_hook
     )
     exact: list[tuple[Any, Callable[[Any, Any], Any]]] = [
         (int | None, _optional_int),
@@ -166,10 +166,17 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     ]
 
     def _tuple_of(item: type[T]) -> Callable[[Any, Any], tuple[T, ...]]:
+        hook: Callable[[Any, Any], T] | None = None  # the item's hook, looked up on first use
+
         def structure_tuple(value: Any, _: Any) -> tuple[T, ...]:
+            nonlocal hook
             if not isinstance(value, list):
                 return ()
-            return tuple(conv.structure(v, item) for v in value if isinstance(v, Mapping))
+            if hook is None:
+                hook = conv.get_structure_hook(item)
+            return tuple(
+                [hook(v, item) for v in value if type(v) is dict or isinstance(v, Mapping)]
+            )
 
         return structure_tuple
 
@@ -198,7 +205,8 @@ def _register_model(conv: cattrs.Converter, model: type[T], *, strict: bool) -> 
     keeps_raw = "raw" in overrides
 
     def structure_model(value: Any, _: Any) -> T:
-        if not isinstance(value, Mapping):
+        # JSON objects are dicts: spare them the slower abstract-class check.
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise TypeError(
                 f"expected a JSON object for {model.__name__}, got {type(value).__name__}"
             )

@@ -111,12 +111,12 @@ class LocalLimiter(Limiter):
         backlog = (self._burst - 1) / self._rate
         return max(self._next - backlog, self._cooldown_until)
 
-    def _take(self, now: float) -> None:
+    def _take(self, now: float, *, late_ok: bool = False) -> None:
         if not math.isinf(self._rate):
             interval = 1.0 / self._rate
-            # A turn handed out a little late (timer slack) does not push the schedule back:
-            # up to one interval of lateness is caught up.
-            self._next = max(self._next, now - interval) + interval
+            # The pump may wake a little late (timer slack); such lateness, up to one interval,
+            # is caught up rather than pushing the whole schedule back.
+            self._next = max(self._next, now - interval if late_ok else now) + interval
 
     async def acquire(self) -> float:
         """Wait for the cool-down and this caller's turn; return the time it was given.
@@ -160,7 +160,7 @@ class LocalLimiter(Limiter):
                     self._pump_sleep = None
                 self._interrupted = False
                 continue
-            self._take(now)
+            self._take(now, late_ok=True)
             waiters.popleft().set_result(now)
 
     def _wake_pump(self) -> None:

@@ -113,11 +113,15 @@ def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: str) -> YourGP
     """Turn an ambiguous failure of a non-idempotent call into DeliveryUnknownError."""
     if isinstance(error, DeliveryUnknownError):
         return error
-    status = f"HTTP {error.status}" if isinstance(error, APIError) else "the connection failed"
+    if isinstance(error, APIError):
+        what = f"the service answered HTTP {error.status}"
+    else:
+        cause = error.__cause__
+        what = f"no answer came back ({type(cause).__name__ if cause else 'connection lost'})"
     unknown = DeliveryUnknownError(
-        f"{endpoint}: the request was sent but {status} came back, so it may or may not have "
-        "taken effect; check before sending again, or pass RetryPolicy(retry_unsafe=True) "
-        "to resend automatically",
+        f"{endpoint}: the request was sent but {what}, so it may or may not have taken "
+        "effect; check (e.g. get_session_messages) before sending again, or pass "
+        "RetryPolicy(retry_unsafe=True) to resend automatically",
         endpoint=endpoint,
     )
     unknown.__cause__ = error

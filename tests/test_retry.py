@@ -30,6 +30,7 @@ from yourgpt_async import (
     RateLimitError,
     RetryPolicy,
     ServerError,
+    Timeouts,
     TransportError,
     UnexpectedResponseError,
     YourGPTError,
@@ -361,3 +362,28 @@ async def test_errors_raised_are_all_yourgpt_errors(harness: Harness) -> None:
         harness.emulator.fault_plan.clear()
     assert seen, "some faults must fail even after retries"
     assert all(issubclass(kind, YourGPTError) for kind in seen), seen
+
+
+async def test_a_timeout_after_sending_is_ambiguous(
+    emulator: Emulator, fake_clock: FakeClock
+) -> None:
+    """A reply slower than the timeout: sendMessage raises DeliveryUnknownError, reads retry."""
+    client = AsyncClient(
+        emulator.api_key,
+        widget_uid=emulator.widget_uid,
+        base_url=emulator.base_url,
+        timeout=Timeouts(total=0.05),
+        retry=RetryPolicy(sleep=fake_clock.sleep, clock=fake_clock.clock),
+        rate_limit=RateLimit(enabled=False),
+    )
+    async with client:
+        uid = (await client.create_session()).session_uid
+        emulator.fault_plan.add("sendMessage", Fault.latency(1.0))
+        with pytest.raises(DeliveryUnknownError) as raised:
+            await client.send_message(uid, "slow one")
+        assert "TimeoutError" in str(raised.value)
+        assert raised.value.attempts == 1
+        emulator.fault_plan.add("getSessions", Fault.latency(1.0))
+        page = await client.get_sessions()
+    assert page.total == 1
+    assert len(fake_clock.sleeps) == 1  # one backoff, then the retry that succeeded

@@ -28,6 +28,7 @@ from yourgpt_async import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimiterUnavailableError,
     RetryPolicy,
     ServerError,
     TransportError,
@@ -47,6 +48,7 @@ ONE_ATTEMPT = RetryPolicy(attempts=1)
 TREE: dict[type[BaseException], type[BaseException]] = {
     YourGPTError: Exception,
     ConfigurationError: YourGPTError,
+    RateLimiterUnavailableError: YourGPTError,
     TransportError: YourGPTError,
     ConnectError: TransportError,
     DeliveryUnknownError: TransportError,

@@ -25,6 +25,8 @@ EXPORTED = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimiterUnavailableError",
+    "RedisRateLimit",
     "RetryPolicy",
     "SendBy",
     "ServerError",

@@ -12,6 +12,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimiterUnavailableError,
     ServerError,
     TransportError,
     UnexpectedResponseError,
@@ -29,6 +30,7 @@ from ._models import (
     SessionMessage,
     SessionState,
 )
+from ._redis import RedisRateLimit
 
 __version__ = "0.1.0"
 
@@ -51,6 +53,8 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimiterUnavailableError",
+    "RedisRateLimit",
     "RetryPolicy",
     "SendBy",
     "ServerError",

@@ -4,6 +4,7 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
 
     YourGPTError
     ├── ConfigurationError          bad arguments, missing key; raised before any I/O
+    ├── RateLimiterUnavailableError the shared limiter (Redis) is unreachable; nothing was sent
     ├── TransportError
     │   ├── ConnectError            never reached the service: safe to retry
     │   └── DeliveryUnknownError    sent, no answer: the message may have been delivered
@@ -34,6 +35,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiterUnavailableError",
     "ServerError",
     "TransportError",
     "UnexpectedResponseError",
@@ -65,6 +67,17 @@ class ConfigurationError(YourGPTError, ValueError):
     """An argument or setting is invalid or missing; raised before any network I/O.
 
     It is also a :class:`ValueError`, so code that validates input generically catches it.
+    """
+
+
+class RateLimiterUnavailableError(YourGPTError):
+    """The shared rate limiter could not be reached, and it is configured to fail rather than guess.
+
+    Raised by a client whose ``RedisRateLimit`` has ``on_redis_error="fail"`` when Redis does
+    not answer (within its ``timeout``), before the request is sent: nothing was delivered, so
+    retrying later is safe. It is not retried by the client, since it is about the limiter, not
+    the service; with ``on_redis_error="local"`` (the default) the client keeps sending, paced
+    on its own, instead.
     """
 
 

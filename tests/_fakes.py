@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+from yourgpt_async import AsyncClient
+
+ClientFactory = Callable[..., AsyncClient]
+"""The `make_client` fixture: keyword overrides in, a client bound to the emulator out."""
 
 
 class FakeClock:

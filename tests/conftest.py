@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _fakes import FakeClock
+from _fakes import ClientFactory, FakeClock
 
 from yourgpt_async import AsyncClient, RateLimit, RetryPolicy
 from yourgpt_async.testing import Emulator
-
-ClientFactory = Callable[..., AsyncClient]
 
 
 @pytest.fixture

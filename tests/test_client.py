@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta, timezone
 from typing import Any
 
 import aiohttp
 import pytest
+from _fakes import ClientFactory
 
 from yourgpt_async import (
     APIError,
@@ -32,8 +32,6 @@ from yourgpt_async import (
     TransportError,
 )
 from yourgpt_async.testing import OTHER_WIDGET_UID, Emulator, Fault
-
-ClientFactory = Callable[..., AsyncClient]
 
 
 async def new_sessions(client: AsyncClient, count: int) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from _fakes import ClientFactory
 from aiohttp import web
 
 import yourgpt_async
@@ -38,7 +39,6 @@ from yourgpt_async import (
 )
 from yourgpt_async.testing import OTHER_WIDGET_UID, Emulator, Fault
 
-ClientFactory = Callable[..., AsyncClient]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SAMPLES = Path(__file__).parent / "samples"
 UNKNOWN_UID = "99999999999999999"

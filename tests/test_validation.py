@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from _fakes import ClientFactory
 
 from yourgpt_async import (
     AsyncClient,
@@ -124,7 +125,7 @@ async def test_bad_call_argument_fails_before_io(
     ],
 )
 async def test_missing_widget_uid_fails_before_io(
-    make_client: Callable[..., AsyncClient],
+    make_client: ClientFactory,
     emulator: Emulator,
     monkeypatch: pytest.MonkeyPatch,
     call: Call,

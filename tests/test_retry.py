@@ -387,3 +387,16 @@ async def test_a_timeout_after_sending_is_ambiguous(
         page = await client.get_sessions()
     assert page.total == 1
     assert len(fake_clock.sleeps) == 1  # one backoff, then the retry that succeeded
+
+
+async def test_delivery_unknown_after_unsafe_retries_keeps_its_cause(harness: Harness) -> None:
+    """With retry_unsafe and every attempt failing 502, the error chains the last ServerError."""
+    harness.emulator.fault_plan.add("sendMessage", Fault.status(502), times=4)
+    policy = RetryPolicy(
+        retry_unsafe=True, jitter=False, sleep=harness.fake.sleep, clock=harness.fake.clock
+    )
+    with pytest.raises(DeliveryUnknownError) as raised:
+        await harness.client.send_message(harness.session_uid, "hello there", retry=policy)
+    assert raised.value.attempts == 4
+    assert isinstance(raised.value.__cause__, ServerError)
+    assert raised.value.__cause__.status == 502

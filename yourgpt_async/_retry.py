@@ -229,9 +229,10 @@ async def run_with_retries(
         return await retrying(again)
     except YourGPTError as error:
         attempts = retrying.statistics.get("attempt_number", 1)
-        raise _final(
+        final = _final(
             error, classify(error), endpoint=endpoint, idempotent=idempotent, attempts=attempts
-        ) from error.__cause__
+        )
+        raise final from final.__cause__
 
 
 def _final(

@@ -1,5 +1,6 @@
 """yourgpt-async: an asyncio SDK for YourGPT's chatbot Project Integration API."""
 
+from ._bulk import BulkItem, BulkRun, BulkSummary, Failed, InDoubt, Sent
 from ._client import DEFAULT_BASE_URL, AsyncClient
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import (
@@ -41,12 +42,17 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "BulkItem",
+    "BulkRun",
+    "BulkSummary",
     "ChatMode",
     "Choice",
     "ConfigurationError",
     "ConnectError",
     "ContentType",
     "DeliveryUnknownError",
+    "Failed",
+    "InDoubt",
     "Message",
     "NotFoundError",
     "Page",
@@ -57,6 +63,7 @@ __all__ = [
     "RedisRateLimit",
     "RetryPolicy",
     "SendBy",
+    "Sent",
     "ServerError",
     "Session",
     "SessionMessage",

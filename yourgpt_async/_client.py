@@ -13,10 +13,10 @@ import importlib
 import ipaddress
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import date
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import aiohttp
 import attrs
@@ -41,6 +41,9 @@ from ._exceptions import (
 from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._retry import parse_retry_after, run_with_retries
+
+if TYPE_CHECKING:
+    from ._bulk import BulkInput, BulkRun, BulkSummary
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
@@ -778,6 +781,66 @@ class AsyncClient:
 
         async for message in _walk(fetch):
             yield message
+
+    def send_many(
+        self,
+        items: Iterable[BulkInput] | AsyncIterable[BulkInput],
+        *,
+        concurrency: int | None = None,
+        ordered: bool = False,
+        journal: str | os.PathLike[str] | None = None,
+        progress: Callable[[BulkSummary], object] | None = None,
+        resend_in_doubt: bool = False,
+    ) -> BulkRun:
+        """Send many messages, at most ``concurrency`` at a time, and yield each one's outcome.
+
+        Items are taken lazily from ``items`` (any iterable or async iterable of
+        :class:`BulkItem` or ``(session_uid, message[, send_by[, key]])`` tuples), so memory
+        does not grow with the input. Each is sent with :meth:`send_message`, sharing this
+        client's retries, rate limiter and concurrency gate, and gets exactly one outcome:
+        :class:`Sent`, :class:`Failed` (invalid, checked before any request, or refused) or
+        :class:`InDoubt` (it may have been delivered). One bad item never stops the run::
+
+            async with client.send_many(items, journal="run.jsonl") as run:
+                async for outcome in run:
+                    ...
+            print(run.summary())
+
+        With ``journal``, each item's start is recorded durably before its request leaves and
+        its end once it is known; running again with the same journal and input skips the
+        items already delivered and reports those started but never finished as
+        :class:`InDoubt` instead of resending them.
+
+        Args:
+            items: The messages to send.
+            concurrency: Most items in flight at once; defaults to the client's
+                ``max_concurrency``.
+            ordered: Yield outcomes in input order (still with at most ``concurrency`` items
+                outstanding) instead of as they complete.
+            journal: A file to record progress in and to resume from; created if absent.
+            progress: Called with a :class:`BulkSummary` as outcomes arrive (at most every
+                0.1 s) and once at the end.
+            resend_in_doubt: On resume, resend the items an earlier run left in doubt,
+                accepting that some may then be delivered twice.
+
+        Returns:
+            The run: an async iterator of outcomes and an async context manager.
+
+        Raises:
+            ConfigurationError: A bad argument, or no ``widget_uid`` (at once); a journal of
+                another input (when iteration starts).
+        """
+        from ._bulk import BulkRun  # the bulk engine imports this module
+
+        return BulkRun(
+            self,
+            items,
+            concurrency=self._max_concurrency if concurrency is None else concurrency,
+            ordered=ordered,
+            journal=journal,
+            progress=progress,
+            resend_in_doubt=resend_in_doubt,
+        )
 
 
 def _message_text(message: object) -> str:

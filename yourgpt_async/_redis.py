@@ -443,6 +443,5 @@ class RedisLimiter(Limiter):
             for task in late:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        await self._redis.aclose()
-        await self._pool.disconnect()
+        await self._pool.disconnect()  # the pool is ours, not the Redis object's
         await self._local.aclose()

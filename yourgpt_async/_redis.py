@@ -427,8 +427,15 @@ class RedisLimiter(Limiter):
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._forget)
         return task
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        # Retrieved here, so that nothing is ever reported as "never retrieved".
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            logger.error("a background task of %r failed", self, exc_info=error)
 
     async def aclose(self) -> None:
         """Finish sharing pending cool-downs (for at most ``timeout``), then close the pool."""

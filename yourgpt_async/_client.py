@@ -174,6 +174,8 @@ def _check_key(api_key: str | None) -> str:
 
 
 def _uid(name: str, value: object) -> str:
+    if type(value) is str and value and not value.isspace():  # the usual case, at once
+        return value
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ConfigurationError(f"{name} must be a str, got {value!r}")
     text = str(value)
@@ -183,6 +185,8 @@ def _uid(name: str, value: object) -> str:
 
 
 def _choice(name: str, value: object, enum_type: type[T]) -> T:
+    if type(value) is enum_type:  # a member already (every value is lower case)
+        return value
     try:
         return enum_type(value.lower() if isinstance(value, str) else value)  # type: ignore[call-arg]
     except ValueError:
@@ -391,6 +395,8 @@ class AsyncClient:
         return session
 
     def _widget(self, widget_uid: str | None) -> str:
+        if widget_uid is None and self._widget_uid is not None:
+            return self._widget_uid  # checked when the client was made
         widget = widget_uid if widget_uid is not None else self._widget_uid
         if widget is None:
             raise ConfigurationError(
@@ -421,7 +427,9 @@ class AsyncClient:
     async def _attempt(
         self, session: aiohttp.ClientSession, name: str, url: URL, body: bytes
     ) -> dict[str, Any]:
-        async with self._gate:
+        # `async with self._gate`, less the two coroutines its __aenter__ and __aexit__ make.
+        await self._gate.acquire()
+        try:
             ticket = await self._limiter.acquire()
             try:
                 # Timeouts and error handling are set per request so that they hold on a
@@ -468,6 +476,8 @@ class AsyncClient:
             else:
                 self._limiter.on_success(ticket)
             raise failure
+        finally:
+            self._gate.release()
 
     async def _read(self, response: aiohttp.ClientResponse, name: str) -> bytes:
         cap = self._max_response_bytes

@@ -83,10 +83,13 @@ def _union_args(tp: Any) -> tuple[Any, ...]:
 
 def _lenient_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
     enum_type = next(arg for arg in _union_args(tp) if arg in _ENUMS)
+    members = {member.value: member for member in enum_type}  # what enum_type(value) finds
 
     def structure_enum(value: Any, _: Any) -> Any:
         if value is None:
             return None
+        if type(value) is str and value in members:
+            return members[value]
         try:
             return enum_type(value)
         except ValueError:
@@ -121,6 +124,8 @@ def _optional_bool(value: Any, _: Any) -> bool | None:
 
 
 def _bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
     return bool(_optional_bool(value, _))
 
 

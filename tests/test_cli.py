@@ -1,0 +1,438 @@
+"""The `yourgpt-async` command line against the emulator: every command, bulk input, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from yourgpt_async import AsyncClient
+from yourgpt_async._cli import main
+from yourgpt_async.testing import EmulatorThread, Fault
+
+Captured = pytest.CaptureFixture[str]
+
+
+def new_session(emulator: EmulatorThread) -> str:
+    async def create() -> str:
+        async with AsyncClient(
+            emulator.api_key, widget_uid=emulator.widget_uid, base_url=emulator.base_url
+        ) as client:
+            return (await client.create_session()).session_uid
+
+    return asyncio.run(create())
+
+
+def write_jsonl(path: Path, lines: list[object]) -> Path:
+    path.write_text(
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
+        encoding="utf-8",
+    )
+    return path
+
+
+def delivered(emulator: EmulatorThread) -> list[str]:
+    return [entry.message for entry in emulator.emulator.ledger]
+
+
+# -- send, sessions, messages ----------------------------------------------------------------
+
+
+def test_send_prints_the_reply(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """`send` prints the AI's reply with its choices; exit 0."""
+    uid = new_session(yourgpt_env)
+    assert main(["send", uid, "Can you help?"]) == 0
+    out = capsys.readouterr().out
+    assert "You said: Can you help?" in out
+    assert "[requesthumanoperator]" in out
+
+
+def test_send_as_operator_with_json(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """`send --as operator --json` sends as the operator and prints the stored message as JSON."""
+    uid = new_session(yourgpt_env)
+    assert main(["send", uid, "Dana here", "--as", "operator", "--json"]) == 0
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["send_by"] == "operator"
+    assert reply["message"] == "Dana here"
+    assert reply["session_uid"] == uid
+    assert yourgpt_env.emulator.ledger[-1].send_by == "operator"
+
+
+def test_an_api_error_exits_1(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """A refused call exits 1 with the service's message on stderr."""
+    assert main(["send", "123", "hello"]) == 1
+    assert "Session not found" in capsys.readouterr().err
+
+
+def test_connection_options_work_after_the_command(
+    yourgpt_env: EmulatorThread, capsys: Captured
+) -> None:
+    """--api-key after the command overrides the environment (here, with a wrong key: 401)."""
+    uid = new_session(yourgpt_env)
+    assert main(["send", uid, "hi", "--api-key", "apk-wrong"]) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 401" in err
+    assert "apk-wrong" not in err
+
+
+def test_sessions_table_and_json(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """`sessions` prints a page of sessions; --json gives the page and its items."""
+    uids = [new_session(yourgpt_env) for _ in range(3)]
+    assert main(["sessions", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert uids[0] in out
+    assert uids[2] not in out
+    assert "next: --page 2" in out
+    assert main(["sessions", "--page", "2", "--limit", "2", "--json"]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert (page["page"], page["total"], page["has_more"]) == (2, 3, False)
+    assert [item["session_uid"] for item in page["items"]] == [uids[2]]
+
+
+def test_messages_lists_the_conversation(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """`messages` prints every message of the session; --json gives a list."""
+    uid = new_session(yourgpt_env)
+    assert main(["send", uid, "first"]) == 0
+    capsys.readouterr()
+    assert main(["messages", uid]) == 0
+    out = capsys.readouterr().out
+    assert "user: first" in out
+    assert "assistant: You said: first" in out
+    assert main(["messages", uid, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(m["send_by"], m["message"]) for m in listed] == [
+        ("user", "first"),
+        ("assistant", "You said: first"),
+    ]
+
+
+def test_demo_still_runs(monkeypatch: pytest.MonkeyPatch, capsys: Captured) -> None:
+    """`demo` without a key walks the round trip against the embedded emulator."""
+    monkeypatch.delenv("YOURGPT_API_KEY", raising=False)
+    monkeypatch.delenv("YOURGPT_BASE_URL", raising=False)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "embedded emulator" in out
+    assert "AI: You said: One more question?" in out
+
+
+# -- usage and configuration errors ----------------------------------------------------------
+
+
+def test_a_missing_key_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: Captured) -> None:
+    """No API key anywhere is a configuration error: exit 2 with what to do."""
+    monkeypatch.delenv("YOURGPT_API_KEY", raising=False)
+    assert main(["sessions"]) == 2
+    assert "YOURGPT_API_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bulk"],
+        ["send", "123"],
+        ["bulk", "items.jsonl", "--concurrency", "0"],
+        ["sessions", "--limit", "many"],
+        ["send", "1", "hi", "--as", "robot"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: Captured) -> None:
+    """Bad command lines exit 2 with argparse's usage message."""
+    assert main(argv) == 2
+    assert "usage: yourgpt-async" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys: Captured) -> None:
+    """--help documents the commands and the exit codes."""
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "send", "sessions", "messages", "bulk", "emulator"):
+        assert command in out
+    assert "130 interrupted" in out
+
+
+# -- bulk ------------------------------------------------------------------------------------
+
+
+def test_bulk_jsonl_reports_and_skips_bad_lines(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """Bad lines are reported with their number, skipped and counted; exit 1."""
+    uid = new_session(yourgpt_env)
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"session_uid": uid, "message": "one"},
+            "{not json",
+            {"session_uid": uid},
+            "",
+            [1, 2],
+            {"session_uid": uid, "message": "two", "send_by": "assistant"},
+            {"session_uid": uid, "message": "x", "send_by": "robot"},
+            {"session_uid": uid, "message": "y", "colour": "red"},
+            {"session_uid": uid, "message": "z", "key": "#1"},
+        ],
+    )
+    assert main(["bulk", str(source), "--json"]) == 1
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert (summary["sent"], summary["bad_lines"], summary["failed"]) == (2, 6, 0)
+    assert summary["interrupted"] is False
+    for number, reason in [
+        (2, "not valid JSON"),
+        (3, "missing message"),
+        (5, "expected a JSON object, got an array"),
+        (7, "send_by must be one of"),
+        (8, "unknown field(s): colour"),
+        (9, "key must be a non-empty str"),
+    ]:
+        assert f"in.jsonl:{number}: skipped: {reason}" in captured.err
+    assert sorted(delivered(yourgpt_env)) == ["one", "two"]
+
+
+def test_bulk_csv_with_and_without_a_header(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """CSV with a header names its columns; without one they are positional. All sent: exit 0."""
+    uid = new_session(yourgpt_env)
+    with_header = tmp_path / "a.csv"
+    with_header.write_text(
+        f'message,session_uid,key\n"hello, world",{uid},k1\nplain,{uid},\n', encoding="utf-8"
+    )
+    without = tmp_path / "b.csv"
+    without.write_text(f"{uid},as bot,assistant\n{uid},as user\n", encoding="utf-8")
+    assert main(["bulk", str(with_header)]) == 0
+    assert main(["bulk", str(without), "--format", "csv"]) == 0
+    assert "sent 2, failed 0" in capsys.readouterr().out
+    ledger = yourgpt_env.emulator.ledger
+    assert sorted((e.message, e.send_by) for e in ledger) == [
+        ("as bot", "assistant"),
+        ("as user", "user"),
+        ("hello, world", "user"),
+        ("plain", "user"),
+    ]
+
+
+def test_bulk_csv_bad_rows_and_a_bad_header(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """A CSV row with too many columns is skipped; a header with unknown columns exits 2."""
+    uid = new_session(yourgpt_env)
+    source = tmp_path / "in.csv"
+    source.write_text(f"{uid},ok\n{uid},a,user,k,extra\n{uid},\n", encoding="utf-8")
+    assert main(["bulk", str(source)]) == 1
+    err = capsys.readouterr().err
+    assert "in.csv:2: skipped: 5 columns, expected at most 4" in err
+    assert "in.csv:3: skipped: missing message" in err
+    header = tmp_path / "h.csv"
+    header.write_text(f"session_uid,message,colour\n{uid},hi,red\n", encoding="utf-8")
+    assert main(["bulk", str(header)]) == 2
+    assert "colour" in capsys.readouterr().err
+
+
+def test_bulk_journal_resumes_and_output_records_outcomes(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """A rerun with the journal sends nothing again (exit 0); --output has a line per outcome."""
+    uid = new_session(yourgpt_env)
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"session_uid": uid, "message": f"r{i}"} for i in range(5)]
+    )
+    journal, output = tmp_path / "journal.jsonl", tmp_path / "out.jsonl"
+    yourgpt_env.emulator.fault_plan.add("sendMessage", Fault.status(400))
+    argv = ["bulk", str(source), "--journal", str(journal), "--output", str(output), "--json"]
+    assert main([*argv, "--concurrency", "1"]) == 1
+    first = json.loads(capsys.readouterr().out)
+    assert (first["sent"], first["failed"]) == (4, 1)
+    assert main(argv) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert (second["sent"], second["skipped"], second["failed"]) == (1, 4, 0)
+    assert sorted(delivered(yourgpt_env)) == [f"r{i}" for i in range(5)]
+    results = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["status"] for r in results].count("sent") == 5
+    failed = next(r for r in results if r["status"] == "failed")
+    assert "HTTP 400" in failed["error"]
+    assert {r["index"] for r in results} == set(range(5))
+    assert all(r["reply"].startswith("You said: r") for r in results if r["status"] == "sent")
+
+
+def test_bulk_refuses_another_inputs_journal(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """A journal written for another file exits 2 with a clear error, sending nothing."""
+    uid = new_session(yourgpt_env)
+    journal = tmp_path / "journal.jsonl"
+    first = write_jsonl(tmp_path / "a.jsonl", [{"session_uid": uid, "message": "a"}])
+    other = write_jsonl(tmp_path / "b.jsonl", [{"session_uid": uid, "message": "b"}])
+    assert main(["bulk", str(first), "--journal", str(journal)]) == 0
+    assert main(["bulk", str(other), "--journal", str(journal)]) == 2
+    assert "was written for a different input" in capsys.readouterr().err
+    assert delivered(yourgpt_env) == ["a"]
+
+
+def test_bulk_missing_file_exits_2(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """A missing input file is a usage error naming it."""
+    assert main(["bulk", "no-such-file.jsonl"]) == 2
+    assert "no-such-file.jsonl" in capsys.readouterr().err
+
+
+def test_bulk_in_doubt_items_exit_1(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """An item whose answer was lost counts as in doubt and makes the exit code 1."""
+    uid = new_session(yourgpt_env)
+    yourgpt_env.emulator.fault_plan.add("sendMessage", Fault.drop_after())
+    source = write_jsonl(tmp_path / "in.jsonl", [{"session_uid": uid, "message": "lost"}])
+    assert main(["bulk", str(source)]) == 1
+    assert "in doubt 1" in capsys.readouterr().out
+
+
+def test_bulk_progress_lines_and_bar(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """Plain progress lines off a terminal; the rich bar when asked for."""
+    uid = new_session(yourgpt_env)
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"session_uid": uid, "message": f"p{i}"} for i in range(3)]
+    )
+    assert main(["bulk", str(source), "--progress", "lines"]) == 0
+    assert "bulk: 3/3 done: sent 3, failed 0, in doubt 0" in capsys.readouterr().err
+    assert main(["bulk", str(source), "--progress", "bar"]) == 0
+    err = capsys.readouterr().err
+    assert "3/3" in err
+    assert "━" in err
+    assert main(["bulk", str(source), "--progress", "none"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+# -- in a subprocess: the entry points, the emulator, signals ---------------------------------
+
+
+def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "yourgpt_async", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+
+
+def test_console_script_and_python_m() -> None:
+    """`yourgpt-async` and `python -m yourgpt_async` are the same command line."""
+    script = Path(sys.executable).parent / "yourgpt-async"
+    by_script = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    by_module = run_cli("--help")
+    assert by_script.returncode == by_module.returncode == 0
+    assert by_script.stdout == by_module.stdout
+    assert "bulk" in by_module.stdout
+
+
+def test_emulator_command_serves_with_a_fault_plan(tmp_path: Path, capsys: Captured) -> None:
+    """`emulator` serves the API with the given fault plan until SIGINT, then exits 0."""
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"getSessions": [{"kind": "status", "status": 400}]}))
+    command = [sys.executable, "-m", "yourgpt_async", "emulator", "--port", "0"]
+    options = ["--fault-plan", str(plan), "--rate-limit", "100/10", "--ai-latency", "0"]
+    with subprocess.Popen(
+        [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        exports: dict[str, str] = {}
+        for line in process.stdout:  # ends at EOF if the emulator fails to start
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[name] = value
+            if len(exports) == 3:
+                break
+        connection = [
+            *("--base-url", exports["YOURGPT_BASE_URL"]),
+            *("--api-key", exports["YOURGPT_API_KEY"]),
+            *("--widget-uid", exports["YOURGPT_WIDGET_UID"]),
+        ]
+        assert main([*connection, "sessions"]) == 1  # the planned fault
+        assert main([*connection, "sessions", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["items"] == []
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+    assert process.returncode == 0
+
+
+def journal_records(journal: Path) -> list[dict[str, object]]:
+    try:
+        lines = journal.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_bulk_interrupted_finishes_in_flight_and_exits_130(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """On SIGINT/SIGTERM bulk stops taking items, settles those in flight and exits 130."""
+    count, concurrency = 100, 4
+    with EmulatorThread(ai_latency=0.01) as emulator:
+        uid = new_session(emulator)
+        source = write_jsonl(
+            tmp_path / "in.jsonl",
+            [{"session_uid": uid, "message": f"i{i}"} for i in range(count)],
+        )
+        journal = tmp_path / "journal.jsonl"
+        env = {
+            **os.environ,
+            "YOURGPT_API_KEY": emulator.api_key,
+            "YOURGPT_WIDGET_UID": emulator.widget_uid,
+            "YOURGPT_BASE_URL": emulator.base_url,
+        }
+        argv = [str(source), "--journal", str(journal), "--concurrency", str(concurrency)]
+        with subprocess.Popen(
+            [sys.executable, "-m", "yourgpt_async", "bulk", *argv, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        ) as process:
+            for _ in range(2000):  # up to 10 s, normally well under 1
+                sent = sum(r.get("s") == "sent" for r in journal_records(journal))
+                if sent >= 8 or process.poll() is not None:
+                    break
+                time.sleep(0.005)
+            process.send_signal(signum)
+            out, err = process.communicate(timeout=20)
+        assert process.returncode == 130, err
+
+        summary = json.loads(out)
+        assert summary["interrupted"] is True
+        assert summary["cancelled"] == 0
+        assert 8 <= summary["sent"] < count
+        ends: dict[object, str] = {}
+        starts = set()
+        for record in journal_records(journal)[1:]:
+            if record["s"] == "start":
+                starts.add(record["k"])
+            else:
+                ends[record["k"]] = str(record["s"])
+        assert starts == set(ends)  # consistent: everything started has ended
+        assert list(ends.values()).count("sent") == summary["sent"]
+        if signum is signal.SIGTERM:
+            return  # the resume below is the same after either signal
+
+        resumed = run_cli("bulk", *argv, "--json", env=env)
+        assert resumed.returncode == 0, resumed.stderr
+        again = json.loads(resumed.stdout)
+        assert again["skipped"] == summary["sent"]
+        assert again["sent"] == count - summary["sent"]
+        ledger = delivered(emulator)
+    assert sorted(ledger) == sorted(f"i{i}" for i in range(count))

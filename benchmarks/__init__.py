@@ -1,0 +1,1 @@
+"""Benchmarks behind `nox -s bench`: overhead, throughput and memory of the SDK beside its peers."""

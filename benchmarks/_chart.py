@@ -1,0 +1,128 @@
+"""Renders ``results.json`` as the chart the docs show (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render"]
+
+_SHORT = {
+    "aiohttp": "aiohttp\n(floor)",
+    "sdk": "yourgpt-async",
+    "sdk-unpaced": "yourgpt-async\nunpaced",
+    "httpx": "httpx",
+    "aiohttp-retry": "aiohttp-\nretry",
+}
+_COLOURS = {
+    "aiohttp": "#9e9e9e",
+    "sdk": "#1f77b4",
+    "sdk-unpaced": "#6baed6",
+    "httpx": "#ff7f0e",
+    "aiohttp-retry": "#2ca02c",
+}
+
+
+def _bars(axis: Any, table: dict[str, dict[str, float]], unit: str, title: str) -> None:
+    variants = list(table)
+    values = [table[v]["median"] for v in variants]
+    bars = axis.bar(
+        [_SHORT.get(v, v) for v in variants],
+        values,
+        color=[_COLOURS.get(v, "#888888") for v in variants],
+    )
+    for bar, variant in zip(bars, variants, strict=True):
+        axis.annotate(
+            f"{table[variant]['median']:.0f}\n{table[variant]['ratio']:.2f}x",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    axis.set_title(title, fontsize=9)
+    axis.set_ylabel(unit, fontsize=8)
+    axis.tick_params(axis="x", labelsize=7)
+    axis.tick_params(axis="y", labelsize=7)
+    axis.set_ylim(0, max(values) * 1.25)
+
+
+def render(results: dict[str, Any], path: Path) -> None:
+    """Draw the overhead, throughput, memory and pacing panels into ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    overhead = results.get("overhead")
+    cpu_axes, rps_axes = axes[0][:2], axes[1][:2]
+    if overhead:
+        for column, concurrency in enumerate(("1", "64")):
+            if concurrency in overhead["cpu_us_per_request"]:
+                _bars(
+                    cpu_axes[column],
+                    overhead["cpu_us_per_request"][concurrency],
+                    "client CPU µs per request (lower is better)",
+                    f"Client CPU per sendMessage, concurrency {concurrency}",
+                )
+                _bars(
+                    rps_axes[column],
+                    overhead["requests_per_s"][concurrency],
+                    "requests/s (higher is better)",
+                    f"Throughput, concurrency {concurrency}",
+                )
+    bulk_axis, paced_axis = axes[0][2], axes[1][2]
+    bulk = results.get("bulk")
+    if bulk and bulk.get("runs"):
+        run = bulk["runs"][0]
+        samples = run["rss_samples"]
+        mb = 1024 * 1024 / 1_000_000
+        bulk_axis.plot([t for t, _ in samples], [g * mb for _, g in samples], color="#1f77b4")
+        bulk_axis.axhline(50, color="#d62728", linestyle="--", linewidth=1, label="50 MB target")
+        bulk_axis.set_ylim(0, max(60, max((g * mb for _, g in samples), default=0) * 1.2))
+        bulk_axis.legend(fontsize=7)
+        bulk_axis.set_xlabel("seconds", fontsize=8)
+        bulk_axis.set_ylabel("RSS growth, MB", fontsize=8)
+        bulk_axis.set_title(
+            f"send_many, {bulk['items']:,} items: peak +{bulk['peak_growth_mb']:.1f} MB",
+            fontsize=9,
+        )
+        bulk_axis.tick_params(labelsize=7)
+    else:
+        bulk_axis.axis("off")
+        bulk_axis.text(0.5, 0.5, "send_many: not measured", ha="center", fontsize=9)
+    paced = results.get("rate_limited")
+    if paced:
+        rows = [("not told", paced["summary"]["not_told"]), ("told", paced["summary"]["told"])]
+        labels = [label for label, _ in rows]
+        ratios = [row["time_ratio"] for _, row in rows]
+        bars = paced_axis.bar(labels, ratios, color=["#1f77b4", "#6baed6"])
+        for bar, (_, row) in zip(bars, rows, strict=True):
+            paced_axis.annotate(
+                f"{row['time_ratio']:.3f}x N/R\n429s {row['throttled_share']:.1%}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        paced_axis.axhline(1.0, color="#555555", linewidth=1)
+        paced_axis.set_ylim(0, max(1.4, max(ratios) * 1.2))
+        paced_axis.set_ylabel("completion time / (N/R)", fontsize=8)
+        paced_axis.set_title(
+            f"Bulk send at an unknown limit: N={paced['items']}, R={paced['per_second']:.0f}/s",
+            fontsize=9,
+        )
+        paced_axis.tick_params(labelsize=7)
+    else:
+        paced_axis.axis("off")
+    machine = results["machine"]
+    figure.suptitle(
+        f"yourgpt-async benchmarks — {machine['cpu_count']} cores, Python {machine['python']}; "
+        f"medians of {results['config']['rounds']} interleaved rounds; labels: value and "
+        "ratio to the floor",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

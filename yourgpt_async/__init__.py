@@ -34,6 +34,7 @@ from ._models import (
 from ._redis import RedisRateLimit
 
 __version__ = "0.1.0"
+"""The version of this package."""
 
 __all__ = [
     "DEFAULT_BASE_URL",

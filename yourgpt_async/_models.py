@@ -51,28 +51,41 @@ class ChatMode(_StrEnum):
     """Who answers the visitor in a session."""
 
     BOT = "bot"
+    """The AI answers every user message."""
     AWAITING = "awaiting"
+    """The session waits for a human operator; the AI stays silent."""
     OPERATOR = "operator"
+    """A human operator has taken over; the AI stays silent."""
 
 
 class SessionState(_StrEnum):
     """The state of a session's conversation."""
 
     PENDING = "pending"
+    """Open, the state of a new session."""
     UNRESOLVED = "unresolved"
+    """Marked as not resolved."""
     RESOLVED = "resolved"
+    """Resolved; setting it hands the session back to the bot."""
     CLOSED = "closed"
+    """Closed."""
 
 
 class ContentType(_StrEnum):
     """The kind of content a message carries."""
 
     TEXT = "text"
+    """Plain text."""
     PICKER = "picker"
+    """Text with buttons to pick from, in ``choices``."""
     IMAGE = "image"
+    """An image."""
     AUDIO = "audio"
+    """An audio clip."""
     VIDEO = "video"
+    """A video."""
     FILE = "file"
+    """A file."""
 
 
 def _raw() -> Any:
@@ -82,7 +95,14 @@ def _raw() -> Any:
 
 @attrs.frozen(kw_only=True)
 class Choice:
-    """One button of a picker message (e.g. like / dislike / request a human operator)."""
+    """One button of a picker message (e.g. like / dislike / request a human operator).
+
+    Attributes:
+        text: The button's label, e.g. ``"Request a human operator"``.
+        value: What picking it means, e.g. ``"requesthumanoperator"``.
+        icon: An emoji or icon name shown with it, if any.
+        enabled: Whether it can be picked.
+    """
 
     text: str = ""
     value: str = ""
@@ -174,7 +194,14 @@ class Session:
 
 @attrs.frozen(kw_only=True)
 class AILogEntry:
-    """Links a user's message to the AI reply it produced."""
+    """Links a user's message to the AI reply it produced.
+
+    Attributes:
+        id: The log entry's id.
+        query_message_id: The id of the user's message.
+        reply_message_id: The id of the AI's reply.
+        source_node: Where the answer came from, as the service reports it.
+    """
 
     id: int | None = None
     query_message_id: int | None = None

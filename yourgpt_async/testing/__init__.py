@@ -1,7 +1,7 @@
 """An emulator of YourGPT's Project Integration API, for testing code that talks to it.
 
-`Emulator` serves the API over loopback HTTP with a ledger of delivered messages, a per-key rate
-limit and a scriptable `FaultPlan`; run `python -m yourgpt_async.testing` to serve it by hand.
+``Emulator`` serves the API over loopback HTTP with a ledger of delivered messages, a per-key rate
+limit and a scriptable ``FaultPlan``; run ``python -m yourgpt_async.testing`` to serve it by hand.
 """
 
 from ._emulator import (

@@ -1,4 +1,4 @@
-"""`python -m yourgpt_async.testing`: serve the emulator until Ctrl-C (see `serve_main`)."""
+"""``python -m yourgpt_async.testing``: serve the emulator until Ctrl-C (see ``serve_main``)."""
 
 from ._emulator import serve_main
 

@@ -1,8 +1,8 @@
-"""The emulator: an in-memory `aiohttp.web` imitation of YourGPT's Project Integration API.
+"""The emulator: an in-memory ``aiohttp.web`` imitation of YourGPT's Project Integration API.
 
 It answers the five conversation endpoints as the public reference describes them, and adds what
 tests need: a ledger of accepted messages, a record of every request, a per-key rate limit and a
-scriptable `FaultPlan`.
+scriptable ``FaultPlan``.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ __all__ = [
 ]
 
 DEFAULT_API_KEY = "apk-emulator-key"
-"""The API key an `Emulator` accepts by default (it belongs to project `"project-1"`)."""
+"""The API key an :class:`Emulator` accepts by default (it belongs to project ``"project-1"``)."""
 DEFAULT_WIDGET_UID = "5f0c2a7e-8d41-4b6a-9c3e-1a2b3c4d5e6f"
-"""The widget an `Emulator` has by default in project `"project-1"`, the default key's project."""
+"""The widget an :class:`Emulator` has by default, in the default key's project ``"project-1"``."""
 OTHER_WIDGET_UID = "9e8d7c6b-5a49-4382-a716-0f1e2d3c4b5a"
-"""A widget of another project (`"project-2"`): using it with the default key gives HTTP 403."""
+"""A widget of another project (``"project-2"``): using it with the default key gives HTTP 403."""
 
 BASE_PATH = "/chatbot/v1"
 _FIRST_SESSION_UID = 17226012685401506
@@ -79,7 +79,7 @@ class LedgerEntry:
     Attributes:
         message_id: The id the emulator gave the stored message.
         session_uid: The session it was sent to.
-        send_by: `"user"`, `"operator"` or `"assistant"`.
+        send_by: ``"user"``, ``"operator"`` or ``"assistant"``.
         message: The text.
         widget_uid: The widget named in the request.
     """
@@ -96,9 +96,9 @@ class RequestRecord:
     """One request the emulator received, whatever became of it.
 
     Attributes:
-        endpoint: The endpoint name (`"sendMessage"`), or the path for an unknown endpoint.
-        status: The HTTP status answered, or `None` when the connection was dropped.
-        fault: The `FaultKind` value applied (`"drop_after"`), or `None`.
+        endpoint: The endpoint name (``"sendMessage"``), or the path for an unknown endpoint.
+        status: The HTTP status answered, or ``None`` when the connection was dropped.
+        fault: The ``FaultKind`` value applied (``"drop_after"``), or ``None``.
         api_key_ok: Whether the request carried a known API key.
     """
 
@@ -110,7 +110,7 @@ class RequestRecord:
 
 @attrs.frozen
 class EmulatorRateLimit:
-    """A token bucket per API key: `burst` requests at once, refilled at `per_second`.
+    """A token bucket per API key: ``burst`` requests at once, refilled at ``per_second``.
 
     Attributes:
         per_second: Tokens added per second.
@@ -224,7 +224,7 @@ def _error(
 
 
 def _fault_response(fault: Fault) -> web.Response | None:
-    """Answer a request with a fault that does not process it; `None` means drop."""
+    """Answer a request with a fault that does not process it; ``None`` means drop."""
     status = fault.http_status
     kind = fault.kind
     if kind is FaultKind.STATUS:
@@ -381,55 +381,55 @@ def _page(items: Sequence[object], page: int, limit: int) -> list[object]:
 class Emulator:
     """An in-memory YourGPT Project Integration API, served over real loopback HTTP.
 
-    Use it as an async context manager, which starts a server on an ephemeral port:
+    Use it as an async context manager, which starts a server on an ephemeral port::
 
-    ```python
-    async with Emulator() as emu:
-        client = AsyncClient(emu.api_key, widget_uid=emu.widget_uid, base_url=emu.base_url)
-        ...
-        assert emu.delivered("Hi") == 1
-    ```
+        async with Emulator() as emu:
+            client = AsyncClient(emu.api_key, widget_uid=emu.widget_uid, base_url=emu.base_url)
+            ...
+            assert emu.delivered("Hi") == 1
 
-    `emu.app` is the `aiohttp.web.Application`, usable with aiohttp's own test utilities
-    instead of `start()`.
+    ``emu.app`` is the ``aiohttp.web.Application``, usable with aiohttp's own test utilities
+    instead of ``start()``.
 
-    Behaviour, per the public reference (all endpoints are `POST <base_url>/<name>` and accept
+    Behaviour, per the public reference (all endpoints are ``POST <base_url>/<name>`` and accept
     both JSON and form-encoded bodies; a body that is neither is HTTP 400):
 
-    - A missing or unknown `api-key` header is HTTP 401; a widget of another project is 403; an
-      unknown widget, a missing or invalid field is 400 with `errors`; an unknown session (or one
+    - A missing or unknown ``api-key`` header is HTTP 401; a widget of another project is 403; an
+      unknown widget, a missing or invalid field is 400 with ``errors``; an unknown session (or one
       of another project or widget) is HTTP 200 with RXERROR "Session not found"; an unknown
       endpoint is 404 and a method other than POST is 405.
-    - createSession sends `session_uid` as a bare 17-digit JSON number (above 2^53); every other
+    - createSession sends ``session_uid`` as a bare 17-digit JSON number (above 2^53); every other
       endpoint sends it as a string. Session uids count up from 17226012685401506.
-    - sendMessage with `send_by=user` stores the message and, while the session is in bot mode,
-      a deterministic AI reply, which is the reply's `data`: its text is `"You said: <message>"`;
-      when the message ends with `"?"` its `content_type` is `"picker"` with the choices like,
-      dislike and requesthumanoperator, otherwise `"text"` with no choices. `ai_latency` seconds
+    - sendMessage with ``send_by=user`` stores the message and, while the session is in bot
+      mode, a deterministic AI reply, which is the reply's ``data``: its text is
+      ``"You said: <message>"``; when the message ends with ``"?"`` its ``content_type`` is
+      ``"picker"`` with the choices like, dislike and requesthumanoperator, otherwise
+      ``"text"`` with no choices. ``ai_latency`` seconds
       pass between storing the message and storing the reply (whether to reply is decided when
       the message is stored; a client that gives up meanwhile does not stop it). In operator or
       awaiting mode
-      there is no reply and `data` is the stored message. `send_by=operator` switches the
-      session to operator mode (until updateSession sets `chat_mode=bot` or `state=resolved`);
-      operator and assistant messages get no reply; `data` is the stored message.
+      there is no reply and ``data`` is the stored message. ``send_by=operator`` switches the
+      session to operator mode (until updateSession sets ``chat_mode=bot`` or ``state=resolved``);
+      operator and assistant messages get no reply; ``data`` is the stored message.
     - getSessions lists the key's project's sessions ordered by last activity (the last
-      message, or the creation of a session without messages), oldest first for ASC. `from` and
-      `to` bound the creation date (UTC, inclusive). `filter` conditions on the listed session
-      fields support the operators `=`/`eq`, `!=`/`ne` and `in`; conditions on other models or
-      unknown fields, other operators and `view_id` are accepted and ignored. A form body may
-      carry `filter` as JSON text.
+      message, or the creation of a session without messages), oldest first for ASC. ``from`` and
+      ``to`` bound the creation date (UTC, inclusive). ``filter`` conditions on the listed session
+      fields support the operators ``=``/``eq``, ``!=``/``ne`` and ``in``; conditions on other
+      models or unknown fields, other operators and ``view_id`` are accepted and ignored. A form
+      body may carry ``filter`` as JSON text.
     - getSessionMessages lists a session's messages by id; the order field may be named
-      `orderBy` or `order`.
-    - Pages: page `p` of size `l` holds items `[(p-1)*l : p*l]`; `total` counts all items.
+      ``orderBy`` or ``order``.
+    - Pages: page ``p`` of size ``l`` holds items ``[(p-1)*l : p*l]``; ``total`` counts all items.
 
-    With `rate_limit`, every authenticated request takes a token from its key's bucket; without
-    one it is answered 429 (`Retry-After` in whole seconds and `retry-after-ms`) and not
-    processed. The `fault_plan` is consulted first, before authentication, the way a proxy
+    With ``rate_limit``, every authenticated request takes a token from its key's bucket; without
+    one it is answered 429 (``Retry-After`` in whole seconds and ``retry-after-ms``) and not
+    processed. The ``fault_plan`` is consulted first, before authentication, the way a proxy
     in front of the service would fail.
 
     Attributes:
         ledger: Every message accepted from sendMessage, in order (never the AI's replies).
-        requests: A `RequestRecord` for every request received, faulted and rejected ones too.
+        requests: A :class:`RequestRecord` for every request received, faulted and rejected
+            ones too.
         fault_plan: The faults to apply to the coming requests; may be changed at any time.
     """
 
@@ -445,14 +445,14 @@ class Emulator:
         ai_latency: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Set up the emulator; nothing is served until `start()`.
+        """Set up the emulator; nothing is served until ``start()``.
 
         Args:
-            api_keys: API key to project id. Default: `{DEFAULT_API_KEY: "project-1"}`.
-            widgets: Widget uid to project id. Default: `DEFAULT_WIDGET_UID` in `"project-1"`
-                and `OTHER_WIDGET_UID` in `"project-2"`. Each project id is sent as the
-                session's integer `project_id`, numbered 1, 2, ... in order of appearance.
-            rate_limit: Per-key token bucket; `None` never answers 429 on its own.
+            api_keys: API key to project id. Default: ``{DEFAULT_API_KEY: "project-1"}``.
+            widgets: Widget uid to project id. Default: ``DEFAULT_WIDGET_UID`` in ``"project-1"``
+                and ``OTHER_WIDGET_UID`` in ``"project-2"``. Each project id is sent as the
+                session's integer ``project_id``, numbered 1, 2, ... in order of appearance.
+            rate_limit: Per-key token bucket; ``None`` never answers 429 on its own.
             fault_plan: Faults to apply; default an empty plan.
             host: The interface to listen on.
             port: The port to listen on; 0 picks a free one.
@@ -460,7 +460,7 @@ class Emulator:
             clock: Monotonic clock in seconds, for the rate limiter (inject a fake one in tests).
 
         Raises:
-            ValueError: `api_keys` or `widgets` is empty, or `ai_latency` is negative.
+            ValueError: ``api_keys`` or ``widgets`` is empty, or ``ai_latency`` is negative.
         """
         self._api_keys = dict({DEFAULT_API_KEY: "project-1"} if api_keys is None else api_keys)
         self._widgets = dict(
@@ -508,24 +508,24 @@ class Emulator:
 
     @property
     def app(self) -> web.Application:
-        """The `aiohttp.web.Application` that serves the API under `/chatbot/v1`."""
+        """The ``aiohttp.web.Application`` that serves the API under ``/chatbot/v1``."""
         return self._app
 
     @property
     def api_key(self) -> str:
-        """The first configured API key (`DEFAULT_API_KEY` by default)."""
+        """The first configured API key (``DEFAULT_API_KEY`` by default)."""
         return next(iter(self._api_keys))
 
     @property
     def widget_uid(self) -> str:
-        """The first widget of `api_key`'s project (or the first widget at all, if it has none)."""
+        """The first widget of ``api_key``'s project (or the first widget of all, if none)."""
         project = self._api_keys[self.api_key]
         owned = (uid for uid, owner in self._widgets.items() if owner == project)
         return next(owned, next(iter(self._widgets)))
 
     @property
     def base_url(self) -> str:
-        """`http://<host>:<port>/chatbot/v1`, once started.
+        """``http://<host>:<port>/chatbot/v1``, once started.
 
         Raises:
             RuntimeError: The emulator is not serving.
@@ -535,7 +535,7 @@ class Emulator:
         return self._base_url
 
     async def start(self) -> None:
-        """Start serving on `host`:`port`.
+        """Start serving on ``host``:`port`.
 
         Raises:
             RuntimeError: It was already started.
@@ -560,7 +560,7 @@ class Emulator:
         """Stop serving; a repeat call is a no-op.
 
         Requests still in progress (they can only be waiting in a latency fault or in
-        `ai_latency`) are cut off rather than waited for; their clients see the connection close.
+        ``ai_latency``) are cut off rather than waited for; their clients see the connection close.
         """
         self._stopped = True
         self._base_url = None
@@ -590,7 +590,7 @@ class Emulator:
         """Count the requests received, faulted and rejected ones included.
 
         Args:
-            endpoint: Count only this endpoint's requests; `None` counts all.
+            endpoint: Count only this endpoint's requests; ``None`` counts all.
 
         Returns:
             The number of requests.
@@ -601,7 +601,7 @@ class Emulator:
         """Count the requests answered with an HTTP status.
 
         Args:
-            status: The status, e.g. 429; `None` counts dropped connections.
+            status: The status, e.g. 429; ``None`` counts dropped connections.
 
         Returns:
             The number of requests.
@@ -671,7 +671,7 @@ class Emulator:
         return response
 
     async def _serve(self, call: _Call, fault: Fault | None) -> web.Response | None:
-        """Apply `fault` around processing; `None` means drop the connection."""
+        """Apply ``fault`` around processing; ``None`` means drop the connection."""
         if fault is not None and not fault.kind.processes_request:
             return _fault_response(fault)
         if fault is not None and fault.kind is FaultKind.LATENCY:
@@ -1019,12 +1019,12 @@ async def _serve_until_stopped(emulator: Emulator) -> None:
 def serve_main(argv: list[str] | None = None) -> int:
     """Run the emulator as a server from the command line until Ctrl-C or SIGTERM.
 
-    It prints the base URL, API key and widget uid as `export YOURGPT_...=` lines. Options:
-    `--host`, `--port`, `--rate-limit PER_SECOND[/BURST]`, `--fault-plan FILE.json` (see
-    `FaultPlan.from_dict`), `--api-key`, `--widget-uid`, `--ai-latency SECONDS`.
+    It prints the base URL, API key and widget uid as ``export YOURGPT_...=`` lines. Options:
+    ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]``, ``--fault-plan FILE.json`` (see
+    ``FaultPlan.from_dict``), ``--api-key``, ``--widget-uid``, ``--ai-latency SECONDS``.
 
     Args:
-        argv: The arguments, without the program name; `None` reads `sys.argv`.
+        argv: The arguments, without the program name; ``None`` reads ``sys.argv``.
 
     Returns:
         The exit status: 0 after an interrupt, 1 when the server cannot start. Bad arguments

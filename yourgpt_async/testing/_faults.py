@@ -1,7 +1,7 @@
 """Scripted failures for the emulator: what to do to the next request of each endpoint.
 
-A `FaultPlan` holds one queue of `Fault` (or `None`, "behave normally") per endpoint; the emulator
-takes one entry from it for every request that endpoint receives.
+A :class:`FaultPlan` holds one queue of :class:`Fault` (or ``None``, "behave normally") per
+endpoint; the emulator takes one entry from it for every request that endpoint receives.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ ANY_ENDPOINT = "*"
 
 
 class FaultKind(str, enum.Enum):
-    """What a `Fault` does to the request it is applied to.
+    """What a :class:`Fault` does to the request it is applied to.
 
-    Only `LATENCY`, `DROP_AFTER` and `TRUNCATED` let the emulator process the request (store the
-    message, create the session, ...); every other kind answers or drops the request without
-    processing it.
+    Only ``LATENCY``, ``DROP_AFTER`` and ``TRUNCATED`` let the emulator process the request
+    (store the message, create the session, ...); every other kind answers or drops the
+    request without processing it.
     """
 
     STATUS = "status"
-    """Answer with an HTTP status and an RXERROR body (optionally with `Retry-After`)."""
+    """Answer with an HTTP status and an RXERROR body (optionally with ``Retry-After``)."""
     LATENCY = "latency"
     """Wait, then process the request normally."""
     DROP_BEFORE = "drop_before"
@@ -46,7 +46,7 @@ class FaultKind(str, enum.Enum):
     TRUNCATED = "truncated"
     """Process the request, then answer HTTP 200 with its JSON reply cut in the middle."""
     WRONG_SHAPE = "wrong_shape"
-    """Answer HTTP 200 with valid JSON that is not an envelope (`[1, 2]`)."""
+    """Answer HTTP 200 with valid JSON that is not an envelope (``[1, 2]``)."""
     RXERROR = "rxerror"
     """Answer HTTP 200 with an RXERROR envelope."""
 
@@ -81,15 +81,17 @@ def _check_seconds(_: object, attribute: attrs.Attribute[float], value: float) -
 class Fault:
     """One scripted failure, applied by the emulator to one request.
 
-    Build faults with the class methods (`Fault.status(503)`, `Fault.drop_after()`, ...) rather
+    Build faults with the class methods (``Fault.status(503)``, ``Fault.drop_after()``, ...) rather
     than the constructor.
 
     Attributes:
-        kind: What the fault does; see `FaultKind`.
+        kind: What the fault does; see :class:`FaultKind`.
         http_status: The HTTP status of the answer, for the kinds that answer.
-        retry_after: The `Retry-After` header of a `STATUS` fault: whole seconds, or an HTTP date.
-        message: The RXERROR message of a `STATUS` or `RXERROR` fault (`None`: the status phrase).
-        seconds: How long a `LATENCY` fault waits.
+        retry_after: The ``Retry-After`` header of a ``STATUS`` fault: whole seconds, or an
+            HTTP date.
+        message: The RXERROR message of a ``STATUS`` or ``RXERROR`` fault (``None``: the
+            status phrase).
+        seconds: How long a ``LATENCY`` fault waits.
     """
 
     kind: FaultKind = attrs.field(converter=FaultKind)
@@ -102,13 +104,13 @@ class Fault:
     def status(
         cls, code: int, *, retry_after: int | str | None = None, message: str | None = None
     ) -> Fault:
-        """Answer with HTTP `code` and an RXERROR body; the request is not processed.
+        """Answer with HTTP ``code`` and an RXERROR body; the request is not processed.
 
         Args:
             code: The HTTP status, e.g. 429, 500, 502, 503, 504, 400, 401, 403 or 404.
-            retry_after: Value of the `Retry-After` header: whole seconds or an HTTP date
-                string (`"Wed, 21 Oct 2015 07:28:00 GMT"`); `None` sends no header.
-            message: The RXERROR message; `None` uses the status phrase ("Service Unavailable").
+            retry_after: Value of the ``Retry-After`` header: whole seconds or an HTTP date
+                string (``"Wed, 21 Oct 2015 07:28:00 GMT"``); ``None`` sends no header.
+            message: The RXERROR message; ``None`` uses the status phrase ("Service Unavailable").
 
         Returns:
             The fault.
@@ -119,7 +121,7 @@ class Fault:
 
     @classmethod
     def latency(cls, seconds: float) -> Fault:
-        """Wait `seconds`, then process the request normally.
+        """Wait ``seconds``, then process the request normally.
 
         Args:
             seconds: The delay, before the request is processed.
@@ -134,7 +136,7 @@ class Fault:
         """Close the connection without processing the request and without answering.
 
         Nothing is stored. The client sees the connection closed before any reply
-        (`aiohttp.ServerDisconnectedError`).
+        (``aiohttp.ServerDisconnectedError``).
 
         Returns:
             The fault.
@@ -155,7 +157,7 @@ class Fault:
 
     @classmethod
     def html(cls, status: int = 502) -> Fault:
-        """Answer with a proxy-style HTML error page (`text/html`); not processed.
+        """Answer with a proxy-style HTML error page (``text/html``); not processed.
 
         Args:
             status: The HTTP status of the page.
@@ -167,7 +169,7 @@ class Fault:
 
     @classmethod
     def empty(cls, status: int = 200) -> Fault:
-        """Answer with an empty body labelled `application/json`; not processed.
+        """Answer with an empty body labelled ``application/json``; not processed.
 
         Args:
             status: The HTTP status of the answer.
@@ -179,7 +181,7 @@ class Fault:
 
     @classmethod
     def not_json(cls, status: int = 200) -> Fault:
-        """Answer with a `text/plain` body that is not JSON; not processed.
+        """Answer with a ``text/plain`` body that is not JSON; not processed.
 
         Args:
             status: The HTTP status of the answer.
@@ -194,7 +196,7 @@ class Fault:
         """Process the request, then answer HTTP 200 with the JSON reply cut in the middle.
 
         The request IS processed (a sent message is in the ledger). The headers are valid and
-        `Content-Length` matches the cut body, so the client reads the whole (short) body and
+        ``Content-Length`` matches the cut body, so the client reads the whole (short) body and
         then fails to decode it.
 
         Returns:
@@ -204,7 +206,7 @@ class Fault:
 
     @classmethod
     def wrong_shape(cls) -> Fault:
-        """Answer HTTP 200 with valid JSON that is not an envelope (`[1, 2]`); not processed.
+        """Answer HTTP 200 with valid JSON that is not an envelope (``[1, 2]``); not processed.
 
         Returns:
             The fault.
@@ -213,7 +215,7 @@ class Fault:
 
     @classmethod
     def rxerror(cls, message: str = "Something went wrong") -> Fault:
-        """Answer HTTP 200 with `{"type": "RXERROR", "message": message}`; not processed.
+        """Answer HTTP 200 with ``{"type": "RXERROR", "message": message}``; not processed.
 
         Args:
             message: The RXERROR message.
@@ -271,18 +273,17 @@ def _fault_from_dict(entry: object, where: str) -> Fault | None:
 class FaultPlan:
     """Per-endpoint queues of faults, consumed one entry per request.
 
-    Each request to an endpoint takes the next entry of that endpoint's queue: a `Fault` to
-    apply, or `None` to behave normally. Only when the endpoint's own queue is empty is the
-    `"*"` queue (any endpoint) consulted; when both are empty the request is normal. The plan
+    Each request to an endpoint takes the next entry of that endpoint's queue: a ``Fault`` to
+    apply, or ``None`` to behave normally. Only when the endpoint's own queue is empty is the
+    ``"*"`` queue (any endpoint) consulted; when both are empty the request is normal. The plan
     may be changed while the emulator runs.
 
-    Example:
-        ```python
+    Example::
+
         plan = FaultPlan()
         plan.add("sendMessage", Fault.status(503), None, Fault.drop_after())
         plan.add("getSessions", Fault.status(429, retry_after=2), times=3)
         plan.add("*", Fault.latency(0.2))
-        ```
     """
 
     __slots__ = ("_queues",)
@@ -300,16 +301,16 @@ class FaultPlan:
         """Append entries to an endpoint's queue.
 
         Args:
-            endpoint: The endpoint name (`"sendMessage"`, ...), or `"*"` for any endpoint.
-            *faults: The entries, in the order requests will take them; `None` is a normal
+            endpoint: The endpoint name (``"sendMessage"``, ...), or ``"*"`` for any endpoint.
+            *faults: The entries, in the order requests will take them; ``None`` is a normal
                 request.
-            times: How many times to append the whole sequence of `faults`.
+            times: How many times to append the whole sequence of ``faults``.
 
         Returns:
             The plan itself, so calls can be chained.
 
         Raises:
-            ValueError: No entries were given, or `times` is below 1.
+            ValueError: No entries were given, or ``times`` is below 1.
         """
         if not faults:
             raise ValueError("add() needs at least one fault (or None for a normal request)")
@@ -319,13 +320,13 @@ class FaultPlan:
         return self
 
     def next_fault(self, endpoint: str) -> Fault | None:
-        """Take the entry for the next request to `endpoint`.
+        """Take the entry for the next request to ``endpoint``.
 
         Args:
             endpoint: The endpoint the request is for.
 
         Returns:
-            The fault to apply, or `None` for a normal request.
+            The fault to apply, or ``None`` for a normal request.
         """
         for name in (endpoint, ANY_ENDPOINT):
             queue = self._queues.get(name)
@@ -337,10 +338,10 @@ class FaultPlan:
         """Count the entries not yet taken.
 
         Args:
-            endpoint: Count only this queue (`"*"` included); `None` counts every queue.
+            endpoint: Count only this queue (``"*"`` included); ``None`` counts every queue.
 
         Returns:
-            The number of entries, `None` entries included.
+            The number of entries, ``None`` entries included.
         """
         if endpoint is not None:
             return len(self._queues.get(endpoint, ()))
@@ -350,7 +351,7 @@ class FaultPlan:
         """Drop pending entries.
 
         Args:
-            endpoint: Clear only this queue; `None` clears every queue.
+            endpoint: Clear only this queue; ``None`` clears every queue.
         """
         if endpoint is None:
             self._queues.clear()
@@ -361,21 +362,21 @@ class FaultPlan:
     def from_dict(cls, data: Mapping[str, Iterable[Mapping[str, object] | None]]) -> FaultPlan:
         """Build a plan from plain data, such as a parsed JSON file.
 
-        Each endpoint maps to a list of entries; an entry is `null`/`None` (a normal request)
-        or an object with a `kind` (a `FaultKind` value) and that kind's options: `status`
-        (for `status`, `html`, `empty`, `not_json`), `retry_after` and `message` (for
-        `status`), `message` (for `rxerror`), `seconds` (for `latency`).
+        Each endpoint maps to a list of entries; an entry is ``null``/``None`` (a normal
+        request) or an object with a ``kind`` (a :class:`FaultKind` value) and that kind's
+        options: ``status`` (for ``status``, ``html``, ``empty``, ``not_json``), ``retry_after``
+        and ``message`` (for ``status``), ``message`` (for ``rxerror``), ``seconds`` (for
+        ``latency``).
 
-        Example:
-            ```python
+        Example::
+
             FaultPlan.from_dict({
                 "sendMessage": [{"kind": "status", "status": 500}, None, {"kind": "drop_after"}],
                 "*": [{"kind": "latency", "seconds": 0.05}],
             })
-            ```
 
         Args:
-            data: Endpoint name (or `"*"`) to list of entries.
+            data: Endpoint name (or ``"*"``) to list of entries.
 
         Returns:
             The plan.
@@ -399,7 +400,7 @@ class FaultPlan:
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike[str]) -> FaultPlan:
-        """Build a plan from a JSON file in the format of `from_dict`.
+        """Build a plan from a JSON file in the format of ``from_dict``.
 
         Args:
             path: The file to read (UTF-8).

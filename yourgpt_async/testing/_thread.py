@@ -27,7 +27,7 @@ class EmulatorThread:
         with EmulatorThread() as emulator:
             os.environ["YOURGPT_BASE_URL"] = emulator.base_url
             run_my_script()
-            assert len(emulator.ledger) == 3
+            assert len(emulator.emulator.ledger) == 3
     """
 
     def __init__(self, **options: Any) -> None:

@@ -46,7 +46,7 @@ else:
 
     @pytest_asyncio.fixture
     async def yourgpt_client(yourgpt_emulator: EmulatorThread) -> AsyncIterator[AsyncClient]:
-        """An ``AsyncClient`` bound to the test's emulator, closed after the test."""
+        """An :class:`~yourgpt_async.AsyncClient` bound to the test's emulator, closed after it."""
         async with AsyncClient(
             yourgpt_emulator.api_key,
             widget_uid=yourgpt_emulator.widget_uid,

@@ -436,6 +436,19 @@ def test_every_public_name_has_a_docstring(package: ModuleType) -> None:
     assert not missing, f"public names without a docstring (absent from the reference): {missing}"
 
 
+@pytest.mark.parametrize(
+    ("package", "page"),
+    [(yourgpt_async, "api.md"), (yourgpt_async.testing, "testing.md")],
+    ids=["yourgpt_async", "yourgpt_async.testing"],
+)
+def test_every_public_name_is_in_the_reference(package: ModuleType, page: str) -> None:
+    """Each name of a package's ``__all__`` has its ``::: package.name`` in the reference."""
+    text = (DOCS / "reference" / page).read_text(encoding="utf-8")
+    shown = set(re.findall(rf"^::: {re.escape(package.__name__)}\.(\w+)\s*$", text, re.M))
+    missing = sorted(set(package.__all__) - shown)
+    assert not missing, f"docs/reference/{page} lacks: {missing}"
+
+
 def _options(parser: argparse.ArgumentParser) -> set[str]:
     return {
         option

@@ -697,6 +697,9 @@ class AsyncClient:
                 ``[{"key": "state", "operator": "=", "value": "pending"}]``; ``model`` defaults
                 to ``"SESSION"``.
             retry: Overrides the client's retry policy for this call.
+
+        Returns:
+            The page, with ``total`` when the service sends it and ``has_more``.
         """
         payload = _sessions_query(order, date_from, date_to, view_id, filters)
         page, limit = _page_args(page, limit)
@@ -720,7 +723,17 @@ class AsyncClient:
     ) -> AsyncIterator[Session]:
         """Iterate over all sessions, fetching page after page as needed.
 
-        Takes the filters of :meth:`get_sessions`; ``page_size`` is the ``limit`` per request.
+        Args:
+            page_size: Sessions per request, 1 to 100.
+            order: ``"ASC"`` or ``"DESC"`` by last message time (the service defaults to ASC).
+            date_from: Only sessions from this day (a ``date`` or ``"YYYY-MM-DD"``).
+            date_to: Only sessions up to this day (the service defaults to today).
+            view_id: A saved view of the dashboard.
+            filters: Conditions as :meth:`get_sessions` takes them.
+            retry: Overrides the client's retry policy for each request.
+
+        Yields:
+            Each session, in the order the service lists them.
         """
         _sessions_query(order, date_from, date_to, view_id, filters)  # validate before I/O
         _page_args(1, page_size)
@@ -757,6 +770,9 @@ class AsyncClient:
             limit: Messages per page, 1 to 100.
             order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
             retry: Overrides the client's retry policy for this call.
+
+        Returns:
+            The page, with ``total`` when the service sends it and ``has_more``.
         """
         payload: dict[str, Any] = {"session_uid": _uid("session_uid", session_uid)}
         sort = _order(order)
@@ -779,7 +795,17 @@ class AsyncClient:
         order: Literal["ASC", "DESC"] | None = None,
         retry: RetryPolicy | None = None,
     ) -> AsyncIterator[SessionMessage]:
-        """Iterate over all of a session's messages, fetching page after page as needed."""
+        """Iterate over all of a session's messages, fetching page after page as needed.
+
+        Args:
+            session_uid: The session.
+            page_size: Messages per request, 1 to 100.
+            order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
+            retry: Overrides the client's retry policy for each request.
+
+        Yields:
+            Each message, in the order asked for.
+        """
         _uid("session_uid", session_uid)
         _order(order)
         _page_args(1, page_size)

@@ -38,6 +38,12 @@ class ReSTInline(griffe.Extension):
                     functools.partial(_link, obj=obj, public=public), text
                 )
 
+    def on_package_loaded(
+        self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any
+    ) -> None:
+        """The same, under the hook's name in Griffe 1 (Griffe 2 calls ``on_package``)."""
+        self.on_package(pkg=pkg, loader=loader, **kwargs)
+
 
 def _walk(obj: griffe.Object) -> list[griffe.Object]:
     found = [obj]

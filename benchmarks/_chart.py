@@ -9,11 +9,12 @@ __all__ = ["render"]
 
 _SHORT = {
     "aiohttp": "aiohttp\n(floor)",
-    "sdk": "yourgpt-async",
-    "sdk-unpaced": "yourgpt-async\nunpaced",
+    "sdk": "SDK",
+    "sdk-unpaced": "SDK\nunpaced",
     "httpx": "httpx",
     "aiohttp-retry": "aiohttp-\nretry",
 }
+_CLIP = 3.0  # bars taller than this many times the tallest of the rest are cut, and say so
 _COLOURS = {
     "aiohttp": "#9e9e9e",
     "sdk": "#1f77b4",
@@ -26,14 +27,20 @@ _COLOURS = {
 def _bars(axis: Any, table: dict[str, dict[str, float]], unit: str, title: str) -> None:
     variants = list(table)
     values = [table[v]["median"] for v in variants]
+    # One outlier (httpx at concurrency 64) would flatten every other bar: cut it.
+    ordered = sorted(values)
+    top = ordered[-1]
+    if len(ordered) > 1 and ordered[-1] > _CLIP * ordered[-2]:
+        top = ordered[-2] * 1.15
     bars = axis.bar(
         [_SHORT.get(v, v) for v in variants],
-        values,
+        [min(value, top) for value in values],
         color=[_COLOURS.get(v, "#888888") for v in variants],
     )
-    for bar, variant in zip(bars, variants, strict=True):
+    for bar, variant, value in zip(bars, variants, values, strict=True):
+        cut = " (cut)" if value > top else ""
         axis.annotate(
-            f"{table[variant]['median']:.0f}\n{table[variant]['ratio']:.2f}x",
+            f"{value:.0f}{cut}\n{table[variant]['ratio']:.2f}x",
             (bar.get_x() + bar.get_width() / 2, bar.get_height()),
             ha="center",
             va="bottom",
@@ -43,7 +50,7 @@ def _bars(axis: Any, table: dict[str, dict[str, float]], unit: str, title: str) 
     axis.set_ylabel(unit, fontsize=8)
     axis.tick_params(axis="x", labelsize=7)
     axis.tick_params(axis="y", labelsize=7)
-    axis.set_ylim(0, max(values) * 1.25)
+    axis.set_ylim(0, top * 1.25)
 
 
 def render(results: dict[str, Any], path: Path) -> None:
@@ -69,7 +76,7 @@ def render(results: dict[str, Any], path: Path) -> None:
                     rps_axes[column],
                     overhead["requests_per_s"][concurrency],
                     "requests/s (higher is better)",
-                    f"Throughput, concurrency {concurrency}",
+                    f"Throughput, concurrency {concurrency} (wall clock: other load shows)",
                 )
     bulk_axis, paced_axis = axes[0][2], axes[1][2]
     bulk = results.get("bulk")
@@ -79,6 +86,13 @@ def render(results: dict[str, Any], path: Path) -> None:
         mb = 1024 * 1024 / 1_000_000
         bulk_axis.plot([t for t, _ in samples], [g * mb for _, g in samples], color="#1f77b4")
         bulk_axis.axhline(50, color="#d62728", linestyle="--", linewidth=1, label="50 MB target")
+        bulk_axis.axhline(
+            bulk["peak_growth_mb"],
+            color="#1f77b4",
+            linestyle=":",
+            linewidth=1,
+            label="peak (ru_maxrss)",
+        )
         bulk_axis.set_ylim(0, max(60, max((g * mb for _, g in samples), default=0) * 1.2))
         bulk_axis.legend(fontsize=7)
         bulk_axis.set_xlabel("seconds", fontsize=8)
@@ -119,7 +133,7 @@ def render(results: dict[str, Any], path: Path) -> None:
     figure.suptitle(
         f"yourgpt-async benchmarks — {machine['cpu_count']} cores, Python {machine['python']}; "
         f"medians of {results['config']['rounds']} interleaved rounds; labels: value and "
-        "ratio to the floor",
+        "ratio to the floor (raw aiohttp + json)",
         fontsize=10,
     )
     figure.tight_layout()

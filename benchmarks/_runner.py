@@ -235,7 +235,7 @@ def run_emulator(
     runs: list[dict[str, Any]] = []
     with emulator_server(server_cpus) as (base_url, pid):
         session_uid = _create_session(base_url, DEFAULT_API_KEY, DEFAULT_WIDGET_UID)
-        for round_number in range(args.rounds):
+        for round_number in range(args.rate_rounds):
             for concurrency in CONCURRENCIES:
                 result = _run_json(
                     "benchmarks._clients",
@@ -265,7 +265,9 @@ def run_emulator(
                     f"  round {round_number + 1} c={concurrency:<2} emulator "
                     f"{result['requests_per_s']:8.0f} req/s  "
                     f"server {result['server_cpu_us_per_request']:6.0f} us/req, "
-                    f"CPU {result['server_cpu_share']:.0%}"
+                    f"CPU: server {result['server_cpu_share']:.0%}, "
+                    f"client {result['client_cpu_share']:.0%}, "
+                    f"other processes {result['other_processes_cpu_share']:.0%}"
                 )
     summary: dict[str, dict[str, float]] = {}
     for concurrency in CONCURRENCIES:
@@ -325,7 +327,7 @@ def run_rate_limited(args: argparse.Namespace, log: Callable[[str], None]) -> di
     """A bulk send against an emulator limited to R/s: with and without telling the client."""
     client_cpus, _ = _cpus()
     runs: list[dict[str, Any]] = []
-    for round_number in range(args.rounds):
+    for round_number in range(args.rate_rounds):
         for told in (False, True):
             result = _run_json(
                 "benchmarks._scenarios",
@@ -453,8 +455,10 @@ def _table(results: dict[str, Any]) -> str:
     machine = results["machine"]
     lines.append(
         f"Machine: {machine['cpu_count']} cores ({machine['pinning']}), Python "
-        f"{machine['python']}, {machine['platform']}; medians of {results['config']['rounds']} "
-        "interleaved rounds; ratio = median of per-round ratios to the floor."
+        f"{machine['python']}, {machine['platform']}. Medians of "
+        f"{results['config']['rounds']} interleaved rounds of the clients and "
+        f"{results['config']['emulator_and_paced_rounds']} of the emulator and paced runs; "
+        "ratio = median of the per-round ratios to the floor."
     )
     overhead = results.get("overhead")
     if overhead:
@@ -553,7 +557,12 @@ def _parser() -> argparse.ArgumentParser:
         default=",".join(SCENARIOS),
         help=f"comma-separated scenarios to run (default: all of {', '.join(SCENARIOS)})",
     )
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds of the clients (default 5)"
+    )
+    parser.add_argument(
+        "--rate-rounds", type=int, default=3, help="rounds of the emulator and paced runs"
+    )
     parser.add_argument("--seconds", type=float, help="timed seconds per client run")
     parser.add_argument(
         "--variants",
@@ -609,7 +618,6 @@ def profile(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks``."""
     args = _parser().parse_args(argv)
-    args.rounds = args.rounds or 3
     args.seconds = args.seconds or (0.8 if args.quick else 2.0)
     args.bulk_items = args.bulk_items or (100_000 if args.quick else 1_000_000)
     args.variants = [v for v in args.variants.split(",") if v]
@@ -633,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": _machine(),
         "config": {
             "rounds": args.rounds,
+            "emulator_and_paced_rounds": args.rate_rounds,
             "seconds_per_run": args.seconds,
             "concurrencies": list(CONCURRENCIES),
             "bulk_items": args.bulk_items,

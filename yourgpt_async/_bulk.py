@@ -9,7 +9,6 @@ item's start durably before the request leaves, so a killed run resumes without 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import hashlib
 import json
@@ -274,42 +273,95 @@ class _State:
     IN_DOUBT = 2
 
 
-def _sorted_array(values: Iterable[int]) -> array[int]:
-    return array("Q", sorted(values))
-
-
-def _contains(values: array[int], value: int) -> bool:
-    at = bisect.bisect_left(values, value)
-    return at < len(values) and values[at] == value
-
-
 def _fingerprint(keys: list[str]) -> dict[str, object]:
     digest = hashlib.sha256("\n".join(keys).encode("utf-8", "surrogatepass")).hexdigest()
     return {"items": len(keys), "sha256": digest}
 
 
-@attrs.define
-class _History:
-    """The replayed state of an existing journal, kept compact: 8 bytes per item.
+# What the journal's lines say about a key, as flag bits kept beside its hash.
+_OPEN = 1  # its last "start" has no end yet
+_SENT = 2  # a "sent" line: confirmed
+_DOUBT = 4  # an "in_doubt" line
+_FLAGS = 7
+_ENDS = {"sent": _SENT, "failed": 0, "in_doubt": _DOUBT}
 
-    Keys are kept as 64-bit hashes in sorted arrays; a collision (odds about n²/2⁶⁵) could only
-    make an unsent item look sent, never send one twice.
+
+class _KeyTable:
+    """A set of 64-bit key hashes, each with the flag bits above, in 8 bytes a slot.
+
+    Open addressing with linear probing over one ``array``: a million keys take 16 MB, with no
+    per-key Python object, so resuming a huge run stays within a small, fixed memory budget. A
+    hash collision (odds about n²/2⁶¹) could only make an unsent item look sent or in doubt,
+    never send one twice.
     """
 
+    def __init__(self, expected: int = 0) -> None:
+        capacity = 1024
+        while capacity * 2 < expected * 3:  # at most two thirds full
+            capacity *= 2
+        self._slots = array("Q", bytes(8 * capacity))
+        self._mask = capacity - 1
+        self._count = 0
+
+    @staticmethod
+    def code(key: str) -> int:
+        """The key's hash with the flag bits cleared (never 0, which marks an empty slot)."""
+        return (_key_hash(key) & ~_FLAGS) or (_FLAGS + 1)
+
+    def _slot(self, code: int) -> int:
+        slots, mask = self._slots, self._mask
+        index = (code >> 3) & mask
+        while True:
+            value = slots[index]
+            if value == 0 or value & ~_FLAGS == code:
+                return index
+            index = (index + 1) & mask
+
+    def flags(self, code: int) -> int | None:
+        """The flags recorded for ``code``, or ``None`` if the journal never named it."""
+        value = self._slots[self._slot(code)]
+        return None if value == 0 else value & _FLAGS
+
+    def update(self, code: int, *, set_flags: int = 0, clear_flags: int = 0) -> None:
+        """Record ``code`` (if new) and change its flags."""
+        index = self._slot(code)
+        value = self._slots[index]
+        if value == 0:
+            if (self._count + 1) * 3 > len(self._slots) * 2:
+                self._grow()
+                index = self._slot(code)
+            self._count += 1
+            value = code
+        self._slots[index] = (value | set_flags) & ~clear_flags
+
+    def _grow(self) -> None:
+        old = self._slots
+        self._slots = array("Q", bytes(16 * len(old)))
+        self._mask = len(self._slots) - 1
+        for value in old:
+            if value:
+                self._slots[self._slot(value & ~_FLAGS)] = value
+
+
+@attrs.define
+class _History:
+    """The replayed state of an existing journal, kept compact: about 24 bytes per item."""
+
     fingerprint: dict[str, object] | None = None
-    confirmed: array[int] = attrs.Factory(lambda: array("Q"))
-    in_doubt: array[int] = attrs.Factory(lambda: array("Q"))
+    keys: _KeyTable = attrs.Factory(_KeyTable)
     # For generated keys "#<position>:<content hash>": the content hash seen at each position.
     positions: array[int] = attrs.Factory(lambda: array("Q"))
     valid_bytes: int = 0  # the length of the complete lines; a torn last line is cut off
 
     def state(self, key: str) -> int:
-        code = _key_hash(key)
-        if _contains(self.confirmed, code):
+        flags = self.keys.flags(_KeyTable.code(key))
+        if flags is None:
+            return _State.NEW
+        if flags & _SENT:
             return _State.CONFIRMED
-        if _contains(self.in_doubt, code):
+        if flags & (_DOUBT | _OPEN):  # an open start: the crash may have come after sending
             return _State.IN_DOUBT
-        return _State.NEW
+        return _State.NEW  # failed: not delivered, so it is sent again
 
     def recorded_content(self, position: int) -> int:
         return self.positions[position] if position < len(self.positions) else 0
@@ -317,15 +369,13 @@ class _History:
 
 def _read_history(path: Path) -> _History:
     """Replay a journal file (blocking; run off the loop)."""
-    history = _History()
     try:
         handle = path.open("rb")
     except FileNotFoundError:
-        return history
-    confirmed: list[int] = []
-    in_doubt: list[int] = []
-    open_keys: set[int] = set()
+        return _History()
     with handle:
+        # About two lines of 45 bytes a key: size the table once rather than grow it.
+        history = _History(keys=_KeyTable(os.fstat(handle.fileno()).st_size // 90))
         offset = 0
         for number, line in enumerate(handle, 1):
             if not line.endswith(b"\n"):
@@ -336,16 +386,13 @@ def _read_history(path: Path) -> _History:
                 record = None
             if number == 1:
                 history.fingerprint = _header_fingerprint(path, record)
-            elif not _replay(record, confirmed, in_doubt, open_keys, history.positions):
+            elif not _replay(record, history):
                 raise ConfigurationError(
                     f"journal {str(path)!r}, line {number}: not a journal record: "
                     f"{_short(line.decode('utf-8', 'replace'))}; the file is damaged"
                 )
             offset += len(line)
         history.valid_bytes = offset
-    in_doubt.extend(open_keys)  # started and never ended: the crash may have come after sending
-    history.confirmed = _sorted_array(confirmed)
-    history.in_doubt = _sorted_array(in_doubt)
     return history
 
 
@@ -368,46 +415,55 @@ def _header_fingerprint(path: Path, record: object) -> dict[str, object]:
     return fingerprint
 
 
-def _replay(
-    record: object,
-    confirmed: list[int],
-    in_doubt: list[int],
-    open_keys: set[int],
-    positions: array[int],
-) -> bool:
+def _replay(record: object, history: _History) -> bool:
     if not isinstance(record, dict):
         return False
     key, status = record.get("k"), record.get("s")
-    if not isinstance(key, str) or status not in ("start", "sent", "failed", "in_doubt"):
+    if not isinstance(key, str) or (status != "start" and status not in _ENDS):
         return False
-    code = _key_hash(key)
     generated = _GENERATED_KEY.match(key)
     if generated:
-        position = int(generated.group(1))
+        positions, position = history.positions, int(generated.group(1))
         if position >= len(positions):
-            positions.extend(bytes(8 * (position + 1 - len(positions))))
+            positions.frombytes(bytes(8 * (position + 1 - len(positions))))
         positions[position] = int(generated.group(2), 16) or 1
+    code = _KeyTable.code(key)
     if status == "start":
-        open_keys.add(code)
-        return True
-    open_keys.discard(code)
-    if status == "sent":
-        confirmed.append(code)
-    elif status == "in_doubt":
-        in_doubt.append(code)
+        history.keys.update(code, set_flags=_OPEN)
+    else:
+        history.keys.update(code, set_flags=_ENDS[status], clear_flags=_OPEN)
     return True
 
 
 class _Journal:
     """Append-only JSONL journal with group commit.
 
-    Every line is made durable (written, then ``fsync``) before the coroutine that asked for it
-    goes on: a start line before the request leaves, an end line before the outcome is handed
-    to the caller. Lines asked for while a commit is running wait for the next one, so one
-    ``fsync`` covers every item that started or ended meanwhile, and throughput is not bound to
-    one ``fsync`` per item. The write and ``fsync`` run in a worker thread: on a slow disk an
-    ``fsync`` takes milliseconds, during which the event loop keeps serving in-flight requests
-    (and gathers the next batch).
+    Format: a header ``{"journal": "yourgpt-async", "version": 1, "input": {"items": n,
+    "sha256": ...}}``, then ``{"k": key, "s": "start"}`` when an item starts and
+    ``{"k": key, "s": "sent", "id": message_id}``, ``{"k": key, "s": "failed", "e": error}`` or
+    ``{"k": key, "s": "in_doubt"}`` when it ends. On resume an item is confirmed if any line
+    says ``sent``; else in doubt if a line says ``in_doubt`` or its last ``start`` has no end;
+    else (failed, or never seen) it is sent.
+
+    Which input a journal belongs to: the input is consumed lazily and may be endless, so it
+    cannot be hashed whole up front. The header fingerprints the keys of its first 16 items
+    (``FINGERPRINT_ITEMS``; fewer if the input is shorter), read ahead before anything is sent:
+    another file, another order or another key scheme is refused at once. Past those, a
+    generated key (``#<position>:<content hash>``) lets each item be checked against what the
+    journal recorded at its position, so an edited or inserted item is refused when reached,
+    never taken for a new item and resent with everything after it. A caller's own keys are
+    identities: reordering or appending such items is allowed.
+
+    Durability: every line is made durable (written, then ``fsync``) before the coroutine that
+    asked for it goes on: a start line before the request can leave (a crash can then never
+    leave a delivered message without a start line), an end line before the outcome is handed
+    to the caller (a confirmed result is never lost). Lines asked for while a commit runs wait
+    for the next one, so one ``fsync`` covers every item that started or ended meanwhile and
+    throughput is not bound to one ``fsync`` per item.
+
+    The write and ``fsync`` run in a worker thread. With a 0.13 ms ``fsync`` both ways gave the
+    same throughput; with a 5 ms ``fsync`` the thread was about 12 % faster, since the event
+    loop keeps serving requests in flight (and gathers the next batch) instead of stalling.
     """
 
     def __init__(self, path: Path, history: _History) -> None:

@@ -845,7 +845,9 @@ class AsyncClient:
         With ``journal``, each item's start is recorded durably before its request leaves and
         its end once it is known; running again with the same journal and input skips the
         items already delivered and reports those started but never finished as
-        :class:`InDoubt` instead of resending them.
+        :class:`InDoubt` instead of resending them. A journal of another input is refused:
+        the first 16 items are read before anything is sent to fingerprint the input, and
+        each item without its own ``key`` is checked against its position in the journal.
 
         Args:
             items: The messages to send.

@@ -411,3 +411,18 @@ async def test_killed_run_resumes_without_sending_a_confirmed_item_twice(tmp_pat
     for index, item in enumerate(items):
         if kinds.get(index, Sent) is Sent:
             assert ledger.count(item.message) == 1, item.message
+
+
+def test_the_resume_index_keeps_every_key_as_it_grows() -> None:
+    """The journal's key table finds every key and its flags after growing many times."""
+    from yourgpt_async._bulk import _DOUBT, _OPEN, _SENT, _KeyTable
+
+    table = _KeyTable()
+    codes = [_KeyTable.code(f"key-{i}") for i in range(5000)]
+    for number, code in enumerate(codes):
+        table.update(code, set_flags=_OPEN)
+        table.update(code, set_flags=_SENT if number % 2 else _DOUBT, clear_flags=_OPEN)
+    assert [table.flags(code) for code in codes] == [
+        _SENT if number % 2 else _DOUBT for number in range(5000)
+    ]
+    assert table.flags(_KeyTable.code("never written")) is None

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from _fakes import ClientFactory
+from aiohttp import web
 
 from yourgpt_async import (
     APIError,
@@ -514,3 +515,34 @@ async def test_repr_names_the_endpoint_and_state() -> None:
     assert repr(client) == "<AsyncClient base_url='http://127.0.0.1:9/v1' widget_uid='w-1' open>"
     await client.aclose()
     assert repr(client).endswith("closed>")
+
+
+async def test_iteration_stops_when_the_service_ignores_the_page(
+    make_client: ClientFactory,
+) -> None:
+    """A service that sends page 1 again for page 2 (and no total) ends the walk, not loops it."""
+    body = {
+        "type": "RXSUCCESS",
+        "message": "ok",
+        "data": [{"id": i, "session_uid": str(i)} for i in range(2)],
+    }
+    hits: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        hits.append((await request.json())["page"])
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_post("/chatbot/v1/getSessions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        client = make_client(base_url=f"http://127.0.0.1:{port}/chatbot/v1")
+        seen = [s.session_uid async for s in client.iter_sessions(page_size=2)]
+    finally:
+        await runner.cleanup()
+    assert seen == ["0", "1"]
+    assert hits == [1, 2]

@@ -30,6 +30,7 @@ from yourgpt_async import (
     PermissionDeniedError,
     RateLimitError,
     RateLimiterUnavailableError,
+    ResponseTooLargeError,
     RetryPolicy,
     ServerError,
     TransportError,
@@ -58,6 +59,7 @@ TREE: dict[type[BaseException], type[BaseException]] = {
     PermissionDeniedError: APIError,
     NotFoundError: APIError,
     RateLimitError: APIError,
+    ResponseTooLargeError: UnexpectedResponseError,
     ServerError: APIError,
     UnexpectedResponseError: APIError,
 }
@@ -376,6 +378,17 @@ async def test_reply_over_the_size_cap_is_refused(make_client: ClientFactory) ->
     with pytest.raises(UnexpectedResponseError, match="max_response_bytes=64") as caught:
         await client.create_session()
     assert caught.value.status == 200
+
+
+async def test_an_oversized_reply_is_not_retried(
+    make_client: ClientFactory, emulator: Emulator
+) -> None:
+    """A reply over the cap would be as large again: even a read endpoint does not retry it."""
+    client = make_client(max_response_bytes=16)
+    with pytest.raises(ResponseTooLargeError) as caught:
+        await client.get_sessions()
+    assert caught.value.attempts == 1
+    assert emulator.request_count("getSessions") == 1
 
 
 @pytest.mark.parametrize(("size", "fits"), [(10_000, False), (10, True)])

@@ -31,6 +31,7 @@ EXPORTED = [
     "RateLimit",
     "RateLimitError",
     "RateLimiterUnavailableError",
+    "ResponseTooLargeError",
     "RedisRateLimit",
     "RetryPolicy",
     "SendBy",

@@ -98,6 +98,11 @@ BAD_CALLS: list[Any] = [
     pytest.param(lambda c: first(c.iter_sessions(filters=[7])), "7", id="iter-filters"),
     pytest.param(lambda c: first(c.iter_sessions(date_from="x")), "'x'", id="iter-date"),
     pytest.param(
+        lambda c: c.get_sessions(date_from="2024-05-02", date_to="2024-05-01"),
+        "2024-05-02",
+        id="dates-reversed",
+    ),
+    pytest.param(
         lambda c: first(c.iter_session_messages(UID, page_size=101)), "101", id="iter-msgs-size"
     ),
     pytest.param(lambda c: first(c.iter_session_messages(None)), "None", id="iter-msgs-uid"),
@@ -161,6 +166,7 @@ LOCAL = "http://127.0.0.1:9/chatbot/v1"
         pytest.param({"base_url": "ftp://127.0.0.1/v1"}, "'ftp://127.0.0.1/v1'", id="ftp"),
         pytest.param({"base_url": "api.yourgpt.ai/v1"}, "'api.yourgpt.ai/v1'", id="no-scheme"),
         pytest.param({"base_url": 443}, "443", id="base-url-int"),
+        pytest.param({"base_url": ""}, "''", id="base-url-empty"),
         pytest.param({"timeout": 5}, "5", id="timeout-number"),
         pytest.param({"retry": 3}, "3", id="retry-number"),
         pytest.param({"rate_limit": 10}, "10", id="rate-limit-number"),

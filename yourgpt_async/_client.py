@@ -34,6 +34,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
     TransportError,
     UnexpectedResponseError,
@@ -167,7 +168,7 @@ def _check_key(api_key: str | None) -> str:
             "no API key: pass api_key= or set the YOURGPT_API_KEY environment variable"
         )
     if not isinstance(api_key, str) or not api_key.strip():
-        raise ConfigurationError(f"api_key must be a non-empty str, got a {type(api_key).__name__}")
+        raise ConfigurationError(f"api_key must be a non-empty str, got {type(api_key).__name__}")
     if any(c in api_key for c in "\r\n\0") or api_key != api_key.strip():
         raise ConfigurationError("api_key contains whitespace or control characters")
     return api_key
@@ -273,7 +274,9 @@ class AsyncClient:
         key = _check_key(api_key if api_key is not None else _env("YOURGPT_API_KEY"))
         widget = widget_uid if widget_uid is not None else _env("YOURGPT_WIDGET_UID")
         self._widget_uid = None if widget is None else _uid("widget_uid", widget)
-        self._base_url = _check_base_url(base_url or _env("YOURGPT_BASE_URL") or DEFAULT_BASE_URL)
+        if base_url is None:
+            base_url = _env("YOURGPT_BASE_URL") or DEFAULT_BASE_URL
+        self._base_url = _check_base_url(base_url)
         if timeout is not None and not isinstance(timeout, Timeouts):
             raise ConfigurationError(f"timeout must be a Timeouts, got {timeout!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -304,7 +307,8 @@ class AsyncClient:
         # A read timeout no shorter than the total one can never fire first; leaving it out
         # spares aiohttp re-arming a timer on every chunk received.
         read = None if t.total is not None and t.read is not None and t.read >= t.total else t.read
-        self._timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=read)
+        # `connect` covers waiting for a pooled connection as well as opening one.
+        self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=read)
         self._retry = retry or RetryPolicy()
         self._max_concurrency = max_concurrency
         self._max_response_bytes = max_response_bytes
@@ -497,7 +501,7 @@ class AsyncClient:
             else:
                 return b"".join(chunks)
         response.close()
-        raise UnexpectedResponseError(
+        raise ResponseTooLargeError(
             f"the reply is larger than max_response_bytes={cap}; it was not read",
             status=response.status,
             endpoint=name,
@@ -917,6 +921,8 @@ def _sessions_query(
     if sort is not None:
         payload["orderBy"] = sort
     start, end = _day("date_from", date_from), _day("date_to", date_to)
+    if start is not None and end is not None and start > end:
+        raise ConfigurationError(f"date_from {start} is after date_to {end}")
     if start is not None:
         payload["from"] = start
     if end is not None:
@@ -981,10 +987,14 @@ def _total(envelope: Mapping[str, Any]) -> int | None:
 
 async def _walk(fetch: Callable[[int], Any]) -> AsyncIterator[Any]:
     page_number = 1
+    previous: tuple[Any, ...] = ()
     while True:
         page = await fetch(page_number)
+        if page.items and page.items == previous:
+            return  # the service ignored `page` and sent the same items again: stop, not loop
         for item in page.items:
             yield item
         if not page.items or not page.has_more:
             return
+        previous = page.items
         page_number += 1

@@ -16,6 +16,7 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
         ├── RateLimitError          429 (retry_after)
         ├── ServerError             5xx
         └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape
+            └── ResponseTooLargeError  over max_response_bytes; not retried
 
 No message or repr of these exceptions contains the API key: the client never hands it to them.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiterUnavailableError",
+    "ResponseTooLargeError",
     "ServerError",
     "TransportError",
     "UnexpectedResponseError",
@@ -216,3 +218,10 @@ class UnexpectedResponseError(APIError):
     def __str__(self) -> str:
         text = super().__str__()
         return f"{text}; body starts: {self.excerpt!r}" if self.excerpt else text
+
+
+class ResponseTooLargeError(UnexpectedResponseError):
+    """The reply was larger than ``max_response_bytes`` and was not read.
+
+    Not retried: the same request would bring the same reply.
+    """

@@ -32,6 +32,7 @@ from ._exceptions import (
     APIError,
     ConnectError,
     DeliveryUnknownError,
+    ResponseTooLargeError,
     TransportError,
     UnexpectedResponseError,
     YourGPTError,
@@ -67,6 +68,8 @@ def classify(error: BaseException) -> Failure:
             return Failure.THROTTLED
         if status >= 500:
             return Failure.SERVER
+        if isinstance(error, ResponseTooLargeError):
+            return Failure.REJECTED  # the same request would bring the same reply
         if isinstance(error, UnexpectedResponseError) and 200 <= status < 300:
             return Failure.UNDECODABLE
     return Failure.REJECTED

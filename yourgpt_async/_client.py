@@ -162,6 +162,11 @@ def _check_base_url(base_url: str) -> URL:
     return url
 
 
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be an int of at least 1, got {value!r}")
+
+
 def _check_key(api_key: str | None) -> str:
     if api_key is None:
         raise ConfigurationError(
@@ -285,22 +290,8 @@ class AsyncClient:
             raise ConfigurationError(
                 f"rate_limit must be a RateLimit or a shared limiter, got {rate_limit!r}"
             )
-        if (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or (max_concurrency < 1)
-        ):
-            raise ConfigurationError(
-                f"max_concurrency must be an int of at least 1, got {max_concurrency!r}"
-            )
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or (max_response_bytes < 1)
-        ):
-            raise ConfigurationError(
-                f"max_response_bytes must be a positive int, got {max_response_bytes!r}"
-            )
+        _positive_int("max_concurrency", max_concurrency)
+        _positive_int("max_response_bytes", max_response_bytes)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
         t = timeout or Timeouts()

@@ -166,7 +166,7 @@ def _summarise(
         per_variant: dict[str, dict[str, float]] = {}
         for variant in dict.fromkeys(run["variant"] for run in at):
             mine = [run for run in at if run["variant"] == variant]
-            ratios = [run[key] / floors[run["round"]] for run in mine if run["round"] in floors]
+            ratios = [run[key] / floors[run["round"]] for run in mine if floors.get(run["round"])]
             per_variant[variant] = {
                 "median": _median([run[key] for run in mine]),
                 "min": min(run[key] for run in mine),

@@ -82,6 +82,28 @@ def test_connection_options_work_after_the_command(
     assert "apk-wrong" not in err
 
 
+def test_create_session_prints_a_usable_uid(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """`create-session` prints the new session's uid, which `send` then accepts; --json too."""
+    assert main(["create-session"]) == 0
+    uid = capsys.readouterr().out.strip()
+    assert uid.isdigit()
+    assert main(["send", uid, "hello"]) == 0
+    assert "You said: hello" in capsys.readouterr().out
+    assert main(["create-session", "--json"]) == 0
+    session = json.loads(capsys.readouterr().out)
+    assert session["session_uid"] != uid
+    assert session["chat_mode"] == "bot"
+
+
+def test_sessions_list_whole_uids_when_piped(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """Piped (no terminal), `sessions` prints each full session_uid, never a cut one."""
+    uid = new_session(yourgpt_env)
+    assert main(["send", uid, "A question long enough to fill its column? " * 2]) == 0
+    capsys.readouterr()
+    assert main(["sessions"]) == 0
+    assert uid in capsys.readouterr().out.split()
+
+
 def test_sessions_table_and_json(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
     """`sessions` prints a page of sessions; --json gives the page and its items."""
     uids = [new_session(yourgpt_env) for _ in range(3)]

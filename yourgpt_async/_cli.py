@@ -104,8 +104,8 @@ async def _demo(args: argparse.Namespace, out: _Printer) -> int:
     """Walk a full round trip: the real service with a key, else the embedded emulator."""
     api_key = args.api_key or os.environ.get("YOURGPT_API_KEY")
     if api_key:
-        out.line("YOURGPT_API_KEY is set: running against the real service.")
         client = AsyncClient(api_key, widget_uid=args.widget_uid, base_url=args.base_url)
+        out.line(f"An API key is set: running against {client.base_url}")
         return await _round_trip(client, out)
     from .testing import Emulator
 
@@ -153,7 +153,17 @@ async def _round_trip(client: AsyncClient, out: _Printer) -> int:
     return EXIT_OK
 
 
-# -- send, sessions, messages ----------------------------------------------------------------
+# -- create-session, send, sessions, messages --------------------------------------------------
+
+
+async def _create_session(args: argparse.Namespace, out: _Printer) -> int:
+    async with _client(args) as yg:
+        session = await yg.create_session()
+    if args.json:
+        out.json(_plain(session))
+    else:
+        out.line(session.session_uid)
+    return EXIT_OK
 
 
 async def _send(args: argparse.Namespace, out: _Printer) -> int:
@@ -205,10 +215,13 @@ def _print_sessions(sessions: Sequence[Session], out: _Printer) -> None:
         )
         for s in sessions
     ]
-    if out.console is not None:
+    if out.console is not None and out.console.is_terminal:
         from rich.table import Table
 
         table = Table(*columns)
+        # The uid is what people copy: never wrap or cut it, whatever the width.
+        table.columns[0].no_wrap = True
+        table.columns[0].min_width = max((len(row[0]) for row in rows), default=11)
         for row in rows:
             table.add_row(*row)
         out.console.print(table)
@@ -646,6 +659,12 @@ def _parser() -> argparse.ArgumentParser:
         help="walk a round trip: against the emulator without a key, the service with one",
     )
 
+    commands.add_parser(
+        "create-session",
+        parents=[common, as_json],
+        help="create a session for the widget and print its session_uid",
+    )
+
     send = commands.add_parser("send", parents=[common, as_json], help="send one message")
     send.add_argument("session_uid", metavar="SESSION_UID")
     send.add_argument("message", metavar="MESSAGE")
@@ -716,9 +735,15 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between progress lines (default: 5)",
     )
 
-    emulator = commands.add_parser(
-        "emulator", parents=[common], help="serve the API emulator until Ctrl-C"
+    emulator = commands.add_parser("emulator", help="serve the API emulator until Ctrl-C")
+    # Its own key and widget: what the emulator accepts, not what a client sends.
+    emulator.add_argument(
+        "--api-key", default=argparse.SUPPRESS, help="the key it accepts (default: its own)"
     )
+    emulator.add_argument(
+        "--widget-uid", default=argparse.SUPPRESS, help="the key's widget (default: its own)"
+    )
+    emulator.add_argument("--base-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     emulator.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     emulator.add_argument("--port", type=int, default=8089, help="0 for any (default: 8089)")
     emulator.add_argument(
@@ -733,6 +758,7 @@ def _parser() -> argparse.ArgumentParser:
 
 _COMMANDS = {
     "demo": _demo,
+    "create-session": _create_session,
     "send": _send,
     "sessions": _sessions,
     "messages": _messages,

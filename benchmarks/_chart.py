@@ -136,7 +136,17 @@ def render(results: dict[str, Any], path: Path) -> None:
         "ratio to the floor (raw aiohttp + json)",
         fontsize=10,
     )
-    figure.tight_layout()
+    figure.text(
+        0.5,
+        0.005,
+        "SDK: AsyncClient with its defaults, the adaptive RateLimit() included; SDK unpaced: "
+        "rate_limit=RateLimit.unlimited(). CPU per request is process_time of the client process "
+        "over a timed run; see benchmarks/README.md.",
+        ha="center",
+        fontsize=7,
+        color="#555555",
+    )
+    figure.tight_layout(rect=(0, 0.02, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)

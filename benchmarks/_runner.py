@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -525,6 +526,17 @@ def _table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN (a ratio to a zero floor) as ``None``, so the file is strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def _machine() -> dict[str, Any]:
     client_cpus, server_cpus = _cpus()
     versions = {}
@@ -667,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = _targets(results)
     results["elapsed_s"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=1) + "\n")
+    args.output.write_text(json.dumps(_finite(results), indent=1, allow_nan=False) + "\n")
     print()
     print(_table(results))
     print(f"\nWrote {args.output}")

@@ -211,3 +211,24 @@ async def test_a_thousand_sends_under_an_untold_limit_all_arrive_once(
         assert throttled == client.limiter.throttled  # type: ignore[attr-defined]
         assert throttled > 0  # the limit was really met, and adapted to
         assert client.limiter.rate < 100  # type: ignore[attr-defined]
+
+
+async def test_a_lone_sequential_caller_is_not_held_at_the_start_rate(
+    fake_clock: FakeClock,
+) -> None:
+    """One caller sending one request at a time makes the adaptive rate grow past its start."""
+    lim = limiter(fake_clock, initial_per_second=20)
+    for _ in range(40):  # each waits for its turn, then succeeds 1 ms later
+        ticket = await lim.acquire()
+        fake_clock.advance(0.001)
+        lim.on_success(ticket)
+    assert lim.rate > 200
+
+
+async def test_an_idle_caller_does_not_raise_the_rate(fake_clock: FakeClock) -> None:
+    """Requests that never had to wait (well under the rate) leave the adaptive rate alone."""
+    lim = limiter(fake_clock, initial_per_second=20)
+    for _ in range(10):
+        fake_clock.advance(2.0)  # far apart: never held back
+        lim.on_success(await lim.acquire())
+    assert lim.rate == 20

@@ -19,9 +19,10 @@ from ._config import Clock, RateLimit, Sleep
 __all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "make_limiter"]
 
 # Slow start adds this much rate (requests/s) per success while callers wait for turns: at
-# rate r that is r/10 successes per 0.1 s, each adding ln 2 / 0.1 — doubling every 0.1 s.
-_SLOW_START_GAIN = math.log(2) / 0.1
+# rate r that is r/20 successes per 0.05 s, each adding ln 2 / 0.05 — doubling every 0.05 s.
+_SLOW_START_GAIN = math.log(2) / 0.05
 _MIN_MEASURE_SECONDS = 0.25  # shortest span whose success count says what the limit is
+_DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
 
 
 class Limiter(abc.ABC):
@@ -58,13 +59,14 @@ class LocalLimiter(Limiter):
     turn at a time (``1 / rate`` apart, up to ``burst`` at once) by a single pump task, so a
     change of rate or a cool-down applies to everyone already waiting.
 
-    Adaptive mode starts at ``initial_per_second`` and, while callers wait for turns, adds to
-    the rate with each success so that it doubles every 0.1 s (slow start). The first 429
-    halves it; each later 429 multiplies it by ``decrease``, applied to the lower of the
-    current rate and the rate the service accepted since the previous decrease (when that span
-    is long enough to measure). A 429 for a request sent before the last decrease says nothing
-    new and is not counted again. While callers wait, each success adds back ``increase`` times
-    the rate set at the last decrease per second of sending, up to ``per_second`` when set.
+    Adaptive mode starts at ``initial_per_second``. While the rate holds callers back (one
+    waits now, or did in the last second), each success adds to it so that it doubles every
+    0.05 s (slow start). The first 429 halves it; each later 429 multiplies it by ``decrease``,
+    applied to the lower of the current rate and the rate the service accepted since the
+    previous decrease (when that span is long enough to measure). A 429 for a request sent
+    before the last decrease says nothing new and is not counted again. After the first 429,
+    while callers are held back, each success adds back ``increase`` times the rate set at the
+    last decrease per second of sending, up to ``per_second`` when set.
     """
 
     def __init__(self, config: RateLimit) -> None:
@@ -91,6 +93,7 @@ class LocalLimiter(Limiter):
         self._rate_at_decrease = self._rate
         self._last_decrease = -math.inf
         self._successes_since_decrease = 0
+        self._held_back_at = -math.inf  # when a caller last had to wait for a turn
         self.throttled = 0
         """How many 429s this limiter has been told of."""
 
@@ -127,6 +130,7 @@ class LocalLimiter(Limiter):
         if not self._waiters and self._turn(now) <= now:
             self._take(now)
             return now
+        self._held_back_at = now
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         if self._pump is None or self._pump.done():
@@ -171,10 +175,12 @@ class LocalLimiter(Limiter):
             sleeping.cancel()
 
     def on_success(self, ticket: float) -> None:
-        """Count the success; while callers wait, let the adaptive rate grow."""
+        """Count the success; while the rate holds callers back, let it grow."""
         self._successes_since_decrease += 1
-        if not self._adaptive or not self._waiters or self._rate >= self._ceiling:
+        if not self._adaptive or self._rate >= self._ceiling:
             return
+        if not self._waiters and self._clock() - self._held_back_at > _DEMAND_WINDOW:
+            return  # the rate is not what holds callers back: no reason to raise it
         if self._slow_start:
             self._rate += _SLOW_START_GAIN
         else:

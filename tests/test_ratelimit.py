@@ -232,3 +232,17 @@ async def test_an_idle_caller_does_not_raise_the_rate(fake_clock: FakeClock) -> 
         fake_clock.advance(2.0)  # far apart: never held back
         lim.on_success(await lim.acquire())
     assert lim.rate == 20
+
+
+async def test_adaptive_pacing_lets_callers_that_arrive_together_through(
+    fake_clock: FakeClock,
+) -> None:
+    """Found (not told), a rate tolerates a few ms of arrivals at once; a told rate does not."""
+    found = limiter(fake_clock, initial_per_second=1000)
+    start = fake_clock.now
+    tickets = await asyncio.gather(*(found.acquire() for _ in range(3)))
+    assert sorted(round(t - start, 6) for t in tickets) == [0.0, 0.0, 0.0]
+    told = limiter(fake_clock, per_second=1000)
+    start = fake_clock.now
+    tickets = await asyncio.gather(*(told.acquire() for _ in range(3)))
+    assert sorted(round(t - start, 6) for t in tickets) == [0.0, 0.001, 0.002]

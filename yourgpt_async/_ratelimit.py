@@ -22,6 +22,7 @@ __all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "make_limiter"]
 # rate r that is r/20 successes per 0.05 s, each adding ln 2 / 0.05 — doubling every 0.05 s.
 _SLOW_START_GAIN = math.log(2) / 0.05
 _MIN_MEASURE_SECONDS = 0.25  # shortest span whose success count says what the limit is
+_ARRIVAL_TOLERANCE = 0.002  # seconds of the adaptive rate that may go at once
 _DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
 
 
@@ -82,6 +83,9 @@ class LocalLimiter(Limiter):
         else:
             self._rate = self._ceiling
         self._burst = config.burst or 1
+        # Found, not told: tolerate callers arriving together (one loop turn apart) as long as
+        # they fit in a few milliseconds of the rate, instead of queueing each one.
+        self._jitter_tolerance = _ARRIVAL_TOLERANCE if self._adaptive and not config.burst else 0.0
         self._next = -math.inf  # GCRA's theoretical arrival time: the next free turn
         self._cooldown_until = -math.inf
         self._waiters: collections.deque[asyncio.Future[float]] = collections.deque()
@@ -111,7 +115,7 @@ class LocalLimiter(Limiter):
         """When the next turn is free (may be in the past)."""
         if math.isinf(self._rate):
             return self._cooldown_until
-        backlog = (self._burst - 1) / self._rate
+        backlog = max((self._burst - 1) / self._rate, self._jitter_tolerance)
         return max(self._next - backlog, self._cooldown_until)
 
     def _take(self, now: float, *, late_ok: bool = False) -> None:

@@ -246,3 +246,31 @@ async def test_adaptive_pacing_lets_callers_that_arrive_together_through(
     start = fake_clock.now
     tickets = await asyncio.gather(*(told.acquire() for _ in range(3)))
     assert sorted(round(t - start, 6) for t in tickets) == [0.0, 0.001, 0.002]
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [(0.005, 90.0), (1.0, 72.9)])
+async def test_a_costly_pause_steps_the_rate_down_further(
+    fake_clock: FakeClock, retry_after: float, expected: float
+) -> None:
+    """A Retry-After worth many requests cuts deeper (0.9^3) than a cheap one (0.9)."""
+    lim = limiter(fake_clock, initial_per_second=200, decrease=0.9)
+    lim.on_throttled(await lim.acquire(), None)  # leave slow start: 100/s
+    fake_clock.advance(0.01)
+    lim.on_throttled(fake_clock.now, retry_after)
+    assert lim.rate == pytest.approx(expected)
+
+
+async def test_time_paused_does_not_count_as_time_to_accept(fake_clock: FakeClock) -> None:
+    """The accepted rate that sets the next decrease leaves the cool-down out of its span."""
+    lim = limiter(fake_clock, initial_per_second=400, decrease=0.5)
+    old = await lim.acquire()
+    fake_clock.advance(0.001)
+    lim.on_throttled(fake_clock.now, None)  # leave slow start: 200/s
+    lim.on_throttled(old, 0.5)  # old news for the rate, but a real 0.5 s pause
+    assert lim.rate == 200
+    fake_clock.advance(0.5)  # the pause
+    for _ in range(30):  # then 30 accepted in 0.5 s of sending: 60/s
+        lim.on_success(fake_clock.now)
+    fake_clock.advance(0.5)
+    lim.on_throttled(fake_clock.now, None)
+    assert lim.rate == pytest.approx(0.5 * 60.0)  # not 0.5 * 30/s, as over the whole second

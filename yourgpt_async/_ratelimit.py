@@ -23,6 +23,11 @@ __all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "make_limiter"]
 _SLOW_START_GAIN = math.log(2) / 0.05
 _MIN_MEASURE_SECONDS = 0.25  # shortest span whose success count says what the limit is
 _ARRIVAL_TOLERANCE = 0.002  # seconds of the adaptive rate that may go at once
+# Near the rate of the last 429 the additive increase slows down this much: every probe past
+# the limit costs a 429 and its Retry-After pause, so it should come rarely.
+_PLATEAU = 0.97
+_PROBE_SLOWDOWN = 0.1
+_COSTLY_PAUSE = 20.0  # a cool-down longer than this many requests' worth is expensive
 _DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
 
 
@@ -67,7 +72,9 @@ class LocalLimiter(Limiter):
     previous decrease (when that span is long enough to measure). A 429 for a request sent
     before the last decrease says nothing new and is not counted again. After the first 429,
     while callers are held back, each success adds back ``increase`` times the rate set at the
-    last decrease per second of sending, up to ``per_second`` when set.
+    last decrease per second of sending (a tenth of that within 3 % of the rate the last 429
+    came at), up to ``per_second`` when set. A 429 whose pause is worth more than 20 requests
+    at the current rate steps down by ``decrease`` cubed, as each such probe stalls every call.
     """
 
     def __init__(self, config: RateLimit) -> None:
@@ -97,6 +104,8 @@ class LocalLimiter(Limiter):
         self._rate_at_decrease = self._rate
         self._last_decrease = -math.inf
         self._successes_since_decrease = 0
+        self._paused = 0.0  # cool-down seconds since the last decrease
+        self._limit_estimate = math.inf  # where the service's limit seems to be
         self._held_back_at = -math.inf  # when a caller last had to wait for a turn
         self.throttled = 0
         """How many 429s this limiter has been told of."""
@@ -188,33 +197,49 @@ class LocalLimiter(Limiter):
         if self._slow_start:
             self._rate += _SLOW_START_GAIN
         else:
-            self._rate += self._config.increase * self._rate_at_decrease / self._rate
+            step = self._config.increase * self._rate_at_decrease / self._rate
+            if self._rate >= _PLATEAU * self._limit_estimate:
+                step *= _PROBE_SLOWDOWN  # near where the last 429 came: creep, don't climb
+            self._rate += step
         self._rate = min(self._rate, self._ceiling)
 
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
         """Start the shared cool-down and, in adaptive mode, lower the rate."""
         self.throttled += 1
         now = self._clock()
+        upcoming = 0.0  # the pause this 429 adds, which lies ahead of now
         if retry_after is not None and retry_after > 0:
-            self._cooldown_until = max(self._cooldown_until, now + retry_after)
+            until = now + retry_after
+            if until > self._cooldown_until:
+                # Time spent paused is not time the service was asked to accept anything.
+                upcoming = until - max(self._cooldown_until, now)
+                self._paused += upcoming
+                self._cooldown_until = until
             self._next = max(self._next, self._cooldown_until)  # no burst after it
             self._wake_pump()
         if not self._adaptive or ticket < self._last_decrease:
             return
         if self._slow_start:
-            new_rate = self._rate / 2
+            new_rate = self._limit_estimate = self._rate / 2
             self._slow_start = False
         else:
-            new_rate = self._config.decrease * self._rate
-            elapsed = now - self._last_decrease
+            self._limit_estimate = self._rate
+            elapsed = now - self._last_decrease - (self._paused - upcoming)
             if elapsed >= _MIN_MEASURE_SECONDS and self._successes_since_decrease:
                 # What the service accepted since the last decrease is the best estimate of
                 # its limit when it has been saturated; never go above the current rate.
                 accepted = self._successes_since_decrease / elapsed
-                new_rate = self._config.decrease * min(self._rate, accepted)
+                self._limit_estimate = min(self._rate, accepted)
+            factor = self._config.decrease
+            if upcoming * self._rate > _COSTLY_PAUSE:
+                # A pause worth many requests (a whole-second Retry-After, say): each 429 is
+                # expensive, so step down further rather than probe again soon.
+                factor *= factor * factor
+            new_rate = factor * self._limit_estimate
         self._rate = self._rate_at_decrease = max(self._config.min_per_second, new_rate)
         self._last_decrease = now
         self._successes_since_decrease = 0
+        self._paused = upcoming
         self._wake_pump()
 
     async def aclose(self) -> None:

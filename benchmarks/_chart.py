@@ -53,16 +53,57 @@ def _bars(axis: Any, table: dict[str, dict[str, float]], unit: str, title: str) 
     axis.set_ylim(0, top * 1.25)
 
 
+def _bulk_throughput(axis: Any, throughput: dict[str, Any] | None) -> None:
+    """send_many beside gather + semaphore: items/s, labelled with CPU per item."""
+    if not throughput or "summary" not in throughput:
+        axis.axis("off")
+        axis.text(0.5, 0.5, "send_many throughput: not measured", ha="center", fontsize=9)
+        return
+    rows = [
+        ("send_many", throughput["summary"]["send-many"]),
+        ("gather +\nSemaphore", throughput["summary"]["gather"]),
+    ]
+    values = [row["items_per_s"] for _, row in rows]
+    bars = axis.barh([label for label, _ in rows], values, color=["#1f77b4", "#9e9e9e"], height=0.6)
+    for bar, (_, row) in zip(bars, rows, strict=True):
+        axis.annotate(
+            f" {row['items_per_s']:.0f}/s, {row['cpu_us_per_item']:.0f} µs CPU/item,\n"
+            f" peak RSS +{row['peak_growth_mb']:.1f} MB",
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            ha="left",
+            va="center",
+            fontsize=7,
+        )
+    axis.axvline(0.9 * values[1], color="#d62728", linestyle="--", linewidth=1)
+    axis.text(0.9 * values[1], 1.45, "0.90 x gather ", ha="right", va="center", fontsize=7)
+    axis.set_xlim(0, max(values) * 1.8)
+    axis.set_ylim(-0.6, 1.7)
+    axis.invert_yaxis()
+    axis.set_xlabel("items/s (higher is better)", fontsize=8)
+    axis.set_title(
+        f"send_many vs gather, {throughput['items']:,} items, c={throughput['concurrency']}: "
+        f"{throughput['throughput_ratio']:.2f}x",
+        fontsize=9,
+    )
+    axis.tick_params(labelsize=7)
+
+
 def render(results: dict[str, Any], path: Path) -> None:
-    """Draw the overhead, throughput, memory and pacing panels into ``path`` (PNG)."""
+    """Draw the overhead, throughput, memory, bulk and pacing panels into ``path`` (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    figure = plt.figure(figsize=(13, 9))
+    # Two rows of overhead panels on the left; three bulk panels stacked on the right.
+    grid = figure.add_gridspec(6, 3)
+    cpu_axes = [figure.add_subplot(grid[0:3, column]) for column in range(2)]
+    rps_axes = [figure.add_subplot(grid[3:6, column]) for column in range(2)]
+    bulk_axis, throughput_axis, paced_axis = (
+        figure.add_subplot(grid[2 * row : 2 * row + 2, 2]) for row in range(3)
+    )
     overhead = results.get("overhead")
-    cpu_axes, rps_axes = axes[0][:2], axes[1][:2]
     if overhead:
         for column, concurrency in enumerate(("1", "64")):
             if concurrency in overhead["cpu_us_per_request"]:
@@ -78,7 +119,7 @@ def render(results: dict[str, Any], path: Path) -> None:
                     "requests/s (higher is better)",
                     f"Throughput, concurrency {concurrency} (wall clock: other load shows)",
                 )
-    bulk_axis, paced_axis = axes[0][2], axes[1][2]
+    _bulk_throughput(throughput_axis, results.get("bulk_throughput"))
     bulk = results.get("bulk")
     if bulk and bulk.get("runs"):
         run = bulk["runs"][0]

@@ -33,8 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.json"
 CHART = ROOT / "docs" / "assets" / "benchmarks.png"
 FLOOR = "aiohttp"
-SCENARIOS = ("overhead", "emulator", "bulk", "rate-limited")
+SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "rate-limited")
 CONCURRENCIES = (1, 64)
+BULK_CONCURRENCY = 64
+BULK_VARIANTS = ("send-many", "gather")  # A, the SDK; B, what it is held against
 MB = 1_000_000
 
 _LABELS = {
@@ -43,6 +45,8 @@ _LABELS = {
     "sdk-unpaced": "yourgpt-async (RateLimit.unlimited())",
     "httpx": "httpx.AsyncClient",
     "aiohttp-retry": "aiohttp-retry RetryClient",
+    "send-many": "client.send_many(items, concurrency=64)",
+    "gather": "asyncio.gather + Semaphore(64)",
 }
 
 
@@ -324,6 +328,86 @@ def run_bulk(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, 
     }
 
 
+def run_bulk_throughput(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    """``send_many`` against ``asyncio.gather`` over ``send_message`` with a semaphore.
+
+    Both on the same client (``RateLimit.unlimited()``, concurrency 64), against the fast
+    server; each run in a fresh process, interleaved A B A B ... over ``--rounds`` rounds. The
+    ratio is the median of the per-round ratios of send_many's items/s to gather's.
+    """
+    from ._scenarios import has_send_many
+
+    if not has_send_many():
+        note = "skipped: AsyncClient has no send_many yet (yourgpt_async/_bulk.py)"
+        log(f"  {note}")
+        return {"skipped": note}
+    client_cpus, server_cpus = _cpus()
+    runs: list[dict[str, Any]] = []
+    with fast_server(server_cpus) as (base_url, pid):
+        for round_number in range(args.rounds):
+            for variant in BULK_VARIANTS:
+                result = _run_json(
+                    "benchmarks._scenarios",
+                    "bulk-throughput",
+                    variant,
+                    "--base-url",
+                    base_url,
+                    "--items",
+                    str(args.bulk_throughput_items),
+                    "--concurrency",
+                    str(BULK_CONCURRENCY),
+                    "--server-pid",
+                    str(pid),
+                    cpus=client_cpus,
+                    timeout=600,
+                )
+                result["round"] = round_number
+                runs.append(result)
+                log(
+                    f"  round {round_number + 1} {variant:<9} "
+                    f"{result['items_per_s']:8.0f} items/s  "
+                    f"{result['cpu_us_per_item']:6.1f} us CPU/item  "
+                    f"peak RSS +{result['peak_growth_mib'] * 1024 * 1024 / MB:5.1f} MB  "
+                    f"server CPU {result['server_cpu_share']:.0%}, "
+                    f"other processes {result['other_processes_cpu_share']:.0%}  "
+                    f"{result['outcomes']}"
+                )
+    by_round = {(run["variant"], run["round"]): run for run in runs}
+
+    def paired(key: str) -> float:
+        return _median(
+            [
+                by_round["send-many", r][key] / by_round["gather", r][key]
+                for r in range(args.rounds)
+                if ("send-many", r) in by_round and ("gather", r) in by_round
+            ]
+        )
+
+    summary: dict[str, dict[str, float]] = {}
+    for variant in BULK_VARIANTS:
+        mine = [run for run in runs if run["variant"] == variant]
+        summary[variant] = {
+            "items_per_s": _median([run["items_per_s"] for run in mine]),
+            "items_per_s_min": min(run["items_per_s"] for run in mine),
+            "items_per_s_max": max(run["items_per_s"] for run in mine),
+            "cpu_us_per_item": _median([run["cpu_us_per_item"] for run in mine]),
+            "peak_growth_mb": _median([run["peak_growth_mib"] * 1024 * 1024 / MB for run in mine]),
+            "server_cpu_share": _median([run["server_cpu_share"] for run in mine]),
+            "other_processes_cpu_share": _median(
+                [run["other_processes_cpu_share"] for run in mine]
+            ),
+        }
+    return {
+        "runs": runs,
+        "items": args.bulk_throughput_items,
+        "concurrency": BULK_CONCURRENCY,
+        "rounds": args.rounds,
+        "summary": summary,
+        "throughput_ratio": paired("items_per_s"),
+        "cpu_ratio": paired("cpu_us_per_item"),
+    }
+
+
 def run_rate_limited(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     """A bulk send against an emulator limited to R/s: with and without telling the client."""
     client_cpus, _ = _cpus()
@@ -414,6 +498,19 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                                 "met": paired < 1,
                             }
                         )
+    throughput = results.get("bulk_throughput")
+    if throughput and "throughput_ratio" in throughput:
+        ratio = throughput["throughput_ratio"]
+        send_many, gather = throughput["summary"]["send-many"], throughput["summary"]["gather"]
+        targets.append(
+            {
+                "target": "send_many throughput >= 0.90 x gather+semaphore",
+                "measured": f"{ratio:.3f} x ({send_many['items_per_s']:.0f} vs "
+                f"{gather['items_per_s']:.0f} items/s, {throughput['items']:,} items, "
+                f"c={throughput['concurrency']}, median of {throughput['rounds']} paired rounds)",
+                "met": ratio >= 0.90,
+            }
+        )
     bulk = results.get("bulk")
     if bulk and "peak_growth_mb" in bulk:
         targets.append(
@@ -492,6 +589,32 @@ def _table(results: dict[str, Any]) -> str:
                 f"(so about {row['capacity_per_core']:.0f} req/s per core it has to itself), "
                 f"server CPU {row['server_cpu_share']:.0%}"
             )
+    throughput = results.get("bulk_throughput")
+    if throughput:
+        lines.append("")
+        if "skipped" in throughput:
+            lines.append(f"send_many throughput: {throughput['skipped']}")
+        else:
+            lines.append(
+                f"Bulk throughput: {throughput['items']:,} items, concurrency "
+                f"{throughput['concurrency']}, RateLimit.unlimited(), against the fast server; "
+                f"medians of {throughput['rounds']} rounds (A B A B ...)"
+            )
+            header = (
+                f"  {'variant':<40} {'items/s':>9} {'CPU us/item':>12} {'peak RSS':>9} "
+                f"{'server CPU':>10} {'others':>7}"
+            )
+            lines += [header, "  " + "-" * (len(header) - 2)]
+            for variant, row in throughput["summary"].items():
+                lines.append(
+                    f"  {_LABELS.get(variant, variant):<40} {row['items_per_s']:9.0f} "
+                    f"{row['cpu_us_per_item']:12.1f} {row['peak_growth_mb']:+7.1f}MB "
+                    f"{row['server_cpu_share']:10.0%} {row['other_processes_cpu_share']:7.0%}"
+                )
+            lines.append(
+                f"  send_many / gather: {throughput['throughput_ratio']:.3f} x items/s, "
+                f"{throughput['cpu_ratio']:.3f} x CPU/item (medians of per-round ratios)"
+            )
     bulk = results.get("bulk")
     if bulk:
         lines.append("")
@@ -566,7 +689,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="short runs (about two minutes)")
     parser.add_argument(
         "--only",
-        default=",".join(SCENARIOS),
+        default=None,
         help=f"comma-separated scenarios to run (default: all of {', '.join(SCENARIOS)})",
     )
     parser.add_argument(
@@ -583,6 +706,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--bulk-items", type=int, help="items for send_many (default 1,000,000)")
     parser.add_argument("--bulk-rounds", type=int, default=1, help="send_many runs (default 1)")
+    parser.add_argument(
+        "--bulk-throughput-items",
+        type=int,
+        default=20_000,
+        help="items per run of send_many vs gather (default 20,000; rounds: --rounds)",
+    )
     parser.add_argument("--rate-items", type=int, default=2000, help="N of the paced run")
     parser.add_argument("--rate", type=float, default=200.0, help="R of the paced run")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON")
@@ -591,12 +720,55 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="profile the SDK at concurrency 64 with cProfile instead of benchmarking",
+        help="profile the SDK at concurrency 64 with cProfile instead of benchmarking "
+        "(with --only bulk-throughput: send_many and gather)",
     )
     return parser
 
 
-def profile(args: argparse.Namespace) -> None:
+def profile(args: argparse.Namespace, chosen: Sequence[str]) -> None:
+    """Profile the chosen scenarios (overhead, bulk-throughput) and print where time goes."""
+    if "overhead" in chosen:
+        _profile_overhead(args)
+    if "bulk-throughput" in chosen:
+        _profile_bulk_throughput(args)
+
+
+def _profile_bulk_throughput(args: argparse.Namespace) -> None:
+    """Profile one send_many and one gather run of the bulk-throughput scenario."""
+    import pstats
+    import tempfile
+
+    client_cpus, server_cpus = _cpus()
+    with tempfile.TemporaryDirectory() as tmp, fast_server(server_cpus) as (base_url, _):
+        for variant in BULK_VARIANTS:
+            path = str(Path(tmp) / f"{variant}.prof")
+            result = _run_json(
+                "benchmarks._scenarios",
+                "bulk-throughput",
+                variant,
+                "--base-url",
+                base_url,
+                "--items",
+                str(args.bulk_throughput_items),
+                "--concurrency",
+                str(BULK_CONCURRENCY),
+                "--profile",
+                path,
+                cpus=client_cpus,
+                timeout=600,
+            )
+            print(
+                f"\n== {_LABELS[variant]}: {result['items']:,} items under cProfile, "
+                f"{result['cpu_us_per_item']:.1f} us CPU/item, {result['items_per_s']:.0f} "
+                "items/s (both inflated by the profiler)"
+            )
+            stats = pstats.Stats(path, stream=sys.stdout)
+            stats.sort_stats("tottime").print_stats(30)
+            stats.sort_stats("cumulative").print_stats("yourgpt_async|asyncio", 30)
+
+
+def _profile_overhead(args: argparse.Namespace) -> None:
     """Profile one SDK run at concurrency 64 and print where its time goes."""
     import pstats
     import tempfile
@@ -637,12 +809,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or FLOOR not in args.variants:
         print(f"--variants must name {FLOOR} (the floor) and only {', '.join(VARIANTS)}")
         return 2
-    chosen = [s for s in args.only.split(",") if s]
+    chosen = [s for s in (args.only or ",".join(SCENARIOS)).split(",") if s]
     if set(chosen) - set(SCENARIOS):
         print(f"--only takes {', '.join(SCENARIOS)}")
         return 2
     if args.profile:
-        profile(args)
+        # Without --only, the overhead scenario (as before there was a second one to profile).
+        profile(args, chosen if args.only else ["overhead"])
         return 0
 
     def log(line: str) -> None:
@@ -657,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds_per_run": args.seconds,
             "concurrencies": list(CONCURRENCIES),
             "bulk_items": args.bulk_items,
+            "bulk_throughput_items": args.bulk_throughput_items,
             "quick": args.quick,
         },
     }
@@ -670,6 +844,12 @@ def main(argv: list[str] | None = None) -> int:
             for c, table in results.get("overhead", {}).get("requests_per_s", {}).items()
         }
         results["emulator"] = run_emulator(args, floor_rps, log)
+    if "bulk-throughput" in chosen:
+        log(
+            "Bulk throughput: send_many against asyncio.gather + Semaphore over send_message, "
+            f"{args.bulk_throughput_items:,} items"
+        )
+        results["bulk_throughput"] = run_bulk_throughput(args, log)
     if "rate-limited" in chosen:
         log("Rate-limited bulk send")
         results["rate_limited"] = run_rate_limited(args, log)

@@ -1,7 +1,9 @@
-"""The bulk scenarios, each run in a fresh process: memory of a huge send, and pacing.
+"""The bulk scenarios, each run in a fresh process: memory, throughput and pacing.
 
 ``python -m benchmarks._scenarios bulk-memory --base-url URL --items N`` sends N generated
 items through ``AsyncClient.send_many`` and reports the peak RSS growth; ``python -m
+benchmarks._scenarios bulk-throughput send-many|gather --base-url URL --items N`` times N
+sends through ``send_many`` or through ``asyncio.gather`` with a semaphore; ``python -m
 benchmarks._scenarios rate-limited --told|--not-told`` runs a bulk send against an emulator
 that enforces a rate limit. Each prints one JSON line.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
 import os
@@ -18,12 +21,26 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
-from ._clients import API_KEY, SESSION_UID, WIDGET_UID
+from ._clients import (
+    API_KEY,
+    SESSION_UID,
+    WIDGET_UID,
+    process_cpu_seconds,
+    system_busy_seconds,
+)
 
-__all__ = ["bulk_memory", "has_send_many", "rate_limited", "send_bulk"]
+__all__ = [
+    "BULK_VARIANTS",
+    "bulk_memory",
+    "bulk_throughput",
+    "gather_bulk",
+    "has_send_many",
+    "rate_limited",
+    "send_bulk",
+]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -73,6 +90,35 @@ async def send_bulk(client: Any, items: Iterable[Any], concurrency: int) -> Coun
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return counts
+
+
+async def gather_bulk(client: Any, items: Iterable[Any], concurrency: int) -> Counter[str]:
+    """What a user would write without ``send_many``: one ``gather`` over every send.
+
+    Each ``send_message`` coroutine is wrapped in a guard holding an ``asyncio.Semaphore`` of
+    ``concurrency``, so ``gather`` makes one task per item up front; errors are returned, not
+    raised, so every item has an outcome as with ``send_many``.
+    """
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def guarded(call: Awaitable[Any]) -> Any:
+        async with semaphore:
+            return await call
+
+    outcomes = await asyncio.gather(
+        *(guarded(client.send_message(uid, text)) for uid, text in items),
+        return_exceptions=True,
+    )
+    return Counter(
+        _kind(outcome) if isinstance(outcome, BaseException) else "Sent" for outcome in outcomes
+    )
+
+
+BULK_VARIANTS: dict[str, Callable[[Any, Iterable[Any], int], Awaitable[Counter[str]]]] = {
+    "send-many": send_bulk,
+    "gather": gather_bulk,
+}
+"""The bulk-throughput variants: ``send_many``, and ``gather`` with a semaphore."""
 
 
 def _items(count: int, session_uid: str) -> Iterator[tuple[str, str]]:
@@ -143,6 +189,74 @@ async def bulk_memory(
     }
 
 
+async def bulk_throughput(
+    *,
+    variant: str,
+    base_url: str,
+    items: int,
+    concurrency: int,
+    warmup_items: int = 2000,
+    server_pid: int | None = None,
+    profile: str | None = None,
+) -> dict[str, Any]:
+    """Send ``items`` generated items one way (``BULK_VARIANTS``); time them and their CPU.
+
+    The client is the SDK with ``RateLimit.unlimited()`` and ``max_concurrency=concurrency``
+    for both variants. A warm-up send of ``warmup_items`` the same way opens the connections
+    first. CPU is ``time.process_time`` of this whole process (the event loop included). With
+    ``profile`` (a path) the timed send runs under cProfile, whose stats are dumped there.
+    """
+    from yourgpt_async import AsyncClient, RateLimit
+
+    if variant == "send-many" and not has_send_many():
+        return {"skipped": "AsyncClient has no send_many yet (yourgpt_async/_bulk.py)"}
+    send = BULK_VARIANTS[variant]
+    profiler = cProfile.Profile() if profile else None
+    async with AsyncClient(
+        API_KEY,
+        widget_uid=WIDGET_UID,
+        base_url=base_url,
+        max_concurrency=concurrency,
+        rate_limit=RateLimit.unlimited(),
+    ) as client:
+        warm = await send(client, _items(warmup_items, SESSION_UID), concurrency)
+        gc.collect()
+        baseline = _rss_bytes()
+        server_before = process_cpu_seconds(server_pid) if server_pid else 0.0
+        busy_before = system_busy_seconds()
+        cpu_before = time.process_time()
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        counts = await send(client, _items(items, SESSION_UID), concurrency)
+        if profiler is not None:
+            profiler.disable()
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_before
+        server_cpu = process_cpu_seconds(server_pid) - server_before if server_pid else None
+        others = system_busy_seconds() - busy_before - cpu - (server_cpu or 0.0)
+        peak = _peak_rss_bytes()
+    if profiler is not None and profile:
+        profiler.dump_stats(profile)
+    mib = 1024 * 1024
+    return {
+        "variant": variant,
+        "items": items,
+        "concurrency": concurrency,
+        "outcomes": dict(counts),
+        "warmup_outcomes": dict(warm),
+        "seconds": elapsed,
+        "cpu_s": cpu,
+        "items_per_s": items / elapsed,
+        "cpu_us_per_item": cpu / items * 1e6,
+        "client_cpu_share": cpu / elapsed,
+        "server_cpu_share": None if server_cpu is None else server_cpu / elapsed,
+        "other_processes_cpu_share": max(0.0, others / elapsed),
+        # ru_maxrss and statm round differently: a peak at the baseline can read a few KiB under.
+        "peak_growth_mib": max(0.0, (peak - baseline) / mib),
+    }
+
+
 async def rate_limited(
     *, told: bool, items: int, per_second: float, burst: int, concurrency: int
 ) -> dict[str, Any]:
@@ -201,6 +315,14 @@ def main(argv: list[str] | None = None) -> None:
     bulk.add_argument("--base-url", required=True)
     bulk.add_argument("--items", type=int, default=1_000_000)
     bulk.add_argument("--concurrency", type=int, default=64)
+    throughput = commands.add_parser("bulk-throughput")
+    throughput.add_argument("variant", choices=sorted(BULK_VARIANTS))
+    throughput.add_argument("--base-url", required=True)
+    throughput.add_argument("--items", type=int, default=20_000)
+    throughput.add_argument("--concurrency", type=int, default=64)
+    throughput.add_argument("--warmup-items", type=int, default=2000)
+    throughput.add_argument("--server-pid", type=int)
+    throughput.add_argument("--profile", metavar="PATH", help="dump cProfile stats of the send")
     paced = commands.add_parser("rate-limited")
     told = paced.add_mutually_exclusive_group(required=True)
     told.add_argument("--told", action="store_true")
@@ -213,6 +335,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.scenario == "bulk-memory":
         result = asyncio.run(
             bulk_memory(base_url=args.base_url, items=args.items, concurrency=args.concurrency)
+        )
+    elif args.scenario == "bulk-throughput":
+        result = asyncio.run(
+            bulk_throughput(
+                variant=args.variant,
+                base_url=args.base_url,
+                items=args.items,
+                concurrency=args.concurrency,
+                warmup_items=args.warmup_items,
+                server_pid=args.server_pid,
+                profile=args.profile,
+            )
         )
     else:
         result = asyncio.run(

@@ -3,15 +3,16 @@
 Every failure is sorted once into a :class:`Failure` kind; whether it is retried depends only on
 that kind, on whether the endpoint is idempotent, and on ``RetryPolicy.retry_unsafe``:
 
-=============================================  ==========================  ================
-failure                                        createSession, sendMessage  the others
-=============================================  ==========================  ================
-could not connect                              retry                       retry
-429, 503                                       retry after Retry-After     retry
-timeout or disconnect after sending, 500/502/504  DeliveryUnknownError     retry
-a 2xx reply that cannot be decoded             raise                       retry
-400/401/403/404, other 4xx, RXERROR at 200     raise                       raise
-=============================================  ==========================  ================
+=================================================  ==========================  ========
+failure                                            createSession, sendMessage  others
+=================================================  ==========================  ========
+could not connect                                  retry                       retry
+429, 503                                           retry after Retry-After     retry
+timeout or disconnect after sending, 500/502/504   DeliveryUnknownError        retry
+a 2xx reply that cannot be decoded                 raise                       retry
+a reply over max_response_bytes                    raise                       raise
+400/401/403/404, other 4xx, RXERROR at 200         raise                       raise
+=================================================  ==========================  ========
 """
 
 from __future__ import annotations

@@ -390,15 +390,14 @@ class AsyncClient:
         return session
 
     def _widget(self, widget_uid: str | None) -> str:
-        if widget_uid is None and self._widget_uid is not None:
-            return self._widget_uid  # checked when the client was made
-        widget = widget_uid if widget_uid is not None else self._widget_uid
-        if widget is None:
+        if widget_uid is not None:
+            return _uid("widget_uid", widget_uid)
+        if self._widget_uid is None:
             raise ConfigurationError(
                 "no widget_uid: pass widget_uid= to AsyncClient or to this call, or set "
                 "YOURGPT_WIDGET_UID"
             )
-        return _uid("widget_uid", widget)
+        return self._widget_uid  # checked when the client was made
 
     # -- the request cycle -----------------------------------------------------------------
 
@@ -457,15 +456,14 @@ class AsyncClient:
                     f"({type(error).__name__})",
                     endpoint=name,
                 ) from error
-            if status == 200:
-                try:
-                    envelope = _loads(raw)
-                except ValueError:
-                    envelope = None
-                if type(envelope) is dict and envelope.get("type") == "RXSUCCESS":
-                    self._limiter.on_success(ticket)
-                    return envelope
-            failure = self._error(name, status, headers, raw)
+            try:
+                payload = _loads(raw) if raw else None
+            except ValueError:
+                payload = None
+            if status == 200 and type(payload) is dict and payload.get("type") == "RXSUCCESS":
+                self._limiter.on_success(ticket)
+                return payload
+            failure = self._error(name, status, headers, raw, payload)
             if status in (429, 503):
                 self._limiter.on_throttled(ticket, failure.retry_after)
             else:
@@ -498,18 +496,19 @@ class AsyncClient:
             endpoint=name,
         )
 
-    def _error(self, name: str, status: int, headers: Mapping[str, str], raw: bytes) -> APIError:
-        """Build the exception for a reply that is not a successful envelope."""
+    def _error(
+        self, name: str, status: int, headers: Mapping[str, str], raw: bytes, payload: Any
+    ) -> APIError:
+        """Build the exception for a reply that is not a successful envelope.
+
+        ``payload`` is ``raw`` decoded, or ``None`` when it is empty or not JSON.
+        """
         request_id = headers.get("x-request-id")
         retry_after = parse_retry_after(headers.get("retry-after-ms"))
         if retry_after is not None:
             retry_after /= 1000
         else:
             retry_after = parse_retry_after(headers.get("Retry-After"))
-        try:
-            payload: Any = _loads(raw) if raw else None
-        except ValueError:
-            payload = None
         message = payload.get("message") if isinstance(payload, dict) else None
         is_envelope = isinstance(payload, dict) and payload.get("type") in ("RXERROR", "RXSUCCESS")
         if status == 200 and is_envelope:

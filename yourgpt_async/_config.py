@@ -103,7 +103,7 @@ class RetryPolicy:
 class RateLimit:
     """How fast one client sends, across all its concurrent calls.
 
-    With ``per_second`` set, a token bucket holds the client to that rate. Without it, the
+    With ``per_second`` set, the client keeps to that rate (requests spaced evenly). Without it, the
     client starts slowly, speeds up while the service accepts, and on a 429 lowers its rate
     (multiplicative decrease) and creeps back up (additive increase), so that a long run settles
     just under a limit nobody told it. A 429 always pauses every call of the client until the
@@ -112,7 +112,8 @@ class RateLimit:
     Attributes:
         per_second: The rate to hold to, or ``None`` to find it adaptively.
         burst: Requests that may go at once above the rate. Defaults to 1 for a known rate (the
-            service's own burst allowance then stays unused as a margin for network jitter).
+            service's own burst allowance then stays unused as a margin for network jitter);
+            an adaptive rate without one lets 2 ms worth of requests go at once.
         adaptive: Whether 429s lower the rate. Defaults to on when ``per_second`` is ``None``.
             With ``per_second`` set and ``adaptive=True``, ``per_second`` is the ceiling.
         initial_per_second: Where the adaptive rate starts before the first 429.

@@ -180,11 +180,11 @@ async def run_with_retries(
         idempotent: Whether repeating the request is harmless.
         policy: When and how long to retry.
     """
+    started = policy.clock()  # the deadline counts the first attempt too
     try:
         return await attempt()
     except YourGPTError as error:
         first = error
-        started = policy.clock()
     kind = classify(first)
     if policy.attempts == 1 or not is_retryable(kind, idempotent=idempotent, policy=policy):
         raise _final(first, kind, endpoint=endpoint, idempotent=idempotent, attempts=1)

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 import attrs
 
-from ._client import _choice, _message_text, _uid  # the client's own argument rules
 from ._exceptions import (
     ConfigurationError,
     DeliveryUnknownError,
@@ -41,6 +40,9 @@ from ._exceptions import (
     YourGPTError,
 )
 from ._models import Message, SendBy
+from ._validate import choice as _choice
+from ._validate import message_text as _message_text
+from ._validate import uid as _uid
 
 if TYPE_CHECKING:
     from ._client import AsyncClient

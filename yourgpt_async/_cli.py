@@ -30,10 +30,13 @@ from typing import IO, Any, TextIO
 import attrs
 
 from ._bulk import BulkItem, BulkRun, BulkSummary, Failed, InDoubt, Sent, _good_key
-from ._client import AsyncClient, _choice, _message_text, _uid
+from ._client import AsyncClient
 from ._config import RateLimit
 from ._exceptions import ConfigurationError, YourGPTError
 from ._models import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
+from ._validate import choice as _choice
+from ._validate import message_text as _message_text
+from ._validate import uid as _uid
 
 __all__ = ["main"]
 

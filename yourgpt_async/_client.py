@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
-import ipaddress
 import json
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -42,6 +41,16 @@ from ._exceptions import (
 from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._retry import parse_retry_after, run_with_retries
+from ._validate import api_key as _check_key
+from ._validate import base_url as _check_base_url
+from ._validate import choice as _choice
+from ._validate import day as _day
+from ._validate import message_text as _message_text
+from ._validate import order as _order
+from ._validate import page_args as _page_args
+from ._validate import positive_int as _positive_int
+from ._validate import segment as _segment
+from ._validate import uid as _uid
 
 if TYPE_CHECKING:
     from ._bulk import BulkInput, BulkRun, BulkSummary
@@ -130,103 +139,6 @@ _GET_SESSION_MESSAGES = _Endpoint("getSessionMessages", idempotent=True)
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else None
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_base_url(base_url: str) -> URL:
-    if not isinstance(base_url, str) or not base_url:
-        raise ConfigurationError(f"base_url must be a non-empty str, got {base_url!r}")
-    url = URL(base_url.rstrip("/"))
-    if url.scheme not in ("https", "http") or not url.host:
-        raise ConfigurationError(f"base_url must be an absolute https:// URL, got {base_url!r}")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ConfigurationError(
-            f"base_url {base_url!r} uses plain http:// to a host that is not loopback; the API "
-            "key would cross the network unencrypted. Use https://"
-        )
-    if url.user or url.password or url.query_string or url.fragment:
-        raise ConfigurationError(
-            "base_url must not carry credentials, a query or a fragment; pass the key as "
-            "api_key= (it is sent only in the api-key header)"
-        )
-    return url
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an int of at least 1, got {value!r}")
-
-
-def _check_key(api_key: str | None) -> str:
-    if api_key is None:
-        raise ConfigurationError(
-            "no API key: pass api_key= or set the YOURGPT_API_KEY environment variable"
-        )
-    if not isinstance(api_key, str) or not api_key.strip():
-        raise ConfigurationError(f"api_key must be a non-empty str, got {type(api_key).__name__}")
-    if any(c in api_key for c in "\r\n\0") or api_key != api_key.strip():
-        raise ConfigurationError("api_key contains whitespace or control characters")
-    return api_key
-
-
-def _uid(name: str, value: object) -> str:
-    if type(value) is str and value and not value.isspace():  # the usual case, at once
-        return value
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ConfigurationError(f"{name} must be a str, got {value!r}")
-    text = str(value)
-    if not text.strip():
-        raise ConfigurationError(f"{name} must be a non-empty str, got {value!r}")
-    return text
-
-
-def _choice(name: str, value: object, enum_type: type[T]) -> T:
-    if type(value) is enum_type:  # a member already (every value is lower case)
-        return value
-    try:
-        return enum_type(value.lower() if isinstance(value, str) else value)  # type: ignore[call-arg]
-    except ValueError:
-        allowed = ", ".join(repr(str(m)) for m in enum_type)  # type: ignore[attr-defined]
-        raise ConfigurationError(f"{name} must be one of {allowed}; got {value!r}") from None
-
-
-def _page_args(page: object, limit: object) -> tuple[int, int]:
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise ConfigurationError(f"page must be an int of at least 1, got {page!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_PAGE_SIZE:
-        raise ConfigurationError(f"limit must be an int from 1 to {_MAX_PAGE_SIZE}, got {limit!r}")
-    return page, limit
-
-
-def _order(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.upper() in _ORDERS:
-        return value.upper()
-    raise ConfigurationError(f"order must be 'ASC' or 'DESC', got {value!r}")
-
-
-def _day(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, date):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value).strftime("%Y-%m-%d")
-        except ValueError:
-            pass
-    raise ConfigurationError(f"{name} must be a date or a 'YYYY-MM-DD' str, got {value!r}")
 
 
 def _excerpt(body: bytes) -> str:
@@ -873,30 +785,6 @@ class AsyncClient:
             progress=progress,
             resend_in_doubt=resend_in_doubt,
         )
-
-
-def _message_text(message: object) -> str:
-    if not isinstance(message, str):
-        raise ConfigurationError(
-            f"message must be a str, got {type(message).__name__}: {message!r}"
-        )
-    if not message.strip():
-        raise ConfigurationError(f"message must not be empty or blank, got {message!r}")
-    return message
-
-
-def _segment(segment: str | Sequence[str]) -> str:
-    if isinstance(segment, str):
-        text = segment
-    elif isinstance(segment, Iterable) and all(isinstance(tag, str) for tag in segment):
-        text = ",".join(segment)
-    else:
-        raise ConfigurationError(f"segment must be a str or a list of str, got {segment!r}")
-    if len(text) > _MAX_SEGMENT:
-        raise ConfigurationError(
-            f"segment must be at most {_MAX_SEGMENT} characters, got {len(text)}: {text[:40]!r}..."
-        )
-    return text
 
 
 def _sessions_query(

@@ -1,0 +1,257 @@
+"""Every argument check, in one place, run before any I/O.
+
+The client, bulk, the command line, the configuration classes and the Redis limiter all call
+these, so one value is judged the same way wherever it comes in. Each check raises
+:class:`~yourgpt_async.ConfigurationError` naming the argument, the bad value and what is
+expected, or returns the value normalised.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any, Final, TypeVar
+
+from yarl import URL
+
+from ._exceptions import ConfigurationError
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_PAGE_SIZE",
+    "MAX_SEGMENT",
+    "api_key",
+    "base_url",
+    "choice",
+    "day",
+    "filters",
+    "good_key",
+    "is_loopback",
+    "message_text",
+    "order",
+    "page_args",
+    "positive_int",
+    "positive_number",
+    "segment",
+    "short",
+    "uid",
+    "view_id",
+]
+
+E = TypeVar("E")
+
+MAX_PAGE_SIZE: Final = 100
+MAX_SEGMENT: Final = 255
+MAX_KEY_LENGTH: Final = 256
+_ORDERS: Final = ("ASC", "DESC")
+
+
+def short(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def positive_int(name: str, value: object) -> int:
+    """An ``int`` of at least 1 (not a ``bool``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be an int of at least 1, got {short(value)}")
+    return value
+
+
+def positive_number(name: str, value: object, *, allow_none: bool = False) -> None:
+    """A finite or infinite number above 0 (``None`` too with ``allow_none``)."""
+    if value is None and allow_none:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or not value > 0
+    ):
+        expected = "a positive number or None" if allow_none else "a positive number"
+        raise ConfigurationError(f"{name} must be {expected}, got {short(value)}")
+
+
+def api_key(key: object) -> str:
+    """A key that can travel in an HTTP header: non-empty, no white space at its ends, no
+    control characters. The message never contains the key itself."""
+    if key is None:
+        raise ConfigurationError(
+            "no API key: pass api_key= (or --api-key) or set the YOURGPT_API_KEY environment "
+            "variable"
+        )
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigurationError(f"api_key must be a non-empty str, got {type(key).__name__}")
+    if key != key.strip():
+        raise ConfigurationError("api_key has white space at its start or end")
+    bad = next((c for c in key if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
+    if bad is not None:
+        raise ConfigurationError(
+            f"api_key contains the control character {hex(ord(bad))}, which cannot be sent in "
+            "an HTTP header; copy the key again from the dashboard"
+        )
+    return key
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` names this machine (``localhost`` or a loopback address)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url(value: object) -> URL:
+    """An absolute ``https://`` URL (``http://`` only to loopback) with no credentials."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"base_url must be a non-empty str, got {short(value)}")
+    try:
+        url = URL(value.rstrip("/"))
+    except ValueError:
+        url = URL()
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ConfigurationError(f"base_url must be an absolute https:// URL, got {value!r}")
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ConfigurationError(
+            f"base_url {value!r} uses plain http:// to a host that is not loopback; the API "
+            "key would cross the network unencrypted. Use https://"
+        )
+    if url.user or url.password or url.query_string or url.fragment:
+        raise ConfigurationError(
+            "base_url must not carry credentials, a query or a fragment; pass the key as "
+            "api_key= (it is sent only in the api-key header)"
+        )
+    return url
+
+
+def uid(name: str, value: object) -> str:
+    """A session or widget id: a non-blank ``str`` (an ``int`` is taken as its digits)."""
+    if type(value) is str and value and not value.isspace():  # the usual case, at once
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ConfigurationError(f"{name} must be a str, got {short(value)}")
+    text = str(value)
+    if not text.strip():
+        raise ConfigurationError(f"{name} must be a non-empty str, got {value!r}")
+    return text
+
+
+def choice(name: str, value: object, enum_type: type[E]) -> E:
+    """A member of ``enum_type``, given as the member or its value in any case."""
+    if type(value) is enum_type:  # a member already (every value is lower case)
+        return value
+    try:
+        return enum_type(value.lower() if isinstance(value, str) else value)  # type: ignore[call-arg]
+    except ValueError:
+        allowed = ", ".join(repr(str(m)) for m in enum_type)  # type: ignore[attr-defined]
+        raise ConfigurationError(f"{name} must be one of {allowed}; got {short(value)}") from None
+
+
+def message_text(message: object) -> str:
+    """A message: a ``str`` that is not blank."""
+    if not isinstance(message, str):
+        raise ConfigurationError(
+            f"message must be a str, got {type(message).__name__}: {short(message)}"
+        )
+    if not message.strip():
+        raise ConfigurationError(f"message must not be empty or blank, got {message!r}")
+    return message
+
+
+def segment(value: object) -> str:
+    """Segment tags: a ``str`` or a list of ``str`` (joined with commas), ≤ 255 characters."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        tags = list(value)
+        if not all(isinstance(tag, str) for tag in tags):
+            raise ConfigurationError(f"segment must be a str or a list of str, got {short(value)}")
+        text = ",".join(tags)
+    else:
+        raise ConfigurationError(f"segment must be a str or a list of str, got {short(value)}")
+    if len(text) > MAX_SEGMENT:
+        raise ConfigurationError(
+            f"segment must be at most {MAX_SEGMENT} characters, got {len(text)}: {text[:40]!r}..."
+        )
+    return text
+
+
+def page_args(page: object, limit: object, *, limit_name: str = "limit") -> tuple[int, int]:
+    """A page number from 1 and a page size from 1 to 100."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ConfigurationError(f"page must be an int of at least 1, got {short(page)}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ConfigurationError(
+            f"{limit_name} must be an int from 1 to {MAX_PAGE_SIZE}, got {short(limit)}"
+        )
+    return page, limit
+
+
+def order(value: object) -> str | None:
+    """``"ASC"`` or ``"DESC"`` in any case, or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.upper() in _ORDERS:
+        return value.upper()
+    raise ConfigurationError(f"order must be 'ASC' or 'DESC', got {short(value)}")
+
+
+def day(name: str, value: object) -> str | None:
+    """A ``date`` or ``"YYYY-MM-DD"``, as ``"YYYY-MM-DD"``; or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value).strftime("%Y-%m-%d")
+        except ValueError:
+            pass
+    raise ConfigurationError(f"{name} must be a date or a 'YYYY-MM-DD' str, got {short(value)}")
+
+
+def view_id(value: object) -> int | None:
+    """A dashboard view id: an ``int``, or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"view_id must be an int, got {short(value)}")
+    return value
+
+
+def filters(value: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Session filter conditions, each with at least ``key`` and ``operator``; ``model``
+    defaults to ``"SESSION"``."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ConfigurationError(
+            f"filters must be a list of {{key, operator, value}} dicts, got {short(value)}"
+        )
+    conditions = []
+    for condition in value:
+        if not isinstance(condition, Mapping) or not {"key", "operator"} <= condition.keys():
+            raise ConfigurationError(
+                "each filter must be a dict with at least 'key' and 'operator' (and "
+                f"'value'), got {short(condition)}"
+            )
+        conditions.append({"model": "SESSION", **condition})
+    return conditions
+
+
+def good_key(key: object) -> bool:
+    """Whether ``key`` may name a bulk item: a non-blank ``str`` of at most 256 characters
+    not starting with ``#`` (which marks the keys bulk makes itself)."""
+    return (
+        isinstance(key, str)
+        and 0 < len(key) <= MAX_KEY_LENGTH
+        and not key.startswith("#")
+        and bool(key.strip())
+    )

@@ -306,18 +306,18 @@ async def test_thousand_concurrent_sends_through_one_client(
 
 async def test_session_is_created_lazily_and_reused(client: AsyncClient) -> None:
     """No aiohttp session exists until the first call; every later call reuses the same one."""
-    assert client._session is None
+    assert client._transport._session is None
     uid = (await client.create_session()).session_uid
-    session = client._session
+    session = client._transport._session
     assert session is not None
     await client.send_message(uid, "again")
-    assert client._session is session
+    assert client._transport._session is session
 
 
 def test_client_can_be_built_outside_an_event_loop() -> None:
     """Constructing a client needs no running loop and opens nothing (nothing to leak)."""
     client = AsyncClient("apk-test", widget_uid="w", base_url="http://127.0.0.1:9/v1")
-    assert client._session is None
+    assert client._transport._session is None
     assert not client.closed
 
 
@@ -325,7 +325,7 @@ async def test_async_with_opens_and_closes(make_client: ClientFactory) -> None:
     """`async with` returns a working client and closes it, and its session, on exit."""
     async with make_client() as client:
         session = await client.create_session()
-        http = client._session
+        http = client._transport._session
         assert session.session_uid
     assert client.closed
     assert http is not None
@@ -344,7 +344,7 @@ async def test_aclose_without_any_request(client: AsyncClient) -> None:
     """Closing a client that never sent anything works and leaves nothing open."""
     await client.aclose()
     assert client.closed
-    assert client._session is None
+    assert client._transport._session is None
 
 
 @pytest.mark.parametrize(

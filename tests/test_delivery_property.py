@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from yourgpt_async import AsyncClient, DeliveryUnknownError, RateLimit, RetryPolicy, YourGPTError
 from yourgpt_async.testing import Emulator, Fault
 
-AMBIGUOUS = {"drop_before", "drop_after", "500", "502", "504", "html"}
+# Sent with no usable answer: a dropped connection, a 5xx, or a 200 that cannot be read.
+AMBIGUOUS = {"drop_before", "drop_after", "500", "502", "504", "html", "truncated", "empty"}
 
 FAULTS: dict[str, Fault | None] = {
     "ok": None,

@@ -23,6 +23,7 @@ EXPORTED = [
     "ContentType",
     "DeliveryUnknownError",
     "Failed",
+    "FailureKind",
     "InDoubt",
     "Message",
     "NotFoundError",

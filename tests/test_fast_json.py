@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yourgpt_async import _client
+from yourgpt_async import _wire
 
 _json_values = st.recursive(
     st.none()
@@ -42,7 +42,7 @@ def _same(left: Any, right: Any) -> bool:
 def test_decodes_like_json_loads(value: Any, ensure_ascii: bool) -> None:
     """Any JSON document decodes to the same values and types as with json.loads."""
     raw = json.dumps(value, ensure_ascii=ensure_ascii).encode()
-    assert _same(_client._loads(raw), json.loads(raw))
+    assert _same(_wire.loads(raw), json.loads(raw))
 
 
 @pytest.mark.parametrize(
@@ -62,12 +62,12 @@ def test_decodes_like_json_loads(value: Any, ensure_ascii: bool) -> None:
 )
 def test_edge_cases_decode_like_json_loads(raw: bytes) -> None:
     """Big integers stay exact; what only json accepts (NaN, BOM, UTF-16...) still decodes."""
-    assert _same(_client._loads(raw), json.loads(raw))
+    assert _same(_wire.loads(raw), json.loads(raw))
 
 
 def test_a_session_uid_beyond_64_bits_stays_exact() -> None:
     """A 22-digit numeric uid is not rounded through a float (orjson would)."""
-    envelope = _client._loads(b'{"data": {"session_uid": 1722601268540150612345}}')
+    envelope = _wire.loads(b'{"data": {"session_uid": 1722601268540150612345}}')
     assert envelope["data"]["session_uid"] == 1722601268540150612345
 
 
@@ -79,4 +79,4 @@ def test_invalid_json_raises_what_json_loads_raises(raw: bytes) -> None:
     except ValueError as error:
         expected = type(error)
     with pytest.raises(expected):
-        _client._loads(raw)
+        _wire.loads(raw)

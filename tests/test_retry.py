@@ -35,7 +35,7 @@ from yourgpt_async import (
     UnexpectedResponseError,
     YourGPTError,
 )
-from yourgpt_async._retry import parse_retry_after
+from yourgpt_async._wire import parse_retry_after
 from yourgpt_async.testing import Emulator, Fault
 
 ENDPOINTS = ["createSession", "sendMessage", "updateSession", "getSessions", "getSessionMessages"]
@@ -68,10 +68,10 @@ CASES = [
     Case("502 HTML page", Fault.html(502), None, DeliveryUnknownError, 2, 1, [0.5], []),
     Case("drop before", Fault.drop_before(), None, DeliveryUnknownError, 2, 1, [0.5], []),
     Case("drop after", Fault.drop_after(), None, DeliveryUnknownError, 2, 1, [0.5], []),
-    Case("truncated 200", Fault.truncated(), None, UnexpectedResponseError, 2, 1, [0.5], []),
-    Case("empty 200", Fault.empty(), None, UnexpectedResponseError, 2, 1, [0.5], []),
-    Case("not JSON 200", Fault.not_json(), None, UnexpectedResponseError, 2, 1, [0.5], []),
-    Case("wrong shape 200", Fault.wrong_shape(), None, UnexpectedResponseError, 2, 1, [0.5], []),
+    Case("truncated 200", Fault.truncated(), None, DeliveryUnknownError, 2, 1, [0.5], []),
+    Case("empty 200", Fault.empty(), None, DeliveryUnknownError, 2, 1, [0.5], []),
+    Case("not JSON 200", Fault.not_json(), None, DeliveryUnknownError, 2, 1, [0.5], []),
+    Case("wrong shape 200", Fault.wrong_shape(), None, DeliveryUnknownError, 2, 1, [0.5], []),
     Case("RXERROR at 200", Fault.rxerror(), BadRequestError, BadRequestError, 1, 1, [], []),
     Case("400", Fault.status(400), BadRequestError, BadRequestError, 1, 1, [], []),
     Case("401", Fault.status(401), AuthenticationError, AuthenticationError, 1, 1, [], []),
@@ -344,7 +344,7 @@ async def test_cancelling_mid_retry_leaves_nothing_behind(
         task.cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
-    assert client._gate._value == 4  # every concurrency slot was given back
+    assert client._transport._gate._value == 4  # every concurrency slot was given back
     assert client.limiter.waiting == 0  # type: ignore[attr-defined]
     await client.aclose()
     assert set(asyncio.all_tasks()) - before == set()

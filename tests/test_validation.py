@@ -119,7 +119,7 @@ async def test_bad_call_argument_fails_before_io(
     assert isinstance(caught.value, ValueError)
     assert named in str(caught.value)
     assert emulator.requests == []
-    assert client._session is None  # not even an HTTP session was opened
+    assert client._transport._session is None  # not even an HTTP session was opened
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ async def test_missing_widget_uid_fails_before_io(
         await call(client)
     assert "widget_uid" in str(caught.value)
     assert emulator.requests == []
-    assert client._session is None
+    assert client._transport._session is None
 
 
 # -- the constructor --------------------------------------------------------------------------

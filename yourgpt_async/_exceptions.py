@@ -18,11 +18,16 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
         └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape
             └── ResponseTooLargeError  over max_response_bytes; not retried
 
+Every exception carries a :class:`FailureKind` in ``kind``: what the failure means for the call,
+decided once where the failure is seen (``_wire`` for replies, ``_transport`` for the network).
+The retry policy, the rate limiter and bulk sending all read that one value.
+
 No message or repr of these exceptions contains the API key: the client never hands it to them.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +38,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "DeliveryUnknownError",
+    "FailureKind",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -45,15 +51,41 @@ __all__ = [
 ]
 
 
+class FailureKind(enum.Enum):
+    """What a failure means for the call: whether it reached the service, and what came back.
+
+    The retry table is written in these terms; see :class:`~yourgpt_async.RetryPolicy`.
+    """
+
+    INVALID = "invalid"
+    """Refused before any request: a bad argument or setting."""
+    CONNECT = "connect"
+    """The service was never reached (DNS, refused, TLS): nothing was delivered."""
+    THROTTLED = "throttled"
+    """429 or 503: the service asked to slow down or come back later."""
+    AMBIGUOUS = "ambiguous"
+    """Sent, but no complete answer came back (a timeout or a dropped connection)."""
+    SERVER = "server"
+    """A 5xx other than 503: the service failed, perhaps after acting on the request."""
+    UNREADABLE = "unreadable"
+    """A 2xx reply that cannot be read (not JSON, not the envelope, the wrong shape)."""
+    TOO_LARGE = "too_large"
+    """A reply over ``max_response_bytes``; the same request would bring the same reply."""
+    REJECTED = "rejected"
+    """The service refused the request (400/401/403/404, another 4xx, ``RXERROR``)."""
+
+
 class YourGPTError(Exception):
     """Base of every exception this package raises on purpose.
 
     Attributes:
         attempts: How many HTTP requests were made for the failed call (0 when the error was
             raised before any request, 1 when no retry happened).
+        kind: What the failure means (see :class:`FailureKind`).
     """
 
     attempts: int = 0
+    kind: FailureKind = FailureKind.REJECTED
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -70,6 +102,8 @@ class ConfigurationError(YourGPTError, ValueError):
 
     It is also a :class:`ValueError`, so code that validates input generically catches it.
     """
+
+    kind = FailureKind.INVALID
 
 
 class RateLimiterUnavailableError(YourGPTError):
@@ -90,6 +124,8 @@ class TransportError(YourGPTError):
         endpoint: The API endpoint, e.g. ``"sendMessage"``.
     """
 
+    kind = FailureKind.AMBIGUOUS
+
     def __init__(self, message: str, *, endpoint: str) -> None:
         super().__init__(message)
         self.endpoint = endpoint
@@ -100,6 +136,8 @@ class ConnectError(TransportError):
 
     Nothing was delivered, so retrying is always safe.
     """
+
+    kind = FailureKind.CONNECT
 
 
 class DeliveryUnknownError(TransportError):
@@ -135,8 +173,11 @@ class APIError(YourGPTError):
         body: Any = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        kind: FailureKind | None = None,
     ) -> None:
         super().__init__(message)
+        if kind is not None:
+            self.kind = kind
         self.status = status
         self.retry_after = retry_after
         self.endpoint = endpoint
@@ -184,9 +225,13 @@ class RateLimitError(APIError):
     the retries or the deadline ran out.
     """
 
+    kind = FailureKind.THROTTLED
+
 
 class ServerError(APIError):
     """HTTP 5xx: the service failed."""
+
+    kind = FailureKind.SERVER
 
 
 class UnexpectedResponseError(APIError):
@@ -205,6 +250,7 @@ class UnexpectedResponseError(APIError):
         excerpt: str = "",
         request_id: str | None = None,
         retry_after: float | None = None,
+        kind: FailureKind | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -212,6 +258,7 @@ class UnexpectedResponseError(APIError):
             endpoint=endpoint,
             request_id=request_id,
             retry_after=retry_after,
+            kind=kind,
         )
         self.excerpt = excerpt
 
@@ -225,3 +272,5 @@ class ResponseTooLargeError(UnexpectedResponseError):
 
     Not retried: the same request would bring the same reply.
     """
+
+    kind = FailureKind.TOO_LARGE

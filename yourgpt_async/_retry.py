@@ -1,6 +1,7 @@
 """What to do about a failed request: one classification of failures and one tenacity policy.
 
-Every failure is sorted once into a :class:`Failure` kind; whether it is retried depends only on
+Every failure arrives with its :class:`~yourgpt_async.FailureKind`, decided where it was seen
+(``_wire`` for replies, ``_transport`` for the network); whether it is retried depends only on
 that kind, on whether the endpoint is idempotent, and on ``RetryPolicy.retry_unsafe``:
 
 =================================================  ==========================  ========
@@ -9,7 +10,7 @@ failure                                            createSession, sendMessage  o
 could not connect                                  retry                       retry
 429, 503                                           retry after Retry-After     retry
 timeout or disconnect after sending, 500/502/504   DeliveryUnknownError        retry
-a 2xx reply that cannot be decoded                 raise                       retry
+a 2xx reply that cannot be decoded                 DeliveryUnknownError        retry
 a reply over max_response_bytes                    raise                       raise
 400/401/403/404, other 4xx, RXERROR at 200         raise                       raise
 =================================================  ==========================  ========
@@ -17,107 +18,48 @@ a reply over max_response_bytes                    raise                       r
 
 from __future__ import annotations
 
-import enum
 import logging
-import math
 import random
-import time
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import tenacity
 
 from ._config import RetryPolicy
-from ._exceptions import (
-    APIError,
-    ConnectError,
-    DeliveryUnknownError,
-    ResponseTooLargeError,
-    TransportError,
-    UnexpectedResponseError,
-    YourGPTError,
-)
+from ._exceptions import APIError, DeliveryUnknownError, FailureKind, YourGPTError
 
-__all__ = ["Failure", "classify", "parse_retry_after", "run_with_retries"]
+__all__ = ["is_retryable", "run_with_retries"]
 
 logger = logging.getLogger("yourgpt_async")
 
 T = TypeVar("T")
 
 
-class Failure(enum.Enum):
-    """The kinds of failure the retry table distinguishes."""
-
-    CONNECT = "could not connect"
-    THROTTLED = "rate limited or unavailable"
-    AMBIGUOUS = "no answer after sending"
-    SERVER = "server error"
-    UNDECODABLE = "undecodable reply"
-    REJECTED = "rejected"
+_RETRIED_ALWAYS: Final = frozenset({FailureKind.CONNECT, FailureKind.THROTTLED})
+_RETRIED_IF_SAFE: Final = frozenset(
+    {FailureKind.AMBIGUOUS, FailureKind.SERVER, FailureKind.UNREADABLE}
+)
 
 
-def classify(error: BaseException) -> Failure:
-    """Sort an exception raised by one attempt into its :class:`Failure` kind."""
-    if isinstance(error, ConnectError):
-        return Failure.CONNECT
-    if isinstance(error, TransportError):
-        return Failure.AMBIGUOUS
-    if isinstance(error, APIError):
-        status = error.status
-        if status in (429, 503):
-            return Failure.THROTTLED
-        if status >= 500:
-            return Failure.SERVER
-        if isinstance(error, ResponseTooLargeError):
-            return Failure.REJECTED  # the same request would bring the same reply
-        if isinstance(error, UnexpectedResponseError) and 200 <= status < 300:
-            return Failure.UNDECODABLE
-    return Failure.REJECTED
-
-
-def is_retryable(kind: Failure, *, idempotent: bool, policy: RetryPolicy) -> bool:
+def is_retryable(kind: FailureKind, *, idempotent: bool, policy: RetryPolicy) -> bool:
     """Whether a failure of this kind may be retried on this endpoint under this policy."""
-    if kind in (Failure.CONNECT, Failure.THROTTLED):
+    if kind in _RETRIED_ALWAYS:
         return True
-    if kind in (Failure.AMBIGUOUS, Failure.SERVER, Failure.UNDECODABLE):
+    if kind in _RETRIED_IF_SAFE:
         return idempotent or policy.retry_unsafe
     return False
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date.
-
-    Fractional seconds are accepted too. Returns ``None`` when absent or unreadable; a date in
-    the past gives 0.
-
-    Args:
-        value: The header's value.
-        now: The current wall-clock time (seconds since the epoch), for tests.
-    """
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: str) -> YourGPTError:
     """Turn an ambiguous failure of a non-idempotent call into DeliveryUnknownError."""
     if isinstance(error, DeliveryUnknownError):
         return error
-    if isinstance(error, APIError):
+    if isinstance(error, APIError) and error.kind is FailureKind.UNREADABLE:
+        what = (
+            f"the service answered HTTP {error.status} with a reply that could not be read "
+            "(the message was probably delivered)"
+        )
+    elif isinstance(error, APIError):
         what = f"the service answered HTTP {error.status}"
     else:
         cause = error.__cause__
@@ -185,9 +127,8 @@ async def run_with_retries(
         return await attempt()
     except YourGPTError as error:
         first = error
-    kind = classify(first)
-    if policy.attempts == 1 or not is_retryable(kind, idempotent=idempotent, policy=policy):
-        raise _final(first, kind, endpoint=endpoint, idempotent=idempotent, attempts=1)
+    if policy.attempts == 1 or not is_retryable(first.kind, idempotent=idempotent, policy=policy):
+        raise _final(first, endpoint=endpoint, idempotent=idempotent, attempts=1)
 
     replayed = False
 
@@ -205,12 +146,12 @@ async def run_with_retries(
         error = retry_state.outcome.exception()
         if not isinstance(error, YourGPTError):
             return False
-        return is_retryable(classify(error), idempotent=idempotent, policy=policy)
+        return is_retryable(error.kind, idempotent=idempotent, policy=policy)
 
     def log_retry(retry_state: tenacity.RetryCallState) -> None:
         assert retry_state.outcome is not None
         error = retry_state.outcome.exception()
-        reason = classify(error).value if error is not None else "unknown"
+        reason = error.kind.value if isinstance(error, YourGPTError) else "unknown"
         detail = f"HTTP {error.status}" if isinstance(error, APIError) else type(error).__name__
         logger.info(
             "retrying %s: attempt %d failed (%s, %s); waiting %.3fs",
@@ -233,16 +174,12 @@ async def run_with_retries(
         return await retrying(again)
     except YourGPTError as error:
         attempts = retrying.statistics.get("attempt_number", 1)
-        final = _final(
-            error, classify(error), endpoint=endpoint, idempotent=idempotent, attempts=attempts
-        )
+        final = _final(error, endpoint=endpoint, idempotent=idempotent, attempts=attempts)
         raise final from final.__cause__
 
 
-def _final(
-    error: YourGPTError, kind: Failure, *, endpoint: str, idempotent: bool, attempts: int
-) -> YourGPTError:
-    if not idempotent and kind in (Failure.AMBIGUOUS, Failure.SERVER):
+def _final(error: YourGPTError, *, endpoint: str, idempotent: bool, attempts: int) -> YourGPTError:
+    if not idempotent and error.kind in _RETRIED_IF_SAFE:
         error = _ambiguous_to_delivery_unknown(error, endpoint)
     error.attempts = attempts
     return error

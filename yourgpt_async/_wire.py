@@ -1,0 +1,348 @@
+"""The wire format, with no I/O: encode a request body, decode a reply, decide what a failure is.
+
+:func:`decode_reply` is the one place that reads what the service sent back. Given the endpoint,
+the HTTP status, the headers and the body bytes, it returns the endpoint's model, or an
+:class:`~yourgpt_async.APIError` whose ``kind`` says what the failure means: the retry policy,
+the rate limiter and bulk sending all act on that one decision. Being pure, it is tested on the
+sample replies alone, with no server.
+
+Envelope rules (``API.md``): a success is HTTP 200 with ``{"type": "RXSUCCESS", "data": …}``;
+an error is ``{"type": "RXERROR", "message": …}`` with 400/401/403, and sometimes with 200.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, Generic, TypeVar
+
+import attrs
+
+from ._converter import converter
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    FailureKind,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UnexpectedResponseError,
+)
+from ._models import Message, Session, SessionMessage
+
+__all__ = [
+    "CREATE_SESSION",
+    "GET_SESSIONS",
+    "GET_SESSION_MESSAGES",
+    "SEND_MESSAGE",
+    "UPDATE_SESSION",
+    "Endpoint",
+    "decode_reply",
+    "encode_body",
+    "loads",
+    "parse_retry_after",
+]
+
+T = TypeVar("T")
+
+EXCERPT: Final = 200
+"""How many characters of an unreadable body an error keeps, for diagnosis."""
+
+# -- encoding --------------------------------------------------------------------------------
+
+_encode_json: Final = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps, built once
+
+
+def encode_body(payload: Mapping[str, Any]) -> bytes:
+    """The JSON body of a request (every endpoint takes JSON)."""
+    return _encode_json(payload).encode()
+
+
+# -- decoding JSON ---------------------------------------------------------------------------
+
+# Digits to "0", everything else to " ": a run of 19 zeros marks a number orjson may not keep
+# exact (it parses integers only up to 64 bits and makes larger ones floats).
+_DIGITS: Final = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_NUMBER: Final = b"0" * 19
+
+
+def _optional_loads() -> Callable[[bytes], Any] | None:
+    try:
+        module = importlib.import_module("orjson")
+    except ImportError:  # the optional `speedups` extra is not installed
+        return None
+    orjson_loads: Callable[[bytes], Any] = module.loads
+    return orjson_loads
+
+
+_orjson_loads: Final = _optional_loads()
+
+
+def loads(raw: bytes) -> Any:
+    """``json.loads``, three times faster through orjson when installed, with the same result.
+
+    orjson is used only where it gives exactly what ``json`` gives: not for a body with a
+    number of 19 digits or more (a 64-bit overflow would come back as a float, where ``json``
+    keeps the exact integer), and not for what orjson refuses but ``json`` takes (``NaN``,
+    lone surrogates, a BOM, UTF-16), which falls through to ``json``.
+
+    Raises:
+        ValueError: The body is not JSON, or nests deeper than a parser will follow.
+    """
+    if _orjson_loads is not None and _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return _orjson_loads(raw)
+        except ValueError:
+            pass
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to decode") from None
+
+
+# -- Retry-After -----------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date.
+
+    Fractional seconds are accepted too. Returns ``None`` when absent or unreadable; a date in
+    the past gives 0.
+
+    Args:
+        value: The header's value.
+        now: The current wall-clock time (seconds since the epoch), for tests.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The wait a reply asks for: ``retry-after-ms`` when sent, else ``Retry-After``."""
+    millis = parse_retry_after(headers.get("retry-after-ms"))
+    if millis is not None:
+        return millis / 1000
+    return parse_retry_after(headers.get("Retry-After"))
+
+
+# -- endpoints -------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Endpoint(Generic[T]):
+    """An API endpoint: its name, whether repeating a request is harmless, and how its
+    ``RXSUCCESS`` envelope becomes a result."""
+
+    name: str
+    idempotent: bool
+    parse: Callable[[dict[str, Any]], T] = attrs.field(repr=False)
+
+
+class _Shape(Exception):
+    """The envelope is a success but ``data`` does not have the endpoint's shape."""
+
+
+def _data_object(envelope: dict[str, Any]) -> dict[str, Any]:
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise _Shape(f"expected an object in 'data', got {type(data).__name__}")
+    return data
+
+
+def _data_list(envelope: dict[str, Any]) -> list[dict[str, Any]]:
+    data = envelope.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise _Shape(f"expected a list in 'data', got {type(data).__name__}")
+    return [item for item in data if isinstance(item, dict)]
+
+
+def _total(envelope: dict[str, Any]) -> int | None:
+    total = envelope.get("total")
+    if isinstance(total, bool):
+        return None
+    if isinstance(total, int):
+        return total
+    if isinstance(total, str) and total.isdigit():
+        return int(total)
+    return None
+
+
+_structure_message = converter.get_structure_hook(Message)
+_structure_session = converter.get_structure_hook(Session)
+_structure_session_message = converter.get_structure_hook(SessionMessage)
+
+
+def _session(envelope: dict[str, Any]) -> Session:
+    return _structure_session(_data_object(envelope), Session)  # type: ignore[no-any-return]
+
+
+def _sent_message(envelope: dict[str, Any]) -> Message | None:
+    data = envelope.get("data")
+    if isinstance(data, dict) and data:
+        return _structure_message(data, Message)  # type: ignore[no-any-return]
+    return None  # operator and assistant sends may come back without a body
+
+
+def _sessions(envelope: dict[str, Any]) -> tuple[tuple[Session, ...], int | None]:
+    items = tuple(_structure_session(item, Session) for item in _data_list(envelope))
+    return items, _total(envelope)
+
+
+def _session_messages(
+    envelope: dict[str, Any],
+) -> tuple[tuple[SessionMessage, ...], int | None]:
+    items = tuple(_structure_session_message(item, SessionMessage) for item in _data_list(envelope))
+    return items, _total(envelope)
+
+
+CREATE_SESSION: Final = Endpoint("createSession", idempotent=False, parse=_session)
+SEND_MESSAGE: Final = Endpoint("sendMessage", idempotent=False, parse=_sent_message)
+UPDATE_SESSION: Final = Endpoint("updateSession", idempotent=True, parse=_session)
+GET_SESSIONS: Final = Endpoint("getSessions", idempotent=True, parse=_sessions)
+GET_SESSION_MESSAGES: Final = Endpoint(
+    "getSessionMessages", idempotent=True, parse=_session_messages
+)
+ENDPOINTS: Final = (
+    CREATE_SESSION,
+    SEND_MESSAGE,
+    UPDATE_SESSION,
+    GET_SESSIONS,
+    GET_SESSION_MESSAGES,
+)
+
+# -- replies ---------------------------------------------------------------------------------
+
+_ERROR_CLASSES: Final[dict[int, type[APIError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def status_kind(status: int) -> FailureKind:
+    """What an error status means, whatever the body says."""
+    if status in (429, 503):
+        return FailureKind.THROTTLED
+    if status >= 500:
+        return FailureKind.SERVER
+    return FailureKind.REJECTED
+
+
+def excerpt(body: bytes) -> str:
+    """The start of a body as text, for an error message."""
+    return body[:EXCERPT].decode("utf-8", "replace")
+
+
+def decode_reply(
+    endpoint: Endpoint[T], status: int, headers: Mapping[str, str], body: bytes
+) -> T | APIError:
+    """Turn one reply into the endpoint's result, or the error that says what went wrong.
+
+    Never raises: whatever the service sent, the answer is a result or an
+    :class:`~yourgpt_async.APIError` (returned, not raised) with its ``kind`` set.
+    """
+    try:
+        payload = loads(body) if body else None
+    except ValueError:
+        payload = None
+    if status == 200 and type(payload) is dict and payload.get("type") == "RXSUCCESS":
+        try:
+            return endpoint.parse(payload)
+        except Exception as error:
+            detail = str(error) if isinstance(error, _Shape) else "its data cannot be decoded"
+            return UnexpectedResponseError(
+                f"a success reply whose data is not what {endpoint.name} returns: {detail}",
+                status=status,
+                endpoint=endpoint.name,
+                excerpt=excerpt(body),
+                request_id=headers.get("x-request-id"),
+                kind=FailureKind.UNREADABLE,
+            )
+    return _failure(endpoint.name, status, headers, body, payload)
+
+
+def _failure(
+    name: str, status: int, headers: Mapping[str, str], body: bytes, payload: Any
+) -> APIError:
+    is_envelope = isinstance(payload, dict) and payload.get("type") in ("RXERROR", "RXSUCCESS")
+    if not is_envelope:
+        return _unexpected(name, status, headers, body, payload)
+    request_id = headers.get("x-request-id")
+    message = payload.get("message")
+    text = message if isinstance(message, str) and message else None
+    if status == 200:
+        return BadRequestError(
+            text or "the service answered RXERROR",
+            status=status,
+            endpoint=name,
+            body=payload,
+            request_id=request_id,
+        )
+    error_class = _ERROR_CLASSES.get(status) or (ServerError if status >= 500 else APIError)
+    return error_class(
+        text or f"HTTP {status}",
+        status=status,
+        endpoint=name,
+        body=payload,
+        request_id=request_id,
+        retry_after=retry_after(headers),
+        kind=status_kind(status),
+    )
+
+
+def _unexpected(
+    name: str, status: int, headers: Mapping[str, str], body: bytes, payload: Any
+) -> APIError:
+    """An error for a reply that is not the API's envelope at all."""
+    request_id = headers.get("x-request-id")
+    wait = retry_after(headers)
+    if status == 429:
+        return RateLimitError(
+            "rate limited (HTTP 429)",
+            status=status,
+            endpoint=name,
+            request_id=request_id,
+            retry_after=wait,
+        )
+    if 300 <= status < 400:
+        what = "a redirect, which is not followed"
+    elif not body:
+        what = "an empty reply"
+    elif payload is None:
+        what = "a reply that is not JSON"
+    else:
+        what = "JSON that is not the API's envelope"
+    kind = FailureKind.UNREADABLE if 200 <= status < 300 else status_kind(status)
+    return UnexpectedResponseError(
+        f"{what} (content-type {headers.get('Content-Type', 'unknown')})",
+        status=status,
+        endpoint=name,
+        excerpt=excerpt(body),
+        request_id=request_id,
+        retry_after=wait,
+        kind=kind,
+    )

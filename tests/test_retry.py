@@ -32,7 +32,6 @@ from yourgpt_async import (
     ServerError,
     Timeouts,
     TransportError,
-    UnexpectedResponseError,
     YourGPTError,
 )
 from yourgpt_async._wire import parse_retry_after

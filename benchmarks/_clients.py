@@ -290,7 +290,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--widget-uid", default=WIDGET_UID)
     parser.add_argument("--session-uid", default=SESSION_UID)
     parser.add_argument("--profile", metavar="PATH", help="dump cProfile stats of the run here")
+    parser.add_argument(
+        "--sdk-path",
+        metavar="DIR",
+        help="import yourgpt_async from DIR (an earlier revision, for a before/after run)",
+    )
+    parser.add_argument("--label", help="the variant's name in the result (default: VARIANT)")
     args = parser.parse_args(argv)
+    if args.sdk_path:
+        sys.path.insert(0, args.sdk_path)
     result = asyncio.run(
         measure(
             args.variant,
@@ -305,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
             profile=args.profile,
         )
     )
+    if args.label:
+        result["variant"] = args.label
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -18,6 +18,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -198,7 +199,7 @@ def run_overhead(args: argparse.Namespace, log: Callable[[str], None]) -> dict[s
                 for variant in order:
                     result = _run_json(
                         "benchmarks._clients",
-                        variant,
+                        *_variant_args(variant, args),
                         "--base-url",
                         base_url,
                         "--concurrency",
@@ -228,6 +229,33 @@ def run_overhead(args: argparse.Namespace, log: Callable[[str], None]) -> dict[s
         "other_processes_cpu_share": _summarise(runs, "other_processes_cpu_share"),
         "warmup_s": _summarise(runs, "warmup_s"),
     }
+
+
+BASELINE = "sdk@base"
+"""The SDK as it was at ``--baseline REV``, measured in the same run as the current one."""
+
+
+def _variant_args(variant: str, args: argparse.Namespace) -> list[str]:
+    if variant == BASELINE:
+        return ["sdk", "--sdk-path", str(args.baseline_dir), "--label", BASELINE]
+    return [variant]
+
+
+@contextlib.contextmanager
+def baseline_tree(rev: str | None) -> Iterator[Path | None]:
+    """The package as it was at git revision ``rev``, unpacked in a temporary folder."""
+    if not rev:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="yourgpt-baseline-") as folder:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", rev, "yourgpt_async"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        yield Path(folder)
 
 
 def run_emulator(
@@ -715,6 +743,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate-items", type=int, default=2000, help="N of the paced run")
     parser.add_argument("--rate", type=float, default=200.0, help="R of the paced run")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help=f"also measure the SDK of git revision REV as {BASELINE!r} in the overhead rounds",
+    )
     parser.add_argument("--chart", type=Path, default=CHART, help="chart PNG")
     parser.add_argument("--no-chart", action="store_true", help="do not render the chart")
     parser.add_argument(
@@ -836,7 +869,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "overhead" in chosen:
         log("Overhead: client CPU per sendMessage round trip, against the fast server")
-        results["overhead"] = run_overhead(args, log)
+        with baseline_tree(args.baseline) as args.baseline_dir:
+            if args.baseline_dir is not None:
+                args.variants.append(BASELINE)
+                results["config"]["baseline"] = args.baseline
+            results["overhead"] = run_overhead(args, log)
     if "emulator" in chosen:
         log("Emulator throughput")
         floor_rps = {

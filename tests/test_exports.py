@@ -25,6 +25,8 @@ EXPORTED = [
     "Failed",
     "FailureKind",
     "InDoubt",
+    "Limiter",
+    "LimiterFactory",
     "Message",
     "NotFoundError",
     "Page",

@@ -33,6 +33,7 @@ from ._models import (
     SessionMessage,
     SessionState,
 )
+from ._ratelimit import Limiter, LimiterFactory
 from ._redis import RedisRateLimit
 
 __version__ = "0.1.0"
@@ -57,6 +58,8 @@ __all__ = [
     "Failed",
     "FailureKind",
     "InDoubt",
+    "Limiter",
+    "LimiterFactory",
     "Message",
     "NotFoundError",
     "Page",

@@ -345,7 +345,7 @@ class AsyncClient:
         Returns:
             The page, with ``total`` when the service sends it and ``has_more``.
         """
-        payload = _sessions_query(order, date_from, date_to, view_id, filters)
+        payload = check.sessions_query(order, date_from, date_to, view_id, filters)
         page, limit = check.page_args(page, limit)
         payload["page"], payload["limit"] = page, limit
         items, total = await self._call(GET_SESSIONS, payload, retry)
@@ -376,7 +376,7 @@ class AsyncClient:
         Yields:
             Each session, in the order the service lists them.
         """
-        _sessions_query(order, date_from, date_to, view_id, filters)  # validate before I/O
+        check.sessions_query(order, date_from, date_to, view_id, filters)  # validate before I/O
         check.page_args(1, page_size)
 
         async def fetch(page: int) -> Page[Session]:
@@ -516,33 +516,6 @@ class AsyncClient:
             progress=progress,
             resend_in_doubt=resend_in_doubt,
         )
-
-
-def _sessions_query(
-    order: object,
-    date_from: object,
-    date_to: object,
-    view_id: object,
-    filters: Sequence[Mapping[str, Any]] | None,
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
-    sort = check.order(order)
-    if sort is not None:
-        payload["orderBy"] = sort
-    start, end = check.day("date_from", date_from), check.day("date_to", date_to)
-    if start is not None and end is not None and start > end:
-        raise ConfigurationError(f"date_from {start} is after date_to {end}")
-    if start is not None:
-        payload["from"] = start
-    if end is not None:
-        payload["to"] = end
-    view = check.view_id(view_id)
-    if view is not None:
-        payload["view_id"] = view
-    conditions = check.filters(filters)
-    if conditions is not None:
-        payload["filter"] = conditions
-    return payload
 
 
 async def _walk(fetch: Callable[[int], Any]) -> AsyncIterator[Any]:

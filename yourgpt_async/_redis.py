@@ -230,7 +230,7 @@ class RedisRateLimit(LimiterFactory):
             sleep=self.sleep,
         )
 
-    def make_limiter(self) -> RedisLimiter:
+    def make_limiter(self) -> Limiter:
         """Make the limiter one client uses (no connection is opened until the first request).
 
         Raises:

@@ -35,6 +35,7 @@ __all__ = [
     "positive_int",
     "positive_number",
     "segment",
+    "sessions_query",
     "short",
     "uid",
     "view_id",
@@ -255,3 +256,31 @@ def good_key(key: object) -> bool:
         and not key.startswith("#")
         and bool(key.strip())
     )
+
+
+def sessions_query(
+    sort_order: object,
+    date_from: object,
+    date_to: object,
+    view: object,
+    conditions: Sequence[Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    """The checked body of a getSessions query, less the page."""
+    payload: dict[str, Any] = {}
+    sort = order(sort_order)
+    if sort is not None:
+        payload["orderBy"] = sort
+    start, end = day("date_from", date_from), day("date_to", date_to)
+    if start is not None and end is not None and start > end:
+        raise ConfigurationError(f"date_from {start} is after date_to {end}")
+    if start is not None:
+        payload["from"] = start
+    if end is not None:
+        payload["to"] = end
+    checked_view = view_id(view)
+    if checked_view is not None:
+        payload["view_id"] = checked_view
+    checked = filters(conditions)
+    if checked is not None:
+        payload["filter"] = checked
+    return payload

@@ -88,7 +88,7 @@ def _bulk_throughput(axis: Any, throughput: dict[str, Any] | None) -> None:
     axis.tick_params(labelsize=7)
 
 
-def render(results: dict[str, Any], path: Path) -> None:
+def render(results: dict[str, Any], path: Path) -> None:  # noqa: PLR0915 - one figure, panel by panel
     """Draw the overhead, throughput, memory, bulk and pacing panels into ``path`` (PNG)."""
     import matplotlib
 

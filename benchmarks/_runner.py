@@ -576,7 +576,7 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return targets
 
 
-def _table(results: dict[str, Any]) -> str:
+def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by row, as printed
     lines: list[str] = []
     machine = results["machine"]
     lines.append(

@@ -103,22 +103,14 @@ class AsyncClient:
         if base_url is None:
             base_url = _env("YOURGPT_BASE_URL") or DEFAULT_BASE_URL
         self._base_url = check.base_url(base_url)
-        if timeout is not None and not isinstance(timeout, Timeouts):
-            raise ConfigurationError(f"timeout must be a Timeouts, got {timeout!r}")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, got {retry!r}")
-        if rate_limit is not None and not isinstance(rate_limit, (RateLimit, LimiterFactory)):
-            raise ConfigurationError(
-                f"rate_limit must be a RateLimit or a shared limiter, got {rate_limit!r}"
-            )
+        check.instance("timeout", timeout, Timeouts, "a Timeouts")
+        check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
+        check.instance(
+            "rate_limit", rate_limit, (RateLimit, LimiterFactory), "a RateLimit or a shared limiter"
+        )
         check.positive_int("max_concurrency", max_concurrency)
         check.positive_int("max_response_bytes", max_response_bytes)
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
-        t = timeout or Timeouts()
-        # A read timeout no shorter than the total one can never fire first; leaving it out
-        # spares aiohttp re-arming a timer on every chunk received.
-        read = None if t.total is not None and t.read is not None and t.read >= t.total else t.read
+        check.instance("session", session, aiohttp.ClientSession, "an aiohttp.ClientSession")
         self._retry = retry or RetryPolicy()
         self._max_concurrency = max_concurrency
         self._transport = Transport(
@@ -129,8 +121,7 @@ class AsyncClient:
                 "Accept": "application/json",
                 "User-Agent": _USER_AGENT,
             },
-            # `connect` covers waiting for a pooled connection as well as opening one.
-            timeout=aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=read),
+            timeouts=timeout or Timeouts(),
             limiter=make_limiter(rate_limit or RateLimit()),
             max_concurrency=max_concurrency,
             max_response_bytes=max_response_bytes,
@@ -198,8 +189,7 @@ class AsyncClient:
         self, endpoint: Endpoint[T], payload: Mapping[str, Any], retry: RetryPolicy | None
     ) -> T:
         """Send one call, with retries, and return the endpoint's decoded result."""
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, got {retry!r}")
+        check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         transport = self._transport
         body = encode_body(payload)
         return await run_with_retries(
@@ -479,12 +469,8 @@ class AsyncClient:
                     ...
             print(run.summary())
 
-        With ``journal``, each item's start is recorded durably before its request leaves and
-        its end once it is known; running again with the same journal and input skips the
-        items already delivered and reports those started but never finished as
-        :class:`InDoubt` instead of resending them. A journal of another input is refused:
-        the first 16 items are read before anything is sent to fingerprint the input, and
-        each item without its own ``key`` is checked against its position in the journal.
+        With ``journal``, a run killed at any moment resumes without resending a delivered
+        message: see :class:`BulkRun` for the journal's rules.
 
         Args:
             items: The messages to send.
@@ -505,7 +491,7 @@ class AsyncClient:
             ConfigurationError: A bad argument, or no ``widget_uid`` (at once); a journal of
                 another input (when iteration starts).
         """
-        from ._bulk import BulkRun  # the bulk engine imports this module
+        from ._bulk import BulkRun  # imported on first use: most callers never need it
 
         return BulkRun(
             self,

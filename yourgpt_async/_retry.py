@@ -141,6 +141,20 @@ async def run_with_retries(
             raise first
         return await attempt()
 
+    retrying = _retrying(policy, started, endpoint=endpoint, idempotent=idempotent)
+    try:
+        return await retrying(again)
+    except YourGPTError as error:
+        attempts = retrying.statistics.get("attempt_number", 1)
+        final = _final(error, endpoint=endpoint, idempotent=idempotent, attempts=attempts)
+        raise final from final.__cause__
+
+
+def _retrying(
+    policy: RetryPolicy, started: float, *, endpoint: str, idempotent: bool
+) -> tenacity.AsyncRetrying:
+    """The tenacity loop for one call: the policy's stop, wait and sleep, retrying by kind."""
+
     def retry_if(retry_state: tenacity.RetryCallState) -> bool:
         assert retry_state.outcome is not None
         error = retry_state.outcome.exception()
@@ -162,7 +176,7 @@ async def run_with_retries(
             retry_state.upcoming_sleep,
         )
 
-    retrying = tenacity.AsyncRetrying(
+    return tenacity.AsyncRetrying(
         stop=_Stop(policy, started),
         wait=_wait(policy),
         retry=retry_if,
@@ -170,12 +184,6 @@ async def run_with_retries(
         before_sleep=log_retry,
         reraise=True,
     )
-    try:
-        return await retrying(again)
-    except YourGPTError as error:
-        attempts = retrying.statistics.get("attempt_number", 1)
-        final = _final(error, endpoint=endpoint, idempotent=idempotent, attempts=attempts)
-        raise final from final.__cause__
 
 
 def _final(error: YourGPTError, *, endpoint: str, idempotent: bool, attempts: int) -> YourGPTError:

@@ -16,6 +16,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from ._config import Timeouts
 from ._exceptions import (
     APIError,
     ConnectError,
@@ -41,7 +42,7 @@ class Transport:
         *,
         base_url: URL,
         headers: Mapping[str, str],
-        timeout: aiohttp.ClientTimeout,
+        timeouts: Timeouts,
         limiter: Limiter,
         max_concurrency: int,
         max_response_bytes: int,
@@ -49,7 +50,13 @@ class Transport:
     ) -> None:
         self.base_url = base_url
         self.limiter = limiter
-        self._timeout = timeout
+        # A read timeout no shorter than the total one can never fire first; leaving it out
+        # spares aiohttp re-arming a timer on every chunk received. `connect` covers waiting
+        # for a pooled connection as well as opening one.
+        total, read = timeouts.total, timeouts.read
+        if total is not None and read is not None and read >= total:
+            read = None
+        self._timeout = aiohttp.ClientTimeout(total=total, connect=timeouts.connect, sock_read=read)
         self._max_concurrency = max_concurrency
         self._max_response_bytes = max_response_bytes
         self._gate = asyncio.Semaphore(max_concurrency)

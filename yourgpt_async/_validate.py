@@ -28,6 +28,7 @@ __all__ = [
     "day",
     "filters",
     "good_key",
+    "instance",
     "is_loopback",
     "message_text",
     "order",
@@ -53,6 +54,12 @@ def short(value: object, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters for an error message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def instance(name: str, value: object, types: type | tuple[type, ...], expected: str) -> None:
+    """``None`` or an instance of ``types`` (``expected`` says which, for the message)."""
+    if value is not None and not isinstance(value, types):
+        raise ConfigurationError(f"{name} must be {expected}, got {short(value)}")
 
 
 def positive_int(name: str, value: object) -> int:

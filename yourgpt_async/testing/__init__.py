@@ -4,6 +4,7 @@
 limit and a scriptable ``FaultPlan``; run ``python -m yourgpt_async.testing`` to serve it by hand.
 """
 
+from ._cli import serve_main
 from ._emulator import (
     DEFAULT_API_KEY,
     DEFAULT_WIDGET_UID,
@@ -12,7 +13,6 @@ from ._emulator import (
     EmulatorRateLimit,
     LedgerEntry,
     RequestRecord,
-    serve_main,
 )
 from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
 from ._thread import EmulatorThread

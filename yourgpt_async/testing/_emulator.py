@@ -7,15 +7,12 @@ scriptable ``FaultPlan``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
 import json
 import math
 import re
-import signal
-import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -37,7 +34,6 @@ __all__ = [
     "EmulatorRateLimit",
     "LedgerEntry",
     "RequestRecord",
-    "serve_main",
 ]
 
 DEFAULT_API_KEY = "apk-emulator-key"
@@ -957,103 +953,3 @@ class Emulator:
         return _success(
             "Messages fetched successfully", _page(items, page, limit), total=len(items)
         )
-
-
-# -- command line ---------------------------------------------------------------------------
-
-
-def _rate_limit_arg(text: str) -> EmulatorRateLimit:
-    per_second, _, burst = text.partition("/")
-    try:
-        rate = float(per_second)
-        return EmulatorRateLimit(rate, int(burst) if burst else max(1, math.ceil(rate)))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected PER_SECOND[/BURST] with positive numbers, e.g. 200/20; got {text!r}"
-        ) from None
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m yourgpt_async.testing",
-        description="Serve the YourGPT API emulator until interrupted (Ctrl-C).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8089, help="port, 0 for any (default: 8089)")
-    parser.add_argument(
-        "--rate-limit",
-        type=_rate_limit_arg,
-        metavar="PER_SECOND[/BURST]",
-        help="per-key token bucket, e.g. 200/20 (default: no limit)",
-    )
-    parser.add_argument("--fault-plan", metavar="FILE.json", help="faults to apply (JSON)")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the accepted API key")
-    parser.add_argument("--widget-uid", default=DEFAULT_WIDGET_UID, help="the key's widget")
-    parser.add_argument(
-        "--ai-latency", type=float, default=0.0, help="seconds before each AI reply (default: 0)"
-    )
-    return parser
-
-
-async def _serve_until_stopped(emulator: Emulator) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:
-        # Not available on Windows or off the main thread; Ctrl-C then ends asyncio.run instead.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, stop.set)
-    try:
-        async with emulator:
-            print(f"YourGPT emulator serving at {emulator.base_url} (Ctrl-C to stop)")
-            print(f"export YOURGPT_BASE_URL={emulator.base_url}")
-            print(f"export YOURGPT_API_KEY={emulator.api_key}")
-            print(f"export YOURGPT_WIDGET_UID={emulator.widget_uid}", flush=True)
-            await stop.wait()
-    finally:
-        for signum in signals:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signum)
-
-
-def serve_main(argv: list[str] | None = None) -> int:
-    """Run the emulator as a server from the command line until Ctrl-C or SIGTERM.
-
-    It prints the base URL, API key and widget uid as ``export YOURGPT_...=`` lines. Options:
-    ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]``, ``--fault-plan FILE.json`` (see
-    ``FaultPlan.from_dict``), ``--api-key``, ``--widget-uid``, ``--ai-latency SECONDS``.
-
-    Args:
-        argv: The arguments, without the program name; ``None`` reads ``sys.argv``.
-
-    Returns:
-        The exit status: 0 after an interrupt, 1 when the server cannot start. Bad arguments
-        exit with status 2, as argparse does.
-    """
-    parser = _parser()
-    args = parser.parse_args(argv)
-    fault_plan = None
-    if args.fault_plan is not None:
-        try:
-            fault_plan = FaultPlan.from_json_file(args.fault_plan)
-        except (OSError, ValueError) as exc:
-            parser.error(f"--fault-plan {args.fault_plan}: {exc}")
-    if args.ai_latency < 0:
-        parser.error("--ai-latency must be >= 0")
-    emulator = Emulator(
-        api_keys={args.api_key: "project-1"},
-        widgets={args.widget_uid: "project-1", OTHER_WIDGET_UID: "project-2"},
-        rate_limit=args.rate_limit,
-        fault_plan=fault_plan,
-        host=args.host,
-        port=args.port,
-        ai_latency=args.ai_latency,
-    )
-    try:
-        asyncio.run(_serve_until_stopped(emulator))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        print(f"cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    return 0

@@ -10,11 +10,11 @@ from ._emulator import (
     DEFAULT_WIDGET_UID,
     OTHER_WIDGET_UID,
     Emulator,
-    EmulatorRateLimit,
     LedgerEntry,
     RequestRecord,
 )
 from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
+from ._ratelimit import EmulatorRateLimit
 from ._thread import EmulatorThread
 
 __all__ = [

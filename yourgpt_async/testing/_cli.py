@@ -13,14 +13,9 @@ import math
 import signal
 import sys
 
-from ._emulator import (
-    DEFAULT_API_KEY,
-    DEFAULT_WIDGET_UID,
-    OTHER_WIDGET_UID,
-    Emulator,
-    EmulatorRateLimit,
-)
+from ._emulator import DEFAULT_API_KEY, DEFAULT_WIDGET_UID, OTHER_WIDGET_UID, Emulator
 from ._faults import FaultPlan
+from ._ratelimit import EmulatorRateLimit
 
 __all__ = ["add_options", "run_from_args", "serve_main"]
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import math
 import re
 import time
 import urllib.parse
@@ -25,13 +24,13 @@ import attrs
 from aiohttp import web
 
 from ._faults import Fault, FaultKind, FaultPlan
+from ._ratelimit import EmulatorRateLimit, limiter_for
 
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_WIDGET_UID",
     "OTHER_WIDGET_UID",
     "Emulator",
-    "EmulatorRateLimit",
     "LedgerEntry",
     "RequestRecord",
 ]
@@ -104,19 +103,6 @@ class RequestRecord:
     api_key_ok: bool
 
 
-@attrs.frozen
-class EmulatorRateLimit:
-    """A token bucket per API key: ``burst`` requests at once, refilled at ``per_second``.
-
-    Attributes:
-        per_second: Tokens added per second.
-        burst: Bucket capacity (a new key starts with a full bucket).
-    """
-
-    per_second: float = attrs.field(validator=attrs.validators.gt(0))
-    burst: int = attrs.field(validator=attrs.validators.gt(0))
-
-
 @attrs.define
 class _Message:
     id: int
@@ -155,12 +141,6 @@ class _Call:
     body: bytes
     api_key: str | None
     project: str | None  # None: the key is missing or unknown
-
-
-@attrs.define
-class _Bucket:
-    tokens: float
-    updated: float
 
 
 class _RequestError(Exception):
@@ -470,7 +450,7 @@ class Emulator:
             raise ValueError(f"ai_latency must be >= 0, got {ai_latency!r}")
         projects = dict.fromkeys(itertools.chain(self._api_keys.values(), self._widgets.values()))
         self._project_ids = {project: number for number, project in enumerate(projects, 1)}
-        self._rate_limit = rate_limit
+        self._limiter = limiter_for(rate_limit)
         self._host = host
         self._port = port
         self._ai_latency = ai_latency
@@ -478,7 +458,6 @@ class Emulator:
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
         self.ledger: list[LedgerEntry] = []
         self.requests: list[RequestRecord] = []
-        self._buckets: dict[str, _Bucket] = {}
         self._sessions: dict[str, _Session] = {}
         self._session_uids = itertools.count(_FIRST_SESSION_UID)
         self._session_ids = itertools.count(_FIRST_SESSION_ID)
@@ -624,7 +603,8 @@ class Emulator:
         self.ledger.clear()
         self.requests.clear()
         self.fault_plan.clear()
-        self._buckets.clear()
+        if self._limiter is not None:
+            self._limiter.reset()
 
     # -- request cycle ----------------------------------------------------------------------
 
@@ -682,33 +662,15 @@ class Emulator:
     async def _process(self, call: _Call) -> web.Response:
         if call.api_key is None or call.project is None:
             return _error(401, "Invalid API key")
-        wait = self._take_token(call.api_key)
-        if wait > 0:
-            headers = {
-                "Retry-After": str(max(1, math.ceil(wait))),
-                "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
-            }
-            return _error(429, "Too many requests", headers=headers)
+        if self._limiter is not None:
+            decision = self._limiter.take(call.api_key, self._clock())
+            if not decision.allowed:
+                return _error(429, "Too many requests", headers=decision.headers)
         try:
             params = _parse_body(call.content_type, call.body)
             return await self._endpoints[call.endpoint](params, call.project)
         except _RequestError as exc:
             return exc.response()
-
-    def _take_token(self, api_key: str) -> float:
-        """Take a token from the key's bucket; return 0, or the seconds until one is there."""
-        limit = self._rate_limit
-        if limit is None:
-            return 0.0
-        now = self._clock()
-        bucket = self._buckets.setdefault(api_key, _Bucket(float(limit.burst), now))
-        elapsed = max(0.0, now - bucket.updated)
-        bucket.tokens = min(float(limit.burst), bucket.tokens + elapsed * limit.per_second)
-        bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / limit.per_second
 
     # -- state helpers ----------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
-from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +24,7 @@ from aiohttp import web
 
 from ._faults import Fault, FaultKind, FaultPlan
 from ._ratelimit import EmulatorRateLimit, limiter_for
+from ._responses import error, fault_response, success, truncate
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -62,7 +62,6 @@ _PICKER_CHOICES: tuple[tuple[str, str, str], ...] = (
     ("🦸", "Request a human operator", "requesthumanoperator"),
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_NOT_JSON_TEXT = "The service is temporarily unable to handle this request. Please try again."
 
 _Params = Mapping[str, object]
 
@@ -154,7 +153,7 @@ class _RequestError(Exception):
 
     def response(self) -> web.Response:
         errors = None if self.field is None else {self.field: self.message}
-        return _error(self.status, self.message, errors=errors)
+        return error(self.status, self.message, errors=errors)
 
 
 def _now() -> datetime:
@@ -163,66 +162,6 @@ def _now() -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def _json(status: int, payload: object, headers: Mapping[str, str] | None = None) -> web.Response:
-    # json.dumps writes Python ints exactly, so a 17-digit session_uid stays a bare JSON number.
-    text = json.dumps(payload, ensure_ascii=False)
-    return web.Response(status=status, text=text, content_type="application/json", headers=headers)
-
-
-def _success(message: str, data: object, *, total: int | None = None) -> web.Response:
-    payload: dict[str, object] = {"type": "RXSUCCESS", "message": message}
-    if total is not None:
-        payload["total"] = total
-    payload["data"] = data
-    return _json(200, payload)
-
-
-def _error(
-    status: int,
-    message: str,
-    *,
-    errors: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> web.Response:
-    payload: dict[str, object] = {"type": "RXERROR", "message": message}
-    if errors:
-        payload["errors"] = dict(errors)
-    return _json(status, payload, headers)
-
-
-def _fault_response(fault: Fault) -> web.Response | None:
-    """Answer a request with a fault that does not process it; ``None`` means drop."""
-    status = fault.http_status
-    kind = fault.kind
-    if kind is FaultKind.STATUS:
-        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-        return _error(status, fault.message or _phrase(status), headers=headers)
-    if kind is FaultKind.HTML:
-        page = f"<html><body><h1>{status} {_phrase(status)}</h1></body></html>"
-        return web.Response(status=status, text=page, content_type="text/html")
-    if kind is FaultKind.EMPTY:
-        return web.Response(status=status, body=b"", content_type="application/json")
-    if kind is FaultKind.NOT_JSON:
-        return web.Response(status=status, text=_NOT_JSON_TEXT, content_type="text/plain")
-    if kind is FaultKind.WRONG_SHAPE:
-        return _json(200, [1, 2])
-    if kind is FaultKind.RXERROR:
-        return _error(200, fault.message or "Something went wrong")
-    return None  # DROP_BEFORE
-
-
-def _truncate(response: web.Response) -> web.Response:
-    text = response.text or ""
-    return web.Response(status=200, text=text[: len(text) // 2], content_type="application/json")
 
 
 def _parse_body(content_type: str, body: bytes) -> _Params:
@@ -621,12 +560,12 @@ class Emulator:
             try:
                 body = await request.read()
             except web.HTTPException as exc:  # e.g. body over client_max_size
-                response = _error(exc.status, exc.reason)
+                response = error(exc.status, exc.reason)
                 return response
             if endpoint not in self._endpoints:
-                response = _error(404, "Endpoint not found")
+                response = error(404, "Endpoint not found")
             elif request.method != "POST":
-                response = _error(405, "Method not allowed", headers={"Allow": "POST"})
+                response = error(405, "Method not allowed", headers={"Allow": "POST"})
             else:
                 fault = self.fault_plan.next_fault(endpoint)
                 call = _Call(endpoint, request.content_type, body, api_key, project)
@@ -649,23 +588,23 @@ class Emulator:
     async def _serve(self, call: _Call, fault: Fault | None) -> web.Response | None:
         """Apply ``fault`` around processing; ``None`` means drop the connection."""
         if fault is not None and not fault.kind.processes_request:
-            return _fault_response(fault)
+            return fault_response(fault)
         if fault is not None and fault.kind is FaultKind.LATENCY:
             await asyncio.sleep(fault.seconds)
         response = await self._process(call)
         if fault is not None and fault.kind is FaultKind.DROP_AFTER:
             return None
         if fault is not None and fault.kind is FaultKind.TRUNCATED:
-            return _truncate(response)
+            return truncate(response)
         return response
 
     async def _process(self, call: _Call) -> web.Response:
         if call.api_key is None or call.project is None:
-            return _error(401, "Invalid API key")
+            return error(401, "Invalid API key")
         if self._limiter is not None:
             decision = self._limiter.take(call.api_key, self._clock())
             if not decision.allowed:
-                return _error(429, "Too many requests", headers=decision.headers)
+                return error(429, "Too many requests", headers=decision.headers)
         try:
             params = _parse_body(call.content_type, call.body)
             return await self._endpoints[call.endpoint](params, call.project)
@@ -816,7 +755,7 @@ class Emulator:
         self._sessions[session.session_uid] = session
         data = self._session_object(session)
         data["session_uid"] = int(session.session_uid)  # the one place it is a bare number
-        return _success("Session created successfully", data)
+        return success("Session created successfully", data)
 
     async def _send_message(self, params: _Params, project: str) -> web.Response:
         widget_uid = self._widget(params, project)
@@ -829,7 +768,7 @@ class Emulator:
         if send_by == "operator":
             session.chat_mode = "operator"
         if send_by != "user" or session.chat_mode != "bot":
-            return _success("Message sent successfully", self._sent_message(stored, session))
+            return success("Message sent successfully", self._sent_message(stored, session))
         if self._ai_latency:
             await asyncio.sleep(self._ai_latency)
         question = text.rstrip().endswith("?")
@@ -852,7 +791,7 @@ class Emulator:
                 "source_node": None,
             }
         )
-        return _success("AI reply", self._sent_message(reply, session))
+        return success("AI reply", self._sent_message(reply, session))
 
     async def _update_session(self, params: _Params, project: str) -> web.Response:
         session_uid = _required(params, "session_uid")
@@ -876,7 +815,7 @@ class Emulator:
             session.updated_at = _now()
         data = self._session_object(session)
         data["language"] = "en"
-        return _success("Session updated successfully", data)
+        return success("Session updated successfully", data)
 
     async def _get_sessions(self, params: _Params, project: str) -> web.Response:
         start, end = _date(params, "from"), _date(params, "to")
@@ -898,9 +837,7 @@ class Emulator:
         )
         items = [self._session_item(session) for session in sessions]
         items = [item for item in items if all(_matches(item, c) for c in conditions)]
-        return _success(
-            "Sessions fetched successfully", _page(items, page, limit), total=len(items)
-        )
+        return success("Sessions fetched successfully", _page(items, page, limit), total=len(items))
 
     async def _get_session_messages(self, params: _Params, project: str) -> web.Response:
         session_uid = _required(params, "session_uid")
@@ -912,6 +849,4 @@ class Emulator:
         if order == "DESC":
             messages = reversed(session.messages)
         items = [self._message_item(message) for message in messages]
-        return _success(
-            "Messages fetched successfully", _page(items, page, limit), total=len(items)
-        )
+        return success("Messages fetched successfully", _page(items, page, limit), total=len(items))

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import date
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +24,19 @@ from aiohttp import web
 from ._faults import Fault, FaultKind, FaultPlan
 from ._ratelimit import EmulatorRateLimit, limiter_for
 from ._responses import error, fault_response, success, truncate
+from ._state import (
+    DEFAULT_API_KEY,
+    DEFAULT_WIDGET_UID,
+    OTHER_WIDGET_UID,
+    LedgerEntry,
+    Message,
+    RequestRecord,
+    Session,
+    State,
+    message_item,
+    now,
+    sent_message,
+)
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -35,18 +47,7 @@ __all__ = [
     "RequestRecord",
 ]
 
-DEFAULT_API_KEY = "apk-emulator-key"
-"""The API key an :class:`Emulator` accepts by default (it belongs to project ``"project-1"``)."""
-DEFAULT_WIDGET_UID = "5f0c2a7e-8d41-4b6a-9c3e-1a2b3c4d5e6f"
-"""The widget an :class:`Emulator` has by default, in the default key's project ``"project-1"``."""
-OTHER_WIDGET_UID = "9e8d7c6b-5a49-4382-a716-0f1e2d3c4b5a"
-"""A widget of another project (``"project-2"``): using it with the default key gives HTTP 403."""
-
 BASE_PATH = "/chatbot/v1"
-_FIRST_SESSION_UID = 17226012685401506
-_FIRST_SESSION_ID = 5263071
-_FIRST_MESSAGE_ID = 241042
-_FIRST_AI_LOG_ID = 991
 _MAX_SEGMENT = 255
 _MAX_LIMIT = 100
 # How long stop() lets a request that arrived while it was stopping finish.
@@ -64,71 +65,6 @@ _PICKER_CHOICES: tuple[tuple[str, str, str], ...] = (
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _Params = Mapping[str, object]
-
-
-@attrs.frozen
-class LedgerEntry:
-    """A message accepted by sendMessage (never an AI reply).
-
-    Attributes:
-        message_id: The id the emulator gave the stored message.
-        session_uid: The session it was sent to.
-        send_by: ``"user"``, ``"operator"`` or ``"assistant"``.
-        message: The text.
-        widget_uid: The widget named in the request.
-    """
-
-    message_id: int
-    session_uid: str
-    send_by: str
-    message: str
-    widget_uid: str
-
-
-@attrs.frozen
-class RequestRecord:
-    """One request the emulator received, whatever became of it.
-
-    Attributes:
-        endpoint: The endpoint name (``"sendMessage"``), or the path for an unknown endpoint.
-        status: The HTTP status answered, or ``None`` when the connection was dropped.
-        fault: The ``FaultKind`` value applied (``"drop_after"``), or ``None``.
-        api_key_ok: Whether the request carried a known API key.
-    """
-
-    endpoint: str
-    status: int | None
-    fault: str | None
-    api_key_ok: bool
-
-
-@attrs.define
-class _Message:
-    id: int
-    session_id: int
-    send_by: str
-    text: str
-    created_at: datetime
-    content_type: str = "text"
-    choices: list[dict[str, object]] | None = None
-    response_source: str | None = None
-    ai_log: list[dict[str, object]] = attrs.Factory(list)
-
-
-@attrs.define
-class _Session:
-    id: int
-    session_uid: str
-    widget_uid: str
-    project: str
-    created_at: datetime
-    # Position in the emulator's activity order: bumped by creation and by every message.
-    activity: int
-    updated_at: datetime
-    chat_mode: str = "bot"
-    state: str = "pending"
-    segment: str | None = None
-    messages: list[_Message] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -154,14 +90,6 @@ class _RequestError(Exception):
     def response(self) -> web.Response:
         errors = None if self.field is None else {self.field: self.message}
         return error(self.status, self.message, errors=errors)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _parse_body(content_type: str, body: bytes) -> _Params:
@@ -377,32 +305,16 @@ class Emulator:
         Raises:
             ValueError: ``api_keys`` or ``widgets`` is empty, or ``ai_latency`` is negative.
         """
-        self._api_keys = dict({DEFAULT_API_KEY: "project-1"} if api_keys is None else api_keys)
-        self._widgets = dict(
-            {DEFAULT_WIDGET_UID: "project-1", OTHER_WIDGET_UID: "project-2"}
-            if widgets is None
-            else widgets
-        )
-        if not self._api_keys or not self._widgets:
-            raise ValueError("the emulator needs at least one API key and one widget")
+        self._state = State(api_keys, widgets)
         if not ai_latency >= 0:
             raise ValueError(f"ai_latency must be >= 0, got {ai_latency!r}")
-        projects = dict.fromkeys(itertools.chain(self._api_keys.values(), self._widgets.values()))
-        self._project_ids = {project: number for number, project in enumerate(projects, 1)}
         self._limiter = limiter_for(rate_limit)
         self._host = host
         self._port = port
         self._ai_latency = ai_latency
         self._clock = clock
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
-        self.ledger: list[LedgerEntry] = []
         self.requests: list[RequestRecord] = []
-        self._sessions: dict[str, _Session] = {}
-        self._session_uids = itertools.count(_FIRST_SESSION_UID)
-        self._session_ids = itertools.count(_FIRST_SESSION_ID)
-        self._message_ids = itertools.count(_FIRST_MESSAGE_ID)
-        self._ai_log_ids = itertools.count(_FIRST_AI_LOG_ID)
-        self._activity = itertools.count()
         self._endpoints: dict[str, Callable[[_Params, str], Awaitable[web.Response]]] = {
             "createSession": self._create_session,
             "sendMessage": self._send_message,
@@ -420,6 +332,16 @@ class Emulator:
 
     # -- public surface ---------------------------------------------------------------------
 
+    # The ledger belongs to the state, where sendMessage writes it; these keep ``ledger`` the
+    # plain attribute the class docstring describes (readable, clearable and replaceable).
+    @property
+    def ledger(self) -> list[LedgerEntry]:
+        return self._state.ledger
+
+    @ledger.setter
+    def ledger(self, entries: list[LedgerEntry]) -> None:
+        self._state.ledger = entries
+
     @property
     def app(self) -> web.Application:
         """The ``aiohttp.web.Application`` that serves the API under ``/chatbot/v1``."""
@@ -428,14 +350,14 @@ class Emulator:
     @property
     def api_key(self) -> str:
         """The first configured API key (``DEFAULT_API_KEY`` by default)."""
-        return next(iter(self._api_keys))
+        return next(iter(self._state.api_keys))
 
     @property
     def widget_uid(self) -> str:
         """The first widget of ``api_key``'s project (or the first widget of all, if none)."""
-        project = self._api_keys[self.api_key]
-        owned = (uid for uid, owner in self._widgets.items() if owner == project)
-        return next(owned, next(iter(self._widgets)))
+        project = self._state.api_keys[self.api_key]
+        owned = (uid for uid, owner in self._state.widgets.items() if owner == project)
+        return next(owned, next(iter(self._state.widgets)))
 
     @property
     def base_url(self) -> str:
@@ -550,7 +472,7 @@ class Emulator:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         endpoint = request.match_info.get("endpoint") or request.path
         api_key = request.headers.get("api-key")
-        project = None if api_key is None else self._api_keys.get(api_key)
+        project = None if api_key is None else self._state.api_keys.get(api_key)
         fault: Fault | None = None
         response: web.Response | None = None
         task = asyncio.current_task()
@@ -615,15 +537,15 @@ class Emulator:
 
     def _widget(self, params: _Params, project: str) -> str:
         widget_uid = _required(params, "widget_uid")
-        owner = self._widgets.get(widget_uid)
+        owner = self._state.widgets.get(widget_uid)
         if owner is None:
             raise _invalid("widget_uid", "widget_uid is invalid")
         if owner != project:
             raise _RequestError(403, "You do not have access to this widget")
         return widget_uid
 
-    def _session(self, session_uid: str, project: str, widget_uid: str | None = None) -> _Session:
-        session = self._sessions.get(session_uid)
+    def _session(self, session_uid: str, project: str, widget_uid: str | None = None) -> Session:
+        session = self._state.sessions.get(session_uid)
         if (
             session is None
             or session.project != project
@@ -632,128 +554,12 @@ class Emulator:
             raise _RequestError(200, "Session not found")
         return session
 
-    def _store(
-        self,
-        session: _Session,
-        send_by: str,
-        text: str,
-        *,
-        content_type: str = "text",
-        choices: list[dict[str, object]] | None = None,
-        response_source: str | None = None,
-    ) -> _Message:
-        now = _now()
-        message = _Message(
-            id=next(self._message_ids),
-            session_id=session.id,
-            send_by=send_by,
-            text=text,
-            created_at=now,
-            content_type=content_type,
-            choices=choices,
-            response_source=response_source,
-        )
-        session.messages.append(message)
-        session.activity = next(self._activity)
-        session.updated_at = now
-        return message
-
-    def _session_object(self, session: _Session) -> dict[str, object]:
-        return {
-            "id": session.id,
-            "session_uid": session.session_uid,
-            "chat_mode": session.chat_mode,
-            "project_id": self._project_ids[session.project],
-            "integration_id": 0,
-            "state": session.state,
-            "segment": session.segment,
-            "status": "open",
-            "device_type": None,
-            "platform": None,
-            "ip": None,
-            "country": None,
-            "visitor_id": None,
-            "is_emulator": True,
-            "data": {},
-            "contact_id": None,
-            "createdAt": _iso(session.created_at),
-            "updatedAt": _iso(session.updated_at),
-        }
-
-    def _session_item(self, session: _Session) -> dict[str, object]:
-        item = self._session_object(session)
-        del item["createdAt"], item["updatedAt"]
-        last = session.messages[-1] if session.messages else None
-        item.update(
-            created_at=_iso(session.created_at),
-            updated_at=_iso(session.updated_at),
-            total_unseen=sum(1 for message in session.messages if message.send_by != "user"),
-            last_message_time=None if last is None else _iso(last.created_at),
-            last_message=None if last is None else last.text,
-            last_message_id=None if last is None else last.id,
-            last_message_content_type=None if last is None else last.content_type,
-            last_message_type=None if last is None else "text",
-            visitor_data=None,
-            contact_data=None,
-            session_meta={},
-        )
-        return item
-
-    @staticmethod
-    def _sent_message(message: _Message, session: _Session) -> dict[str, object]:
-        return {
-            "send_by": message.send_by,
-            "origin": "api",
-            "session_uid": session.session_uid,
-            "type": "text",
-            "message_id": message.id,
-            "message": message.text,
-            "content_type": message.content_type,
-            "id": message.id,
-            "choices": list(message.choices or ()),
-        }
-
-    @staticmethod
-    def _message_item(message: _Message) -> dict[str, object]:
-        return {
-            "id": message.id,
-            "session_id": message.session_id,
-            "send_by": message.send_by,
-            "rate": None,
-            "message": message.text,
-            "type": "text",
-            "seen": 1 if message.send_by == "user" else 0,
-            "sender_id": None,
-            "content_type": message.content_type,
-            "choices": message.choices,
-            "targets": None,
-            "url": None,
-            "delivered": 1,
-            "provider_message_id": None,
-            "streaming": False,
-            "response_source": message.response_source,
-            "extra_data": None if message.response_source is None else {},
-            "createdAt": _iso(message.created_at),
-            "deleted_at": None,
-            "AILog": message.ai_log,
-        }
-
     # -- endpoints (no await between reading and writing shared state) ------------------------
 
     async def _create_session(self, params: _Params, project: str) -> web.Response:
         widget_uid = self._widget(params, project)
-        now = _now()
-        session = _Session(
-            id=next(self._session_ids),
-            session_uid=str(next(self._session_uids)),
-            widget_uid=widget_uid,
-            project=project,
-            created_at=now,
-            activity=next(self._activity),
-            updated_at=now,
-        )
-        self._sessions[session.session_uid] = session
-        data = self._session_object(session)
+        session = self._state.new_session(widget_uid, project)
+        data = self._state.session_object(session)
         data["session_uid"] = int(session.session_uid)  # the one place it is a bare number
         return success("Session created successfully", data)
 
@@ -763,16 +569,16 @@ class Emulator:
         text = _required(params, "message")
         send_by = _choice(params, "send_by", _SEND_BY) or "user"
         session = self._session(session_uid, project, widget_uid)
-        stored = self._store(session, send_by, text)
-        self.ledger.append(LedgerEntry(stored.id, session_uid, send_by, text, widget_uid))
+        stored = self._state.store(session, send_by, text)
+        self._state.ledger.append(LedgerEntry(stored.id, session_uid, send_by, text, widget_uid))
         if send_by == "operator":
             session.chat_mode = "operator"
         if send_by != "user" or session.chat_mode != "bot":
-            return success("Message sent successfully", self._sent_message(stored, session))
+            return success("Message sent successfully", sent_message(stored, session))
         if self._ai_latency:
             await asyncio.sleep(self._ai_latency)
         question = text.rstrip().endswith("?")
-        reply = self._store(
+        reply = self._state.store(
             session,
             "assistant",
             f"You said: {text}",
@@ -783,15 +589,8 @@ class Emulator:
             ],
             response_source="ai",
         )
-        reply.ai_log.append(
-            {
-                "id": next(self._ai_log_ids),
-                "query_message_id": stored.id,
-                "reply_message_id": reply.id,
-                "source_node": None,
-            }
-        )
-        return success("AI reply", self._sent_message(reply, session))
+        self._state.log_ai_reply(stored, reply)
+        return success("AI reply", sent_message(reply, session))
 
     async def _update_session(self, params: _Params, project: str) -> web.Response:
         session_uid = _required(params, "session_uid")
@@ -812,8 +611,8 @@ class Emulator:
         if segment is not None:
             session.segment = segment
         if (state, chat_mode, segment) != (None, None, None):
-            session.updated_at = _now()
-        data = self._session_object(session)
+            session.updated_at = now()
+        data = self._state.session_object(session)
         data["language"] = "en"
         return success("Session updated successfully", data)
 
@@ -827,15 +626,14 @@ class Emulator:
         sessions = sorted(
             (
                 session
-                for session in self._sessions.values()
-                if session.project == project
-                and (start is None or session.created_at.date() >= start)
+                for session in self._state.sessions_of(project)
+                if (start is None or session.created_at.date() >= start)
                 and (end is None or session.created_at.date() <= end)
             ),
             key=lambda session: session.activity,
             reverse=order == "DESC",
         )
-        items = [self._session_item(session) for session in sessions]
+        items = [self._state.session_item(session) for session in sessions]
         items = [item for item in items if all(_matches(item, c) for c in conditions)]
         return success("Sessions fetched successfully", _page(items, page, limit), total=len(items))
 
@@ -845,8 +643,8 @@ class Emulator:
         limit = _int(params, "limit", default=10, minimum=1, maximum=_MAX_LIMIT)
         page = _int(params, "page", default=1, minimum=1, maximum=None)
         session = self._session(session_uid, project)
-        messages: Iterable[_Message] = session.messages
+        messages: Iterable[Message] = session.messages
         if order == "DESC":
             messages = reversed(session.messages)
-        items = [self._message_item(message) for message in messages]
+        items = [message_item(message) for message in messages]
         return success("Messages fetched successfully", _page(items, page, limit), total=len(items))

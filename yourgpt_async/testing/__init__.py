@@ -5,16 +5,16 @@ limit and a scriptable ``FaultPlan``; run ``python -m yourgpt_async.testing`` to
 """
 
 from ._cli import serve_main
-from ._emulator import (
+from ._emulator import Emulator
+from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
+from ._ratelimit import EmulatorRateLimit
+from ._state import (
     DEFAULT_API_KEY,
     DEFAULT_WIDGET_UID,
     OTHER_WIDGET_UID,
-    Emulator,
     LedgerEntry,
     RequestRecord,
 )
-from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
-from ._ratelimit import EmulatorRateLimit
 from ._thread import EmulatorThread
 
 __all__ = [

@@ -13,9 +13,10 @@ import math
 import signal
 import sys
 
-from ._emulator import DEFAULT_API_KEY, DEFAULT_WIDGET_UID, OTHER_WIDGET_UID, Emulator
+from ._emulator import Emulator
 from ._faults import FaultPlan
 from ._ratelimit import EmulatorRateLimit
+from ._state import DEFAULT_API_KEY, DEFAULT_WIDGET_UID, OTHER_WIDGET_UID
 
 __all__ = ["add_options", "run_from_args", "serve_main"]
 

@@ -1,20 +1,16 @@
-"""The emulator: an in-memory ``aiohttp.web`` imitation of YourGPT's Project Integration API.
+"""The :class:`Emulator`: YourGPT's Project Integration API, imitated in memory with aiohttp.
 
-It answers the five conversation endpoints as the public reference describes them, and adds what
-tests need: a ledger of accepted messages, a record of every request, a per-key rate limit and a
-scriptable ``FaultPlan``.
+It owns serving (the app, its routes, start and stop), the record of requests and the counts read
+from it, and the request cycle: the ``FaultPlan`` first, then the API key and the rate limit, then
+the endpoint. What it stores is in ``_state``, the endpoints in ``_handlers``, the limit in
+``_ratelimit`` and the shape of replies in ``_responses``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import re
 import time
-import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import date
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -22,49 +18,16 @@ import attrs
 from aiohttp import web
 
 from ._faults import Fault, FaultKind, FaultPlan
+from ._handlers import Handlers
 from ._ratelimit import EmulatorRateLimit, limiter_for
-from ._responses import error, fault_response, success, truncate
-from ._state import (
-    DEFAULT_API_KEY,
-    DEFAULT_WIDGET_UID,
-    OTHER_WIDGET_UID,
-    LedgerEntry,
-    Message,
-    RequestRecord,
-    Session,
-    State,
-    message_item,
-    now,
-    sent_message,
-)
+from ._responses import error, fault_response, truncate
+from ._state import LedgerEntry, RequestRecord, State
 
-__all__ = [
-    "DEFAULT_API_KEY",
-    "DEFAULT_WIDGET_UID",
-    "OTHER_WIDGET_UID",
-    "Emulator",
-    "LedgerEntry",
-    "RequestRecord",
-]
+__all__ = ["Emulator"]
 
 BASE_PATH = "/chatbot/v1"
-_MAX_SEGMENT = 255
-_MAX_LIMIT = 100
 # How long stop() lets a request that arrived while it was stopping finish.
 _SHUTDOWN_GRACE = 0.5
-
-_SEND_BY = ("user", "operator", "assistant")
-_STATES = ("pending", "unresolved", "resolved", "closed")
-_CHAT_MODES = ("bot", "awaiting", "operator")
-_ORDERS = ("ASC", "DESC")
-_PICKER_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("👍", "I am satisfied", "like"),
-    ("👎", "I am not satisfied", "dislike"),
-    ("🦸", "Request a human operator", "requesthumanoperator"),
-)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-_Params = Mapping[str, object]
 
 
 @attrs.frozen
@@ -76,149 +39,6 @@ class _Call:
     body: bytes
     api_key: str | None
     project: str | None  # None: the key is missing or unknown
-
-
-class _RequestError(Exception):
-    """Ends a request with an RXERROR reply; raised by validation and lookups."""
-
-    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def response(self) -> web.Response:
-        errors = None if self.field is None else {self.field: self.message}
-        return error(self.status, self.message, errors=errors)
-
-
-def _parse_body(content_type: str, body: bytes) -> _Params:
-    """Decode a JSON or form-encoded body, whichever it is; the content type breaks ties."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _RequestError(400, "The request body is not UTF-8") from None
-    if not text.strip():
-        return {}
-    is_form = content_type == "application/x-www-form-urlencoded"
-    if content_type == "application/json" or (not is_form and text.lstrip()[:1] in "{["):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            raise _RequestError(400, "The request body is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise _RequestError(400, "The request body must be a JSON object")
-        return value
-    try:
-        return dict(urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True))
-    except ValueError:
-        raise _RequestError(400, "The request body is neither JSON nor form-encoded") from None
-
-
-def _invalid(field: str, message: str) -> _RequestError:
-    return _RequestError(400, message, field=field)
-
-
-def _text(params: _Params, field: str) -> str | None:
-    value = params.get(field)
-    if value is None:
-        return None
-    if isinstance(value, (bool, float, list, dict)):
-        raise _invalid(field, f"{field} must be a string")
-    return str(value)
-
-
-def _required(params: _Params, field: str) -> str:
-    value = _text(params, field)
-    if value is None or not value.strip():
-        raise _invalid(field, f"{field} is required")
-    return value
-
-
-def _choice(params: _Params, field: str, allowed: Sequence[str]) -> str | None:
-    value = _text(params, field)
-    if value is not None and value not in allowed:
-        raise _invalid(field, f"{field} must be one of {', '.join(allowed)}")
-    return value
-
-
-def _int(params: _Params, field: str, *, default: int, minimum: int, maximum: int | None) -> int:
-    value = params.get(field)
-    if value is None or value == "":
-        return default
-    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(field, f"{field} must be an integer")
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise _invalid(field, f"{field} must be {bounds}")
-    return value
-
-
-def _order(params: _Params, *fields: str) -> str:
-    for field in fields:
-        value = _text(params, field)
-        if value is not None:
-            if value.upper() not in _ORDERS:
-                raise _invalid(field, f"{field} must be ASC or DESC")
-            return value.upper()
-    return "ASC"
-
-
-def _date(params: _Params, field: str) -> date | None:
-    value = _text(params, field)
-    if not value:
-        return None
-    if _DATE.fullmatch(value):
-        with contextlib.suppress(ValueError):
-            return date.fromisoformat(value)
-    raise _invalid(field, f"{field} must be a date YYYY-MM-DD")
-
-
-def _filters(params: _Params) -> list[Mapping[str, object]]:
-    raw = params.get("filter")
-    if isinstance(raw, str) and raw.strip():
-        try:  # a form body can only carry the conditions as JSON text
-            raw = json.loads(raw)
-        except ValueError:
-            raise _invalid("filter", "filter must be a list of conditions") from None
-    if raw is None or raw == "":
-        return []
-    if isinstance(raw, dict):
-        raw = [raw]
-    if not isinstance(raw, list):
-        raise _invalid("filter", "filter must be a list of conditions")
-    return [condition for condition in raw if isinstance(condition, dict)]
-
-
-def _as_text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _matches(item: Mapping[str, object], condition: Mapping[str, object]) -> bool:
-    """Apply one getSessions filter condition; conditions it cannot apply match everything."""
-    key = condition.get("key")
-    model = str(condition.get("model", "SESSION")).upper()
-    if model != "SESSION" or not isinstance(key, str) or key not in item:
-        return True
-    operator = str(condition.get("operator", "=")).lower()
-    actual, expected = _as_text(item[key]), condition.get("value")
-    if operator in ("=", "==", "eq"):
-        return actual == _as_text(expected)
-    if operator in ("!=", "<>", "ne", "neq"):
-        return actual != _as_text(expected)
-    if operator == "in" and isinstance(expected, list):
-        return actual in {_as_text(value) for value in expected}
-    return True
-
-
-def _page(items: Sequence[object], page: int, limit: int) -> list[object]:
-    return list(items[(page - 1) * limit : page * limit])
 
 
 class Emulator:
@@ -311,17 +131,10 @@ class Emulator:
         self._limiter = limiter_for(rate_limit)
         self._host = host
         self._port = port
-        self._ai_latency = ai_latency
         self._clock = clock
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
         self.requests: list[RequestRecord] = []
-        self._endpoints: dict[str, Callable[[_Params, str], Awaitable[web.Response]]] = {
-            "createSession": self._create_session,
-            "sendMessage": self._send_message,
-            "updateSession": self._update_session,
-            "getSessions": self._get_sessions,
-            "getSessionMessages": self._get_session_messages,
-        }
+        self._handlers = Handlers(self._state, ai_latency=ai_latency)
         self._app = web.Application()
         self._app.router.add_route("*", BASE_PATH + "/{endpoint}", self._handle)
         self._app.router.add_route("*", "/{path:.*}", self._handle)
@@ -484,7 +297,7 @@ class Emulator:
             except web.HTTPException as exc:  # e.g. body over client_max_size
                 response = error(exc.status, exc.reason)
                 return response
-            if endpoint not in self._endpoints:
+            if not self._handlers.serves(endpoint):
                 response = error(404, "Endpoint not found")
             elif request.method != "POST":
                 response = error(405, "Method not allowed", headers={"Allow": "POST"})
@@ -527,124 +340,6 @@ class Emulator:
             decision = self._limiter.take(call.api_key, self._clock())
             if not decision.allowed:
                 return error(429, "Too many requests", headers=decision.headers)
-        try:
-            params = _parse_body(call.content_type, call.body)
-            return await self._endpoints[call.endpoint](params, call.project)
-        except _RequestError as exc:
-            return exc.response()
-
-    # -- state helpers ----------------------------------------------------------------------
-
-    def _widget(self, params: _Params, project: str) -> str:
-        widget_uid = _required(params, "widget_uid")
-        owner = self._state.widgets.get(widget_uid)
-        if owner is None:
-            raise _invalid("widget_uid", "widget_uid is invalid")
-        if owner != project:
-            raise _RequestError(403, "You do not have access to this widget")
-        return widget_uid
-
-    def _session(self, session_uid: str, project: str, widget_uid: str | None = None) -> Session:
-        session = self._state.sessions.get(session_uid)
-        if (
-            session is None
-            or session.project != project
-            or widget_uid not in (None, session.widget_uid)
-        ):
-            raise _RequestError(200, "Session not found")
-        return session
-
-    # -- endpoints (no await between reading and writing shared state) ------------------------
-
-    async def _create_session(self, params: _Params, project: str) -> web.Response:
-        widget_uid = self._widget(params, project)
-        session = self._state.new_session(widget_uid, project)
-        data = self._state.session_object(session)
-        data["session_uid"] = int(session.session_uid)  # the one place it is a bare number
-        return success("Session created successfully", data)
-
-    async def _send_message(self, params: _Params, project: str) -> web.Response:
-        widget_uid = self._widget(params, project)
-        session_uid = _required(params, "session_uid")
-        text = _required(params, "message")
-        send_by = _choice(params, "send_by", _SEND_BY) or "user"
-        session = self._session(session_uid, project, widget_uid)
-        stored = self._state.store(session, send_by, text)
-        self._state.ledger.append(LedgerEntry(stored.id, session_uid, send_by, text, widget_uid))
-        if send_by == "operator":
-            session.chat_mode = "operator"
-        if send_by != "user" or session.chat_mode != "bot":
-            return success("Message sent successfully", sent_message(stored, session))
-        if self._ai_latency:
-            await asyncio.sleep(self._ai_latency)
-        question = text.rstrip().endswith("?")
-        reply = self._state.store(
-            session,
-            "assistant",
-            f"You said: {text}",
-            content_type="picker" if question else "text",
-            choices=[
-                {"icon": icon, "text": label, "value": value, "enabled": True}
-                for icon, label, value in (_PICKER_CHOICES if question else ())
-            ],
-            response_source="ai",
+        return await self._handlers.handle(
+            call.endpoint, call.content_type, call.body, call.project
         )
-        self._state.log_ai_reply(stored, reply)
-        return success("AI reply", sent_message(reply, session))
-
-    async def _update_session(self, params: _Params, project: str) -> web.Response:
-        session_uid = _required(params, "session_uid")
-        state = _choice(params, "state", _STATES)
-        chat_mode = _choice(params, "chat_mode", _CHAT_MODES)
-        segment = _text(params, "segment")
-        if segment is not None and len(segment) > _MAX_SEGMENT:
-            raise _invalid("segment", f"segment must be at most {_MAX_SEGMENT} characters")
-        if state == "resolved" and chat_mode is not None:
-            raise _invalid("chat_mode", "chat_mode cannot be changed together with state=resolved")
-        session = self._session(session_uid, project)
-        if state is not None:
-            session.state = state
-        if state == "resolved":
-            chat_mode = "bot"
-        if chat_mode is not None:
-            session.chat_mode = chat_mode
-        if segment is not None:
-            session.segment = segment
-        if (state, chat_mode, segment) != (None, None, None):
-            session.updated_at = now()
-        data = self._state.session_object(session)
-        data["language"] = "en"
-        return success("Session updated successfully", data)
-
-    async def _get_sessions(self, params: _Params, project: str) -> web.Response:
-        start, end = _date(params, "from"), _date(params, "to")
-        order = _order(params, "orderBy")
-        limit = _int(params, "limit", default=10, minimum=1, maximum=_MAX_LIMIT)
-        page = _int(params, "page", default=1, minimum=1, maximum=None)
-        _int(params, "view_id", default=0, minimum=0, maximum=None)  # validated, then ignored
-        conditions = _filters(params)
-        sessions = sorted(
-            (
-                session
-                for session in self._state.sessions_of(project)
-                if (start is None or session.created_at.date() >= start)
-                and (end is None or session.created_at.date() <= end)
-            ),
-            key=lambda session: session.activity,
-            reverse=order == "DESC",
-        )
-        items = [self._state.session_item(session) for session in sessions]
-        items = [item for item in items if all(_matches(item, c) for c in conditions)]
-        return success("Sessions fetched successfully", _page(items, page, limit), total=len(items))
-
-    async def _get_session_messages(self, params: _Params, project: str) -> web.Response:
-        session_uid = _required(params, "session_uid")
-        order = _order(params, "orderBy", "order")
-        limit = _int(params, "limit", default=10, minimum=1, maximum=_MAX_LIMIT)
-        page = _int(params, "page", default=1, minimum=1, maximum=None)
-        session = self._session(session_uid, project)
-        messages: Iterable[Message] = session.messages
-        if order == "DESC":
-            messages = reversed(session.messages)
-        items = [message_item(message) for message in messages]
-        return success("Messages fetched successfully", _page(items, page, limit), total=len(items))

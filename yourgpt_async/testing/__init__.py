@@ -4,17 +4,17 @@
 limit and a scriptable ``FaultPlan``; run ``python -m yourgpt_async.testing`` to serve it by hand.
 """
 
-from ._emulator import (
+from ._cli import serve_main
+from ._emulator import Emulator
+from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
+from ._ratelimit import EmulatorRateLimit
+from ._state import (
     DEFAULT_API_KEY,
     DEFAULT_WIDGET_UID,
     OTHER_WIDGET_UID,
-    Emulator,
-    EmulatorRateLimit,
     LedgerEntry,
     RequestRecord,
-    serve_main,
 )
-from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
 from ._thread import EmulatorThread
 
 __all__ = [

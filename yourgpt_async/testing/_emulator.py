@@ -1,26 +1,16 @@
-"""The emulator: an in-memory ``aiohttp.web`` imitation of YourGPT's Project Integration API.
+"""The :class:`Emulator`: YourGPT's Project Integration API, imitated in memory with aiohttp.
 
-It answers the five conversation endpoints as the public reference describes them, and adds what
-tests need: a ledger of accepted messages, a record of every request, a per-key rate limit and a
-scriptable ``FaultPlan``.
+It owns serving (the app, its routes, start and stop), the record of requests and the counts read
+from it, and the request cycle: the ``FaultPlan`` first, then the API key and the rate limit, then
+the endpoint. What it stores is in ``_state``, the endpoints in ``_handlers``, the limit in
+``_ratelimit`` and the shape of replies in ``_responses``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import itertools
-import json
-import math
-import re
-import signal
-import sys
 import time
-import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timezone
-from http import HTTPStatus
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -28,126 +18,16 @@ import attrs
 from aiohttp import web
 
 from ._faults import Fault, FaultKind, FaultPlan
+from ._handlers import Handlers
+from ._ratelimit import EmulatorRateLimit, limiter_for
+from ._responses import error, fault_response, truncate
+from ._state import LedgerEntry, RequestRecord, State
 
-__all__ = [
-    "DEFAULT_API_KEY",
-    "DEFAULT_WIDGET_UID",
-    "OTHER_WIDGET_UID",
-    "Emulator",
-    "EmulatorRateLimit",
-    "LedgerEntry",
-    "RequestRecord",
-    "serve_main",
-]
-
-DEFAULT_API_KEY = "apk-emulator-key"
-"""The API key an :class:`Emulator` accepts by default (it belongs to project ``"project-1"``)."""
-DEFAULT_WIDGET_UID = "5f0c2a7e-8d41-4b6a-9c3e-1a2b3c4d5e6f"
-"""The widget an :class:`Emulator` has by default, in the default key's project ``"project-1"``."""
-OTHER_WIDGET_UID = "9e8d7c6b-5a49-4382-a716-0f1e2d3c4b5a"
-"""A widget of another project (``"project-2"``): using it with the default key gives HTTP 403."""
+__all__ = ["Emulator"]
 
 BASE_PATH = "/chatbot/v1"
-_FIRST_SESSION_UID = 17226012685401506
-_FIRST_SESSION_ID = 5263071
-_FIRST_MESSAGE_ID = 241042
-_FIRST_AI_LOG_ID = 991
-_MAX_SEGMENT = 255
-_MAX_LIMIT = 100
 # How long stop() lets a request that arrived while it was stopping finish.
 _SHUTDOWN_GRACE = 0.5
-
-_SEND_BY = ("user", "operator", "assistant")
-_STATES = ("pending", "unresolved", "resolved", "closed")
-_CHAT_MODES = ("bot", "awaiting", "operator")
-_ORDERS = ("ASC", "DESC")
-_PICKER_CHOICES: tuple[tuple[str, str, str], ...] = (
-    ("👍", "I am satisfied", "like"),
-    ("👎", "I am not satisfied", "dislike"),
-    ("🦸", "Request a human operator", "requesthumanoperator"),
-)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_NOT_JSON_TEXT = "The service is temporarily unable to handle this request. Please try again."
-
-_Params = Mapping[str, object]
-
-
-@attrs.frozen
-class LedgerEntry:
-    """A message accepted by sendMessage (never an AI reply).
-
-    Attributes:
-        message_id: The id the emulator gave the stored message.
-        session_uid: The session it was sent to.
-        send_by: ``"user"``, ``"operator"`` or ``"assistant"``.
-        message: The text.
-        widget_uid: The widget named in the request.
-    """
-
-    message_id: int
-    session_uid: str
-    send_by: str
-    message: str
-    widget_uid: str
-
-
-@attrs.frozen
-class RequestRecord:
-    """One request the emulator received, whatever became of it.
-
-    Attributes:
-        endpoint: The endpoint name (``"sendMessage"``), or the path for an unknown endpoint.
-        status: The HTTP status answered, or ``None`` when the connection was dropped.
-        fault: The ``FaultKind`` value applied (``"drop_after"``), or ``None``.
-        api_key_ok: Whether the request carried a known API key.
-    """
-
-    endpoint: str
-    status: int | None
-    fault: str | None
-    api_key_ok: bool
-
-
-@attrs.frozen
-class EmulatorRateLimit:
-    """A token bucket per API key: ``burst`` requests at once, refilled at ``per_second``.
-
-    Attributes:
-        per_second: Tokens added per second.
-        burst: Bucket capacity (a new key starts with a full bucket).
-    """
-
-    per_second: float = attrs.field(validator=attrs.validators.gt(0))
-    burst: int = attrs.field(validator=attrs.validators.gt(0))
-
-
-@attrs.define
-class _Message:
-    id: int
-    session_id: int
-    send_by: str
-    text: str
-    created_at: datetime
-    content_type: str = "text"
-    choices: list[dict[str, object]] | None = None
-    response_source: str | None = None
-    ai_log: list[dict[str, object]] = attrs.Factory(list)
-
-
-@attrs.define
-class _Session:
-    id: int
-    session_uid: str
-    widget_uid: str
-    project: str
-    created_at: datetime
-    # Position in the emulator's activity order: bumped by creation and by every message.
-    activity: int
-    updated_at: datetime
-    chat_mode: str = "bot"
-    state: str = "pending"
-    segment: str | None = None
-    messages: list[_Message] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -159,223 +39,6 @@ class _Call:
     body: bytes
     api_key: str | None
     project: str | None  # None: the key is missing or unknown
-
-
-@attrs.define
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-class _RequestError(Exception):
-    """Ends a request with an RXERROR reply; raised by validation and lookups."""
-
-    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def response(self) -> web.Response:
-        errors = None if self.field is None else {self.field: self.message}
-        return _error(self.status, self.message, errors=errors)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def _json(status: int, payload: object, headers: Mapping[str, str] | None = None) -> web.Response:
-    # json.dumps writes Python ints exactly, so a 17-digit session_uid stays a bare JSON number.
-    text = json.dumps(payload, ensure_ascii=False)
-    return web.Response(status=status, text=text, content_type="application/json", headers=headers)
-
-
-def _success(message: str, data: object, *, total: int | None = None) -> web.Response:
-    payload: dict[str, object] = {"type": "RXSUCCESS", "message": message}
-    if total is not None:
-        payload["total"] = total
-    payload["data"] = data
-    return _json(200, payload)
-
-
-def _error(
-    status: int,
-    message: str,
-    *,
-    errors: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> web.Response:
-    payload: dict[str, object] = {"type": "RXERROR", "message": message}
-    if errors:
-        payload["errors"] = dict(errors)
-    return _json(status, payload, headers)
-
-
-def _fault_response(fault: Fault) -> web.Response | None:
-    """Answer a request with a fault that does not process it; ``None`` means drop."""
-    status = fault.http_status
-    kind = fault.kind
-    if kind is FaultKind.STATUS:
-        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-        return _error(status, fault.message or _phrase(status), headers=headers)
-    if kind is FaultKind.HTML:
-        page = f"<html><body><h1>{status} {_phrase(status)}</h1></body></html>"
-        return web.Response(status=status, text=page, content_type="text/html")
-    if kind is FaultKind.EMPTY:
-        return web.Response(status=status, body=b"", content_type="application/json")
-    if kind is FaultKind.NOT_JSON:
-        return web.Response(status=status, text=_NOT_JSON_TEXT, content_type="text/plain")
-    if kind is FaultKind.WRONG_SHAPE:
-        return _json(200, [1, 2])
-    if kind is FaultKind.RXERROR:
-        return _error(200, fault.message or "Something went wrong")
-    return None  # DROP_BEFORE
-
-
-def _truncate(response: web.Response) -> web.Response:
-    text = response.text or ""
-    return web.Response(status=200, text=text[: len(text) // 2], content_type="application/json")
-
-
-def _parse_body(content_type: str, body: bytes) -> _Params:
-    """Decode a JSON or form-encoded body, whichever it is; the content type breaks ties."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _RequestError(400, "The request body is not UTF-8") from None
-    if not text.strip():
-        return {}
-    is_form = content_type == "application/x-www-form-urlencoded"
-    if content_type == "application/json" or (not is_form and text.lstrip()[:1] in "{["):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            raise _RequestError(400, "The request body is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise _RequestError(400, "The request body must be a JSON object")
-        return value
-    try:
-        return dict(urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True))
-    except ValueError:
-        raise _RequestError(400, "The request body is neither JSON nor form-encoded") from None
-
-
-def _invalid(field: str, message: str) -> _RequestError:
-    return _RequestError(400, message, field=field)
-
-
-def _text(params: _Params, field: str) -> str | None:
-    value = params.get(field)
-    if value is None:
-        return None
-    if isinstance(value, (bool, float, list, dict)):
-        raise _invalid(field, f"{field} must be a string")
-    return str(value)
-
-
-def _required(params: _Params, field: str) -> str:
-    value = _text(params, field)
-    if value is None or not value.strip():
-        raise _invalid(field, f"{field} is required")
-    return value
-
-
-def _choice(params: _Params, field: str, allowed: Sequence[str]) -> str | None:
-    value = _text(params, field)
-    if value is not None and value not in allowed:
-        raise _invalid(field, f"{field} must be one of {', '.join(allowed)}")
-    return value
-
-
-def _int(params: _Params, field: str, *, default: int, minimum: int, maximum: int | None) -> int:
-    value = params.get(field)
-    if value is None or value == "":
-        return default
-    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(field, f"{field} must be an integer")
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise _invalid(field, f"{field} must be {bounds}")
-    return value
-
-
-def _order(params: _Params, *fields: str) -> str:
-    for field in fields:
-        value = _text(params, field)
-        if value is not None:
-            if value.upper() not in _ORDERS:
-                raise _invalid(field, f"{field} must be ASC or DESC")
-            return value.upper()
-    return "ASC"
-
-
-def _date(params: _Params, field: str) -> date | None:
-    value = _text(params, field)
-    if not value:
-        return None
-    if _DATE.fullmatch(value):
-        with contextlib.suppress(ValueError):
-            return date.fromisoformat(value)
-    raise _invalid(field, f"{field} must be a date YYYY-MM-DD")
-
-
-def _filters(params: _Params) -> list[Mapping[str, object]]:
-    raw = params.get("filter")
-    if isinstance(raw, str) and raw.strip():
-        try:  # a form body can only carry the conditions as JSON text
-            raw = json.loads(raw)
-        except ValueError:
-            raise _invalid("filter", "filter must be a list of conditions") from None
-    if raw is None or raw == "":
-        return []
-    if isinstance(raw, dict):
-        raw = [raw]
-    if not isinstance(raw, list):
-        raise _invalid("filter", "filter must be a list of conditions")
-    return [condition for condition in raw if isinstance(condition, dict)]
-
-
-def _as_text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _matches(item: Mapping[str, object], condition: Mapping[str, object]) -> bool:
-    """Apply one getSessions filter condition; conditions it cannot apply match everything."""
-    key = condition.get("key")
-    model = str(condition.get("model", "SESSION")).upper()
-    if model != "SESSION" or not isinstance(key, str) or key not in item:
-        return True
-    operator = str(condition.get("operator", "=")).lower()
-    actual, expected = _as_text(item[key]), condition.get("value")
-    if operator in ("=", "==", "eq"):
-        return actual == _as_text(expected)
-    if operator in ("!=", "<>", "ne", "neq"):
-        return actual != _as_text(expected)
-    if operator == "in" and isinstance(expected, list):
-        return actual in {_as_text(value) for value in expected}
-    return True
-
-
-def _page(items: Sequence[object], page: int, limit: int) -> list[object]:
-    return list(items[(page - 1) * limit : page * limit])
 
 
 class Emulator:
@@ -462,40 +125,16 @@ class Emulator:
         Raises:
             ValueError: ``api_keys`` or ``widgets`` is empty, or ``ai_latency`` is negative.
         """
-        self._api_keys = dict({DEFAULT_API_KEY: "project-1"} if api_keys is None else api_keys)
-        self._widgets = dict(
-            {DEFAULT_WIDGET_UID: "project-1", OTHER_WIDGET_UID: "project-2"}
-            if widgets is None
-            else widgets
-        )
-        if not self._api_keys or not self._widgets:
-            raise ValueError("the emulator needs at least one API key and one widget")
+        self._state = State(api_keys, widgets)
         if not ai_latency >= 0:
             raise ValueError(f"ai_latency must be >= 0, got {ai_latency!r}")
-        projects = dict.fromkeys(itertools.chain(self._api_keys.values(), self._widgets.values()))
-        self._project_ids = {project: number for number, project in enumerate(projects, 1)}
-        self._rate_limit = rate_limit
+        self._limiter = limiter_for(rate_limit)
         self._host = host
         self._port = port
-        self._ai_latency = ai_latency
         self._clock = clock
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
-        self.ledger: list[LedgerEntry] = []
         self.requests: list[RequestRecord] = []
-        self._buckets: dict[str, _Bucket] = {}
-        self._sessions: dict[str, _Session] = {}
-        self._session_uids = itertools.count(_FIRST_SESSION_UID)
-        self._session_ids = itertools.count(_FIRST_SESSION_ID)
-        self._message_ids = itertools.count(_FIRST_MESSAGE_ID)
-        self._ai_log_ids = itertools.count(_FIRST_AI_LOG_ID)
-        self._activity = itertools.count()
-        self._endpoints: dict[str, Callable[[_Params, str], Awaitable[web.Response]]] = {
-            "createSession": self._create_session,
-            "sendMessage": self._send_message,
-            "updateSession": self._update_session,
-            "getSessions": self._get_sessions,
-            "getSessionMessages": self._get_session_messages,
-        }
+        self._handlers = Handlers(self._state, ai_latency=ai_latency)
         self._app = web.Application()
         self._app.router.add_route("*", BASE_PATH + "/{endpoint}", self._handle)
         self._app.router.add_route("*", "/{path:.*}", self._handle)
@@ -506,6 +145,16 @@ class Emulator:
 
     # -- public surface ---------------------------------------------------------------------
 
+    # The ledger belongs to the state, where sendMessage writes it; these keep ``ledger`` the
+    # plain attribute the class docstring describes (readable, clearable and replaceable).
+    @property
+    def ledger(self) -> list[LedgerEntry]:
+        return self._state.ledger
+
+    @ledger.setter
+    def ledger(self, entries: list[LedgerEntry]) -> None:
+        self._state.ledger = entries
+
     @property
     def app(self) -> web.Application:
         """The ``aiohttp.web.Application`` that serves the API under ``/chatbot/v1``."""
@@ -514,14 +163,14 @@ class Emulator:
     @property
     def api_key(self) -> str:
         """The first configured API key (``DEFAULT_API_KEY`` by default)."""
-        return next(iter(self._api_keys))
+        return next(iter(self._state.api_keys))
 
     @property
     def widget_uid(self) -> str:
         """The first widget of ``api_key``'s project (or the first widget of all, if none)."""
-        project = self._api_keys[self.api_key]
-        owned = (uid for uid, owner in self._widgets.items() if owner == project)
-        return next(owned, next(iter(self._widgets)))
+        project = self._state.api_keys[self.api_key]
+        owned = (uid for uid, owner in self._state.widgets.items() if owner == project)
+        return next(owned, next(iter(self._state.widgets)))
 
     @property
     def base_url(self) -> str:
@@ -628,14 +277,15 @@ class Emulator:
         self.ledger.clear()
         self.requests.clear()
         self.fault_plan.clear()
-        self._buckets.clear()
+        if self._limiter is not None:
+            self._limiter.reset()
 
     # -- request cycle ----------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         endpoint = request.match_info.get("endpoint") or request.path
         api_key = request.headers.get("api-key")
-        project = None if api_key is None else self._api_keys.get(api_key)
+        project = None if api_key is None else self._state.api_keys.get(api_key)
         fault: Fault | None = None
         response: web.Response | None = None
         task = asyncio.current_task()
@@ -645,12 +295,12 @@ class Emulator:
             try:
                 body = await request.read()
             except web.HTTPException as exc:  # e.g. body over client_max_size
-                response = _error(exc.status, exc.reason)
+                response = error(exc.status, exc.reason)
                 return response
-            if endpoint not in self._endpoints:
-                response = _error(404, "Endpoint not found")
+            if not self._handlers.serves(endpoint):
+                response = error(404, "Endpoint not found")
             elif request.method != "POST":
-                response = _error(405, "Method not allowed", headers={"Allow": "POST"})
+                response = error(405, "Method not allowed", headers={"Allow": "POST"})
             else:
                 fault = self.fault_plan.next_fault(endpoint)
                 call = _Call(endpoint, request.content_type, body, api_key, project)
@@ -673,387 +323,23 @@ class Emulator:
     async def _serve(self, call: _Call, fault: Fault | None) -> web.Response | None:
         """Apply ``fault`` around processing; ``None`` means drop the connection."""
         if fault is not None and not fault.kind.processes_request:
-            return _fault_response(fault)
+            return fault_response(fault)
         if fault is not None and fault.kind is FaultKind.LATENCY:
             await asyncio.sleep(fault.seconds)
         response = await self._process(call)
         if fault is not None and fault.kind is FaultKind.DROP_AFTER:
             return None
         if fault is not None and fault.kind is FaultKind.TRUNCATED:
-            return _truncate(response)
+            return truncate(response)
         return response
 
     async def _process(self, call: _Call) -> web.Response:
         if call.api_key is None or call.project is None:
-            return _error(401, "Invalid API key")
-        wait = self._take_token(call.api_key)
-        if wait > 0:
-            headers = {
-                "Retry-After": str(max(1, math.ceil(wait))),
-                "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
-            }
-            return _error(429, "Too many requests", headers=headers)
-        try:
-            params = _parse_body(call.content_type, call.body)
-            return await self._endpoints[call.endpoint](params, call.project)
-        except _RequestError as exc:
-            return exc.response()
-
-    def _take_token(self, api_key: str) -> float:
-        """Take a token from the key's bucket; return 0, or the seconds until one is there."""
-        limit = self._rate_limit
-        if limit is None:
-            return 0.0
-        now = self._clock()
-        bucket = self._buckets.setdefault(api_key, _Bucket(float(limit.burst), now))
-        elapsed = max(0.0, now - bucket.updated)
-        bucket.tokens = min(float(limit.burst), bucket.tokens + elapsed * limit.per_second)
-        bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / limit.per_second
-
-    # -- state helpers ----------------------------------------------------------------------
-
-    def _widget(self, params: _Params, project: str) -> str:
-        widget_uid = _required(params, "widget_uid")
-        owner = self._widgets.get(widget_uid)
-        if owner is None:
-            raise _invalid("widget_uid", "widget_uid is invalid")
-        if owner != project:
-            raise _RequestError(403, "You do not have access to this widget")
-        return widget_uid
-
-    def _session(self, session_uid: str, project: str, widget_uid: str | None = None) -> _Session:
-        session = self._sessions.get(session_uid)
-        if (
-            session is None
-            or session.project != project
-            or widget_uid not in (None, session.widget_uid)
-        ):
-            raise _RequestError(200, "Session not found")
-        return session
-
-    def _store(
-        self,
-        session: _Session,
-        send_by: str,
-        text: str,
-        *,
-        content_type: str = "text",
-        choices: list[dict[str, object]] | None = None,
-        response_source: str | None = None,
-    ) -> _Message:
-        now = _now()
-        message = _Message(
-            id=next(self._message_ids),
-            session_id=session.id,
-            send_by=send_by,
-            text=text,
-            created_at=now,
-            content_type=content_type,
-            choices=choices,
-            response_source=response_source,
+            return error(401, "Invalid API key")
+        if self._limiter is not None:
+            decision = self._limiter.take(call.api_key, self._clock())
+            if not decision.allowed:
+                return error(429, "Too many requests", headers=decision.headers)
+        return await self._handlers.handle(
+            call.endpoint, call.content_type, call.body, call.project
         )
-        session.messages.append(message)
-        session.activity = next(self._activity)
-        session.updated_at = now
-        return message
-
-    def _session_object(self, session: _Session) -> dict[str, object]:
-        return {
-            "id": session.id,
-            "session_uid": session.session_uid,
-            "chat_mode": session.chat_mode,
-            "project_id": self._project_ids[session.project],
-            "integration_id": 0,
-            "state": session.state,
-            "segment": session.segment,
-            "status": "open",
-            "device_type": None,
-            "platform": None,
-            "ip": None,
-            "country": None,
-            "visitor_id": None,
-            "is_emulator": True,
-            "data": {},
-            "contact_id": None,
-            "createdAt": _iso(session.created_at),
-            "updatedAt": _iso(session.updated_at),
-        }
-
-    def _session_item(self, session: _Session) -> dict[str, object]:
-        item = self._session_object(session)
-        del item["createdAt"], item["updatedAt"]
-        last = session.messages[-1] if session.messages else None
-        item.update(
-            created_at=_iso(session.created_at),
-            updated_at=_iso(session.updated_at),
-            total_unseen=sum(1 for message in session.messages if message.send_by != "user"),
-            last_message_time=None if last is None else _iso(last.created_at),
-            last_message=None if last is None else last.text,
-            last_message_id=None if last is None else last.id,
-            last_message_content_type=None if last is None else last.content_type,
-            last_message_type=None if last is None else "text",
-            visitor_data=None,
-            contact_data=None,
-            session_meta={},
-        )
-        return item
-
-    @staticmethod
-    def _sent_message(message: _Message, session: _Session) -> dict[str, object]:
-        return {
-            "send_by": message.send_by,
-            "origin": "api",
-            "session_uid": session.session_uid,
-            "type": "text",
-            "message_id": message.id,
-            "message": message.text,
-            "content_type": message.content_type,
-            "id": message.id,
-            "choices": list(message.choices or ()),
-        }
-
-    @staticmethod
-    def _message_item(message: _Message) -> dict[str, object]:
-        return {
-            "id": message.id,
-            "session_id": message.session_id,
-            "send_by": message.send_by,
-            "rate": None,
-            "message": message.text,
-            "type": "text",
-            "seen": 1 if message.send_by == "user" else 0,
-            "sender_id": None,
-            "content_type": message.content_type,
-            "choices": message.choices,
-            "targets": None,
-            "url": None,
-            "delivered": 1,
-            "provider_message_id": None,
-            "streaming": False,
-            "response_source": message.response_source,
-            "extra_data": None if message.response_source is None else {},
-            "createdAt": _iso(message.created_at),
-            "deleted_at": None,
-            "AILog": message.ai_log,
-        }
-
-    # -- endpoints (no await between reading and writing shared state) ------------------------
-
-    async def _create_session(self, params: _Params, project: str) -> web.Response:
-        widget_uid = self._widget(params, project)
-        now = _now()
-        session = _Session(
-            id=next(self._session_ids),
-            session_uid=str(next(self._session_uids)),
-            widget_uid=widget_uid,
-            project=project,
-            created_at=now,
-            activity=next(self._activity),
-            updated_at=now,
-        )
-        self._sessions[session.session_uid] = session
-        data = self._session_object(session)
-        data["session_uid"] = int(session.session_uid)  # the one place it is a bare number
-        return _success("Session created successfully", data)
-
-    async def _send_message(self, params: _Params, project: str) -> web.Response:
-        widget_uid = self._widget(params, project)
-        session_uid = _required(params, "session_uid")
-        text = _required(params, "message")
-        send_by = _choice(params, "send_by", _SEND_BY) or "user"
-        session = self._session(session_uid, project, widget_uid)
-        stored = self._store(session, send_by, text)
-        self.ledger.append(LedgerEntry(stored.id, session_uid, send_by, text, widget_uid))
-        if send_by == "operator":
-            session.chat_mode = "operator"
-        if send_by != "user" or session.chat_mode != "bot":
-            return _success("Message sent successfully", self._sent_message(stored, session))
-        if self._ai_latency:
-            await asyncio.sleep(self._ai_latency)
-        question = text.rstrip().endswith("?")
-        reply = self._store(
-            session,
-            "assistant",
-            f"You said: {text}",
-            content_type="picker" if question else "text",
-            choices=[
-                {"icon": icon, "text": label, "value": value, "enabled": True}
-                for icon, label, value in (_PICKER_CHOICES if question else ())
-            ],
-            response_source="ai",
-        )
-        reply.ai_log.append(
-            {
-                "id": next(self._ai_log_ids),
-                "query_message_id": stored.id,
-                "reply_message_id": reply.id,
-                "source_node": None,
-            }
-        )
-        return _success("AI reply", self._sent_message(reply, session))
-
-    async def _update_session(self, params: _Params, project: str) -> web.Response:
-        session_uid = _required(params, "session_uid")
-        state = _choice(params, "state", _STATES)
-        chat_mode = _choice(params, "chat_mode", _CHAT_MODES)
-        segment = _text(params, "segment")
-        if segment is not None and len(segment) > _MAX_SEGMENT:
-            raise _invalid("segment", f"segment must be at most {_MAX_SEGMENT} characters")
-        if state == "resolved" and chat_mode is not None:
-            raise _invalid("chat_mode", "chat_mode cannot be changed together with state=resolved")
-        session = self._session(session_uid, project)
-        if state is not None:
-            session.state = state
-        if state == "resolved":
-            chat_mode = "bot"
-        if chat_mode is not None:
-            session.chat_mode = chat_mode
-        if segment is not None:
-            session.segment = segment
-        if (state, chat_mode, segment) != (None, None, None):
-            session.updated_at = _now()
-        data = self._session_object(session)
-        data["language"] = "en"
-        return _success("Session updated successfully", data)
-
-    async def _get_sessions(self, params: _Params, project: str) -> web.Response:
-        start, end = _date(params, "from"), _date(params, "to")
-        order = _order(params, "orderBy")
-        limit = _int(params, "limit", default=10, minimum=1, maximum=_MAX_LIMIT)
-        page = _int(params, "page", default=1, minimum=1, maximum=None)
-        _int(params, "view_id", default=0, minimum=0, maximum=None)  # validated, then ignored
-        conditions = _filters(params)
-        sessions = sorted(
-            (
-                session
-                for session in self._sessions.values()
-                if session.project == project
-                and (start is None or session.created_at.date() >= start)
-                and (end is None or session.created_at.date() <= end)
-            ),
-            key=lambda session: session.activity,
-            reverse=order == "DESC",
-        )
-        items = [self._session_item(session) for session in sessions]
-        items = [item for item in items if all(_matches(item, c) for c in conditions)]
-        return _success(
-            "Sessions fetched successfully", _page(items, page, limit), total=len(items)
-        )
-
-    async def _get_session_messages(self, params: _Params, project: str) -> web.Response:
-        session_uid = _required(params, "session_uid")
-        order = _order(params, "orderBy", "order")
-        limit = _int(params, "limit", default=10, minimum=1, maximum=_MAX_LIMIT)
-        page = _int(params, "page", default=1, minimum=1, maximum=None)
-        session = self._session(session_uid, project)
-        messages: Iterable[_Message] = session.messages
-        if order == "DESC":
-            messages = reversed(session.messages)
-        items = [self._message_item(message) for message in messages]
-        return _success(
-            "Messages fetched successfully", _page(items, page, limit), total=len(items)
-        )
-
-
-# -- command line ---------------------------------------------------------------------------
-
-
-def _rate_limit_arg(text: str) -> EmulatorRateLimit:
-    per_second, _, burst = text.partition("/")
-    try:
-        rate = float(per_second)
-        return EmulatorRateLimit(rate, int(burst) if burst else max(1, math.ceil(rate)))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected PER_SECOND[/BURST] with positive numbers, e.g. 200/20; got {text!r}"
-        ) from None
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m yourgpt_async.testing",
-        description="Serve the YourGPT API emulator until interrupted (Ctrl-C).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8089, help="port, 0 for any (default: 8089)")
-    parser.add_argument(
-        "--rate-limit",
-        type=_rate_limit_arg,
-        metavar="PER_SECOND[/BURST]",
-        help="per-key token bucket, e.g. 200/20 (default: no limit)",
-    )
-    parser.add_argument("--fault-plan", metavar="FILE.json", help="faults to apply (JSON)")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the accepted API key")
-    parser.add_argument("--widget-uid", default=DEFAULT_WIDGET_UID, help="the key's widget")
-    parser.add_argument(
-        "--ai-latency", type=float, default=0.0, help="seconds before each AI reply (default: 0)"
-    )
-    return parser
-
-
-async def _serve_until_stopped(emulator: Emulator) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:
-        # Not available on Windows or off the main thread; Ctrl-C then ends asyncio.run instead.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, stop.set)
-    try:
-        async with emulator:
-            print(f"YourGPT emulator serving at {emulator.base_url} (Ctrl-C to stop)")
-            print(f"export YOURGPT_BASE_URL={emulator.base_url}")
-            print(f"export YOURGPT_API_KEY={emulator.api_key}")
-            print(f"export YOURGPT_WIDGET_UID={emulator.widget_uid}", flush=True)
-            await stop.wait()
-    finally:
-        for signum in signals:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signum)
-
-
-def serve_main(argv: list[str] | None = None) -> int:
-    """Run the emulator as a server from the command line until Ctrl-C or SIGTERM.
-
-    It prints the base URL, API key and widget uid as ``export YOURGPT_...=`` lines. Options:
-    ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]``, ``--fault-plan FILE.json`` (see
-    ``FaultPlan.from_dict``), ``--api-key``, ``--widget-uid``, ``--ai-latency SECONDS``.
-
-    Args:
-        argv: The arguments, without the program name; ``None`` reads ``sys.argv``.
-
-    Returns:
-        The exit status: 0 after an interrupt, 1 when the server cannot start. Bad arguments
-        exit with status 2, as argparse does.
-    """
-    parser = _parser()
-    args = parser.parse_args(argv)
-    fault_plan = None
-    if args.fault_plan is not None:
-        try:
-            fault_plan = FaultPlan.from_json_file(args.fault_plan)
-        except (OSError, ValueError) as exc:
-            parser.error(f"--fault-plan {args.fault_plan}: {exc}")
-    if args.ai_latency < 0:
-        parser.error("--ai-latency must be >= 0")
-    emulator = Emulator(
-        api_keys={args.api_key: "project-1"},
-        widgets={args.widget_uid: "project-1", OTHER_WIDGET_UID: "project-2"},
-        rate_limit=args.rate_limit,
-        fault_plan=fault_plan,
-        host=args.host,
-        port=args.port,
-        ai_latency=args.ai_latency,
-    )
-    try:
-        asyncio.run(_serve_until_stopped(emulator))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        print(f"cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    return 0

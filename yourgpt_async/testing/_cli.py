@@ -1,0 +1,152 @@
+"""The emulator's command line: its options, and serving until Ctrl-C or SIGTERM.
+
+``add_options`` and ``run_from_args`` are the two halves of ``serve_main``, so that another
+command line (``yourgpt-async emulator``) can offer the same options without defining them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import signal
+import sys
+
+from ._emulator import Emulator
+from ._faults import FaultPlan
+from ._ratelimit import EmulatorRateLimit
+from ._state import DEFAULT_API_KEY, DEFAULT_WIDGET_UID, OTHER_WIDGET_UID
+
+__all__ = ["add_options", "run_from_args", "serve_main"]
+
+
+def _rate_limit_arg(text: str) -> EmulatorRateLimit:
+    per_second, _, burst = text.partition("/")
+    try:
+        rate = float(per_second)
+        return EmulatorRateLimit(rate, int(burst) if burst else max(1, math.ceil(rate)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected PER_SECOND[/BURST] with positive numbers, e.g. 200/20; got {text!r}"
+        ) from None
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """Add the emulator's options to ``parser``, with their defaults and help.
+
+    The options are ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]`` (parsed into an
+    ``EmulatorRateLimit``), ``--fault-plan FILE.json``, ``--api-key``, ``--widget-uid`` and
+    ``--ai-latency SECONDS``; ``run_from_args`` reads them back.
+
+    Args:
+        parser: The parser (or subcommand parser) to add them to.
+    """
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8089, help="port, 0 for any (default: 8089)")
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit_arg,
+        metavar="PER_SECOND[/BURST]",
+        help="per-key token bucket, e.g. 200/20 (default: no limit)",
+    )
+    parser.add_argument("--fault-plan", metavar="FILE.json", help="faults to apply (JSON)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the accepted API key")
+    parser.add_argument("--widget-uid", default=DEFAULT_WIDGET_UID, help="the key's widget")
+    parser.add_argument(
+        "--ai-latency", type=float, default=0.0, help="seconds before each AI reply (default: 0)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m yourgpt_async.testing",
+        description="Serve the YourGPT API emulator until interrupted (Ctrl-C).",
+    )
+    add_options(parser)
+    return parser
+
+
+def _emulator_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Emulator:
+    """Check the options ``add_options`` added and build the emulator; exits 2 on a bad one."""
+    fault_plan = None
+    if args.fault_plan is not None:
+        try:
+            fault_plan = FaultPlan.from_json_file(args.fault_plan)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--fault-plan {args.fault_plan}: {exc}")
+    if args.ai_latency < 0:
+        parser.error("--ai-latency must be >= 0")
+    return Emulator(
+        api_keys={args.api_key: "project-1"},
+        widgets={args.widget_uid: "project-1", OTHER_WIDGET_UID: "project-2"},
+        rate_limit=args.rate_limit,
+        fault_plan=fault_plan,
+        host=args.host,
+        port=args.port,
+        ai_latency=args.ai_latency,
+    )
+
+
+async def _serve_until_stopped(emulator: Emulator) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        # Not available on Windows or off the main thread; Ctrl-C then ends asyncio.run instead.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        async with emulator:
+            print(f"YourGPT emulator serving at {emulator.base_url} (Ctrl-C to stop)")
+            print(f"export YOURGPT_BASE_URL={emulator.base_url}")
+            print(f"export YOURGPT_API_KEY={emulator.api_key}")
+            print(f"export YOURGPT_WIDGET_UID={emulator.widget_uid}", flush=True)
+            await stop.wait()
+    finally:
+        for signum in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+
+
+def run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Serve the emulator the parsed options of ``add_options`` describe, until Ctrl-C or SIGTERM.
+
+    It prints the base URL, API key and widget uid as ``export YOURGPT_...=`` lines.
+
+    Args:
+        args: The parsed arguments; they must hold the options ``add_options`` adds.
+        parser: The parser that produced them; a bad value is reported with its ``error()``.
+
+    Returns:
+        The exit status: 0 after an interrupt, 1 when the server cannot start. A bad value
+        (an unreadable fault plan, a negative AI latency) exits with status 2 through
+        ``parser.error``.
+    """
+    emulator = _emulator_from_args(args, parser)
+    try:
+        asyncio.run(_serve_until_stopped(emulator))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def serve_main(argv: list[str] | None = None) -> int:
+    """Run the emulator as a server from the command line until Ctrl-C or SIGTERM.
+
+    It prints the base URL, API key and widget uid as ``export YOURGPT_...=`` lines. Options:
+    ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]``, ``--fault-plan FILE.json`` (see
+    ``FaultPlan.from_dict``), ``--api-key``, ``--widget-uid``, ``--ai-latency SECONDS``.
+
+    Args:
+        argv: The arguments, without the program name; ``None`` reads ``sys.argv``.
+
+    Returns:
+        The exit status: 0 after an interrupt, 1 when the server cannot start. Bad arguments
+        exit with status 2, as argparse does.
+    """
+    parser = _parser()
+    return run_from_args(parser.parse_args(argv), parser)

@@ -55,7 +55,7 @@ def error(
     return json_response(status, payload, headers)
 
 
-def fault_response(fault: Fault) -> web.Response | None:
+def fault_response(fault: Fault) -> web.Response | None:  # noqa: PLR0911 - one answer per kind
     """Answer a request with a fault that does not process it; ``None`` means drop."""
     status = fault.http_status
     kind = fault.kind

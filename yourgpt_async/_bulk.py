@@ -29,7 +29,7 @@ from collections.abc import (
 )
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Final, Literal, TypeAlias
 
 import attrs
 
@@ -95,8 +95,35 @@ BulkInput: TypeAlias = BulkItem | tuple[object, ...]
 ``(session_uid, message[, send_by[, key]])``."""
 
 
+OutcomeStatus: TypeAlias = Literal["sent", "failed", "in_doubt"]
+"""Which of the three outcomes an item had."""
+
+
 @attrs.frozen(kw_only=True)
-class Sent:
+class BulkOutcome:
+    """What a :class:`BulkRun` yields for each item: a :class:`Sent`, :class:`Failed` or
+    :class:`InDoubt`.
+
+    Attributes:
+        status: ``"sent"``, ``"failed"`` or ``"in_doubt"``: which of the three it is (a class
+            attribute, so it is neither a constructor argument nor compared).
+        item: The item.
+        key: The item's key (its own, or the one derived from position and content).
+        index: The item's position in the input, from 0.
+    """
+
+    status: ClassVar[OutcomeStatus]
+    item: BulkItem
+    key: str
+    index: int
+
+
+# Each outcome declares key and index again after its own field, so that its fields keep their
+# order (item, reply or error, key, index) in the constructor, repr() and attrs.asdict().
+
+
+@attrs.frozen(kw_only=True)
+class Sent(BulkOutcome):
     """The item was delivered; ``reply`` is what ``send_message`` returned.
 
     Attributes:
@@ -106,14 +133,14 @@ class Sent:
         index: The item's position in the input, from 0.
     """
 
-    item: BulkItem
+    status: ClassVar[OutcomeStatus] = "sent"
     reply: Message
     key: str
     index: int
 
 
 @attrs.frozen(kw_only=True)
-class Failed:
+class Failed(BulkOutcome):
     """The item was not delivered: it was invalid, or the service refused it.
 
     Attributes:
@@ -125,14 +152,14 @@ class Failed:
         index: The item's position in the input, from 0.
     """
 
-    item: BulkItem
+    status: ClassVar[OutcomeStatus] = "failed"
     error: YourGPTError
     key: str
     index: int
 
 
 @attrs.frozen(kw_only=True)
-class InDoubt:
+class InDoubt(BulkOutcome):
     """The message may or may not have been delivered; it was not resent.
 
     Either the request was sent and no usable answer came back, or a resumed run found that an
@@ -146,14 +173,10 @@ class InDoubt:
         index: The item's position in the input, from 0.
     """
 
-    item: BulkItem
+    status: ClassVar[OutcomeStatus] = "in_doubt"
     error: DeliveryUnknownError
     key: str
     index: int
-
-
-BulkOutcome: TypeAlias = Sent | Failed | InDoubt
-"""What a :class:`BulkRun` yields for each item."""
 
 
 @attrs.frozen(kw_only=True)
@@ -561,6 +584,16 @@ class _Journal:
             self._committer = asyncio.create_task(self._commit(), name="yourgpt-bulk-journal")
         await waiter
 
+    async def record_end(self, outcome: BulkOutcome) -> None:
+        """Append the line that ends ``outcome``'s item and return once it is durable."""
+        match outcome:
+            case Sent(reply=reply):
+                await self.record(outcome.key, outcome.status, id=reply.id)
+            case Failed(error=error):
+                await self.record(outcome.key, outcome.status, e=str(error)[:300])
+            case _:
+                await self.record(outcome.key, outcome.status)
+
     async def _commit(self) -> None:
         try:
             while self._lines:
@@ -964,21 +997,11 @@ class BulkRun:
         else:
             outcome = Sent(item=item, reply=reply, key=key, index=index)
         if journal is not None:
-            if isinstance(outcome, Sent):
-                await journal.record(key, "sent", id=outcome.reply.id)
-            elif isinstance(outcome, InDoubt):
-                await journal.record(key, "in_doubt")
-            else:
-                await journal.record(key, "failed", e=str(outcome.error)[:300])
+            await journal.record_end(outcome)
         return outcome
 
     def _count(self, outcome: BulkOutcome) -> None:
-        if isinstance(outcome, Sent):
-            self._counts["sent"] += 1
-        elif isinstance(outcome, InDoubt):
-            self._counts["in_doubt"] += 1
-        else:
-            self._counts["failed"] += 1
+        self._counts[outcome.status] += 1
 
     def _report(self, *, final: bool = False) -> None:
         if self._progress is None:

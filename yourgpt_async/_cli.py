@@ -29,7 +29,7 @@ from typing import IO, Any, TextIO
 
 import attrs
 
-from ._bulk import BulkItem, BulkRun, BulkSummary, Failed, InDoubt, Sent, _good_key
+from ._bulk import BulkItem, BulkOutcome, BulkRun, BulkSummary, Failed, InDoubt, Sent, _good_key
 from ._client import AsyncClient
 from ._config import RateLimit
 from ._exceptions import ConfigurationError, YourGPTError
@@ -487,19 +487,20 @@ class _Results:
         if path is not None:
             self._handle = path.open("a", encoding="utf-8")
 
-    def write(self, outcome: Sent | Failed | InDoubt) -> None:
+    def write(self, outcome: BulkOutcome) -> None:
         if self._handle is None:
             return
         record: dict[str, object] = {
             "index": outcome.index,
             "key": outcome.key,
             "session_uid": outcome.item.session_uid,
+            "status": outcome.status,
         }
-        if isinstance(outcome, Sent):
-            record.update(status="sent", message_id=outcome.reply.id, reply=outcome.reply.message)
-        else:
-            status = "failed" if isinstance(outcome, Failed) else "in_doubt"
-            record.update(status=status, error=str(outcome.error))
+        match outcome:
+            case Sent(reply=reply):
+                record.update(message_id=reply.id, reply=reply.message)
+            case Failed(error=error) | InDoubt(error=error):
+                record.update(error=str(error))
         self._handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
     def flush(self) -> None:

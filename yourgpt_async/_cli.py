@@ -29,12 +29,13 @@ from typing import IO, Any, TextIO
 
 import attrs
 
-from ._bulk import BulkItem, BulkOutcome, BulkRun, BulkSummary, Failed, InDoubt, Sent, _good_key
+from ._bulk import BulkItem, BulkOutcome, BulkRun, BulkSummary, Failed, InDoubt, Sent
 from ._client import AsyncClient
 from ._config import RateLimit
 from ._exceptions import ConfigurationError, YourGPTError
 from ._models import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
 from ._validate import choice as _choice
+from ._validate import good_key as _good_key
 from ._validate import message_text as _message_text
 from ._validate import uid as _uid
 

@@ -30,14 +30,11 @@ from typing import IO, Any, TextIO
 import attrs
 
 from ._bulk import BulkItem, BulkOutcome, BulkRun, BulkSummary, Failed, InDoubt, Sent
+from ._bulk._items import prepare
 from ._client import AsyncClient
 from ._config import RateLimit
 from ._exceptions import ConfigurationError, YourGPTError
 from ._models import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
-from ._validate import choice as _choice
-from ._validate import good_key as _good_key
-from ._validate import message_text as _message_text
-from ._validate import uid as _uid
 
 __all__ = ["main"]
 
@@ -303,7 +300,7 @@ class _InputFile:
                 try:
                     if isinstance(row, _BadLine):
                         raise row
-                    item = _checked_item(row)
+                    item = _checked_item(row, number)
                 except _BadLine as error:
                     self.bad_lines += 1
                     self.on_bad(number, str(error))
@@ -380,24 +377,21 @@ def _kind(value: object) -> str:
     return {list: "an array", str: "a string", type(None): "null"}.get(type(value), "a number")
 
 
-def _checked_item(record: dict[str, object]) -> BulkItem:
-    """Build an item from a parsed line, with the client's own checks (bad lines are skipped)."""
+def _checked_item(record: dict[str, object], number: int) -> BulkItem:
+    """Build an item from a parsed line with bulk's own checks (a bad line is skipped)."""
     missing = [name for name in ("session_uid", "message") if record.get(name) is None]
     if missing:
         raise _BadLine(f"missing {' and '.join(missing)}")
-    try:
-        uid = _uid("session_uid", record.get("session_uid"))
-        text = _message_text(record.get("message"))
-        sender = _choice("send_by", record.get("send_by") or SendBy.USER, SendBy)
-    except ConfigurationError as error:
-        raise _BadLine(error.message) from None
-    key = record.get("key")
-    if key is not None and not _good_key(key):
-        raise _BadLine(
-            f"key must be a non-empty str of at most 256 characters, not starting with '#'; "
-            f"got {key!r}"
-        )
-    return BulkItem(uid, text, sender, key if isinstance(key, str) else None)
+    fields = (
+        record.get("session_uid"),
+        record.get("message"),
+        record.get("send_by") or SendBy.USER,
+        record.get("key"),
+    )
+    prepared = prepare(fields, number)
+    if prepared.problem is not None:
+        raise _BadLine(prepared.problem)
+    return prepared.item
 
 
 class _Progress:

@@ -409,7 +409,7 @@ def _documented_names(package: ModuleType) -> set[str]:
         if (getattr(package, name).__doc__ or "").strip()
     }
     assert package.__file__ is not None
-    for source in Path(package.__file__).parent.glob("*.py"):
+    for source in Path(package.__file__).parent.rglob("*.py"):
         body = ast.parse(source.read_text(encoding="utf-8")).body
         for statement, following in itertools.pairwise(body):
             if isinstance(statement, ast.Assign):

@@ -44,12 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(COMMANDS[args.command](args, out))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except ConfigurationError as error:
+    except (YourGPTError, OSError) as error:
         print(f"yourgpt-async: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except YourGPTError as error:
-        print(f"yourgpt-async: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    except OSError as error:
-        print(f"yourgpt-async: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if isinstance(error, ConfigurationError) else EXIT_FAILED

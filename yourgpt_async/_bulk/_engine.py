@@ -27,7 +27,6 @@ from typing import Final
 from .._exceptions import (
     ConfigurationError,
     DeliveryUnknownError,
-    UnexpectedResponseError,
     YourGPTError,
 )
 from .._validate import positive_int, short
@@ -436,15 +435,13 @@ class BulkRun:
 def outcome_for(prepared: Prepared, error: YourGPTError) -> Failed | InDoubt:
     """The outcome of an item whose request ended with ``error``.
 
-    In doubt if the message may have been delivered: the delivery is unknown, or the service
-    answered 2xx with a reply that could not be read. Failed otherwise.
+    In doubt if the message may have been delivered (the client raised DeliveryUnknownError:
+    no answer, a 5xx, or a 2xx it could not read, exactly as ``send_message`` reports it);
+    failed otherwise.
     """
     item, key, index = prepared.item, prepared.key, prepared.index
     if isinstance(error, DeliveryUnknownError):
         return InDoubt(item=item, error=error, key=key, index=index)
-    if isinstance(error, UnexpectedResponseError) and 200 <= error.status < 300:
-        # The service said 2xx, so it stored the message, but the reply was unreadable.
-        return InDoubt(item=item, error=_undecodable(error), key=key, index=index)
     return Failed(item=item, error=error, key=key, index=index)
 
 
@@ -457,13 +454,3 @@ def _left_in_doubt(prepared: Prepared) -> InDoubt:
         endpoint="sendMessage",
     )
     return InDoubt(item=prepared.item, error=error, key=prepared.key, index=prepared.index)
-
-
-def _undecodable(error: UnexpectedResponseError) -> DeliveryUnknownError:
-    unknown = DeliveryUnknownError(
-        f"{error.endpoint}: the service answered HTTP {error.status} but the reply could not be "
-        "read, so the message was probably delivered; it was not resent",
-        endpoint=error.endpoint,
-    )
-    unknown.__cause__ = error
-    return unknown

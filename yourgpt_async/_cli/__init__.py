@@ -32,13 +32,14 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     out = Printer(sys.stdout)
     try:
         if args.command == "emulator":
-            return run_emulator(args)
+            return run_emulator(args, parser)
         if args.command == "bulk":
             return bulk(args, out)
         return asyncio.run(COMMANDS[args.command](args, out))

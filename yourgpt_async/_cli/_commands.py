@@ -170,19 +170,11 @@ async def _messages(args: argparse.Namespace, out: Printer) -> int:
 # -- emulator --------------------------------------------------------------------------------
 
 
-def run_emulator(args: argparse.Namespace) -> int:
-    from ..testing import serve_main
+def run_emulator(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Serve the emulator as ``python -m yourgpt_async.testing`` would, with the same options."""
+    from ..testing._cli import run_from_args
 
-    argv = ["--host", args.host, "--port", str(args.port), "--ai-latency", str(args.ai_latency)]
-    if args.rate_limit is not None:
-        argv += ["--rate-limit", args.rate_limit]
-    if args.fault_plan is not None:
-        argv += ["--fault-plan", args.fault_plan]
-    if args.api_key is not None:
-        argv += ["--api-key", args.api_key]
-    if args.widget_uid is not None:
-        argv += ["--widget-uid", args.widget_uid]
-    return serve_main(argv)
+    return run_from_args(args, parser)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Coroutine[Any, Any, int]]] = {

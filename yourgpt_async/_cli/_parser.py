@@ -163,22 +163,9 @@ def _add_bulk(
 
 
 def _add_emulator(commands: _Commands) -> None:
-    """Add emulator, whose key and widget options are what it accepts."""
+    """Add emulator, with the emulator's own options (``python -m yourgpt_async.testing``)."""
+    from ..testing._cli import add_options
+
     emulator = commands.add_parser("emulator", help="serve the API emulator until Ctrl-C")
-    # Its own key and widget: what the emulator accepts, not what a client sends.
-    emulator.add_argument(
-        "--api-key", default=argparse.SUPPRESS, help="the key it accepts (default: its own)"
-    )
-    emulator.add_argument(
-        "--widget-uid", default=argparse.SUPPRESS, help="the key's widget (default: its own)"
-    )
+    add_options(emulator)
     emulator.add_argument("--base-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    emulator.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
-    emulator.add_argument("--port", type=int, default=8089, help="0 for any (default: 8089)")
-    emulator.add_argument(
-        "--rate-limit", metavar="PER_SECOND[/BURST]", help="per-key limit, e.g. 200/20"
-    )
-    emulator.add_argument("--fault-plan", metavar="FILE", help="faults to apply (JSON)")
-    emulator.add_argument(
-        "--ai-latency", type=float, default=0.0, help="seconds before each AI reply"
-    )

@@ -21,6 +21,7 @@ from ._bulk import BulkInput, BulkRun, BulkSummary
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
 from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
+from ._pagination import PageWalk
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._retry import run_with_retries
 from ._transport import Transport
@@ -501,15 +502,14 @@ class AsyncClient:
 
 
 async def _walk(fetch: Callable[[int], Any]) -> AsyncIterator[Any]:
+    walk = PageWalk()  # stops a service that repeats pages or runs past its total
     page_number = 1
-    previous: tuple[Any, ...] = ()
     while True:
         page = await fetch(page_number)
-        if page.items and page.items == previous:
-            return  # the service ignored `page` and sent the same items again: stop, not loop
+        if not walk.is_new(page):
+            return
         for item in page.items:
             yield item
-        if not page.items or not page.has_more:
+        if walk.is_last(page):
             return
-        previous = page.items
         page_number += 1

@@ -3,7 +3,8 @@
 The service's field sets drift between endpoints and over time, so decoding is lenient:
 unknown fields are ignored (and kept in ``raw``), missing ones take defaults, nulls are fine,
 an unknown enum value is kept as a plain ``str``, ``createdAt`` and ``created_at`` both work,
-and ``session_uid`` is always the exact decimal ``str``, even when sent as a 17-digit number.
+``session_uid`` is always the exact decimal ``str``, even when sent as a 17-digit number, and a
+number or date out of any representable range in an optional field decodes to ``None``.
 A strict twin (``make_converter(strict=True)``) forbids unknown fields, for tests that
 watch for drift.
 """
@@ -71,7 +72,10 @@ def parse_datetime(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past the last UTC datetime
+        return None
 
 
 def _union_args(tp: Any) -> tuple[Any, ...]:
@@ -105,14 +109,25 @@ def _optional_int(value: Any, _: Any) -> int | None:
         return value
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, 1e400
         return None
+
+
+def _text(value: Any) -> str:
+    """``value`` as text; a float that is a whole number as its exact digits.
+
+    A 17-digit ``session_uid`` sent as ``1.7226012685401506e16`` is exactly the integer
+    17226012685401506, so it becomes ``"17226012685401506"``, never ``"1.7226012685401506e+16"``.
+    """
+    if type(value) is float and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _optional_str(value: Any, _: Any) -> str | None:
     if value is None:
         return None
-    return value if isinstance(value, str) else str(value)
+    return value if isinstance(value, str) else _text(value)
 
 
 def _optional_bool(value: Any, _: Any) -> bool | None:
@@ -139,7 +154,7 @@ def _optional_mapping(value: Any, _: Any) -> Mapping[str, Any] | None:
 
 def _str(value: Any, _: Any) -> str:
     # json.loads keeps integers exact, so str() of a 17-digit session_uid is the exact uid.
-    return "" if value is None else value if isinstance(value, str) else str(value)
+    return "" if value is None else value if isinstance(value, str) else _text(value)
 
 
 def _is_exactly(expected: Any) -> Callable[[Any], bool]:

@@ -22,14 +22,16 @@ Every exception carries a :class:`FailureKind` in ``kind``: what the failure mea
 decided once where the failure is seen (``_wire`` for replies, ``_transport`` for the network).
 The retry policy, the rate limiter and bulk sending all read that one value.
 
-No message or repr of these exceptions contains the API key: the client never hands it to them.
+No message or repr of these exceptions contains the API key, nor does anything reachable from
+them: the client never hands the key to them, and :func:`redact` removes it (and any password)
+from text a service or a library echoes back, before the error is raised.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 __all__ = [
     "APIError",
@@ -48,7 +50,76 @@ __all__ = [
     "TransportError",
     "UnexpectedResponseError",
     "YourGPTError",
+    "redact",
+    "redact_error",
 ]
+
+E = TypeVar("E", bound="YourGPTError")
+
+REDACTED: Final = "***"
+"""What a secret is replaced with."""
+
+_MIN_PARTIAL: Final = 4  # a cut-off text ending in this much of a secret's start loses it too
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redact_cut(text: str, secrets: Sequence[str]) -> str:
+    """:func:`redact` for a text cut to a length, which may end with the start of a secret."""
+    text = redact(text, secrets)
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(text)), _MIN_PARTIAL - 1, -1):
+            if text.endswith(secret[:size]):
+                return text[:-size] + REDACTED
+    return text
+
+
+def _redact_json(value: Any, secrets: Sequence[str]) -> Any:
+    """A decoded JSON value with the secrets redacted from every string in it, keys included.
+
+    Lists and dicts are changed in place, walked with a stack rather than recursion, so a body
+    nested as deep as a parser allows is no problem.
+    """
+    if isinstance(value, str):
+        return redact(value, secrets)
+    stack, seen = [value], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, list):
+            entries = list(enumerate(node))
+        elif isinstance(node, dict):
+            entries = list(node.items())
+        else:
+            continue
+        for key, item in entries:
+            if isinstance(item, str):
+                node[key] = redact(item, secrets)
+            elif isinstance(item, (list, dict)):
+                stack.append(item)
+            if isinstance(key, str) and isinstance(node, dict) and redact(key, secrets) != key:
+                node[redact(key, secrets)] = node.pop(key)
+    return value
+
+
+def redact_error(error: E, secrets: Sequence[str]) -> E:
+    """Remove the secrets from everything ``error`` holds; returns ``error`` itself.
+
+    Called where an error is made from what a service sent back (an RXERROR message, a body, a
+    header), so a service that echoes the API key never gets it into a message, a log line, a
+    results file or a journal.
+    """
+    if any(secrets):
+        error._redact(secrets)
+    return error
 
 
 class FailureKind(enum.Enum):
@@ -95,6 +166,10 @@ class YourGPTError(Exception):
         if self.attempts > 1:
             return f"{self.message} (after {self.attempts} attempts)"
         return self.message
+
+    def _redact(self, secrets: Sequence[str]) -> None:
+        self.message = redact(self.message, secrets)
+        self.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in self.args)
 
 
 class ConfigurationError(YourGPTError, ValueError):
@@ -201,6 +276,13 @@ class APIError(YourGPTError):
             f"message={self.message!r})"
         )
 
+    def _redact(self, secrets: Sequence[str]) -> None:
+        super()._redact(secrets)
+        if self.request_id is not None:
+            self.request_id = redact(self.request_id, secrets)
+        self.body = _redact_json(self.body, secrets)
+        self.errors = _redact_json(self.errors, secrets)
+
 
 class BadRequestError(APIError):
     """HTTP 400, or ``RXERROR`` at HTTP 200: the service rejected the request's parameters."""
@@ -265,6 +347,10 @@ class UnexpectedResponseError(APIError):
     def __str__(self) -> str:
         text = super().__str__()
         return f"{text}; body starts: {self.excerpt!r}" if self.excerpt else text
+
+    def _redact(self, secrets: Sequence[str]) -> None:
+        super()._redact(secrets)
+        self.excerpt = _redact_cut(self.excerpt, secrets)
 
 
 class ResponseTooLargeError(UnexpectedResponseError):

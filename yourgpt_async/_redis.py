@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 import urllib.parse
 import warnings
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 
 from ._config import Clock, RateLimit, Sleep, _positive
-from ._exceptions import ConfigurationError, RateLimiterUnavailableError
+from ._exceptions import ConfigurationError, RateLimiterUnavailableError, redact
 from ._ratelimit import Limiter, LimiterFactory, LocalLimiter
 
 if TYPE_CHECKING:
@@ -87,17 +88,33 @@ return 0
 """
 
 
+# A password given in the query string, which redis-py reads too: `?password=...`.
+_QUERY_PASSWORD: Final = re.compile(r"(?i)([?&](?:password|pass|passwd|pwd)=)([^&#]*)")
+
+
 def redact_url(url: str) -> str:
-    """Return ``url`` with its password (if any) replaced by ``***``."""
+    """Return ``url`` with its password (if any) replaced by ``***``: the one in the user info
+    (``redis://:pw@host``) and one given in the query (``?password=pw``)."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return "<unparsable Redis URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        url = urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The passwords in ``url``, as written and decoded, to scrub from any text."""
+    try:
+        found = [urllib.parse.urlsplit(url).password or ""]
+    except ValueError:
+        found = []
+    found += [match.group(2) for match in _QUERY_PASSWORD.finditer(url)]
+    found += [urllib.parse.unquote(value) for value in found]
+    return tuple(sorted({value for value in found if value}, key=len, reverse=True))
 
 
 def _check_url(url: object) -> None:
@@ -263,6 +280,7 @@ class RedisLimiter(Limiter):
         self._clock: Clock = config.clock
         self._sleep: Sleep = config.sleep
         self._url = redact_url(config.url)
+        self._secrets = url_secrets(config.url)
         interval = _MICROS / config.per_second
         self._interval = repr(interval)
         self._tolerance = repr((config.burst - 1) * interval)
@@ -282,7 +300,7 @@ class RedisLimiter(Limiter):
             )
         except ValueError as error:
             raise ConfigurationError(
-                f"RedisRateLimit.url {self._url!r} is not usable: {error}"
+                f"RedisRateLimit.url {self._url!r} is not usable: {self._text(error)}"
             ) from None
         self._redis: Redis = aioredis.Redis(connection_pool=self._pool)
         self._acquire_script: AsyncScript = self._redis.register_script(_ACQUIRE_LUA)
@@ -373,14 +391,16 @@ class RedisLimiter(Limiter):
         except self._errors as error:
             if self._closed or self._config.on_redis_error == "fail":
                 logger.warning(
-                    "could not share a 429 cool-down through Redis %s (%s)", self._url, error
+                    "could not share a 429 cool-down through Redis %s (%s)",
+                    self._url,
+                    self._text(error),
                 )
             else:
                 self._fall_back(error)
 
     def _fall_back(self, error: BaseException) -> None:
         """Handle an unreachable Redis: raise, or switch to the local limiter."""
-        what = f"{type(error).__name__}: {error}"
+        what = f"{type(error).__name__}: {self._text(error)}"
         if self._closed:
             raise RuntimeError("this RedisLimiter was closed during the call") from error
         if self._config.on_redis_error == "fail":
@@ -406,6 +426,10 @@ class RedisLimiter(Limiter):
             self._warned = True
             warnings.warn(message, RuntimeWarning, stacklevel=2)
 
+    def _text(self, error: BaseException) -> str:
+        """An error's text without the URL's password."""
+        return redact(str(error), self._secrets)
+
     def _maybe_probe(self) -> None:
         if self._probe is None and self._clock() >= self._next_probe:
             self._probe = self._spawn(self._reconnect())
@@ -415,7 +439,7 @@ class RedisLimiter(Limiter):
             await self._redis.ping()
         except self._errors as error:
             self._next_probe = self._clock() + self._config.reconnect_interval
-            logger.debug("Redis %s still unreachable (%s)", self._url, error)
+            logger.debug("Redis %s still unreachable (%s)", self._url, self._text(error))
         else:
             self._falling_back = False
             logger.info(

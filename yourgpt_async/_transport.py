@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 import aiohttp
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._config import Timeouts
@@ -23,7 +23,10 @@ from ._exceptions import (
     FailureKind,
     ResponseTooLargeError,
     TransportError,
+    redact,
+    redact_error,
 )
+from ._inflight import CALL_STATE, CallState
 from ._ratelimit import Limiter
 from ._wire import ENDPOINTS, Endpoint, decode_reply
 
@@ -32,6 +35,9 @@ __all__ = ["Transport"]
 T = TypeVar("T")
 
 _CHUNK = 65536
+_DETAIL = 200  # characters of a network error's own text kept in ours
+# Failures that prove the request was not acted on: nothing was delivered.
+_NOT_DELIVERED = frozenset({FailureKind.CONNECT, FailureKind.THROTTLED, FailureKind.REJECTED})
 
 
 class Transport:
@@ -62,15 +68,22 @@ class Transport:
         self._gate = asyncio.Semaphore(max_concurrency)
         self._session = session
         self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
         self._urls = {e.name: base_url / e.name for e in ENDPOINTS}
         # Built once as the multidict aiohttp would otherwise convert a plain dict into.
         self._headers = CIMultiDict(headers)
+        self._secrets = tuple(v for k, v in headers.items() if k.lower() == "api-key")
 
     def session(self) -> aiohttp.ClientSession:
         """The HTTP session, made on first use inside the running event loop."""
         if self.closed:
             raise RuntimeError("this AsyncClient is closed; make a new one to send more requests")
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                raise RuntimeError(_OTHER_LOOP)
+            self._loop = loop
         session = self._session
         if session is None:
             session = self._session = aiohttp.ClientSession(
@@ -95,14 +108,23 @@ class Transport:
         await self._gate.acquire()
         try:
             ticket = await self.limiter.acquire()
-            status, headers, raw = await self._post(session, endpoint.name, body)
+            call = CALL_STATE.get()
+            if call is not None:
+                call.sending = True
+            try:
+                status, headers, raw = await self._post(session, endpoint.name, body)
+            except BaseException as error:  # cancelled mid-request: it may have been delivered
+                _sent(call, getattr(error, "kind", None))
+                raise
             result = decode_reply(endpoint, status, headers, raw)
             if isinstance(result, APIError):
+                _sent(call, result.kind)
                 if result.kind is FailureKind.THROTTLED:
                     self.limiter.on_throttled(ticket, result.retry_after)
                 else:
                     self.limiter.on_success(ticket)
-                raise result
+                raise redact_error(result, self._secrets)
+            _sent(call, None)
             self.limiter.on_success(ticket)
             return result
         finally:
@@ -130,15 +152,49 @@ class Transport:
                 # somehow still running).
                 response.release()
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
-            raise ConnectError(
-                f"{name}: could not connect to {self.base_url.host}: {type(error).__name__}",
+            failure: TransportError = ConnectError(
+                f"{name}: could not connect to {self.base_url.host}: {self._describe(error)}",
                 endpoint=name,
-            ) from error
+            )
+            failure.__cause__ = self._safe_cause(error)
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise TransportError(
-                f"{name}: no complete reply after the request was sent ({type(error).__name__})",
+            failure = TransportError(
+                f"{name}: no complete reply after the request was sent ({self._describe(error)})",
                 endpoint=name,
-            ) from error
+            )
+            failure.__cause__ = self._safe_cause(error)
+        # Raised here, outside the handlers, so that aiohttp's exception is not its __context__:
+        # that one may hold the request's headers, API key included.
+        raise failure
+
+    def _describe(self, error: BaseException) -> str:
+        """The type and text of a network error, without the key, in a line."""
+        text = " ".join(redact(str(error), self._secrets).split())
+        if len(text) > _DETAIL:
+            text = text[:_DETAIL] + "..."
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+    def _safe_cause(self, error: BaseException) -> BaseException | None:
+        """``error``, or a copy of it without the request's headers, or ``None`` if the key
+        would still be reachable from it.
+
+        aiohttp's ``ClientResponseError`` (an invalid or oversized reply) keeps the request's
+        headers, API key included, in its ``request_info``; the copy keeps the rest.
+        """
+        if isinstance(error, aiohttp.ClientResponseError):
+            info = error.request_info
+            headers = CIMultiDict(info.headers)
+            for name in headers.keys() & {"api-key"}:
+                headers[name] = "***"
+            error = aiohttp.ClientResponseError(
+                aiohttp.RequestInfo(
+                    info.url, info.method, CIMultiDictProxy(headers), info.real_url
+                ),
+                (),
+                status=error.status,
+                message=redact(error.message, self._secrets),
+            )
+        return None if _reaches(error, self._secrets) else error
 
     async def _read(self, response: aiohttp.ClientResponse, name: str) -> bytes:
         cap = self._max_response_bytes
@@ -163,3 +219,35 @@ class Transport:
             status=response.status,
             endpoint=name,
         )
+
+
+_OTHER_LOOP = (
+    "this AsyncClient was first used in another event loop, which it stays bound to (its HTTP "
+    "session, rate limiter and concurrency gate belong to that loop); typically a second "
+    "asyncio.run() reused a client made for the first. Make the client inside the coroutine "
+    "that asyncio.run() runs (async with AsyncClient(...) as client: ...), one per loop, or "
+    "run all the work in one loop"
+)
+
+
+def _sent(call: CallState | None, kind: FailureKind | None) -> None:
+    """Note that an attempt of ``call`` ended; ``kind`` is its failure's, ``None`` a success."""
+    if call is not None:
+        call.sending = False
+        if kind not in _NOT_DELIVERED:
+            call.maybe_delivered = True
+
+
+def _reaches(error: BaseException, secrets: tuple[str, ...]) -> bool:
+    """Whether a secret shows in the text, repr or attributes of ``error`` or what it chains to."""
+    links, seen = [error], 0
+    while links:
+        link = links.pop()
+        seen += 1
+        if seen > 16:
+            return True  # a chain this long is not worth checking further: drop it
+        texts = (str(link), repr(link), repr(getattr(link, "__dict__", {})), repr(link.args))
+        if any(secret in text for text in texts for secret in secrets):
+            return True
+        links += [e for e in (link.__cause__, link.__context__) if e is not None]
+    return False

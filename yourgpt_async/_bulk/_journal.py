@@ -8,14 +8,20 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import threading
 from array import array
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import attrs
 
 from .._exceptions import ConfigurationError
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: journals are not locked there
+    fcntl = None  # type: ignore[assignment]
 from .._validate import short
 from ._items import GENERATED_KEY, Prepared
 from ._outcomes import BulkOutcome, Failed, Sent
@@ -136,33 +142,63 @@ class _History:
         return self.positions[position] if position < len(self.positions) else 0
 
 
-def _read_history(path: Path) -> _History:
-    """Replay a journal file (blocking; run off the loop)."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return _History()
-    with handle:
-        # About two lines of 45 bytes a key: size the table once rather than grow it.
-        history = _History(keys=_KeyTable(os.fstat(handle.fileno()).st_size // 90))
-        offset = 0
-        for number, line in enumerate(handle, 1):
-            if not line.endswith(b"\n"):
-                break  # torn by a crash mid-write: never confirmed, so nothing was sent for it
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = None
-            if number == 1:
-                history.fingerprint = _header_fingerprint(path, record)
-            elif not _replay(record, history):
-                raise ConfigurationError(
-                    f"journal {str(path)!r}, line {number}: not a journal record: "
-                    f"{short(line.decode('utf-8', 'replace'))}; the file is damaged"
-                )
-            offset += len(line)
-        history.valid_bytes = offset
+def _read_history(path: Path, handle: BinaryIO) -> _History:
+    """Replay a journal file from ``handle`` (blocking; run off the loop)."""
+    # About two lines of 45 bytes a key: size the table once rather than grow it.
+    history = _History(keys=_KeyTable(os.fstat(handle.fileno()).st_size // 90))
+    offset = 0
+    for number, line in enumerate(handle, 1):
+        if not line.endswith(b"\n"):
+            break  # torn by a crash mid-write: never confirmed, so nothing was sent for it
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if number == 1:
+            history.fingerprint = _header_fingerprint(path, record)
+        elif not _replay(record, history):
+            raise ConfigurationError(
+                f"journal {str(path)!r}, line {number}: not a journal record: "
+                f"{short(line.decode('utf-8', 'replace'))}; the file is damaged"
+            )
+        offset += len(line)
+    history.valid_bytes = offset
     return history
+
+
+def _open_locked(path: Path) -> int:
+    """Open (or create) the journal file and lock it for this run; returns its descriptor.
+
+    Only a regular file will do: a FIFO or a device in its place is refused at once (it is
+    opened non-blocking, so even one that appears after the check cannot hang the run).
+    """
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigurationError(_not_a_file(path))
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigurationError(_not_a_file(path))
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigurationError(
+                    f"journal {str(path)!r} is in use by another run (it is locked); wait for "
+                    "that run to end, or pass another journal path"
+                ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _not_a_file(path: Path) -> str:
+    return (
+        f"cannot use {str(path)!r} as the journal: it is not a regular file; pass the path of a "
+        "file (it is created if absent)"
+    )
 
 
 def _header_fingerprint(path: Path, record: object) -> dict[str, object]:
@@ -223,6 +259,11 @@ class Journal:
     never taken for a new item and resent with everything after it. A caller's own keys are
     identities: reordering or appending such items is allowed.
 
+    Exclusive use: a run holds an exclusive lock (``flock``, on POSIX) on the file from opening
+    to closing it, so a second run on the same journal, in this process or another, is refused
+    with a ``ConfigurationError`` instead of sending every item a second time. The journal must
+    be a regular file. Lines are ASCII JSON, so any key (a lone surrogate included) round-trips.
+
     Durability: every line is made durable (written, then ``fsync``) before the coroutine that
     asked for it goes on: a start line before the request can leave (a crash can then never
     leave a delivered message without a start line), an end line before the outcome is handed
@@ -235,10 +276,10 @@ class Journal:
     loop keeps serving requests in flight (and gathers the next batch) instead of stalling.
     """
 
-    def __init__(self, path: Path, history: _History) -> None:
+    def __init__(self, path: Path, history: _History, fd: int) -> None:
         self.path = path
         self.history = history
-        self._fd: int | None = None
+        self._fd: int | None = fd  # open, locked, appending
         self._lines: list[bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -247,25 +288,39 @@ class Journal:
 
     @classmethod
     async def open(cls, path: Path, head: list[str], head_complete: bool) -> Journal:
-        """Open ``path``: replay it and check it belongs to this input, or start a new one.
+        """Open and lock ``path``: replay it and check it belongs to this input, or start anew.
 
         Args:
             path: The journal file.
             head: The keys of the input's first items (up to ``FINGERPRINT_ITEMS``).
             head_complete: Whether the input ended within ``head``.
+
+        Raises:
+            ConfigurationError: The file cannot be used: not a regular file, locked by another
+                run, not a journal, or the journal of another input.
         """
         try:
-            history = await asyncio.to_thread(_read_history, path)
-            journal = cls(path, history)
+            fd = await asyncio.to_thread(_open_locked, path)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot use {str(path)!r} as the journal: {error.strerror or error}"
+            ) from error
+        try:
+            with open(fd, "rb", closefd=False) as handle:  # noqa: ASYNC230 - read in a thread
+                history = await asyncio.to_thread(_read_history, path, handle)
+            journal = cls(path, history, fd)
             if history.fingerprint is None:
                 await asyncio.to_thread(journal._create, _fingerprint(head))
             else:
                 journal._check_input(head, head_complete)
                 await asyncio.to_thread(journal._reopen)
-        except OSError as error:
-            raise ConfigurationError(
-                f"cannot use {str(path)!r} as the journal: {error.strerror or error}"
-            ) from error
+        except BaseException as error:
+            os.close(fd)  # and with it the lock
+            if isinstance(error, OSError):
+                raise ConfigurationError(
+                    f"cannot use {str(path)!r} as the journal: {error.strerror or error}"
+                ) from error
+            raise
         return journal
 
     def _check_input(self, head: list[str], head_complete: bool) -> None:
@@ -281,8 +336,9 @@ class Journal:
         )
 
     def _create(self, fingerprint: dict[str, object]) -> None:
+        assert self._fd is not None
         header = {"journal": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "input": fingerprint}
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        os.ftruncate(self._fd, 0)  # an empty file, or one torn in its header
         os.write(self._fd, _encode(header))
         os.fsync(self._fd)
         # Make the new directory entry durable too, where the platform allows it.
@@ -294,9 +350,9 @@ class Journal:
                 os.close(directory)
 
     def _reopen(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        assert self._fd is not None
         if os.fstat(self._fd).st_size > self.history.valid_bytes:
-            os.truncate(self.path, self.history.valid_bytes)  # drop a torn last line
+            os.ftruncate(self._fd, self.history.valid_bytes)  # drop a torn last line
             os.fsync(self._fd)
 
     def state(self, item: Prepared) -> int:
@@ -391,7 +447,8 @@ class Journal:
 
 
 def _encode(record: dict[str, object]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    # ASCII with \u escapes: any str round-trips, a lone surrogate ("k\ud800") included.
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
 def _journal_error(path: Path, error: BaseException) -> OSError:

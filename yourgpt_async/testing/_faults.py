@@ -15,10 +15,27 @@ from pathlib import Path
 
 import attrs
 
-__all__ = ["ANY_ENDPOINT", "Fault", "FaultKind", "FaultPlan"]
+__all__ = ["ANY_ENDPOINT", "ENDPOINT_NAMES", "Fault", "FaultKind", "FaultPlan"]
 
 ANY_ENDPOINT = "*"
 """The endpoint name of the queue consulted when an endpoint's own queue is empty."""
+
+ENDPOINT_NAMES = (
+    "createSession",
+    "sendMessage",
+    "updateSession",
+    "getSessions",
+    "getSessionMessages",
+)
+"""The endpoints a fault plan may name (besides ``"*"``), spelt as in their URLs."""
+
+
+def _check_endpoint(endpoint: object) -> str:
+    """``endpoint`` if a plan may name it; a misspelt name would never fire, so it raises."""
+    if endpoint == ANY_ENDPOINT or endpoint in ENDPOINT_NAMES:
+        return str(endpoint)
+    names = ", ".join(repr(name) for name in (*ENDPOINT_NAMES, ANY_ENDPOINT))
+    raise ValueError(f"unknown endpoint {endpoint!r}: a fault plan takes one of {names}")
 
 
 class FaultKind(str, enum.Enum):
@@ -310,8 +327,10 @@ class FaultPlan:
             The plan itself, so calls can be chained.
 
         Raises:
-            ValueError: No entries were given, or ``times`` is below 1.
+            ValueError: ``endpoint`` is not one of the API's endpoint names or ``"*"`` (listed in
+                the message), no entries were given, or ``times`` is below 1.
         """
+        _check_endpoint(endpoint)
         if not faults:
             raise ValueError("add() needs at least one fault (or None for a normal request)")
         if times < 1:
@@ -388,7 +407,8 @@ class FaultPlan:
             raise ValueError("a fault plan must be an object of endpoint name to list of faults")
         plan = cls()
         for endpoint, entries in data.items():
-            if not isinstance(endpoint, str) or not isinstance(entries, (list, tuple)):
+            _check_endpoint(endpoint)
+            if not isinstance(entries, (list, tuple)):
                 raise ValueError(f"{endpoint!r}: expected a list of faults")
             faults = [
                 _fault_from_dict(entry, f"{endpoint}[{index}]")

@@ -1,0 +1,134 @@
+"""A small hostile HTTP server for the tests: it answers every request with whatever bytes it is
+told to, valid HTTP or not, in a thread of its own so that sync tests (the CLI) can use it too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+KEY = "apk-HOSTILE-secret-key-0123456789"
+"""The API key the tests send to hostile servers, and look for in everything that comes back."""
+
+
+@attrs.frozen
+class Request:
+    """What the client sent: the endpoint name (last path part), headers and the parsed body."""
+
+    endpoint: str
+    headers: dict[str, str]
+    body: Any
+
+
+Reply = bytes | Callable[[Request], bytes]
+
+
+def http(
+    body: bytes | str | object = b"",
+    *,
+    status: int = 200,
+    headers: Iterable[tuple[str, str]] = (),
+    reason: str = "OK",
+) -> bytes:
+    """One HTTP/1.1 response, framed by Content-Length; a body that is not bytes or str is JSON."""
+    if isinstance(body, str):
+        raw = body.encode("utf-8", "surrogatepass")
+    elif isinstance(body, bytes):
+        raw = body
+    else:
+        raw = json.dumps(body).encode()
+    head = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(raw)}", "Connection: close"]
+    head += [f"{name}: {value}" for name, value in headers]
+    return "\r\n".join(head).encode("utf-8", "surrogateescape") + b"\r\n\r\n" + raw
+
+
+def success(data: object, **extra: object) -> bytes:
+    """An RXSUCCESS envelope with ``data``."""
+    return http({"type": "RXSUCCESS", "message": "ok", "data": data, **extra})
+
+
+class HostileServer:
+    """Answers each request with :attr:`reply` (bytes, or a function of the request), then
+    closes the connection. ``hold=True`` makes it keep the connection open without answering."""
+
+    def __init__(self, reply: Reply = b"") -> None:
+        self.reply: Reply = reply
+        self.hold = False
+        self.requests: list[Request] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> HostileServer:
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        future.result(timeout=10)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}/chatbot/v1"
+
+    async def _stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def count(self, endpoint: str | None = None) -> int:
+        """How many requests came (to ``endpoint``, if given)."""
+        return sum(endpoint in (None, r.endpoint) for r in self.requests)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await _read_request(reader)
+            if request is None:
+                return
+            self.requests.append(request)
+            if self.hold:
+                await reader.read()  # until the client gives up and closes
+                return
+            reply = self.reply(request) if callable(self.reply) else self.reply
+            writer.write(reply)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Request | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    path = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else "/"
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name:
+            headers[name.strip().lower()] = value.strip()
+    raw = await reader.readexactly(int(headers.get("content-length", "0")))
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw
+    return Request(path.rstrip("/").rpartition("/")[2], headers, body)

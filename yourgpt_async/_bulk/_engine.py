@@ -25,10 +25,13 @@ from types import TracebackType
 from typing import Final
 
 from .._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     DeliveryUnknownError,
+    PermissionDeniedError,
     YourGPTError,
 )
+from .._inflight import CALL_STATE, CallState
 from .._validate import positive_int, short
 from ._items import BulkInput, Prepared, prepare
 from ._journal import FINGERPRINT_ITEMS, Journal, State
@@ -39,6 +42,7 @@ __all__ = ["BulkRun", "outcome_for"]
 
 _PROGRESS_INTERVAL: Final = 0.1  # seconds between two progress callbacks
 _YIELD_EVERY: Final = 256  # pull this many items without a request, then let the loop run
+_NOT_SENT: Final = "not sent: the run stopped before this item's request left"
 
 
 class _Source:
@@ -169,19 +173,23 @@ class BulkRun:
         self._clock = clock
         self._journal: Journal | None = None
         self._stopping = False
+        self._stopped_by: AuthenticationError | PermissionDeniedError | None = None
         self._index = 0  # position in the input of the next item taken
         self._pull: asyncio.Task[tuple[bool, object]] | None = None
         self._in_flight: dict[asyncio.Task[BulkOutcome], int] = {}  # task -> sequence number
+        self._calls: dict[asyncio.Task[BulkOutcome], CallState] = {}  # whether its request left
         self._done: deque[asyncio.Task[BulkOutcome]] = deque()  # finished, not yet collected
         self._wakeup: asyncio.Future[None] | None = None
         self._started: float | None = None
         self._ended: float | None = None
         self._last_report = -float("inf")
-        self._counts = {"sent": 0, "failed": 0, "in_doubt": 0, "skipped": 0, "cancelled": 0}
+        self._counts = dict.fromkeys(("sent", "failed", "in_doubt", "skipped", "cancelled"), 0)
+        self._counts["not_sent"] = 0
         # Sequence numbers go to the items that will have an outcome, in the order they are taken.
         self._sequence = 0  # of the next such item
         self._head = 0  # of the next outcome to hand over, with `ordered`
-        self._ready: dict[int, BulkOutcome] = {}  # sequence number -> outcome not handed over
+        # Sequence number -> outcome not handed over (None: an item stopped before it was sent).
+        self._ready: dict[int, BulkOutcome | None] = {}
         self._agen: AsyncGenerator[BulkOutcome, None] = self._drive()
 
     # -- the public surface ----------------------------------------------------------------
@@ -212,18 +220,36 @@ class BulkRun:
         await self._agen.aclose()
 
     def stop(self) -> None:
-        """Take no new items; the run ends once the items in flight have their outcomes.
+        """Take no new items, and cancel those whose request has not left; the run ends once
+        the requests on the wire have their outcomes.
 
-        Safe to call from a signal handler running in the event loop.
+        An item still waiting for its turn (the concurrency limit or the rate limit) is not
+        sent: it gets no outcome, is counted in ``summary().not_sent``, and a journal records
+        it as not sent, so a resumed run sends it. Safe to call from a signal handler running
+        in the event loop.
         """
         self._stopping = True
         if self._pull is not None:
             self._pull.cancel()
+        for task, call in self._calls.items():
+            if call.unsent:
+                task.cancel()
 
     @property
     def stopping(self) -> bool:
-        """Whether :meth:`stop` has been called."""
+        """Whether :meth:`stop` has been called (or the run stopped itself)."""
         return self._stopping
+
+    @property
+    def stopped_by(self) -> AuthenticationError | PermissionDeniedError | None:
+        """The error that stopped the run, or ``None``.
+
+        The first 401 (:class:`~yourgpt_async.AuthenticationError`) or 403
+        (:class:`~yourgpt_async.PermissionDeniedError`) stops the run as :meth:`stop` does:
+        every later item would be refused the same way. The items in flight end with their
+        outcomes; the rest are not sent, and a resumed run (with a journal) sends them.
+        """
+        return self._stopped_by
 
     def summary(self) -> BulkSummary:
         """The counts so far, or in all once the run is over."""
@@ -271,10 +297,12 @@ class BulkRun:
     def _next_ready(self) -> BulkOutcome | None:
         """Take the next outcome that may be handed over now, if any."""
         if self._ordered:
-            outcome = self._ready.pop(self._head, None)
-            if outcome is not None:
+            while self._head in self._ready:
+                outcome = self._ready.pop(self._head)
                 self._head += 1
-            return outcome
+                if outcome is not None:  # None: an item that was not sent has no outcome
+                    return outcome
+            return None
         if not self._ready:
             return None
         return self._ready.pop(next(iter(self._ready)))
@@ -331,9 +359,25 @@ class BulkRun:
         while self._done:
             task = self._done.popleft()
             number = self._in_flight.pop(task)
+            self._calls.pop(task, None)
+            if task.cancelled():  # stopped before its request left: no outcome
+                self._counts["not_sent"] += 1
+                if self._ordered:
+                    self._ready[number] = None
+                continue
             outcome = task.result()  # a journal failure ends the run here
             self._count(outcome)
             self._ready[number] = outcome
+            self._stop_if_refused(outcome)
+
+    def _stop_if_refused(self, outcome: BulkOutcome) -> None:
+        """Stop the run at the first 401 or 403: the key (or its access) is refused, so every
+        later item would be too."""
+        error = outcome.error if isinstance(outcome, Failed) else None
+        if isinstance(error, (AuthenticationError, PermissionDeniedError)):
+            if self._stopped_by is None:
+                self._stopped_by = error
+            self.stop()
 
     def _wake(self, _: object) -> None:
         wakeup = self._wakeup
@@ -371,7 +415,9 @@ class BulkRun:
                 self._journal.note(item.key, "in_doubt")
                 outcome = _left_in_doubt(item)
             else:
-                task = asyncio.create_task(self._send(item), name=f"yourgpt-bulk-{index}")
+                call = CallState()
+                task = asyncio.create_task(self._send(item, call), name=f"yourgpt-bulk-{index}")
+                self._calls[task] = call
                 self._in_flight[task] = self._sequence
                 self._sequence += 1
                 task.add_done_callback(self._on_done)
@@ -380,18 +426,23 @@ class BulkRun:
         self._ready[self._sequence] = outcome
         self._sequence += 1
 
-    async def _send(self, prepared: Prepared) -> BulkOutcome:
+    async def _send(self, prepared: Prepared, call: CallState) -> BulkOutcome:
+        CALL_STATE.set(call)  # the transport marks when the request leaves (this task only)
         journal = self._journal
-        if journal is not None:
-            await journal.record(prepared.key, "start")  # durable before the request can leave
         item = prepared.item
         outcome: BulkOutcome
         try:
+            if journal is not None:
+                await journal.record(prepared.key, "start")  # durable before the request leaves
             reply = await self._client.send_message(
                 item.session_uid, item.message, send_by=item.send_by
             )
         except YourGPTError as error:
             outcome = outcome_for(prepared, error)
+        except asyncio.CancelledError:
+            if journal is not None and call.unsent:
+                journal.note(prepared.key, "failed", e=_NOT_SENT)  # so a resumed run sends it
+            raise
         else:
             outcome = Sent(item=item, reply=reply, key=prepared.key, index=prepared.index)
         if journal is not None:
@@ -421,10 +472,12 @@ class BulkRun:
         finally:
             for task in tasks:
                 if task.cancelled():
-                    self._counts["cancelled"] += 1
+                    unsent = task in self._calls and self._calls[task].unsent
+                    self._counts["not_sent" if unsent else "cancelled"] += 1
                 elif task.exception() is None:  # it had finished, uncollected
                     self._count(task.result())
             self._in_flight.clear()
+            self._calls.clear()
             self._done.clear()
             self._ended = self._clock()
             journal, self._journal = self._journal, None

@@ -138,6 +138,9 @@ class BulkSummary:
         skipped: Items a resumed run did not send because the journal shows them delivered.
         cancelled: Items still in flight when the run was closed early; their fate is unknown
             to this run (a journal reports them as in doubt when resumed).
+        not_sent: Items taken but never sent because the run stopped first (``stop()``, an
+            interrupt, a 401 or 403, or an early close) while they waited for their turn; they
+            have no outcome, and a journal records them so that a resumed run sends them.
         in_flight: Items being sent right now.
         elapsed: Seconds since the run started (until it ended, once it has).
         finished: Whether the run is over.
@@ -148,6 +151,7 @@ class BulkSummary:
     in_doubt: int = 0
     skipped: int = 0
     cancelled: int = 0
+    not_sent: int = 0
     in_flight: int = 0
     elapsed: float = 0.0
     finished: bool = False

@@ -17,13 +17,14 @@ command and its input file, ``_output`` the printer, the results file and the ex
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
 from .._exceptions import ConfigurationError, YourGPTError
 from ._bulk_command import bulk
 from ._commands import COMMANDS, run_emulator
-from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Printer
+from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Printer, printable
 from ._parser import build_parser
 
 __all__ = ["main"]
@@ -36,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    out = Printer(sys.stdout)
+    key = getattr(args, "api_key", None) or os.environ.get("YOURGPT_API_KEY")
+    out = Printer(sys.stdout, secrets=(key,) if key else ())
     try:
         if args.command == "emulator":
             return run_emulator(args, parser)
@@ -46,5 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except (YourGPTError, OSError) as error:
-        print(f"yourgpt-async: {error}", file=sys.stderr)
+        text = printable(f"yourgpt-async: {error}", out.secrets, sys.stderr.encoding or "utf-8")
+        print(text, file=sys.stderr)
         return EXIT_USAGE if isinstance(error, ConfigurationError) else EXIT_FAILED

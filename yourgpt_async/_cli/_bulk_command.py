@@ -1,27 +1,42 @@
 """The ``bulk`` command: sends a file's items with ``send_many``, shows the progress, appends
-the outcomes to ``--output``, stops gently on the first Ctrl-C or SIGTERM and at once on the
-second, and prints a summary."""
+the outcomes to ``--output``, stops gently on the first Ctrl-C or SIGTERM (the requests on the
+wire are awaited, those still waiting for their turn are not sent) and at once on the second,
+and prints a summary with the failure reasons and their counts. A run the service stops with
+401 or 403 exits 2, saying why."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import attrs
 
-from .._bulk import BulkRun, BulkSummary
+from .._bulk import BulkOutcome, BulkRun, BulkSummary, Failed, InDoubt
 from .._config import RateLimit
-from .._exceptions import ConfigurationError
+from .._exceptions import APIError, ConfigurationError, DeliveryUnknownError, YourGPTError
 from ._bulk_input import InputFile
 from ._commands import client_for
-from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Printer, Results
+from ._output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Printer,
+    Results,
+    printable,
+)
+
+_REASONS = 50  # distinct failure reasons counted; later ones count as "other"
+_SHOWN = 10  # reasons listed in the text summary
 
 __all__ = ["bulk"]
 
@@ -39,9 +54,10 @@ async def _run(args: argparse.Namespace, out: Printer, source: InputFile, total:
     """Send every item of ``source``, then print the summary; return the exit code."""
     rate_limit = None if args.rate is None else RateLimit(per_second=args.rate)
     client = client_for(args, rate_limit=rate_limit, max_concurrency=args.concurrency)
-    progress = _Progress(args.progress, args.progress_every, total)
+    progress = _Progress(args.progress, args.progress_every, total, out.secrets)
     source.on_bad = lambda number, text: progress.log(f"{source.path}:{number}: skipped: {text}")
-    results = Results(None if args.output is None else Path(args.output))
+    results = Results(None if args.output is None else Path(args.output), out.secrets)
+    reasons = Reasons()
 
     def on_progress(summary: BulkSummary) -> None:
         progress.update(summary, source.bad_lines)
@@ -61,6 +77,7 @@ async def _run(args: argparse.Namespace, out: Printer, source: InputFile, total:
                 async with run:
                     async for outcome in run:
                         results.write(outcome)
+                        reasons.add(outcome)
     except asyncio.CancelledError:
         if not interrupt.happened:
             raise
@@ -71,8 +88,9 @@ async def _run(args: argparse.Namespace, out: Printer, source: InputFile, total:
         progress.close()
     if interrupt.run is None:
         return EXIT_INTERRUPTED
-    summary = interrupt.run.summary()
-    return _finish(args, out, summary, source.bad_lines, interrupted=interrupt.happened)
+    run = interrupt.run
+    _finish(args, out, run.summary(), source.bad_lines, reasons, interrupted=interrupt.happened)
+    return _exit_code(run, source.bad_lines, out, interrupted=interrupt.happened)
 
 
 def _finish(
@@ -80,10 +98,11 @@ def _finish(
     out: Printer,
     summary: BulkSummary,
     bad_lines: int,
+    reasons: Reasons,
     *,
     interrupted: bool,
-) -> int:
-    """Print the summary; return the exit code."""
+) -> None:
+    """Print the summary: the counts, then the failure reasons with theirs."""
     if args.json:
         out.json(
             {
@@ -91,21 +110,70 @@ def _finish(
                 "rate": summary.rate,
                 "bad_lines": bad_lines,
                 "interrupted": interrupted,
+                "reasons": dict(reasons.counts.most_common()),
             }
         )
-    else:
-        out.line(
-            f"{'interrupted' if interrupted else 'done'} in {summary.elapsed:.1f}s: "
-            f"sent {summary.sent}, failed {summary.failed}, in doubt {summary.in_doubt}, "
-            f"skipped (already sent) {summary.skipped}, bad lines {bad_lines}"
-            + (f", abandoned in flight {summary.cancelled}" if summary.cancelled else "")
-            + f"; {summary.rate:.1f} sent/s"
-        )
+        return
+    out.line(
+        f"{'interrupted' if interrupted else 'done'} in {summary.elapsed:.1f}s: "
+        f"sent {summary.sent}, failed {summary.failed}, in doubt {summary.in_doubt}, "
+        f"skipped (already sent) {summary.skipped}, bad lines {bad_lines}"
+        + (f", not sent {summary.not_sent}" if summary.not_sent else "")
+        + (f", abandoned in flight {summary.cancelled}" if summary.cancelled else "")
+        + f"; {summary.rate:.1f} sent/s"
+    )
+    for reason, count in reasons.counts.most_common(_SHOWN):
+        out.line(f"  {count} × {reason}")
+    if len(reasons.counts) > _SHOWN:
+        out.line(f"  ... and {len(reasons.counts) - _SHOWN} other reasons")
+
+
+def _exit_code(run: BulkRun, bad_lines: int, out: Printer, *, interrupted: bool) -> int:
+    """130 after an interrupt; 2 when the service refused the key; 1 when an item is not
+    known to be sent; else 0."""
+    summary = run.summary()
     if interrupted:
         return EXIT_INTERRUPTED
-    if summary.failed or summary.in_doubt or bad_lines or summary.cancelled:
+    if run.stopped_by is not None:
+        text = (
+            f"yourgpt-async: bulk stopped at the first refusal of the API key or its access, "
+            f"since every item would be refused too: {run.stopped_by}. "
+            f"{summary.not_sent} items in flight were not sent and the rest were not read. "
+            "Check --api-key and --widget-uid, then run again (with the same --journal, only "
+            "the items not yet sent go)"
+        )
+        print(printable(text, out.secrets, sys.stderr.encoding or "utf-8"), file=sys.stderr)
+        return EXIT_USAGE
+    if summary.failed or summary.in_doubt or bad_lines or summary.cancelled or summary.not_sent:
         return EXIT_FAILED
     return EXIT_OK
+
+
+class Reasons:
+    """Counts the outcomes that are not ``Sent`` by why, for the summary."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def add(self, outcome: BulkOutcome) -> None:
+        if isinstance(outcome, (Failed, InDoubt)):
+            reason = reason_of(outcome.error)
+            if reason not in self.counts and len(self.counts) >= _REASONS:
+                reason = "other"
+            self.counts[reason] += 1
+
+
+def reason_of(error: YourGPTError) -> str:
+    """A short line saying why an item failed, the same for every item failing alike."""
+    cause = error.__cause__
+    if isinstance(error, DeliveryUnknownError) and isinstance(cause, YourGPTError):
+        return f"in doubt: {reason_of(cause)}"
+    text = re.sub(r"^item \d+:? ", "", error.message)  # an invalid item names its position
+    if len(text) > 100:
+        text = text[:100] + "..."
+    if isinstance(error, APIError):
+        return f"{type(error).__name__} (HTTP {error.status}): {text}"
+    return f"{type(error).__name__}: {text}"
 
 
 class _Interrupt:
@@ -140,10 +208,9 @@ class _Interrupt:
         if not self.happened and self.run is not None:
             self.happened = True
             self.run.stop()
-            in_flight = self.run.summary().in_flight
             self._progress.log(
-                f"interrupted: taking no new items; waiting for {in_flight} in "
-                "flight (interrupt again to abandon them)"
+                "interrupted: sending nothing more; waiting for the answers to the requests "
+                "already sent (interrupt again to abandon them)"
             )
         elif self._task is not None:
             self.happened = True
@@ -153,7 +220,10 @@ class _Interrupt:
 class _Progress:
     """Shows a bulk run's progress: a rich bar, periodic plain lines, or nothing."""
 
-    def __init__(self, mode: str, every: float, total: int | None) -> None:
+    def __init__(
+        self, mode: str, every: float, total: int | None, secrets: tuple[str, ...] = ()
+    ) -> None:
+        self._secrets = secrets
         self._total = total
         self._every = every
         self._last = time.monotonic()
@@ -192,6 +262,7 @@ class _Progress:
         self.mode = mode
 
     def log(self, text: str) -> None:
+        text = printable(text, self._secrets, sys.stderr.encoding or "utf-8")
         if self._bar is not None:
             self._bar.console.print(text, markup=False, highlight=False)
         else:

@@ -1,9 +1,15 @@
 """What the command line prints and returns: the printer (rich or plain), models as JSON,
-the ``bulk --output`` results file, and the exit codes."""
+the ``bulk --output`` results file, and the exit codes.
+
+Everything printed or written goes through :func:`printable` or :func:`dumps`: the API key is
+redacted (a service may echo it back), and text the output cannot encode (a lone surrogate in a
+reply, say) is escaped rather than crashing the command after the work is done.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -12,6 +18,7 @@ from typing import IO, Any, TextIO
 import attrs
 
 from .._bulk import BulkOutcome, Failed, InDoubt, Sent
+from .._exceptions import redact
 
 __all__ = [
     "EXIT_FAILED",
@@ -20,7 +27,9 @@ __all__ = [
     "EXIT_USAGE",
     "Printer",
     "Results",
+    "dumps",
     "plain",
+    "printable",
 ]
 
 EXIT_OK = 0
@@ -29,11 +38,41 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-class Printer:
-    """Prints through rich when the ``cli`` extra is installed, plainly otherwise."""
+def _encoding(stream: object) -> str:
+    return getattr(stream, "encoding", None) or "utf-8"
 
-    def __init__(self, stream: TextIO) -> None:
+
+def printable(text: str, secrets: Sequence[str] = (), encoding: str = "utf-8") -> str:
+    """``text`` without the secrets, and with what ``encoding`` cannot encode escaped."""
+    text = redact(text, secrets)
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    return text
+
+
+def dumps(value: object, secrets: Sequence[str] = (), encoding: str = "utf-8") -> str:
+    """``value`` as one line of JSON without the secrets, readable where ``encoding`` can
+    encode it, else escaped to ASCII (so a lone surrogate round-trips)."""
+    text = json.dumps(value, ensure_ascii=False, default=_json_default)
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        text = json.dumps(value, default=_json_default)
+    return redact(text, secrets)
+
+
+class Printer:
+    """Prints through rich when the ``cli`` extra is installed, plainly otherwise.
+
+    Attributes:
+        secrets: Text never to print (the API key), replaced by ``***``.
+    """
+
+    def __init__(self, stream: TextIO, secrets: Sequence[str] = ()) -> None:
         self._stream = stream
+        self.secrets = tuple(secrets)
         self.console: Any = None
         try:
             from rich.console import Console
@@ -48,6 +87,7 @@ class Printer:
             print(f"\n== {title}", file=self._stream)
 
     def line(self, text: str) -> None:
+        text = printable(text, self.secrets, _encoding(self._stream))
         if self.console is not None:
             self.console.print(text, markup=False, soft_wrap=True)
         else:
@@ -55,7 +95,7 @@ class Printer:
 
     def json(self, value: object) -> None:
         # Plain print, never rich: a script reads this.
-        print(json.dumps(value, ensure_ascii=False, default=_json_default), file=self._stream)
+        print(dumps(value, self.secrets, _encoding(self._stream)), file=self._stream)
 
 
 def _json_default(value: object) -> object:
@@ -80,7 +120,8 @@ def plain(model: attrs.AttrsInstance) -> dict[str, Any]:
 class Results:
     """Appends one JSON line per outcome to ``--output``."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, secrets: Sequence[str] = ()) -> None:
+        self._secrets = tuple(secrets)
         self._handle: IO[str] | None = None
         if path is not None:
             self._handle = path.open("a", encoding="utf-8")
@@ -99,7 +140,7 @@ class Results:
                 record.update(message_id=reply.id, reply=reply.message)
             case Failed(error=error) | InDoubt(error=error):
                 record.update(error=str(error))
-        self._handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self._handle.write(dumps(record, self._secrets) + "\n")
 
     def flush(self) -> None:
         if self._handle is not None:

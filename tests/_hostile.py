@@ -54,11 +54,15 @@ def success(data: object, **extra: object) -> bytes:
 
 class HostileServer:
     """Answers each request with :attr:`reply` (bytes, or a function of the request), then
-    closes the connection. ``hold=True`` makes it keep the connection open without answering."""
+    closes the connection. ``hold=True`` makes it keep the connection open without answering;
+    clearing :attr:`release` makes it wait before answering."""
 
     def __init__(self, reply: Reply = b"") -> None:
         self.reply: Reply = reply
         self.hold = False
+        self.release = threading.Event()
+        """Cleared, a request is answered only once it is set again."""
+        self.release.set()
         self.requests: list[Request] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -105,6 +109,8 @@ class HostileServer:
             if self.hold:
                 await reader.read()  # until the client gives up and closes
                 return
+            while not self.release.is_set():
+                await asyncio.sleep(0.002)
             reply = self.reply(request) if callable(self.reply) else self.reply
             writer.write(reply)
             await writer.drain()
@@ -132,3 +138,39 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
     except ValueError:
         body = raw
     return Request(path.rstrip("/").rpartition("/")[2], headers, body)
+
+
+def reachable_text(error: BaseException) -> list[str]:
+    """Every string reachable from an exception: its str and repr, its traceback text, and
+    those of its attributes (walked into dicts, lists and tuples), causes and contexts."""
+    import traceback
+
+    texts = traceback.format_exception(type(error), error, error.__traceback__)
+    stack: list[object] = [error]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or len(seen) > 100_000:
+            continue
+        seen.add(id(node))
+        if isinstance(node, str):
+            texts.append(node)
+        elif isinstance(node, (bytes, bytearray)):
+            texts.append(bytes(node).decode("latin-1"))
+        elif isinstance(node, dict):
+            stack += [*node.keys(), *node.values()]
+        elif isinstance(node, (list, tuple, set, frozenset)):
+            stack += list(node)
+        elif isinstance(node, BaseException):
+            texts += [str(node), repr(node)]
+            stack += [node.args, vars(node), node.__cause__, node.__context__]
+        elif node is not None and not isinstance(node, (int, float, bool)):
+            texts.append(repr(node))
+            stack.append(getattr(node, "__dict__", None))
+    return texts
+
+
+def leaks(error: BaseException, secret: str = KEY) -> list[str]:
+    """The strings reachable from ``error`` that contain ``secret`` (or its first half)."""
+    half = secret[: len(secret) // 2]
+    return [text for text in reachable_text(error) if half in text]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from _fakes import ClientFactory, FakeClock
+from _hostile import HostileServer
 
 from yourgpt_async import AsyncClient, RateLimit, RetryPolicy
 from yourgpt_async.testing import Emulator
@@ -56,3 +57,20 @@ async def make_client(emulator: Emulator, fake_clock: FakeClock) -> AsyncIterato
 def client(make_client: ClientFactory) -> AsyncClient:
     """A client bound to the emulator, retrying and pacing on the fake clock."""
     return make_client()
+
+
+@pytest.fixture(scope="module")
+def hostile_server() -> Iterator[HostileServer]:
+    """One hostile HTTP server per test module, in its own thread."""
+    with HostileServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(hostile_server: HostileServer) -> HostileServer:
+    """The module's hostile server, reset for this test: an empty reply, no requests seen."""
+    hostile_server.reply = b""
+    hostile_server.hold = False
+    hostile_server.release.set()
+    hostile_server.requests.clear()
+    return hostile_server

@@ -92,6 +92,8 @@ def loads(raw: bytes) -> Any:
     keeps the exact integer), and not for what orjson refuses but ``json`` takes (``NaN``,
     lone surrogates, a BOM, UTF-16), which falls through to ``json``.
 
+    An integer of more digits than Python converts decodes to ``None``.
+
     Raises:
         ValueError: The body is not JSON, or nests deeper than a parser will follow.
     """
@@ -104,6 +106,19 @@ def loads(raw: bytes) -> Any:
         return json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply to decode") from None
+    except ValueError as error:
+        if "integer string conversion" not in str(error):
+            raise
+    # A number of more digits than Python converts (4,300): out of any range, so None, as
+    # the converter makes of other out-of-range numbers, rather than an unreadable reply.
+    return json.loads(raw, parse_int=_int_or_none)
+
+
+def _int_or_none(digits: str) -> int | None:
+    try:
+        return int(digits)
+    except ValueError:
+        return None
 
 
 # -- Retry-After -----------------------------------------------------------------------------

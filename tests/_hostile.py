@@ -64,6 +64,7 @@ class HostileServer:
         """Cleared, a request is answered only once it is set again."""
         self.release.set()
         self.requests: list[Request] = []
+        self._arrived = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -81,6 +82,7 @@ class HostileServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.release.set()
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
@@ -100,17 +102,23 @@ class HostileServer:
         """How many requests came (to ``endpoint``, if given)."""
         return sum(endpoint in (None, r.endpoint) for r in self.requests)
 
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until ``count`` requests have come (``False`` if not within ``timeout``)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await _read_request(reader)
             if request is None:
                 return
-            self.requests.append(request)
+            with self._arrived:
+                self.requests.append(request)
+                self._arrived.notify_all()
             if self.hold:
                 await reader.read()  # until the client gives up and closes
                 return
-            while not self.release.is_set():
-                await asyncio.sleep(0.002)
+            await asyncio.to_thread(self.release.wait)
             reply = self.reply(request) if callable(self.reply) else self.reply
             writer.write(reply)
             await writer.drain()

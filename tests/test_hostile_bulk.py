@@ -121,10 +121,13 @@ async def test_a_fifo_in_place_of_the_journal_is_refused_at_once(
     """A FIFO (or any other non-regular file) is refused without hanging in open()."""
     fifo = tmp_path / "journal.fifo"
     os.mkfifo(fifo)
-    async with client_for(server) as client:
-        run = client.send_many([(UID, "hi")], journal=fifo)
-        with pytest.raises(ConfigurationError, match="not a regular file"):
-            await asyncio.wait_for(anext(run), timeout=5)
+    try:
+        async with client_for(server) as client:
+            run = client.send_many([(UID, "hi")], journal=fifo)
+            with pytest.raises(ConfigurationError, match="not a regular file"):
+                await asyncio.wait_for(anext(run), timeout=5)
+    finally:  # were a writer blocked in open(), a reader's open would free it
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
     assert server.count() == 0
 
 
@@ -156,7 +159,8 @@ async def test_a_refused_key_stops_the_run(
         assert summary.failed + summary.not_sent == len(journal_lines(journal)) // 2
         server.reply = echo()
         resumed = [o async for o in client.send_many(items, journal=journal)]
-    assert len(resumed) == 200 and all(isinstance(o, Sent) for o in resumed)
+    assert len(resumed) == 200
+    assert all(isinstance(o, Sent) for o in resumed)
     assert server.count("sendMessage") - len(outcomes) == 200
 
 
@@ -238,8 +242,7 @@ async def test_stop_cancels_the_calls_waiting_for_their_turn(
     async with client_for(server, rate_limit=RateLimit(per_second=1)) as client:
         run = client.send_many(items, journal=journal, concurrency=16)
         first = asyncio.ensure_future(anext(run))
-        while not server.requests:
-            await asyncio.sleep(0.002)
+        assert await asyncio.to_thread(server.wait_for, 1)
         run.stop()
         server.release.set()
         outcome = await asyncio.wait_for(first, timeout=5)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import pytest
 from _hostile import KEY, HostileServer, Request, http, leaks, success
@@ -28,7 +29,7 @@ from yourgpt_async._cli import main
 from yourgpt_async._pagination import PageWalk
 from yourgpt_async.testing import FaultPlan
 
-ONCE = RetryPolicy(attempts=1)
+T = TypeVar("T")
 UID = "17226012685401506"
 DEEP = b'{"type": "RXSUCCESS", "data": ' + b"[" * 3000 + b"]" * 3000 + b"}"
 
@@ -146,11 +147,27 @@ async def test_pages_that_repeat_stop_the_walk(server: HostileServer, total: int
     """Alternating pages with total=10^9 (or none): two pages of items, three requests."""
     server.reply = _alternating(total)
     async with client_for(server) as client:
-        messages = [m.id async for m in client.iter_session_messages(UID, page_size=2)]
-        sessions = [s.session_uid async for s in client.iter_sessions(page_size=2)]
+        messages = [m.id for m in await first(client.iter_session_messages(UID, page_size=2))]
+        sessions = [s.session_uid for s in await first(client.iter_sessions(page_size=2))]
     assert messages == [1000, 1001, 2000, 2001]
     assert sessions == ["1-0", "1-1", "2-0", "2-1"]
     assert server.count("getSessionMessages") == server.count("getSessions") == 3
+
+
+async def first(items: AsyncIterator[T], most: int = 50) -> list[T]:
+    """The items of an async iterator, at most `most` of them (an endless one fails the test)."""
+    taken = [item async for item in aislice(items, most)]
+    assert len(taken) < most, "the walk did not stop"
+    return taken
+
+
+async def aislice(items: AsyncIterator[T], most: int) -> AsyncIterator[T]:
+    count = 0
+    async for item in items:
+        yield item
+        count += 1
+        if count == most:
+            return
 
 
 class _Page:
@@ -289,7 +306,7 @@ def test_an_echoed_key_reaches_no_output_file_or_journal(
 @pytest.mark.parametrize("name", ["send_message", "sendMesage", "sendmessage", ""])
 def test_a_fault_plan_refuses_unknown_endpoints(name: str) -> None:
     """A misspelt endpoint would never fire: it raises, listing the valid names."""
-    with pytest.raises(ValueError, match="'sendMessage'.*'getSessionMessages'.*'\\*'"):
+    with pytest.raises(ValueError, match=r"'sendMessage'.*'getSessionMessages'.*'\*'"):
         FaultPlan().add(name, None)
     with pytest.raises(ValueError, match=f"unknown endpoint {name!r}"):
         FaultPlan.from_dict({name: [None]})

@@ -5,6 +5,7 @@ lines, an interrupt while items wait for their turn."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -126,8 +127,10 @@ async def test_a_fifo_in_place_of_the_journal_is_refused_at_once(
             run = client.send_many([(UID, "hi")], journal=fifo)
             with pytest.raises(ConfigurationError, match="not a regular file"):
                 await asyncio.wait_for(anext(run), timeout=5)
-    finally:  # were a writer blocked in open(), a reader's open would free it
-        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    finally:  # were the run blocked in open(), opening the other end would free it
+        for mode in (os.O_RDONLY, os.O_WRONLY):
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, mode | os.O_NONBLOCK))
     assert server.count() == 0
 
 

@@ -261,7 +261,7 @@ def _echo(request: Request) -> bytes:
     """Every error channel a service has, each echoing the key it was sent."""
     key = request.headers["api-key"]
     if request.endpoint == "getSessions":  # an HTML page, the key cut at the excerpt's end
-        return http("x" * 190 + key, status=502, headers=[("Content-Type", "text/html")])
+        return http("x" * 180 + key, status=502, headers=[("Content-Type", "text/html")])
     body = {"type": "RXERROR", "message": f"bad key {key}", "errors": {key: [key, {"k": key}]}}
     return http(body, status=401, headers=[("x-request-id", key), ("Content-Type", key)])
 

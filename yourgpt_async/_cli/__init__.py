@@ -6,8 +6,9 @@ Commands: ``demo``, ``send``, ``sessions``, ``messages``, ``bulk`` and ``emulato
 (rich) output is rich; without it, plain.
 
 Exit codes: 0 success (``bulk``: every item sent, now or by an earlier run), 1 an API error or,
-for ``bulk``, an item failed, in doubt or on a bad input line, 2 a usage or configuration error,
-130 interrupted (Ctrl-C or SIGTERM).
+for ``bulk``, an item failed, in doubt or on a bad input line, 2 a usage or configuration error
+(for ``bulk``, also a run the service stopped with 401 or 403), 130 interrupted (Ctrl-C or
+SIGTERM).
 
 This module runs a command and turns its errors into exit codes; ``_parser`` holds the
 arguments, ``_commands`` the simple commands, ``_bulk_command`` and ``_bulk_input`` the ``bulk``

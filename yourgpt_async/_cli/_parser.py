@@ -46,7 +46,8 @@ _Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _EPILOG = """\
 exit codes: 0 success; 1 an API error, or for bulk an item failed, in doubt or on a bad line;
-2 usage or configuration error; 130 interrupted (Ctrl-C or SIGTERM)"""
+2 usage or configuration error, or bulk stopped by a refused key (401/403); 130 interrupted
+(Ctrl-C or SIGTERM)"""
 
 
 def build_parser() -> argparse.ArgumentParser:

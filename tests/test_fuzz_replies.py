@@ -192,7 +192,7 @@ EXAMPLES = int(os.environ.get("YOURGPT_FUZZ_EXAMPLES", "60"))
 _FAST = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 

@@ -232,8 +232,9 @@ def test_invalid_utf8_and_overlong_csv_fields_are_bad_lines(
 # -- an interrupt ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("ordered", [False, True])
 async def test_stop_cancels_the_calls_waiting_for_their_turn(
-    server: HostileServer, tmp_path: Path
+    server: HostileServer, tmp_path: Path, ordered: bool
 ) -> None:
     """With one request a second allowed, stop() while the first is on the wire: it is awaited
     and Sent; the others, waiting for a rate-limit turn, are not sent, and a journal lets a
@@ -243,7 +244,7 @@ async def test_stop_cancels_the_calls_waiting_for_their_turn(
     journal = tmp_path / "journal.jsonl"
     items = [(UID, f"m{i}") for i in range(16)]
     async with client_for(server, rate_limit=RateLimit(per_second=1)) as client:
-        run = client.send_many(items, journal=journal, concurrency=16)
+        run = client.send_many(items, journal=journal, concurrency=16, ordered=ordered)
         first = asyncio.ensure_future(anext(run))
         assert await asyncio.to_thread(server.wait_for, 1)
         run.stop()

@@ -138,7 +138,8 @@ def _exit_code(run: BulkRun, bad_lines: int, out: Printer, *, interrupted: bool)
         text = (
             f"yourgpt-async: bulk stopped at the first refusal of the API key or its access, "
             f"since every item would be refused too: {run.stopped_by}. "
-            f"{summary.not_sent} items in flight were not sent and the rest were not read. "
+            f"{summary.not_sent} items waiting for their turn, and any later lines, were not "
+            "sent. "
             "Check --api-key and --widget-uid, then run again (with the same --journal, only "
             "the items not yet sent go)"
         )

@@ -9,6 +9,9 @@ import contextlib
 import itertools
 import json
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -258,4 +261,36 @@ async def test_stop_cancels_the_calls_waiting_for_their_turn(
     async with client_for(server) as client:
         resumed = [o async for o in client.send_many(items, journal=journal)]
     assert sorted(o.index for o in resumed) == list(range(1, 16))
+    assert server.count() == 16
+
+
+def test_cli_ctrl_c_awaits_only_the_requests_on_the_wire(
+    server: HostileServer, tmp_path: Path, capsys: Captured
+) -> None:
+    """`bulk --rate 1` interrupted while one request is on the wire and fifteen wait for their
+    turn: it exits 130 at once, having sent one; the journal lets a rerun send the rest."""
+    server.reply = echo()
+    server.release.clear()
+    source, journal = tmp_path / "in.jsonl", tmp_path / "journal.jsonl"
+    lines = [json.dumps({"session_uid": UID, "message": f"m{i}"}) for i in range(16)]
+    source.write_text("\n".join(lines) + "\n")
+
+    def interrupt() -> None:
+        assert server.wait_for(1)  # the first request is on the wire, held
+        os.kill(os.getpid(), signal.SIGINT)  # the command's own handler takes it
+        time.sleep(0.05)
+        server.release.set()
+
+    interrupter = threading.Thread(target=interrupt)
+    interrupter.start()
+    started = time.monotonic()
+    argv = ["bulk", str(source), "--rate", "1", "--journal", str(journal), "--json"]
+    code = cli(server, *argv)
+    interrupter.join()
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 130
+    assert time.monotonic() - started < 5  # not 16 s of rate-limit turns
+    assert (summary["sent"], summary["not_sent"], server.count()) == (1, 15, 1)
+    assert consistent(journal)
+    assert cli(server, "bulk", str(source), "--journal", str(journal)) == 0
     assert server.count() == 16

@@ -167,17 +167,17 @@ class LocalLimiter(Limiter):
 
     Adaptive mode starts at ``initial_per_second``. While the rate holds callers back (one
     waits now, or did in the last second), each success adds to it so that it doubles every
-    0.05 s (slow start). A 429 (one for a request sent after the last decrease) lowers it to
-    ``decrease`` times the rate the service accepted since the last decrease, time paused left
-    out, or, with a second of history, the successes of the last second if fewer; never above
-    the current rate. A 429 whose pause is worth more than 20 requests at the current rate
-    steps down to ``decrease`` cubed after slow start (the accepted rate then still counts the
-    service's burst) and to 0.97 of the last second's successes after that: such a probe stalls
-    every call. After the first 429, while callers are held back, each success adds back
-    ``increase`` times the rate set at the last decrease per second of sending, a tenth of
-    that within 3 % of where the last 429 came, and nothing past that point unless the time
-    lost to pauses, with the pause a failed probe would add, stays under 3 % of the time since
-    the limiter was first used. ``per_second``, when set, caps it.
+    0.05 s (slow start). The first 429 halves it: everything sent until then was accepted, so
+    the limit is only known to lie below the rate reached. A later 429 (for a request sent
+    after the last decrease) lowers it to ``decrease`` times the rate the service accepted
+    since the last decrease, counted up to the latest success reported, time paused left out,
+    never above the current rate. A 429 whose pause is worth more than 20 requests at the
+    current rate steps down by ``decrease`` cubed: such a probe stalls every call. After the
+    first 429, while callers are held back, each success adds back ``increase`` times the rate
+    set at the last decrease per second of sending, a tenth of that within 3 % of where the
+    last 429 came. Climbing that close (or at all, after a costly 429) needs the time lost to
+    pauses, with the pause a failed probe would add, to stay under 3 % of the time since the
+    limiter was first used. ``per_second``, when set, caps the rate.
 
     Rate-limit headers, when a reply has them, say how many requests the service will still
     take before its quota resets: the limiter spreads those over the time left (less what it

@@ -131,10 +131,8 @@ class Emulator:
         self._state = State(api_keys, widgets)
         if not ai_latency >= 0:
             raise ValueError(f"ai_latency must be >= 0, got {ai_latency!r}")
-        # A fake monotonic clock stands in for the wall clock too, so that a test sees fixed
-        # windows start on its whole seconds.
-        wall = time.time if clock is time.monotonic else clock
-        self._limiter = limiter_for(rate_limit, wall)
+        # On a fake clock, fixed windows start on its whole seconds, so that a test knows them.
+        self._limiter = limiter_for(rate_limit, align=clock is time.monotonic)
         self._host = host
         self._port = port
         self._clock = clock

@@ -169,7 +169,7 @@ class _Renderer:
         if style == "seconds":
             return {"Retry-After": seconds}
         if style == "ms":
-            return {"Retry-After": seconds, "retry-after-ms": str(max(1, math.ceil(wait * 1000)))}
+            return {"Retry-After": seconds, "retry-after-ms": str(max(1, _ceil(wait * 1000)))}
         if style == "date":
             # HTTP dates have whole seconds: the first one at or after the wait's end.
             return {"Retry-After": formatdate(math.ceil(self._wall() + wait), usegmt=True)}
@@ -317,16 +317,20 @@ class SlidingWindow:
 
 
 def limiter_for(
-    limit: EmulatorRateLimit | None, wall: Callable[[], float] = time.time
+    limit: EmulatorRateLimit | None,
+    wall: Callable[[], float] = time.time,
+    *,
+    align: bool = True,
 ) -> Limiter | None:
     """Build the limiter that enforces ``limit``; ``None`` (no limit) gives ``None``.
 
-    ``wall`` is the clock of dates and Unix times in headers, and of the fixed windows' edges.
+    ``wall`` is the clock of dates and Unix times in headers. With ``align``, fixed windows
+    start on its whole seconds; without, on the emulator clock's.
     """
     if limit is None:
         return None
     if limit.kind == "fixed_window":
-        return FixedWindow(limit, wall)
+        return FixedWindow(limit, wall, offset=None if align else 0.0)
     if limit.kind == "sliding_window":
         return SlidingWindow(limit, wall)
     return TokenBucket(limit, wall)

@@ -37,16 +37,17 @@ async def test_a_told_burst_is_used_a_quarter_at_a_time(fake_clock: FakeClock) -
     assert offsets[2] > 0
 
 
-async def test_a_429_under_a_told_burst_leaves_the_whole_burst_unused(
+async def test_a_429_under_a_told_limit_widens_its_margins(
     fake_clock: FakeClock,
 ) -> None:
-    """After a 429 a told limit sends one at a time, even with a burst; the rate holds."""
+    """After a 429 a told limit sends one at a time, even with a burst, 3 % under the rate."""
     lim = limiter(fake_clock, per_second=10, burst=8)
     lim.on_throttled(await lim.acquire(), 1.0)
+    lim.on_throttled(await lim.acquire(), 1.0)  # a second one does not lower it further
     tickets = await asyncio.gather(*(lim.acquire() for _ in range(3)))
     gaps = [b - a for a, b in itertools.pairwise(sorted(tickets))]
-    assert gaps == pytest.approx([1 / 9.9, 1 / 9.9])
-    assert lim.rate == pytest.approx(9.9)
+    assert gaps == pytest.approx([1 / 9.7, 1 / 9.7])
+    assert lim.rate == pytest.approx(9.7)
 
 
 async def test_unlimited_never_waits(fake_clock: FakeClock) -> None:
@@ -64,9 +65,10 @@ async def test_a_429_pauses_every_caller_until_retry_after(fake_clock: FakeClock
     until = fake_clock.now + 2.0
     tickets = await asyncio.gather(*(lim.acquire() for _ in range(3)))
     assert min(tickets) >= until - 1e-9
-    # no thundering herd: after the pause they still go one interval apart
+    # no thundering herd: after the pause they still go one interval apart (of the rate 3 %
+    # under the one told, since the 429 showed 1 % was not margin enough)
     gaps = [b - a for a, b in itertools.pairwise(sorted(tickets))]
-    assert gaps == pytest.approx([1 / 99, 1 / 99])
+    assert gaps == pytest.approx([1 / 97, 1 / 97])
 
 
 async def test_a_429_also_holds_callers_already_queued(fake_clock: FakeClock) -> None:

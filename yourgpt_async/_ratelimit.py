@@ -39,6 +39,7 @@ _DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand 
 # the time since the limiter was first used.
 _PAUSE_BUDGET = 0.03
 _TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
+_TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
 _BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
 _SUCCESS_LOG = 4096  # successes remembered to count the rate the service accepted
 
@@ -162,8 +163,9 @@ class LocalLimiter(Limiter):
     deadline that a cool-down outlasts fails at once; one still queued at its deadline fails
     then.
 
-    Told a rate, the limiter keeps 1 % under it and leaves half of a told burst unused, so
-    that the service's bucket never runs dry on jitter; a 429 then drops the burst to one.
+    Told a rate, the limiter keeps 1 % under it and leaves three quarters of a told burst
+    unused, so that the service's bucket never runs dry on jitter; a 429 shows those margins
+    too thin for the service, and drops the burst to one and the rate to 3 % under.
 
     Adaptive mode starts at ``initial_per_second``. While the rate holds callers back (one
     waits now, or did in the last second), each success adds to it so that it doubles every
@@ -213,6 +215,7 @@ class LocalLimiter(Limiter):
         self._order = itertools.count()
         self._pump: asyncio.Task[None] | None = None
         self._pump_sleep: asyncio.Future[None] | None = None
+        self._pump_until = math.inf  # when the sleeping pump means to wake
         self._interrupted = False
         self._quota: _Quota | None = None  # made when a reply first has rate-limit headers
         self._quota_rate = math.inf
@@ -311,8 +314,8 @@ class LocalLimiter(Limiter):
             heapq.heappush(self._deadlines, (now + seconds, next(self._order), waiter))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.ensure_future(self._run_pump())
-        else:
-            self._wake_pump()  # a new deadline may come before what the pump sleeps until
+        elif now + seconds < self._pump_until:
+            self._wake_pump()  # this deadline comes before the pump means to wake
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -354,6 +357,7 @@ class LocalLimiter(Limiter):
             turn = self._turn(now)
             wake = min(turn, next_deadline)
             if wake > now:
+                self._pump_until = wake
                 self._pump_sleep = asyncio.ensure_future(self._sleep(wake - now))
                 try:
                     await self._pump_sleep
@@ -425,7 +429,10 @@ class LocalLimiter(Limiter):
             self._origin = now
         upcoming = self._cool_down(now, retry_after)
         if not self._adaptive:
-            self._burst = 1  # the told burst was too much: keep all of it as a margin
+            # The margins were too thin for this service: keep the whole burst, and 3 %.
+            self._burst = 1
+            if self._config.per_second is not None:
+                self._rate = min(self._rate, self._config.per_second * _TOLD_AFTER_429)
             return
         if ticket < self._last_decrease:
             return  # sent before the last decrease: says nothing new

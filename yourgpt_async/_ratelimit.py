@@ -41,6 +41,7 @@ _PAUSE_BUDGET = 0.03
 _TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
 _TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
 _BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
+_INF = math.inf
 _SUCCESS_LOG = 4096  # successes remembered to count the rate the service accepted
 
 
@@ -226,7 +227,7 @@ class LocalLimiter(Limiter):
         self._paused = 0.0  # cool-down seconds since the last decrease
         self._limit_estimate = math.inf  # where the service's limit seems to be
         self._held_back_at = -math.inf  # when a caller last had to wait for a turn
-        self._origin = math.nan  # when the limiter was first used
+        self._origin = math.nan  # when a caller was first held back (or a 429 came)
         self._probe_price = 0.0  # the pause the last 429 cost: what a failed probe costs
         self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESS_LOG)
         self.throttled = 0
@@ -255,25 +256,33 @@ class LocalLimiter(Limiter):
 
     def _turn(self, now: float) -> float:
         """When the next turn is free (may be in the past)."""
-        rate = self._rate if self._quota is None else min(self._rate, self._quota_rate)
-        if math.isinf(rate):
-            return self._hold() if self._quota is not None else self._cooldown_until
-        backlog = max((self._burst - 1) / rate, self._jitter_tolerance)
-        hold = self._hold() if self._quota is not None else self._cooldown_until
-        return max(self._next - backlog, hold)
+        if self._quota is None:
+            rate, hold = self._rate, self._cooldown_until
+        else:
+            rate, hold = min(self._rate, self._quota_rate), self._hold()
+        if rate == _INF:
+            return hold
+        backlog = (self._burst - 1) / rate
+        if backlog < self._jitter_tolerance:  # noqa: PLR1730 - max() costs a call per turn
+            backlog = self._jitter_tolerance
+        turn = self._next - backlog
+        return turn if turn > hold else hold
 
     def _take(self, now: float, *, late_ok: bool = False) -> float:
         """Give a turn at ``now``; return its ticket (``now``, nudged past any earlier one so
         that tickets are unique and in the order given)."""
-        rate = self._rate if self._quota is None else min(self._rate, self._quota_rate)
-        if not math.isinf(rate):
+        quota = self._quota
+        rate = self._rate if quota is None else min(self._rate, self._quota_rate)
+        if rate != _INF:
             interval = 1.0 / rate
             # The pump may wake a little late (timer slack); such lateness, up to one interval,
             # is caught up rather than pushing the whole schedule back.
-            self._next = max(self._next, now - interval if late_ok else now) + interval
-        ticket = now if now > self._last_ticket else math.nextafter(self._last_ticket, math.inf)
+            start = now - interval if late_ok else now
+            scheduled = self._next
+            self._next = (scheduled if scheduled > start else start) + interval
+        last = self._last_ticket
+        ticket = now if now > last else math.nextafter(last, _INF)
         self._last_ticket = ticket
-        quota = self._quota
         if quota is not None:
             quota.budget -= 1
             quota.sent.append(ticket)
@@ -286,7 +295,7 @@ class LocalLimiter(Limiter):
 
         A caller cancelled while queued leaves the queue; nobody's turn is lost.
         """
-        return await self._acquire(math.inf)
+        return await self.acquire_within(_INF)
 
     async def acquire_within(self, seconds: float) -> float:
         """:meth:`acquire`, failing at once if a cool-down lasts longer than ``seconds``, and
@@ -296,21 +305,22 @@ class LocalLimiter(Limiter):
             NoTurnInTime: No turn in time; ``wait`` is the rest of the cool-down, if that
                 was the reason.
         """
-        return await self._acquire(seconds)
-
-    async def _acquire(self, seconds: float) -> float:
         now = self._clock()
-        if self._origin != self._origin:  # NaN: first use
-            self._origin = now
         if not self._waiters and self._turn(now) <= now:
             return self._take(now)
+        return await self._queue(now, seconds)
+
+    async def _queue(self, now: float, seconds: float) -> float:
+        """Wait in line for a turn, for at most ``seconds``."""
+        if self._origin != self._origin:  # NaN: the first time anyone was held back
+            self._origin = now
         hold = self._hold()
         if hold > now + seconds:
             raise NoTurnInTime(hold - now, cooldown=True)
         self._held_back_at = now
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        if seconds != math.inf:
+        if seconds != _INF:
             heapq.heappush(self._deadlines, (now + seconds, next(self._order), waiter))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.ensure_future(self._run_pump())
@@ -394,7 +404,8 @@ class LocalLimiter(Limiter):
         self._wake_pump()
 
     def _may_probe(self, now: float) -> bool:
-        """Whether a 429 now would keep the time lost to pauses within the budget."""
+        """Whether a 429 now would keep the time lost to pauses within the budget (of the time
+        since callers were first held back)."""
         return self.paused_seconds + self._probe_price <= _PAUSE_BUDGET * (now - self._origin)
 
     def on_success(self, ticket: float) -> None:

@@ -75,13 +75,16 @@ def _pacing(axis: Any, pacing: dict[str, Any] | None) -> None:
         )
         for bar, cell in zip(bars, cells, strict=True):
             axis.annotate(
-                f"{cell['time_ratio']:.2f}\n{cell['throttled']:.0f}",
+                f"{cell['time_ratio']:.2f}, {cell['throttled']:.0f}",
                 (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                rotation=90,
                 ha="center",
                 va="bottom",
                 fontsize=6,
             )
     axis.axhline(1.0, color="#555555", linewidth=1)
+    top = max(cell["time_ratio"] for row in rows for cell in pacing["summary"][row].values())
+    axis.set_ylim(0, top * 1.3)
     axis.set_xticks(list(positions))
     axis.set_xticklabels([row.replace("-", "\n") for row in rows], fontsize=6)
     axis.set_ylabel("time / (N/R); label: ratio, 429s", fontsize=8)
@@ -128,7 +131,7 @@ def _bulk_throughput(axis: Any, throughput: dict[str, Any] | None) -> None:
     axis.tick_params(labelsize=7)
 
 
-def render(results: dict[str, Any], path: Path) -> None:
+def render(results: dict[str, Any], path: Path) -> None:  # long: one figure, panel by panel
     """Draw the overhead, throughput, memory, bulk and pacing panels into ``path`` (PNG)."""
     import matplotlib
 

@@ -91,10 +91,8 @@ async def pacing_row(
         counts = Counter(
             type(o).__name__ if isinstance(o, BaseException) else "Sent" for o in outcomes
         )
-        total = emulator.request_count()
-        throttled = emulator.count_status(429)
-        delivered = Counter(entry.message for entry in emulator.ledger)
-    ideal = items / per_second
+        figures = _figures(emulator, items=items, per_second=per_second, elapsed=elapsed)
+    paused_share = None if paused is None else (paused - (paused_before or 0.0)) / elapsed
     return {
         "row": row,
         "told": told,
@@ -104,12 +102,23 @@ async def pacing_row(
         "concurrency": concurrency,
         "outcomes": dict(counts),
         "seconds": elapsed,
+        "paused_share": paused_share,
+        **figures,
+    }
+
+
+def _figures(emulator: Any, *, items: int, per_second: float, elapsed: float) -> dict[str, Any]:
+    """What the emulator saw: requests, 429s, and messages delivered (once or more)."""
+    total = emulator.request_count()
+    throttled = emulator.count_status(429)
+    delivered = Counter(entry.message for entry in emulator.ledger)
+    ideal = items / per_second
+    return {
         "ideal_seconds": ideal,
         "time_ratio": elapsed / ideal,
         "requests": total,
         "throttled": throttled,
         "throttled_share": throttled / total if total else 0.0,
-        "paused_share": None if paused is None else (paused - (paused_before or 0.0)) / elapsed,
         "delivered": len(delivered),
         "duplicates": sum(count - 1 for count in delivered.values() if count > 1),
     }

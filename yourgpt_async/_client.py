@@ -12,11 +12,12 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import date
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import aiohttp
 
 from . import _validate as check
+from ._bulk import BulkInput, BulkRun, BulkSummary
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
 from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
@@ -32,9 +33,6 @@ from ._wire import (
     Endpoint,
     encode_body,
 )
-
-if TYPE_CHECKING:
-    from ._bulk import BulkInput, BulkRun, BulkSummary
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
@@ -491,8 +489,6 @@ class AsyncClient:
             ConfigurationError: A bad argument, or no ``widget_uid`` (at once); a journal of
                 another input (when iteration starts).
         """
-        from ._bulk import BulkRun  # imported on first use: most callers never need it
-
         return BulkRun(
             self,
             items,

@@ -53,6 +53,49 @@ def _bars(axis: Any, table: dict[str, dict[str, float]], unit: str, title: str) 
     axis.set_ylim(0, top * 1.25)
 
 
+def _pacing(axis: Any, pacing: dict[str, Any] | None) -> None:
+    """The pacing matrix: time / ideal per kind of server, not told and told the limit."""
+    if not pacing or "summary" not in pacing:
+        axis.axis("off")
+        return
+    rows = list(pacing["summary"])
+    positions = range(len(rows))
+    width = 0.4
+    for offset, key, colour in (
+        (-width / 2, "not_told", "#1f77b4"),
+        (width / 2, "told", "#6baed6"),
+    ):
+        cells = [pacing["summary"][row][key] for row in rows]
+        bars = axis.bar(
+            [p + offset for p in positions],
+            [cell["time_ratio"] for cell in cells],
+            width,
+            color=colour,
+            label=key.replace("_", " "),
+        )
+        for bar, cell in zip(bars, cells, strict=True):
+            axis.annotate(
+                f"{cell['time_ratio']:.2f}, {cell['throttled']:.0f}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                rotation=90,
+                ha="center",
+                va="bottom",
+                fontsize=6,
+            )
+    axis.axhline(1.0, color="#555555", linewidth=1)
+    top = max(cell["time_ratio"] for row in rows for cell in pacing["summary"][row].values())
+    axis.set_ylim(0, top * 1.3)
+    axis.set_xticks(list(positions))
+    axis.set_xticklabels([row.replace("-", "\n") for row in rows], fontsize=6)
+    axis.set_ylabel("time / (N/R); label: ratio, 429s", fontsize=8)
+    axis.set_title(
+        f"Pacing, N={pacing['items']}, R={pacing['per_second']:.0f}/s, by kind of server",
+        fontsize=9,
+    )
+    axis.legend(fontsize=7)
+    axis.tick_params(axis="y", labelsize=7)
+
+
 def _bulk_throughput(axis: Any, throughput: dict[str, Any] | None) -> None:
     """send_many beside gather + semaphore: items/s, labelled with CPU per item."""
     if not throughput or "summary" not in throughput:
@@ -88,7 +131,7 @@ def _bulk_throughput(axis: Any, throughput: dict[str, Any] | None) -> None:
     axis.tick_params(labelsize=7)
 
 
-def render(results: dict[str, Any], path: Path) -> None:  # noqa: PLR0915 - one figure, panel by panel
+def render(results: dict[str, Any], path: Path) -> None:  # long: one figure, panel by panel
     """Draw the overhead, throughput, memory, bulk and pacing panels into ``path`` (PNG)."""
     import matplotlib
 
@@ -146,30 +189,7 @@ def render(results: dict[str, Any], path: Path) -> None:  # noqa: PLR0915 - one 
     else:
         bulk_axis.axis("off")
         bulk_axis.text(0.5, 0.5, "send_many: not measured", ha="center", fontsize=9)
-    paced = results.get("rate_limited")
-    if paced:
-        rows = [("not told", paced["summary"]["not_told"]), ("told", paced["summary"]["told"])]
-        labels = [label for label, _ in rows]
-        ratios = [row["time_ratio"] for _, row in rows]
-        bars = paced_axis.bar(labels, ratios, color=["#1f77b4", "#6baed6"])
-        for bar, (_, row) in zip(bars, rows, strict=True):
-            paced_axis.annotate(
-                f"{row['time_ratio']:.3f}x N/R\n429s {row['throttled_share']:.1%}",
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                ha="center",
-                va="bottom",
-                fontsize=7,
-            )
-        paced_axis.axhline(1.0, color="#555555", linewidth=1)
-        paced_axis.set_ylim(0, max(1.4, max(ratios) * 1.2))
-        paced_axis.set_ylabel("completion time / (N/R)", fontsize=8)
-        paced_axis.set_title(
-            f"Bulk send at an unknown limit: N={paced['items']}, R={paced['per_second']:.0f}/s",
-            fontsize=9,
-        )
-        paced_axis.tick_params(labelsize=7)
-    else:
-        paced_axis.axis("off")
+    _pacing(paced_axis, results.get("pacing"))
     machine = results["machine"]
     figure.suptitle(
         f"yourgpt-async benchmarks — {machine['cpu_count']} cores, Python {machine['python']}; "

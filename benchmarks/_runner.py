@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ._clients import VARIANTS
+from ._pacing import ROWS, run_pacing, table_lines
+from ._pacing import targets as pacing_targets
 
 __all__ = ["main"]
 
@@ -34,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.json"
 CHART = ROOT / "docs" / "assets" / "benchmarks.png"
 FLOOR = "aiohttp"
-SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "rate-limited")
+SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "pacing")
 CONCURRENCIES = (1, 64)
 BULK_CONCURRENCY = 64
 BULK_VARIANTS = ("send-many", "gather")  # A, the SDK; B, what it is held against
@@ -436,50 +438,6 @@ def run_bulk_throughput(args: argparse.Namespace, log: Callable[[str], None]) ->
     }
 
 
-def run_rate_limited(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
-    """A bulk send against an emulator limited to R/s: with and without telling the client."""
-    client_cpus, _ = _cpus()
-    runs: list[dict[str, Any]] = []
-    for round_number in range(args.rate_rounds):
-        for told in (False, True):
-            result = _run_json(
-                "benchmarks._scenarios",
-                "rate-limited",
-                "--told" if told else "--not-told",
-                "--items",
-                str(args.rate_items),
-                "--per-second",
-                str(args.rate),
-                cpus=client_cpus,
-                timeout=600,
-            )
-            result["round"] = round_number
-            runs.append(result)
-            log(
-                f"  round {round_number + 1} {'told    ' if told else 'not told'} "
-                f"{result['seconds']:6.2f} s = {result['time_ratio']:.3f} x N/R, "
-                f"429s {result['throttled']} of {result['requests']} "
-                f"({result['throttled_share']:.2%}), {result['outcomes']}"
-            )
-    summary = {}
-    for told in (False, True):
-        mine = [run for run in runs if run["told"] is told]
-        summary["told" if told else "not_told"] = {
-            "seconds": _median([run["seconds"] for run in mine]),
-            "time_ratio": _median([run["time_ratio"] for run in mine]),
-            "throttled_share": _median([run["throttled_share"] for run in mine]),
-            "throttled": _median([run["throttled"] for run in mine]),
-            "ideal_seconds": mine[0]["ideal_seconds"],
-        }
-    return {
-        "runs": runs,
-        "items": args.rate_items,
-        "per_second": args.rate,
-        "burst": 20,
-        "summary": summary,
-    }
-
-
 # -- report ----------------------------------------------------------------------------------
 
 
@@ -548,31 +506,9 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": bulk["peak_growth_mb"] < 50,
             }
         )
-    paced = results.get("rate_limited")
-    if paced:
-        not_told, told = paced["summary"]["not_told"], paced["summary"]["told"]
-        targets += [
-            {
-                "target": "rate limit not told: time <= 1.10 x N/R",
-                "measured": f"{not_told['time_ratio']:.3f} x",
-                "met": not_told["time_ratio"] <= 1.10,
-            },
-            {
-                "target": "rate limit not told: <= 2 % 429s",
-                "measured": f"{not_told['throttled_share']:.2%}",
-                "met": not_told["throttled_share"] <= 0.02,
-            },
-            {
-                "target": "rate limit told: time <= 1.05 x N/R",
-                "measured": f"{told['time_ratio']:.3f} x",
-                "met": told["time_ratio"] <= 1.05,
-            },
-            {
-                "target": "rate limit told: zero 429s",
-                "measured": f"{told['throttled']:.0f}",
-                "met": told["throttled"] == 0,
-            },
-        ]
+    pacing = results.get("pacing")
+    if pacing:
+        targets += pacing_targets(pacing)
     return targets
 
 
@@ -653,20 +589,10 @@ def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by
                 f"send_many, {bulk['items']:,} generated items, concurrency 64: peak RSS growth "
                 f"{bulk['peak_growth_mb']:.1f} MB, {bulk['items_per_s']:.0f} items/s"
             )
-    paced = results.get("rate_limited")
-    if paced:
+    pacing = results.get("pacing")
+    if pacing:
         lines.append("")
-        lines.append(
-            f"Rate-limited bulk: emulator at R={paced['per_second']:.0f}/s (burst "
-            f"{paced['burst']}), N={paced['items']}, concurrency 64, N/R = "
-            f"{paced['items'] / paced['per_second']:.1f} s"
-        )
-        for key, label in (("not_told", "not told (RateLimit())"), ("told", "told (per_second=R)")):
-            row = paced["summary"][key]
-            lines.append(
-                f"  {label:<24} {row['seconds']:6.2f} s = {row['time_ratio']:.3f} x N/R, "
-                f"429s {row['throttled']:.0f} ({row['throttled_share']:.2%})"
-            )
+        lines += table_lines(pacing)
     targets = results.get("targets")
     if targets:
         lines.append("")
@@ -740,8 +666,18 @@ def _parser() -> argparse.ArgumentParser:
         default=20_000,
         help="items per run of send_many vs gather (default 20,000; rounds: --rounds)",
     )
-    parser.add_argument("--rate-items", type=int, default=2000, help="N of the paced run")
-    parser.add_argument("--rate", type=float, default=200.0, help="R of the paced run")
+    parser.add_argument("--rate-items", type=int, default=2000, help="N of the pacing matrix")
+    parser.add_argument("--rate", type=float, default=200.0, help="R of the pacing matrix")
+    parser.add_argument(
+        "--rate-burst", type=int, default=20, help="the token buckets' burst (default 20)"
+    )
+    parser.add_argument(
+        "--pacing-rows",
+        help=f"comma-separated rows of the pacing matrix (default: all of {', '.join(ROWS)})",
+    )
+    parser.add_argument(
+        "--pacing-rounds", type=int, default=1, help="runs of each pacing row (default 1)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument(
         "--baseline",
@@ -887,9 +823,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.bulk_throughput_items:,} items"
         )
         results["bulk_throughput"] = run_bulk_throughput(args, log)
-    if "rate-limited" in chosen:
-        log("Rate-limited bulk send")
-        results["rate_limited"] = run_rate_limited(args, log)
+    if "pacing" in chosen:
+        log("Pacing matrix: every kind of server, not told the limit and told it")
+        results["pacing"] = run_pacing(args, _run_json, _cpus()[0], log)
     if "bulk" in chosen:
         log("send_many memory")
         results["bulk"] = run_bulk(args, log)

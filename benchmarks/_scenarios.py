@@ -3,9 +3,8 @@
 ``python -m benchmarks._scenarios bulk-memory --base-url URL --items N`` sends N generated
 items through ``AsyncClient.send_many`` and reports the peak RSS growth; ``python -m
 benchmarks._scenarios bulk-throughput send-many|gather --base-url URL --items N`` times N
-sends through ``send_many`` or through ``asyncio.gather`` with a semaphore; ``python -m
-benchmarks._scenarios rate-limited --told|--not-told`` runs a bulk send against an emulator
-that enforces a rate limit. Each prints one JSON line.
+sends through ``send_many`` or through ``asyncio.gather`` with a semaphore. Each prints one
+JSON line. (The paced runs are in ``_pacing.py``.)
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ __all__ = [
     "bulk_throughput",
     "gather_bulk",
     "has_send_many",
-    "rate_limited",
     "send_bulk",
 ]
 
@@ -257,56 +255,6 @@ async def bulk_throughput(
     }
 
 
-async def rate_limited(
-    *, told: bool, items: int, per_second: float, burst: int, concurrency: int
-) -> dict[str, Any]:
-    """Bulk-send ``items`` against an emulator limited to ``per_second``; time it, count 429s.
-
-    The emulator runs on this process's event loop: at a few hundred requests per second it
-    needs a few percent of the loop, and its counters are then read directly.
-    """
-    from yourgpt_async import AsyncClient, RateLimit
-    from yourgpt_async.testing import Emulator, EmulatorRateLimit
-
-    limit = EmulatorRateLimit(per_second=per_second, burst=burst)
-    async with Emulator(rate_limit=limit) as emulator:
-        rate_limit = RateLimit(per_second=per_second) if told else RateLimit()
-        async with AsyncClient(
-            emulator.api_key,
-            widget_uid=emulator.widget_uid,
-            base_url=emulator.base_url,
-            rate_limit=rate_limit,
-        ) as client:
-            session = await client.create_session()
-            await asyncio.sleep(burst / per_second)  # refill the bucket the session took from
-            emulator.reset()
-            started = time.perf_counter()
-            counts = await send_bulk(
-                client, _items(items, session.session_uid), concurrency=concurrency
-            )
-            elapsed = time.perf_counter() - started
-        total = emulator.request_count()
-        throttled = emulator.count_status(429)
-        delivered = len(emulator.ledger)
-    ideal = items / per_second
-    return {
-        "told": told,
-        "items": items,
-        "per_second": per_second,
-        "burst": burst,
-        "concurrency": concurrency,
-        "method": "send_many" if has_send_many() else "send_message workers",
-        "outcomes": dict(counts),
-        "seconds": elapsed,
-        "ideal_seconds": ideal,
-        "time_ratio": elapsed / ideal,
-        "requests": total,
-        "throttled": throttled,
-        "throttled_share": throttled / total if total else 0.0,
-        "delivered": delivered,
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run one scenario and print its figures as one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks._scenarios")
@@ -323,20 +271,12 @@ def main(argv: list[str] | None = None) -> None:
     throughput.add_argument("--warmup-items", type=int, default=2000)
     throughput.add_argument("--server-pid", type=int)
     throughput.add_argument("--profile", metavar="PATH", help="dump cProfile stats of the send")
-    paced = commands.add_parser("rate-limited")
-    told = paced.add_mutually_exclusive_group(required=True)
-    told.add_argument("--told", action="store_true")
-    told.add_argument("--not-told", dest="told", action="store_false")
-    paced.add_argument("--items", type=int, default=2000)
-    paced.add_argument("--per-second", type=float, default=200.0)
-    paced.add_argument("--burst", type=int, default=20)
-    paced.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args(argv)
     if args.scenario == "bulk-memory":
         result = asyncio.run(
             bulk_memory(base_url=args.base_url, items=args.items, concurrency=args.concurrency)
         )
-    elif args.scenario == "bulk-throughput":
+    else:
         result = asyncio.run(
             bulk_throughput(
                 variant=args.variant,
@@ -346,16 +286,6 @@ def main(argv: list[str] | None = None) -> None:
                 warmup_items=args.warmup_items,
                 server_pid=args.server_pid,
                 profile=args.profile,
-            )
-        )
-    else:
-        result = asyncio.run(
-            rate_limited(
-                told=args.told,
-                items=args.items,
-                per_second=args.per_second,
-                burst=args.burst,
-                concurrency=args.concurrency,
             )
         )
     sys.stdout.write(json.dumps(result) + "\n")

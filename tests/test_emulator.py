@@ -464,7 +464,7 @@ async def test_undecodable_body_is_400(
 async def test_rate_limit_answers_429_with_both_hints(http: aiohttp.ClientSession) -> None:
     """Past the burst a key gets 429 with Retry-After and retry-after-ms, until tokens refill."""
     clock = FakeClock()
-    limit = EmulatorRateLimit(per_second=4, burst=2)
+    limit = EmulatorRateLimit(per_second=4, burst=2, retry_after="ms")
     async with Emulator(rate_limit=limit, clock=clock) as emu:
         uid = await new_session(http, emu)
         assert (await send(http, emu, uid, "a"))[0] == 200

@@ -62,8 +62,10 @@ class RetryPolicy:
         attempts: Most HTTP requests per call, the first included (1 disables retrying).
         initial_backoff: Upper bound of the first backoff, in seconds; it doubles each retry.
         max_backoff: Upper bound of any single backoff, in seconds.
-        deadline: Most seconds one call may spend, retries and waits included. A
-            ``Retry-After`` that would end past it is not waited for: the error is raised.
+        deadline: Most seconds one call may spend, retries, waits and each attempt included:
+            an attempt gets at most the time left (less than ``Timeouts.total`` if need be),
+            and a ``Retry-After``, a cool-down or a wait for a turn that would end past it is
+            not waited for: :class:`~yourgpt_async.RateLimitError` is raised at once.
         retry_unsafe: Also retry ambiguous failures of ``sendMessage`` and ``createSession``,
             accepting that the service may then store a message or session twice.
         jitter: Full jitter: each backoff is drawn uniformly from 0 to its bound.
@@ -106,20 +108,29 @@ class RateLimit:
     With ``per_second`` set, the client keeps to that rate (requests spaced evenly). Without it, the
     client starts slowly, speeds up while the service accepts, and on a 429 lowers its rate
     (multiplicative decrease) and creeps back up (additive increase), so that a long run settles
-    just under a limit nobody told it. A 429 always pauses every call of the client until the
-    instant the service named in ``Retry-After``.
+    just under a limit nobody told it; probing past the last known limit is rationed so that
+    pauses cost at most about 3 % of the time. A 429 pauses every call of the client until the
+    instant the service named in ``Retry-After``, for at most ``max_cooldown``; a call whose
+    deadline ends before that fails at once with :class:`~yourgpt_async.RateLimitError`.
+    When replies carry rate-limit headers (``X-RateLimit-*``, ``RateLimit-*``), the client
+    spreads the quota they announce over the time until it resets.
 
     Attributes:
-        per_second: The rate to hold to, or ``None`` to find it adaptively.
-        burst: Requests that may go at once above the rate. Defaults to 1 for a known rate (the
-            service's own burst allowance then stays unused as a margin for network jitter);
-            an adaptive rate without one lets 2 ms worth of requests go at once.
+        per_second: The rate to hold to, or ``None`` to find it adaptively. A told rate is
+            kept 1 % under, as a margin for jitter and clock drift.
+        burst: The service's burst allowance, if known. The client uses half of it, keeping
+            the rest as a margin for network jitter (all of it after a 429); the default, 1,
+            sends at the rate from the start. An adaptive rate without one lets 2 ms worth of
+            requests go at once.
         adaptive: Whether 429s lower the rate. Defaults to on when ``per_second`` is ``None``.
             With ``per_second`` set and ``adaptive=True``, ``per_second`` is the ceiling.
         initial_per_second: Where the adaptive rate starts before the first 429.
         min_per_second: The adaptive rate never drops below this.
         decrease: Factor applied to the rate on a 429 (0 < decrease < 1).
         increase: How much of the rate reached at the last 429 is added back per second.
+        max_cooldown: The longest a 429's ``Retry-After`` holds every call of the client, in
+            seconds, so that one absurd header cannot stall it for days (the call that got the
+            429 still waits what it was told, within its deadline).
         enabled: ``False`` turns all pacing off (429s are still retried after their wait).
         clock: The monotonic clock (tests pass a fake one).
         sleep: The coroutine used to wait (tests pass a fake one).
@@ -132,6 +143,7 @@ class RateLimit:
     min_per_second: float = 0.5
     decrease: float = 0.9
     increase: float = 0.1
+    max_cooldown: float = 30.0
     enabled: bool = True
     clock: Clock = attrs.field(default=time.monotonic, repr=False)
     sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False)
@@ -147,6 +159,7 @@ class RateLimit:
         _positive("RateLimit.initial_per_second", self.initial_per_second)
         _positive("RateLimit.min_per_second", self.min_per_second)
         _positive("RateLimit.increase", self.increase)
+        _positive("RateLimit.max_cooldown", self.max_cooldown)
         if not 0 < self.decrease < 1:
             raise ConfigurationError(
                 f"RateLimit.decrease must be between 0 and 1 (exclusive), got {self.decrease!r}"

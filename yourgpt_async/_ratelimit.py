@@ -1,22 +1,27 @@
 """Pacing: a GCRA schedule, a shared 429 cool-down, and a rate that adapts to an unknown limit.
 
 One :class:`Limiter` serves every call of a client. Before each HTTP attempt the client awaits
-:meth:`Limiter.acquire`; afterwards it reports :meth:`Limiter.on_success` or
-:meth:`Limiter.on_throttled`. The concurrency gate (how many requests are in flight) is the
-client's, not the limiter's.
+:meth:`Limiter.acquire_within` (or :meth:`Limiter.acquire`); afterwards it reports
+:meth:`Limiter.on_success` or :meth:`Limiter.on_throttled`, and hands over what the reply's
+rate-limit headers said with :meth:`Limiter.on_rate_headers`. The concurrency gate (how many
+requests are in flight) is the client's, not the limiter's.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import bisect
 import collections
 import contextlib
+import heapq
+import itertools
 import math
 
 from ._config import Clock, RateLimit, Sleep
+from ._wire import RateHints
 
-__all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "make_limiter"]
+__all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "NoTurnInTime", "make_limiter"]
 
 # Slow start adds this much rate (requests/s) per success while callers wait for turns: at
 # rate r that is r/20 successes per 0.05 s, each adding ln 2 / 0.05 — doubling every 0.05 s.
@@ -29,6 +34,30 @@ _PLATEAU = 0.97
 _PROBE_SLOWDOWN = 0.1
 _COSTLY_PAUSE = 20.0  # a cool-down longer than this many requests' worth is expensive
 _DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
+# Probing past the last known limit risks a 429 and its pause for every call: it is allowed
+# only while the pauses so far, and the one a failed probe would add, stay under this share of
+# the time since the limiter was first used.
+_PAUSE_BUDGET = 0.03
+_TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
+_TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
+_BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
+_INF = math.inf
+_SUCCESS_LOG = 4096  # successes remembered to count the rate the service accepted
+
+
+class NoTurnInTime(Exception):
+    """No turn could be given before the caller's time ran out; nothing was sent.
+
+    Attributes:
+        wait: Seconds until a turn was expected (the rest of a cool-down), if known.
+        cooldown: Whether a cool-down (a 429's ``Retry-After``, or a quota spent until its
+            reset) is what stood in the way, rather than the queue.
+    """
+
+    def __init__(self, wait: float | None, *, cooldown: bool) -> None:
+        super().__init__("no turn before the deadline")
+        self.wait = wait
+        self.cooldown = cooldown
 
 
 class Limiter(abc.ABC):
@@ -38,6 +67,17 @@ class Limiter(abc.ABC):
     async def acquire(self) -> float:
         """Wait until a request may be sent; return a ticket to hand back in the report."""
 
+    async def acquire_within(self, seconds: float) -> float:
+        """:meth:`acquire`, giving up after ``seconds``.
+
+        Raises:
+            NoTurnInTime: No turn came in time; the caller sends nothing.
+        """
+        try:
+            return await asyncio.wait_for(self.acquire(), max(0.0, seconds))
+        except asyncio.TimeoutError:
+            raise NoTurnInTime(None, cooldown=False) from None
+
     @abc.abstractmethod
     def on_success(self, ticket: float) -> None:
         """Report that the request sent under ``ticket`` was accepted."""
@@ -45,6 +85,10 @@ class Limiter(abc.ABC):
     @abc.abstractmethod
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
         """Report a 429 (or 503) for the request sent under ``ticket``."""
+
+    def on_rate_headers(self, ticket: float, hints: RateHints) -> None:  # noqa: B027
+        """Report what the rate-limit headers of the reply to ``ticket`` said (before the
+        success or 429 is reported). Ignored unless a limiter overrides it."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
         """Release whatever the limiter holds (connections of a shared backend)."""
@@ -58,23 +102,90 @@ class LimiterFactory(abc.ABC):
         """Make the limiter one client uses."""
 
 
+class _Quota:
+    """What rate-limit headers said: ``budget`` more requests may go before ``reset_at``.
+
+    Once the budget is spent nobody goes until ``hold_until``: the reset, or sooner when a
+    policy names the window (a token bucket's whole allowance is back within one).
+    """
+
+    __slots__ = ("budget", "hold_until", "reset_at", "sent", "sustained", "window")
+
+    def __init__(self) -> None:
+        self.budget = math.inf
+        self.reset_at = -math.inf
+        self.hold_until = -math.inf
+        self.window = math.inf
+        self.sustained = 0.0  # the policy's allowance per second (limit / window), if told
+        self.sent: list[float] = []  # tickets granted since headers were first seen, in order
+
+    def update(self, ticket: float, hints: RateHints, now: float) -> None:
+        """Take in one reply's headers: its remaining quota, less what was sent after it."""
+        if ticket < self.reset_at <= now:
+            return  # sent before the last reset: it tells of a quota that is gone
+        sent = self.sent
+        after = len(sent) - bisect.bisect_left(sent, ticket)  # this one and later ones
+        budget = hints.remaining - max(0, after - 1)
+        reset_at = now + hints.reset
+        if now < self.reset_at < reset_at and budget <= self.budget:
+            # The same window: a reset rounded up to whole seconds only ever comes late, so
+            # the earliest one seen is the closest.
+            reset_at = self.reset_at
+        self.budget, self.reset_at = budget, reset_at
+        if hints.window is not None:
+            self.window = hints.window
+            if hints.limit is not None:
+                self.sustained = hints.limit / hints.window
+        if budget <= 0:
+            self.spent(now)
+        horizon = bisect.bisect_left(sent, now - 60.0)
+        if horizon > len(sent) // 2:
+            del sent[:horizon]  # forget tickets whose replies are long in
+
+    def spent(self, now: float) -> None:
+        """The budget is gone: hold until the reset, or for one window at most."""
+        self.hold_until = min(self.reset_at, now + self.window)
+
+    def rate(self, now: float) -> float:
+        """The pace that spends the budget by the reset (or the policy's own, if faster)."""
+        left = self.reset_at - now
+        if self.budget <= 0 or left <= 0:
+            return math.inf  # held until the reset, or already reset: nothing to spread
+        return max(self.budget / left, self.sustained)
+
+
 class LocalLimiter(Limiter):
-    """The in-process limiter: a GCRA schedule, the cool-down and the adaptive rate (AIMD).
+    """The in-process limiter: a GCRA schedule, the cool-down, the adaptive rate (AIMD) and the
+    quota that rate-limit headers announce.
 
     Callers that may not go at once wait in one first-come-first-served queue, released one
     turn at a time (``1 / rate`` apart, up to ``burst`` at once) by a single pump task, so a
-    change of rate or a cool-down applies to everyone already waiting.
+    change of rate or a cool-down applies to everyone already waiting. A caller with a
+    deadline that a cool-down outlasts fails at once; one still queued at its deadline fails
+    then.
+
+    Told a rate, the limiter keeps 1 % under it and leaves three quarters of a told burst
+    unused, so that the service's bucket never runs dry on jitter; a 429 shows those margins
+    too thin for the service, and drops the burst to one and the rate to 3 % under.
 
     Adaptive mode starts at ``initial_per_second``. While the rate holds callers back (one
     waits now, or did in the last second), each success adds to it so that it doubles every
-    0.05 s (slow start). The first 429 halves it; each later 429 multiplies it by ``decrease``,
-    applied to the lower of the current rate and the rate the service accepted since the
-    previous decrease (when that span is long enough to measure). A 429 for a request sent
-    before the last decrease says nothing new and is not counted again. After the first 429,
-    while callers are held back, each success adds back ``increase`` times the rate set at the
-    last decrease per second of sending (a tenth of that within 3 % of the rate the last 429
-    came at), up to ``per_second`` when set. A 429 whose pause is worth more than 20 requests
-    at the current rate steps down by ``decrease`` cubed, as each such probe stalls every call.
+    0.05 s (slow start). The first 429 halves it: everything sent until then was accepted, so
+    the limit is only known to lie below the rate reached. A later 429 (for a request sent
+    after the last decrease) lowers it to ``decrease`` times the rate the service accepted
+    since the last decrease, counted up to the latest success reported, time paused left out,
+    never above the current rate. A 429 whose pause is worth more than 20 requests at the
+    current rate steps down by ``decrease`` cubed: such a probe stalls every call. After the
+    first 429, while callers are held back, each success adds back ``increase`` times the rate
+    set at the last decrease per second of sending, a tenth of that within 3 % of where the
+    last 429 came. Climbing that close (or at all, after a costly 429) needs the time lost to
+    pauses, with the pause a failed probe would add, to stay under 3 % of the time since the
+    limiter was first used. ``per_second``, when set, caps the rate.
+
+    Rate-limit headers, when a reply has them, say how many requests the service will still
+    take before its quota resets: the limiter spreads those over the time left (less what it
+    sent after that reply), and holds every call until the reset once they are spent. They
+    can only slow the pace, never raise it above what 429s showed.
     """
 
     def __init__(self, config: RateLimit) -> None:
@@ -88,66 +199,133 @@ class LocalLimiter(Limiter):
         elif self._adaptive:
             self._rate = min(config.initial_per_second, self._ceiling)
         else:
+            self._ceiling = self._ceiling * _TOLD_MARGIN
             self._rate = self._ceiling
-        self._burst = config.burst or 1
+        burst = config.burst or 1
+        if not self._adaptive and burst > 1:
+            burst = max(1, math.floor(burst * (1 - _BURST_RESERVE)))
+        self._burst = burst
         # Found, not told: tolerate callers arriving together (one loop turn apart) as long as
         # they fit in a few milliseconds of the rate, instead of queueing each one.
         self._jitter_tolerance = _ARRIVAL_TOLERANCE if self._adaptive and not config.burst else 0.0
         self._next = -math.inf  # GCRA's theoretical arrival time: the next free turn
+        self._last_ticket = -math.inf
         self._cooldown_until = -math.inf
         self._waiters: collections.deque[asyncio.Future[float]] = collections.deque()
+        self._deadlines: list[tuple[float, int, asyncio.Future[float]]] = []
+        self._order = itertools.count()
         self._pump: asyncio.Task[None] | None = None
         self._pump_sleep: asyncio.Future[None] | None = None
+        self._pump_until = math.inf  # when the sleeping pump means to wake
         self._interrupted = False
+        self._quota: _Quota | None = None  # made when a reply first has rate-limit headers
+        self._quota_rate = math.inf
         # Adaptive state.
         self._slow_start = self._adaptive
         self._rate_at_decrease = self._rate
         self._last_decrease = -math.inf
-        self._successes_since_decrease = 0
         self._paused = 0.0  # cool-down seconds since the last decrease
         self._limit_estimate = math.inf  # where the service's limit seems to be
         self._held_back_at = -math.inf  # when a caller last had to wait for a turn
+        self._origin = math.nan  # when a caller was first held back (or a 429 came)
+        self._probe_price = 0.0  # the pause the last 429 cost: what a failed probe costs
+        self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESS_LOG)
         self.throttled = 0
         """How many 429s this limiter has been told of."""
+        self.paused_seconds = 0.0
+        """Seconds every call was held by cool-downs so far (overlapping ones counted once)."""
 
     @property
     def rate(self) -> float:
         """The rate currently enforced, in requests per second (``inf`` when unpaced)."""
-        return self._rate
+        return min(self._rate, self._quota_rate)
 
     @property
     def waiting(self) -> int:
         """How many callers are queued for a turn."""
         return len(self._waiters)
 
+    # -- the schedule ----------------------------------------------------------------------
+
+    def _hold(self) -> float:
+        """Until when nobody may go: a 429's cool-down, or a spent quota's reset."""
+        quota = self._quota
+        if quota is not None and quota.budget <= 0:
+            return max(quota.hold_until, self._cooldown_until)
+        return self._cooldown_until
+
     def _turn(self, now: float) -> float:
         """When the next turn is free (may be in the past)."""
-        if math.isinf(self._rate):
-            return self._cooldown_until
-        backlog = max((self._burst - 1) / self._rate, self._jitter_tolerance)
-        return max(self._next - backlog, self._cooldown_until)
+        if self._quota is None:
+            rate, hold = self._rate, self._cooldown_until
+        else:
+            rate, hold = min(self._rate, self._quota_rate), self._hold()
+        if rate == _INF:
+            return hold
+        backlog = (self._burst - 1) / rate
+        if backlog < self._jitter_tolerance:  # noqa: PLR1730 - max() costs a call per turn
+            backlog = self._jitter_tolerance
+        turn = self._next - backlog
+        return turn if turn > hold else hold
 
-    def _take(self, now: float, *, late_ok: bool = False) -> None:
-        if not math.isinf(self._rate):
-            interval = 1.0 / self._rate
+    def _take(self, now: float, *, late_ok: bool = False) -> float:
+        """Give a turn at ``now``; return its ticket (``now``, nudged past any earlier one so
+        that tickets are unique and in the order given)."""
+        quota = self._quota
+        rate = self._rate if quota is None else min(self._rate, self._quota_rate)
+        if rate != _INF:
+            interval = 1.0 / rate
             # The pump may wake a little late (timer slack); such lateness, up to one interval,
             # is caught up rather than pushing the whole schedule back.
-            self._next = max(self._next, now - interval if late_ok else now) + interval
+            start = now - interval if late_ok else now
+            scheduled = self._next
+            self._next = (scheduled if scheduled > start else start) + interval
+        last = self._last_ticket
+        ticket = now if now > last else math.nextafter(last, _INF)
+        self._last_ticket = ticket
+        if quota is not None:
+            quota.budget -= 1
+            quota.sent.append(ticket)
+            if quota.budget <= 0:
+                quota.spent(now)
+        return ticket
 
     async def acquire(self) -> float:
         """Wait for the cool-down and this caller's turn; return the time it was given.
 
         A caller cancelled while queued leaves the queue; nobody's turn is lost.
         """
+        return await self.acquire_within(_INF)
+
+    async def acquire_within(self, seconds: float) -> float:
+        """:meth:`acquire`, failing at once if a cool-down lasts longer than ``seconds``, and
+        when still queued after ``seconds``.
+
+        Raises:
+            NoTurnInTime: No turn in time; ``wait`` is the rest of the cool-down, if that
+                was the reason.
+        """
         now = self._clock()
         if not self._waiters and self._turn(now) <= now:
-            self._take(now)
-            return now
+            return self._take(now)
+        return await self._queue(now, seconds)
+
+    async def _queue(self, now: float, seconds: float) -> float:
+        """Wait in line for a turn, for at most ``seconds``."""
+        if self._origin != self._origin:  # NaN: the first time anyone was held back
+            self._origin = now
+        hold = self._hold()
+        if hold > now + seconds:
+            raise NoTurnInTime(hold - now, cooldown=True)
         self._held_back_at = now
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        if seconds != _INF:
+            heapq.heappush(self._deadlines, (now + seconds, next(self._order), waiter))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.ensure_future(self._run_pump())
+        elif now + seconds < self._pump_until:
+            self._wake_pump()  # this deadline comes before the pump means to wake
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -156,17 +334,41 @@ class LocalLimiter(Limiter):
                     self._waiters.remove(waiter)
             raise
 
+    def _expire(self, now: float) -> float:
+        """Fail the queued callers whose deadline has come or falls in the hold; return the
+        next deadline still ahead (``inf`` if none)."""
+        deadlines = self._deadlines
+        hold = self._hold()
+        while deadlines:
+            deadline, _, waiter = deadlines[0]
+            if waiter.done():
+                heapq.heappop(deadlines)
+            elif deadline <= now or deadline < hold:
+                heapq.heappop(deadlines)
+                in_hold = hold > now
+                waiter.set_exception(
+                    NoTurnInTime(hold - now if in_hold else None, cooldown=in_hold)
+                )
+            else:
+                return deadline
+        return math.inf
+
     async def _run_pump(self) -> None:
         """Hand out turns to the queue, in order, until it is empty."""
         waiters = self._waiters
         while waiters:
-            if waiters[0].done():  # cancelled while queued
+            if waiters[0].done():  # cancelled or expired while queued
                 waiters.popleft()
                 continue
             now = self._clock()
+            next_deadline = self._expire(now) if self._deadlines else math.inf
+            if waiters[0].done():
+                continue
             turn = self._turn(now)
-            if turn > now:
-                self._pump_sleep = asyncio.ensure_future(self._sleep(turn - now))
+            wake = min(turn, next_deadline)
+            if wake > now:
+                self._pump_until = wake
+                self._pump_sleep = asyncio.ensure_future(self._sleep(wake - now))
                 try:
                     await self._pump_sleep
                 except asyncio.CancelledError:
@@ -177,8 +379,10 @@ class LocalLimiter(Limiter):
                     self._pump_sleep = None
                 self._interrupted = False
                 continue
-            self._take(now, late_ok=True)
-            waiters.popleft().set_result(now)
+            waiters.popleft().set_result(self._take(now, late_ok=True))
+        if len(self._deadlines) > 64:
+            self._deadlines = [entry for entry in self._deadlines if not entry[2].done()]
+            heapq.heapify(self._deadlines)
 
     def _wake_pump(self) -> None:
         """The schedule changed: make the pump recompute the next turn at once."""
@@ -187,60 +391,120 @@ class LocalLimiter(Limiter):
             self._interrupted = True
             sleeping.cancel()
 
+    # -- reports ---------------------------------------------------------------------------
+
+    def on_rate_headers(self, ticket: float, hints: RateHints) -> None:
+        """Pace by the quota the headers announce: spread what is left over the time left."""
+        now = self._clock()
+        quota = self._quota
+        if quota is None:
+            quota = self._quota = _Quota()
+        quota.update(ticket, hints, now)
+        self._quota_rate = max(quota.rate(now), self._config.min_per_second)
+        self._wake_pump()
+
+    def _may_probe(self, now: float) -> bool:
+        """Whether a 429 now would keep the time lost to pauses within the budget (of the time
+        since callers were first held back)."""
+        return self.paused_seconds + self._probe_price <= _PAUSE_BUDGET * (now - self._origin)
+
     def on_success(self, ticket: float) -> None:
         """Count the success; while the rate holds callers back, let it grow."""
-        self._successes_since_decrease += 1
-        if not self._adaptive or self._rate >= self._ceiling:
+        if not self._adaptive:
             return
-        if not self._waiters and self._clock() - self._held_back_at > _DEMAND_WINDOW:
+        self._successes.append(ticket)
+        if self._rate >= self._ceiling or self._rate > self._quota_rate:
+            return  # at the ceiling, or the headers' quota is what holds callers back
+        now = self._clock()
+        if not self._waiters and now - self._held_back_at > _DEMAND_WINDOW:
             return  # the rate is not what holds callers back: no reason to raise it
         if self._slow_start:
             self._rate += _SLOW_START_GAIN
         else:
             step = self._config.increase * self._rate_at_decrease / self._rate
-            if self._rate >= _PLATEAU * self._limit_estimate:
+            near = self._rate >= _PLATEAU * self._limit_estimate
+            costly = self._probe_price * self._rate > _COSTLY_PAUSE
+            if (near or costly) and not self._may_probe(now):
+                return  # a failed probe would cost more time than the budget allows
+            if near:
                 step *= _PROBE_SLOWDOWN  # near where the last 429 came: creep, don't climb
             self._rate += step
         self._rate = min(self._rate, self._ceiling)
 
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
-        """Start the shared cool-down and, in adaptive mode, lower the rate."""
+        """Start the shared cool-down (capped at ``max_cooldown``) and, in adaptive mode,
+        lower the rate."""
         self.throttled += 1
         now = self._clock()
-        upcoming = 0.0  # the pause this 429 adds, which lies ahead of now
-        if retry_after is not None and retry_after > 0:
-            until = now + retry_after
-            if until > self._cooldown_until:
-                # Time spent paused is not time the service was asked to accept anything.
-                upcoming = until - max(self._cooldown_until, now)
-                self._paused += upcoming
-                self._cooldown_until = until
-            self._next = max(self._next, self._cooldown_until)  # no burst after it
-            self._wake_pump()
-        if not self._adaptive or ticket < self._last_decrease:
+        if self._origin != self._origin:
+            self._origin = now
+        upcoming = self._cool_down(now, retry_after)
+        if not self._adaptive:
+            # The margins were too thin for this service: keep the whole burst, and 3 %.
+            self._burst = 1
+            if self._config.per_second is not None:
+                self._rate = min(self._rate, self._config.per_second * _TOLD_AFTER_429)
             return
-        if self._slow_start:
-            new_rate = self._limit_estimate = self._rate / 2
-            self._slow_start = False
-        else:
-            self._limit_estimate = self._rate
-            elapsed = now - self._last_decrease - (self._paused - upcoming)
-            if elapsed >= _MIN_MEASURE_SECONDS and self._successes_since_decrease:
-                # What the service accepted since the last decrease is the best estimate of
-                # its limit when it has been saturated; never go above the current rate.
-                accepted = self._successes_since_decrease / elapsed
-                self._limit_estimate = min(self._rate, accepted)
-            factor = self._config.decrease
-            if upcoming * self._rate > _COSTLY_PAUSE:
-                # A pause worth many requests (a whole-second Retry-After, say): each 429 is
-                # expensive, so step down further rather than probe again soon.
-                factor *= factor * factor
-            new_rate = factor * self._limit_estimate
-        self._rate = self._rate_at_decrease = max(self._config.min_per_second, new_rate)
+        if ticket < self._last_decrease:
+            return  # sent before the last decrease: says nothing new
+        self._probe_price = upcoming
+        self._rate = self._rate_at_decrease = max(
+            self._config.min_per_second, self._decreased(upcoming)
+        )
+        self._slow_start = False
         self._last_decrease = now
-        self._successes_since_decrease = 0
         self._paused = upcoming
         self._wake_pump()
+
+    def _cool_down(self, now: float, retry_after: float | None) -> float:
+        """Hold every call until ``retry_after`` from now; return the pause this adds."""
+        if retry_after is None or retry_after <= 0:
+            return 0.0
+        until = now + min(retry_after, self._config.max_cooldown)
+        upcoming = 0.0
+        if until > self._cooldown_until:
+            # Time spent paused is not time the service was asked to accept anything.
+            upcoming = until - max(self._cooldown_until, now)
+            self._paused += upcoming
+            self.paused_seconds += upcoming
+            self._cooldown_until = until
+        # No burst after it: the first turn at its end, the next ones paced.
+        backlog = (self._burst - 1) / self._rate if math.isfinite(self._rate) else 0.0
+        self._next = max(self._next, self._cooldown_until + backlog)
+        self._wake_pump()
+        return upcoming
+
+    def _decreased(self, upcoming: float) -> float:
+        """The rate after a 429 for a request sent since the last decrease."""
+        if self._slow_start:
+            # What slow start sent was all accepted until now: it measures the client's own
+            # ramp, not the limit, which lies somewhere below the rate reached.
+            self._limit_estimate = self._rate / 2
+            return self._limit_estimate
+        estimate = min(self._rate, self._accepted(self._paused - upcoming))
+        self._limit_estimate = estimate
+        factor = self._config.decrease
+        if upcoming * self._rate > _COSTLY_PAUSE:
+            # Each such 429 stalls every call: step well under the limit rather than probe it
+            # again soon (the accepted rate counts the burst the service refilled meanwhile).
+            factor = factor**3
+        return factor * estimate
+
+    def _accepted(self, paused: float) -> float:
+        """The rate the service accepted since the last decrease, ``paused`` seconds left out,
+        counted by the tickets of the successes up to the latest one reported (replies still
+        on their way count neither way); ``inf`` if the span is too short to say."""
+        log = self._successes
+        if not log:
+            return math.inf
+        since = self._last_decrease
+        end = log[-1]
+        first = bisect.bisect_left(log, since)
+        # A full log may no longer reach back to `since`: count from its oldest success.
+        start = max(since, log[0]) if len(log) == log.maxlen and not first else since
+        elapsed = end - start - paused
+        count = len(log) - first
+        return count / elapsed if elapsed >= _MIN_MEASURE_SECONDS and count else math.inf
 
     async def aclose(self) -> None:
         """Stop the pump; callers still queued are cancelled."""

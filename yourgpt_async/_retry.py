@@ -77,9 +77,9 @@ def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: str) -> YourGP
 class _Stop(tenacity.stop.stop_base):
     """Stop after ``attempts``, or when the next wait would end past the deadline."""
 
-    def __init__(self, policy: RetryPolicy, started: float) -> None:
+    def __init__(self, policy: RetryPolicy, deadline: float) -> None:
         self.policy = policy
-        self.deadline = started + policy.deadline
+        self.deadline = deadline
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         if retry_state.attempt_number >= self.policy.attempts:
@@ -104,7 +104,7 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
 
 
 async def run_with_retries(
-    attempt: Callable[[], Awaitable[T]],
+    attempt: Callable[[Callable[[], float]], Awaitable[T]],
     *,
     endpoint: str,
     idempotent: bool,
@@ -115,16 +115,24 @@ async def run_with_retries(
     The first attempt runs outside tenacity, so a call that succeeds first time pays nothing
     for the retry machinery. The error raised carries ``attempts``; an ambiguous failure of a
     non-idempotent endpoint that is not retried becomes :class:`DeliveryUnknownError`.
+    ``policy.deadline`` bounds the whole call: each attempt is handed a function that says
+    how many seconds are left, and no wait between attempts ends past the deadline.
 
     Args:
-        attempt: Makes one HTTP request and returns the decoded result, or raises.
+        attempt: Makes one HTTP request within the seconds its argument says are left, and
+            returns the decoded result, or raises.
         endpoint: The endpoint's name, for errors and logs.
         idempotent: Whether repeating the request is harmless.
         policy: When and how long to retry.
     """
-    started = policy.clock()  # the deadline counts the first attempt too
+    clock = policy.clock
+    deadline = clock() + policy.deadline  # the deadline counts the first attempt too
+
+    def time_left() -> float:
+        return deadline - clock()
+
     try:
-        return await attempt()
+        return await attempt(time_left)
     except YourGPTError as error:
         first = error
     if policy.attempts == 1 or not is_retryable(first.kind, idempotent=idempotent, policy=policy):
@@ -139,9 +147,9 @@ async def run_with_retries(
         if not replayed:
             replayed = True
             raise first
-        return await attempt()
+        return await attempt(time_left)
 
-    retrying = _retrying(policy, started, endpoint=endpoint, idempotent=idempotent)
+    retrying = _retrying(policy, deadline, endpoint=endpoint, idempotent=idempotent)
     try:
         return await retrying(again)
     except YourGPTError as error:
@@ -151,7 +159,7 @@ async def run_with_retries(
 
 
 def _retrying(
-    policy: RetryPolicy, started: float, *, endpoint: str, idempotent: bool
+    policy: RetryPolicy, deadline: float, *, endpoint: str, idempotent: bool
 ) -> tenacity.AsyncRetrying:
     """The tenacity loop for one call: the policy's stop, wait and sleep, retrying by kind."""
 
@@ -177,7 +185,7 @@ def _retrying(
         )
 
     return tenacity.AsyncRetrying(
-        stop=_Stop(policy, started),
+        stop=_Stop(policy, deadline),
         wait=_wait(policy),
         retry=retry_if,
         sleep=policy.sleep,

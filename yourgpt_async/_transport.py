@@ -3,13 +3,15 @@
 :class:`Transport` owns the client's ``aiohttp.ClientSession``, its limiter and its gate, and
 is shared by every view of a client. :meth:`Transport.attempt` makes exactly one request and
 hands the reply to :func:`~yourgpt_async._wire.decode_reply`; it tells the limiter how the
-attempt went (from the failure's ``kind``) and raises the failure. Retrying is not its business.
+attempt went (from the failure's ``kind``, and the reply's rate-limit headers) and raises the
+failure. Given the time left of the call, no wait and no request outlasts it. Retrying is not
+its business.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import aiohttp
@@ -21,14 +23,15 @@ from ._exceptions import (
     APIError,
     ConnectError,
     FailureKind,
+    RateLimitError,
     ResponseTooLargeError,
     TransportError,
     redact,
     redact_error,
 )
 from ._inflight import CALL_STATE, CallState
-from ._ratelimit import Limiter
-from ._wire import ENDPOINTS, Endpoint, decode_reply
+from ._ratelimit import Limiter, NoTurnInTime
+from ._wire import ENDPOINTS, Endpoint, decode_reply, rate_hints
 
 __all__ = ["Transport"]
 
@@ -38,6 +41,9 @@ _CHUNK = 65536
 _DETAIL = 200  # characters of a network error's own text kept in ours
 # Failures that prove the request was not acted on: nothing was delivered.
 _NOT_DELIVERED = frozenset({FailureKind.CONNECT, FailureKind.THROTTLED, FailureKind.REJECTED})
+# Until a reply has had rate-limit headers, only every this many successes is looked at (any
+# other reply always is): a service that sends them sends them on every answer.
+_HINT_SAMPLING = 16
 
 
 class Transport:
@@ -62,7 +68,10 @@ class Transport:
         total, read = timeouts.total, timeouts.read
         if total is not None and read is not None and read >= total:
             read = None
+        self._timeouts = timeouts
         self._timeout = aiohttp.ClientTimeout(total=total, connect=timeouts.connect, sock_read=read)
+        self._hints_seen = False
+        self._replies = 0
         self._max_concurrency = max_concurrency
         self._max_response_bytes = max_response_bytes
         self._gate = asyncio.Semaphore(max_concurrency)
@@ -101,37 +110,97 @@ class Transport:
             await session.close()
         await self.limiter.aclose()
 
-    async def attempt(self, endpoint: Endpoint[T], body: bytes) -> T:
-        """Send ``body`` to ``endpoint`` once; return its result or raise what went wrong."""
+    async def attempt(
+        self, endpoint: Endpoint[T], body: bytes, time_left: Callable[[], float] | None = None
+    ) -> T:
+        """Send ``body`` to ``endpoint`` once; return its result or raise what went wrong.
+
+        With ``time_left`` (the seconds left of the call, asked when needed), the waits for
+        the gate and for a turn, and the request itself, end by then: a wait that cannot
+        raises :class:`RateLimitError` with nothing sent, and a request still unanswered is a
+        timeout.
+        """
         session = self.session()
-        # `async with self._gate`, less the two coroutines its __aenter__ and __aexit__ make.
-        await self._gate.acquire()
+        gate = self._gate
+        if time_left is not None and gate.locked():
+            await self._wait_for_gate(endpoint.name, time_left())
+        else:
+            # `async with self._gate`, less the two coroutines its __aenter__ and __aexit__ make.
+            await gate.acquire()
         try:
-            ticket = await self.limiter.acquire()
+            limiter = self.limiter
+            ticket, timeout = await self._turn(endpoint.name, time_left)
             call = CALL_STATE.get()
             if call is not None:
                 call.sending = True
             try:
-                status, headers, raw = await self._post(session, endpoint.name, body)
+                status, headers, raw = await self._post(session, endpoint.name, body, timeout)
             except BaseException as error:  # cancelled mid-request: it may have been delivered
                 _sent(call, getattr(error, "kind", None))
                 raise
             result = decode_reply(endpoint, status, headers, raw)
+            self._replies += 1
+            failed = isinstance(result, APIError)
+            if failed or self._hints_seen or not self._replies % _HINT_SAMPLING:
+                hints = rate_hints(headers)
+                if hints is not None:
+                    self._hints_seen = True
+                    limiter.on_rate_headers(ticket, hints)
             if isinstance(result, APIError):
                 _sent(call, result.kind)
                 if result.kind is FailureKind.THROTTLED:
-                    self.limiter.on_throttled(ticket, result.retry_after)
+                    limiter.on_throttled(ticket, result.retry_after)
                 else:
-                    self.limiter.on_success(ticket)
+                    limiter.on_success(ticket)
                 raise redact_error(result, self._secrets)
             _sent(call, None)
-            self.limiter.on_success(ticket)
+            limiter.on_success(ticket)
             return result
         finally:
-            self._gate.release()
+            gate.release()
+
+    async def _turn(
+        self, name: str, time_left: Callable[[], float] | None
+    ) -> tuple[float, aiohttp.ClientTimeout]:
+        """Wait for the limiter's turn within the time left; return it and the attempt's timeout."""
+        if time_left is None:
+            return await self.limiter.acquire(), self._timeout
+        try:
+            ticket = await self.limiter.acquire_within(time_left())
+        except NoTurnInTime as late:
+            raise _too_late(name, late.wait, late.cooldown) from None
+        return ticket, self._timeout_within(name, time_left())
+
+    async def _wait_for_gate(self, name: str, seconds: float) -> None:
+        """Wait for a free slot in the gate, for at most ``seconds``."""
+        try:
+            await asyncio.wait_for(self._gate.acquire(), max(0.0, seconds))
+        except asyncio.TimeoutError:
+            raise RateLimitError(
+                f"{name}: not sent: {self._max_concurrency} requests (max_concurrency) were in "
+                "flight until this call's deadline",
+                status=429,
+                endpoint=name,
+            ) from None
+
+    def _timeout_within(self, name: str, seconds: float) -> aiohttp.ClientTimeout:
+        """The request's timeouts, with the whole of it cut to ``seconds`` if that is less."""
+        if seconds <= 0:
+            raise _too_late(name, None, cooldown=False)
+        timeouts = self._timeouts
+        total = timeouts.total
+        if total is not None and total <= seconds:
+            return self._timeout
+        read = timeouts.read if timeouts.read is not None and timeouts.read < seconds else None
+        connect = timeouts.connect if timeouts.connect is not None else seconds
+        return aiohttp.ClientTimeout(total=seconds, connect=min(connect, seconds), sock_read=read)
 
     async def _post(
-        self, session: aiohttp.ClientSession, name: str, body: bytes
+        self,
+        session: aiohttp.ClientSession,
+        name: str,
+        body: bytes,
+        timeout: aiohttp.ClientTimeout,
     ) -> tuple[int, CIMultiDict[str] | Mapping[str, str], bytes]:
         try:
             # Timeouts and error handling are set per request so that they hold on a session
@@ -142,7 +211,7 @@ class Transport:
                 headers=self._headers,
                 allow_redirects=False,
                 raise_for_status=False,
-                timeout=self._timeout,
+                timeout=timeout,
             )
             try:
                 return response.status, response.headers, await self._read(response, name)
@@ -251,3 +320,15 @@ def _reaches(error: BaseException, secrets: tuple[str, ...]) -> bool:
             return True
         links += [e for e in (link.__cause__, link.__context__) if e is not None]
     return False
+
+
+def _too_late(name: str, wait: float | None, cooldown: bool) -> RateLimitError:
+    """The error of a call whose deadline comes before its turn: nothing was sent."""
+    if cooldown and wait is not None:
+        why = (
+            f"the service asked this client to pause for {wait:.3g}s more (a 429's "
+            "Retry-After, or a quota spent until its reset), past this call's deadline"
+        )
+    else:
+        why = "no turn under the client's rate limit came before this call's deadline"
+    return RateLimitError(f"{name}: not sent: {why}", status=429, endpoint=name, retry_after=wait)

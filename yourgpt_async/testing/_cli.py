@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import signal
 import sys
 
+import attrs
+
 from ._emulator import Emulator
 from ._faults import FaultPlan
-from ._ratelimit import EmulatorRateLimit
+from ._ratelimit import HEADER_STYLES, KINDS, RETRY_AFTER_STYLES, EmulatorRateLimit
 from ._state import DEFAULT_API_KEY, DEFAULT_WIDGET_UID, OTHER_WIDGET_UID
 
 __all__ = ["add_options", "run_from_args", "serve_main"]
@@ -25,7 +26,9 @@ def _rate_limit_arg(text: str) -> EmulatorRateLimit:
     per_second, _, burst = text.partition("/")
     try:
         rate = float(per_second)
-        return EmulatorRateLimit(rate, int(burst) if burst else max(1, math.ceil(rate)))
+        if burst:
+            return EmulatorRateLimit(rate, int(burst))
+        return EmulatorRateLimit(rate)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected PER_SECOND[/BURST] with positive numbers, e.g. 200/20; got {text!r}"
@@ -36,7 +39,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     """Add the emulator's options to ``parser``, with their defaults and help.
 
     The options are ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]`` (parsed into an
-    ``EmulatorRateLimit``), ``--fault-plan FILE.json``, ``--api-key``, ``--widget-uid`` and
+    ``EmulatorRateLimit``) with ``--rate-limit-kind``, ``--rate-window``, ``--retry-after`` and
+    ``--rate-headers``, ``--fault-plan FILE.json``, ``--api-key``, ``--widget-uid`` and
     ``--ai-latency SECONDS``; ``run_from_args`` reads them back.
 
     Args:
@@ -44,12 +48,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8089, help="port, 0 for any (default: 8089)")
-    parser.add_argument(
-        "--rate-limit",
-        type=_rate_limit_arg,
-        metavar="PER_SECOND[/BURST]",
-        help="per-key token bucket, e.g. 200/20 (default: no limit)",
-    )
+    _add_rate_limit_options(parser)
     parser.add_argument("--fault-plan", metavar="FILE.json", help="faults to apply (JSON)")
     # No default on the namespace: a parent parser's own --api-key (given before a subcommand)
     # must survive; an absent value means the emulator's own key and widget.
@@ -65,6 +64,43 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--ai-latency", type=float, default=0.0, help="seconds before each AI reply (default: 0)"
+    )
+
+
+def _add_rate_limit_options(parser: argparse.ArgumentParser) -> None:
+    """``--rate-limit`` and how it is enforced and told: kind, window, 429 style, headers."""
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit_arg,
+        metavar="PER_SECOND[/BURST]",
+        help="per-key rate limit, e.g. 200/20: a token bucket of 20 refilled at 200/s "
+        "(default: no limit; BURST defaults to one second's worth)",
+    )
+    parser.add_argument(
+        "--rate-limit-kind",
+        choices=KINDS,
+        default="token_bucket",
+        help="how --rate-limit is enforced (default: %(default)s); the windows allow "
+        "PER_SECOND x --rate-window requests per window",
+    )
+    parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="the windows' length (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        choices=RETRY_AFTER_STYLES,
+        default="seconds",
+        help="how a 429 says when to retry: whole seconds (default), also exact "
+        "retry-after-ms, none (an HTML page, as a bare gateway), or an HTTP date",
+    )
+    parser.add_argument(
+        "--rate-headers",
+        choices=HEADER_STYLES,
+        help="rate-limit headers on every answer (default: none)",
     )
 
 
@@ -92,11 +128,29 @@ def _emulator_from_args(args: argparse.Namespace, parser: argparse.ArgumentParse
     return Emulator(
         api_keys={api_key: "project-1"},
         widgets={widget_uid: "project-1", OTHER_WIDGET_UID: "project-2"},
-        rate_limit=args.rate_limit,
+        rate_limit=_rate_limit(args, parser),
         fault_plan=fault_plan,
         host=args.host,
         port=args.port,
         ai_latency=args.ai_latency,
+    )
+
+
+def _rate_limit(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> EmulatorRateLimit | None:
+    """``--rate-limit`` with the kind, window, 429 style and headers the other options name."""
+    if not args.rate_window > 0:
+        parser.error("--rate-window must be > 0")
+    limit: EmulatorRateLimit | None = args.rate_limit
+    if limit is None:
+        return None
+    return attrs.evolve(
+        limit,
+        kind=args.rate_limit_kind,
+        window=args.rate_window,
+        retry_after=args.retry_after,
+        headers=args.rate_headers,
     )
 
 
@@ -150,7 +204,8 @@ def serve_main(argv: list[str] | None = None) -> int:
     """Run the emulator as a server from the command line until Ctrl-C or SIGTERM.
 
     It prints the base URL, API key and widget uid as ``export YOURGPT_...=`` lines. Options:
-    ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]``, ``--fault-plan FILE.json`` (see
+    ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]`` (with ``--rate-limit-kind``,
+    ``--rate-window``, ``--retry-after``, ``--rate-headers``), ``--fault-plan FILE.json`` (see
     ``FaultPlan.from_dict``), ``--api-key``, ``--widget-uid``, ``--ai-latency SECONDS``.
 
     Args:

@@ -19,8 +19,8 @@ from aiohttp import web
 
 from ._faults import Fault, FaultKind, FaultPlan
 from ._handlers import Handlers
-from ._ratelimit import EmulatorRateLimit, limiter_for
-from ._responses import error, fault_response, truncate
+from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
+from ._responses import error, fault_response, throttled, truncate
 from ._state import LedgerEntry, RequestRecord, State
 
 __all__ = ["Emulator"]
@@ -84,10 +84,12 @@ class Emulator:
       ``orderBy`` or ``order``.
     - Pages: page ``p`` of size ``l`` holds items ``[(p-1)*l : p*l]``; ``total`` counts all items.
 
-    With ``rate_limit``, every authenticated request takes a token from its key's bucket; without
-    one it is answered 429 (``Retry-After`` in whole seconds and ``retry-after-ms``) and not
-    processed. The ``fault_plan`` is consulted first, before authentication, the way a proxy
-    in front of the service would fail.
+    With ``rate_limit``, every authenticated request counts against its key's limit (a token
+    bucket by default, or fixed or sliding windows); beyond it the request is answered 429 and not
+    processed, with its wait in the limit's ``retry_after`` style (``Retry-After`` in whole
+    seconds by default), and every answer carries the limit's rate-limit ``headers`` if any. The
+    ``fault_plan`` is consulted first, before authentication, the way a proxy in front of the
+    service would fail.
 
     Attributes:
         ledger: Every message accepted from sendMessage, in order (never the AI's replies).
@@ -115,7 +117,8 @@ class Emulator:
             widgets: Widget uid to project id. Default: ``DEFAULT_WIDGET_UID`` in ``"project-1"``
                 and ``OTHER_WIDGET_UID`` in ``"project-2"``. Each project id is sent as the
                 session's integer ``project_id``, numbered 1, 2, ... in order of appearance.
-            rate_limit: Per-key token bucket; ``None`` never answers 429 on its own.
+            rate_limit: Per-key rate limit (kind, 429 style, headers: see
+                :class:`EmulatorRateLimit`); ``None`` never answers 429 on its own.
             fault_plan: Faults to apply; default an empty plan.
             host: The interface to listen on.
             port: The port to listen on; 0 picks a free one.
@@ -128,7 +131,8 @@ class Emulator:
         self._state = State(api_keys, widgets)
         if not ai_latency >= 0:
             raise ValueError(f"ai_latency must be >= 0, got {ai_latency!r}")
-        self._limiter = limiter_for(rate_limit)
+        # On a fake clock, fixed windows start on its whole seconds, so that a test knows them.
+        self._limiter = limiter_for(rate_limit, align=clock is time.monotonic)
         self._host = host
         self._port = port
         self._clock = clock
@@ -336,10 +340,14 @@ class Emulator:
     async def _process(self, call: _Call) -> web.Response:
         if call.api_key is None or call.project is None:
             return error(401, "Invalid API key")
+        decision = ALLOW
         if self._limiter is not None:
             decision = self._limiter.take(call.api_key, self._clock())
             if not decision.allowed:
-                return error(429, "Too many requests", headers=decision.headers)
-        return await self._handlers.handle(
+                return throttled(decision.headers, html=decision.html)
+        response = await self._handlers.handle(
             call.endpoint, call.content_type, call.body, call.project
         )
+        if decision.headers:
+            response.headers.update(decision.headers)
+        return response

@@ -11,7 +11,14 @@ from aiohttp import web
 
 from ._faults import Fault, FaultKind
 
-__all__ = ["error", "fault_response", "json_response", "success", "truncate"]
+__all__ = [
+    "error",
+    "fault_response",
+    "json_response",
+    "success",
+    "throttled",
+    "truncate",
+]
 
 _NOT_JSON_TEXT = "The service is temporarily unable to handle this request. Please try again."
 
@@ -53,6 +60,14 @@ def error(
     if errors:
         payload["errors"] = dict(errors)
     return json_response(status, payload, headers)
+
+
+def throttled(headers: Mapping[str, str], *, html: bool = False) -> web.Response:
+    """Answer 429: the API's RXERROR envelope, or a gateway's bare HTML page."""
+    if html:
+        page = "<html><body><h1>429 Too Many Requests</h1></body></html>"
+        return web.Response(status=429, text=page, content_type="text/html", headers=headers)
+    return error(429, "Too many requests", headers=headers)
 
 
 def fault_response(fault: Fault) -> web.Response | None:  # noqa: PLR0911 - one answer per kind

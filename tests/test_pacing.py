@@ -1,0 +1,348 @@
+"""Deadlines, cool-downs, rate-limit headers and the probing budget: the limiter on the fake
+clock, the header parser on its own, and whole calls over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from _fakes import FakeClock
+from aiohttp import web
+from multidict import CIMultiDict
+
+from yourgpt_async import (
+    AsyncClient,
+    ConfigurationError,
+    DeliveryUnknownError,
+    RateLimit,
+    RateLimitError,
+    RetryPolicy,
+    Timeouts,
+)
+from yourgpt_async._ratelimit import Limiter, LocalLimiter, NoTurnInTime
+from yourgpt_async._wire import RateHints, rate_hints
+from yourgpt_async.testing import Emulator, Fault
+
+
+def limiter(fake: FakeClock, **options: object) -> LocalLimiter:
+    return LocalLimiter(RateLimit(clock=fake.clock, sleep=fake.sleep, **options))  # type: ignore[arg-type]
+
+
+# -- the cool-down and deadlines -------------------------------------------------------------
+
+
+async def test_an_absurd_retry_after_holds_the_client_for_max_cooldown_at_most(
+    fake_clock: FakeClock,
+) -> None:
+    """Retry-After: 999999 pauses every call for max_cooldown, not eleven days."""
+    lim = limiter(fake_clock, per_second=100, max_cooldown=30)
+    lim.on_throttled(await lim.acquire(), 999999.0)
+    start = fake_clock.now
+    granted = await lim.acquire()
+    assert granted - start == pytest.approx(30.0)
+    assert lim.paused_seconds == pytest.approx(30.0)
+
+
+def test_max_cooldown_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="max_cooldown"):
+        RateLimit(max_cooldown=0)
+
+
+async def test_a_caller_whose_deadline_ends_in_the_cool_down_fails_at_once(
+    fake_clock: FakeClock,
+) -> None:
+    """acquire_within gives up at once when the cool-down outlasts the caller's time."""
+    lim = limiter(fake_clock, per_second=100)
+    lim.on_throttled(await lim.acquire(), 5.0)
+    with pytest.raises(NoTurnInTime) as raised:
+        await lim.acquire_within(2.0)
+    assert raised.value.cooldown
+    assert raised.value.wait == pytest.approx(5.0)
+    assert fake_clock.sleeps == []  # nobody slept for it
+    assert await lim.acquire_within(6.0) >= fake_clock.now - 1e-9  # a longer deadline waits
+
+
+async def test_callers_queued_when_a_429_lands_fail_if_it_outlasts_their_deadline(
+    fake_clock: FakeClock,
+) -> None:
+    """A new cool-down fails the queued callers it would keep past their deadline, not the
+    others."""
+    lim = limiter(fake_clock, per_second=1)
+    first = await lim.acquire()
+    short = asyncio.ensure_future(lim.acquire_within(3.0))
+    long = asyncio.ensure_future(lim.acquire_within(60.0))
+    await asyncio.sleep(0)
+    lim.on_throttled(first, 10.0)
+    with pytest.raises(NoTurnInTime):
+        await short
+    assert await long >= first + 10.0 - 1e-9
+
+
+async def test_a_queued_caller_gives_up_at_its_deadline(fake_clock: FakeClock) -> None:
+    """Behind a slow rate, a caller still queued at its deadline fails then, not later."""
+    lim = limiter(fake_clock, per_second=0.5)  # one turn every 2.02 s
+    await lim.acquire()
+    start = fake_clock.now
+    with pytest.raises(NoTurnInTime) as raised:
+        await lim.acquire_within(1.0)
+    assert not raised.value.cooldown
+    assert fake_clock.now - start == pytest.approx(1.0)
+    assert lim.waiting == 0
+
+
+async def test_the_abstract_limiter_bounds_acquire_by_default() -> None:
+    """A limiter that only implements acquire still gives up at the deadline."""
+
+    class Slow(Limiter):
+        async def acquire(self) -> float:
+            await asyncio.sleep(10)
+            return 0.0
+
+        def on_success(self, ticket: float) -> None: ...
+
+        def on_throttled(self, ticket: float, retry_after: float | None) -> None: ...
+
+    slow = Slow()
+    with pytest.raises(NoTurnInTime):
+        await slow.acquire_within(0.01)
+    slow.on_rate_headers(0.0, RateHints(remaining=1, reset=1.0))  # ignored by default
+
+
+# -- probing, and what it costs ----------------------------------------------------------------
+
+
+async def _held_back_successes(lim: LocalLimiter, fake: FakeClock, count: int) -> None:
+    """Report ``count`` successes a millisecond apart while a caller waits for a turn."""
+    await lim.acquire()  # so that the next caller has to wait
+    waiter = asyncio.ensure_future(lim.acquire())
+    await asyncio.sleep(0)
+    for _ in range(count):
+        fake.advance(0.001)
+        lim.on_success(fake.now)
+    await lim.aclose()
+    await asyncio.gather(waiter, return_exceptions=True)
+
+
+async def test_after_a_costly_429_the_rate_holds_until_the_budget_allows_a_probe(
+    fake_clock: FakeClock,
+) -> None:
+    """A whole-second Retry-After at 100/s costs 100 requests: the rate does not climb again
+    while that pause is more than 3 % of the time since the limiter was first used."""
+    lim = limiter(fake_clock, initial_per_second=200, decrease=0.9)
+    lim.on_throttled(await lim.acquire(), None)  # slow start ends: 100/s
+    fake_clock.advance(0.01)
+    lim.on_throttled(fake_clock.now, 1.0)  # a costly 429: 72.9/s
+    settled = lim.rate
+    await _held_back_successes(lim, fake_clock, 50)
+    assert lim.rate == settled
+    fake_clock.advance(100.0)  # 1 s of pause against 100 s: probing is affordable again
+    await _held_back_successes(lim, fake_clock, 50)
+    assert lim.rate > settled
+
+
+async def test_after_a_cheap_429_the_rate_climbs_back_at_once(fake_clock: FakeClock) -> None:
+    """A 5 ms Retry-After costs nothing worth rationing: additive increase resumes."""
+    lim = limiter(fake_clock, initial_per_second=200, decrease=0.9)
+    lim.on_throttled(await lim.acquire(), None)
+    fake_clock.advance(0.5)
+    lim.on_throttled(fake_clock.now, 0.005)
+    settled = lim.rate
+    await _held_back_successes(lim, fake_clock, 50)
+    assert lim.rate > settled
+
+
+# -- rate-limit headers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (
+            {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "1"},
+            RateHints(5, 1.0, 200, None),
+        ),
+        (
+            {"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "1000000003"},
+            RateHints(5, 3.0, None, None),
+        ),
+        (
+            {"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "1000000003500"},
+            RateHints(5, 3.5, None, None),
+        ),
+        (
+            {
+                "RateLimit-Limit": "20",
+                "RateLimit-Remaining": "4",
+                "RateLimit-Reset": "1",
+                "RateLimit-Policy": "20;w=0.1",
+            },
+            RateHints(4, 1.0, 20, 0.1),
+        ),
+        (
+            {"RateLimit": "limit=10, remaining=5, reset=3", "RateLimit-Policy": "10;w=1"},
+            RateHints(5, 3.0, 10, 1.0),
+        ),
+        (
+            {
+                "RateLimit": '"default";r=5;t=3, "day";r=100;t=3000',
+                "RateLimit-Policy": '"default";q=10;w=1, "day";q=1000;w=86400',
+            },
+            RateHints(5, 3.0, 10, 1.0),
+        ),
+        ({"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "1"}, None),
+        ({"X-RateLimit-Remaining": "-1", "X-RateLimit-Reset": "1"}, None),
+        ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "soon"}, None),
+        ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "999999"}, None),
+        ({"X-RateLimit-Remaining": "5"}, None),
+        ({"Content-Type": "application/json"}, None),
+    ],
+)
+def test_rate_hints_read_both_families_and_refuse_nonsense(
+    headers: dict[str, str], expected: RateHints | None
+) -> None:
+    assert rate_hints(CIMultiDict(headers), now=1_000_000_000.0) == expected
+
+
+async def test_a_spent_quota_holds_every_call_until_its_reset(fake_clock: FakeClock) -> None:
+    """Remaining 0 with the reset 0.4 s away: nobody goes before then, and no 429 is needed."""
+    lim = limiter(fake_clock)
+    ticket = await lim.acquire()
+    lim.on_rate_headers(ticket, RateHints(remaining=0, reset=0.4, limit=10))
+    start = fake_clock.now
+    assert await lim.acquire() - start == pytest.approx(0.4)
+
+
+async def test_the_quota_left_is_spread_over_the_time_left(fake_clock: FakeClock) -> None:
+    """Ten left for the next two seconds: five a second, less what was sent after that reply."""
+    lim = limiter(fake_clock, initial_per_second=1000)
+    lim.on_rate_headers(await lim.acquire(), RateHints(remaining=99, reset=2.0, limit=100))
+    first_seen = fake_clock.now
+    ticket = await lim.acquire()
+    later = [await lim.acquire() for _ in range(2)]  # sent after the reply's request
+    assert len(later) == 2
+    lim.on_rate_headers(ticket, RateHints(remaining=12, reset=2.0, limit=100))
+    # The first reply's reset, two seconds after it, is the earlier and so the closer one.
+    assert lim.rate == pytest.approx(10 / (2.0 - (fake_clock.now - first_seen)))
+
+
+async def test_a_reply_from_before_the_reset_says_nothing_of_the_new_quota(
+    fake_clock: FakeClock,
+) -> None:
+    """A late reply from the old window (remaining 0, reset rounded up to 1 s) does not hold
+    the new window's calls for another second."""
+    lim = limiter(fake_clock)
+    old = await lim.acquire()
+    lim.on_rate_headers(old, RateHints(remaining=5, reset=0.2, limit=10))
+    fake_clock.advance(0.3)  # the reset has passed
+    lim.on_rate_headers(old, RateHints(remaining=0, reset=1.0, limit=10))
+    start = fake_clock.now
+    assert await lim.acquire() == start
+
+
+async def test_headers_never_raise_the_rate_above_what_429s_showed(
+    fake_clock: FakeClock,
+) -> None:
+    """A generous quota does not lift a rate that 429s brought down."""
+    lim = limiter(fake_clock, initial_per_second=100)
+    lim.on_throttled(await lim.acquire(), None)
+    ticket = await lim.acquire()
+    lim.on_rate_headers(ticket, RateHints(remaining=10_000, reset=1.0, limit=10_000))
+    assert lim.rate == pytest.approx(50)
+
+
+# -- whole calls -----------------------------------------------------------------------------
+
+
+async def test_a_retry_after_past_the_deadline_fails_the_call_and_not_the_next_ones(
+    fake_clock: FakeClock,
+) -> None:
+    """One 429 with Retry-After: 999999: that call fails at once with retry_after set; a later
+    call with a short deadline fails fast too; one with time to spare waits max_cooldown."""
+    async with Emulator() as emulator:
+        retry = RetryPolicy(deadline=5, sleep=fake_clock.sleep, clock=fake_clock.clock)
+        client = AsyncClient(
+            emulator.api_key,
+            widget_uid=emulator.widget_uid,
+            base_url=emulator.base_url,
+            retry=retry,
+            rate_limit=RateLimit(clock=fake_clock.clock, sleep=fake_clock.sleep, max_cooldown=20),
+        )
+        async with client:
+            await client.get_sessions()
+            emulator.fault_plan.add("getSessions", Fault.status(429, retry_after=999999))
+            with pytest.raises(RateLimitError) as first:
+                await client.get_sessions()
+            assert first.value.retry_after == 999999
+            with pytest.raises(RateLimitError) as second:
+                await client.get_sessions()
+            assert second.value.retry_after == pytest.approx(20.0)
+            assert "not sent" in str(second.value)
+            assert emulator.request_count("getSessions") == 2  # the fast failure sent nothing
+            start = fake_clock.now
+            await client.get_sessions(retry=RetryPolicy(deadline=60, clock=fake_clock.clock))
+            assert fake_clock.now - start == pytest.approx(20.0)
+
+
+@pytest.fixture
+async def dribbling_server() -> AsyncIterator[str]:
+    """A server whose reply comes one byte every 50 ms, for ever."""
+
+    async def dribble(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        while True:
+            await response.write(b" ")
+            await asyncio.sleep(0.05)
+
+    app = web.Application()
+    app.router.add_post("/chatbot/v1/{endpoint}", dribble)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/chatbot/v1"
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_deadline_bounds_an_attempt_that_never_ends(dribbling_server: str) -> None:
+    """A reply that dribbles on ends at the call's deadline, well before Timeouts.total."""
+    client = AsyncClient(
+        "key",
+        widget_uid="widget",
+        base_url=dribbling_server,
+        timeout=Timeouts(total=20, read=5),
+        retry=RetryPolicy(deadline=0.3),
+        rate_limit=RateLimit.unlimited(),
+    )
+    async with client:
+        started = time.monotonic()
+        with pytest.raises(DeliveryUnknownError):
+            await client.send_message("uid", "hello")
+        elapsed = time.monotonic() - started
+    assert 0.3 <= elapsed < 0.3 + 0.25  # the deadline, plus a scheduling tick or two
+
+
+async def test_a_call_held_at_the_gate_past_its_deadline_is_not_sent(
+    dribbling_server: str,
+) -> None:
+    """With every slot of max_concurrency taken, a call gives up at its deadline."""
+    client = AsyncClient(
+        "key",
+        widget_uid="widget",
+        base_url=dribbling_server,
+        max_concurrency=1,
+        retry=RetryPolicy(deadline=0.2),
+        rate_limit=RateLimit.unlimited(),
+    )
+    async with client:
+        busy = asyncio.ensure_future(client.get_sessions(retry=RetryPolicy(deadline=1.0)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(RateLimitError, match="max_concurrency"):
+            await client.get_sessions()
+        busy.cancel()
+        await asyncio.gather(busy, return_exceptions=True)

@@ -1,0 +1,320 @@
+"""Every kind of server the client may meet: the emulator in each mode, a gateway written here,
+and a property run over random kinds and limits on a virtual clock."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import email.utils
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from _fakes import FakeClock, VirtualTimeLoop
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from yourgpt_async import AsyncClient, RateLimit, RetryPolicy, YourGPTError
+from yourgpt_async.testing import Emulator, EmulatorRateLimit
+from yourgpt_async.testing._cli import _rate_limit, add_options
+
+# -- what the emulator sends -----------------------------------------------------------------
+
+
+async def _post(http: aiohttp.ClientSession, emu: Emulator) -> aiohttp.ClientResponse:
+    response = await http.post(
+        f"{emu.base_url}/getSessions", json={}, headers={"api-key": emu.api_key}
+    )
+    await response.read()
+    return response
+
+
+async def test_fixed_windows_refill_all_at_once_at_the_window_edge() -> None:
+    """Four a second: the fifth waits for the next whole second, then four more go."""
+    clock = FakeClock(start=1000.25)
+    limit = EmulatorRateLimit(4, kind="fixed_window", headers="x-ratelimit")
+    async with (
+        Emulator(rate_limit=limit, clock=clock.clock) as emu,
+        aiohttp.ClientSession() as http,
+    ):
+        statuses = [(await _post(http, emu)).status for _ in range(5)]
+        assert statuses == [200, 200, 200, 200, 429]
+        refused = await _post(http, emu)
+        assert refused.headers["Retry-After"] == "1"  # 0.75 s, in whole seconds
+        assert refused.headers["X-RateLimit-Remaining"] == "0"
+        clock.now = 1001.0
+        fresh = await _post(http, emu)
+        assert fresh.status == 200
+        assert fresh.headers["X-RateLimit-Remaining"] == "3"
+        assert fresh.headers["X-RateLimit-Limit"] == "4"
+
+
+async def test_a_sliding_window_counts_the_last_window_whatever_the_edges() -> None:
+    """Two a second, at any moment: the third waits until the first is a second old."""
+    clock = FakeClock(start=1000.0)
+    limit = EmulatorRateLimit(2, kind="sliding_window", retry_after="ms")
+    async with (
+        Emulator(rate_limit=limit, clock=clock.clock) as emu,
+        aiohttp.ClientSession() as http,
+    ):
+        assert (await _post(http, emu)).status == 200
+        clock.now = 1000.6
+        assert (await _post(http, emu)).status == 200
+        clock.now = 1000.9
+        refused = await _post(http, emu)
+        assert refused.status == 429
+        assert refused.headers["retry-after-ms"] == "100"
+        clock.now = 1001.0
+        assert (await _post(http, emu)).status == 200
+
+
+@pytest.mark.parametrize("style", ["seconds", "ms", "none", "date"])
+async def test_each_429_style(style: str) -> None:
+    """Whole seconds, milliseconds too, a bare HTML page, or an HTTP date."""
+    limit = EmulatorRateLimit(1, 1, retry_after=style)
+    async with Emulator(rate_limit=limit) as emu, aiohttp.ClientSession() as http:
+        await _post(http, emu)
+        refused = await _post(http, emu)
+        assert refused.status == 429
+        body = await refused.text()
+        if style == "none":
+            assert "Retry-After" not in refused.headers
+            assert refused.content_type == "text/html"
+            assert "<html>" in body
+            return
+        assert '"RXERROR"' in body
+        if style == "date":
+            when = email.utils.parsedate_to_datetime(refused.headers["Retry-After"])
+            assert 0 < when.timestamp() - time.time() <= 2
+        else:
+            assert refused.headers["Retry-After"] == "1"
+        assert ("retry-after-ms" in refused.headers) is (style == "ms")
+
+
+@pytest.mark.parametrize(
+    ("style", "names"),
+    [
+        ("x-ratelimit", {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}),
+        ("x-ratelimit-epoch", {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}),
+        (
+            "ratelimit",
+            {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"},
+        ),
+        ("ratelimit-policy", {"RateLimit", "RateLimit-Policy"}),
+    ],
+)
+async def test_each_header_family_is_on_every_answer(style: str, names: set[str]) -> None:
+    """The headers come with successes and 429s alike, and read back as what was sent."""
+    from yourgpt_async._wire import rate_hints
+
+    limit = EmulatorRateLimit(10, 2, headers=style)
+    async with Emulator(rate_limit=limit) as emu, aiohttp.ClientSession() as http:
+        replies = [await _post(http, emu) for _ in range(3)]
+    assert [r.status for r in replies] == [200, 200, 429]
+    for reply in replies:
+        assert names <= set(reply.headers)
+    hints = [rate_hints(r.headers) for r in replies]
+    assert [h.remaining for h in hints if h is not None] == [1, 0, 0]
+    # A reset is rounded up to a whole second (or the whole second of a Unix time).
+    assert all(h is not None and h.limit == 2 and 0 <= h.reset <= 2 for h in hints)
+
+
+def test_the_command_line_sets_every_option() -> None:
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    options = ["--rate-limit", "200", "--rate-limit-kind", "fixed_window", "--rate-window", "2"]
+    args = parser.parse_args([*options, "--retry-after", "none", "--rate-headers", "ratelimit"])
+    assert _rate_limit(args, parser) == EmulatorRateLimit(
+        200, 200, kind="fixed_window", window=2.0, retry_after="none", headers="ratelimit"
+    )
+    assert _rate_limit(parser.parse_args([]), parser) is None
+    with pytest.raises(SystemExit):
+        _rate_limit(parser.parse_args(["--rate-window", "0"]), parser)
+
+
+# -- the client against each kind --------------------------------------------------------------
+
+KINDS: list[dict[str, Any]] = [
+    {},
+    {"retry_after": "ms"},
+    {"retry_after": "none"},
+    {"retry_after": "date"},
+    {"kind": "fixed_window"},
+    {"kind": "sliding_window"},
+    {"kind": "fixed_window", "headers": "x-ratelimit"},
+    {"kind": "fixed_window", "headers": "x-ratelimit-epoch"},
+    {"headers": "ratelimit"},
+    {"headers": "ratelimit-policy"},
+]
+
+
+@pytest.mark.parametrize("told", [False, True], ids=["not-told", "told"])
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: "-".join(k.values()) or "bucket")
+def test_every_send_lands_once_whatever_the_server(kind: dict[str, Any], told: bool) -> None:
+    """120 sends at once against 40/s, on a virtual clock: all delivered, each once; told the
+    limit, or paced by headers, with at most one pause."""
+    loop = VirtualTimeLoop()
+    try:
+        paused = loop.run_until_complete(_send_120(loop, EmulatorRateLimit(40, 8, **kind), told))
+    finally:
+        loop.close()
+    if told or "headers" in kind:
+        assert paused <= 1.0
+
+
+async def _send_120(loop: VirtualTimeLoop, limit: EmulatorRateLimit, told: bool) -> float:
+    on_loop: dict[str, Any] = {"clock": loop.time, "sleep": asyncio.sleep}
+    windowed = limit.kind != "token_bucket"
+    if told:
+        paced = RateLimit(per_second=40, burst=None if windowed else 8, **on_loop)
+    else:
+        paced = RateLimit(**on_loop)
+    async with Emulator(rate_limit=limit, clock=loop.time) as emulator:
+        client = AsyncClient(
+            emulator.api_key,
+            widget_uid=emulator.widget_uid,
+            base_url=emulator.base_url,
+            retry=RetryPolicy(attempts=10, **on_loop),
+            rate_limit=paced,
+        )
+        async with client:
+            uid = (await client.create_session()).session_uid
+            await asyncio.sleep(2.0)
+            emulator.reset()
+            await asyncio.gather(*(client.send_message(uid, f"m{n}") for n in range(120)))
+        delivered = Counter(entry.message for entry in emulator.ledger)
+        assert sorted(delivered) == sorted(f"m{n}" for n in range(120))
+        assert set(delivered.values()) == {1}
+        paused: float = client.limiter.paused_seconds  # type: ignore[attr-defined]
+        return paused
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[str, Counter[str]]]:
+    """A gateway that is not the emulator: 30 requests per whole second of the wall clock,
+    a bare 429 page beyond it (no Retry-After) and a Unix-time reset on every answer."""
+    seen: Counter[str] = Counter()
+    counts: Counter[int] = Counter()
+
+    async def handle(request: web.Request) -> web.Response:
+        now = time.time()
+        second = int(now)
+        counts[second] += 1
+        headers = {
+            "X-RateLimit-Limit": "30",
+            "X-RateLimit-Remaining": str(max(0, 30 - counts[second])),
+            "X-RateLimit-Reset": str(second + 1),
+        }
+        if counts[second] > 30:
+            return web.Response(
+                status=429, text="<html>slow down</html>", content_type="text/html", headers=headers
+            )
+        body = await request.json()
+        seen[body["message"]] += 1
+        reply = {"type": "RXSUCCESS", "data": {"message": body["message"], "send_by": "user"}}
+        return web.json_response(reply, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/v1/{endpoint}", handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/v1", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_gateway_that_is_not_ours_is_paced_by_its_headers(
+    gateway: tuple[str, Counter[str]],
+) -> None:
+    """45 sends through 30-a-second windows with epoch resets: about a second and a half,
+    every message once, no 429 after the first answer told the quota."""
+    base_url, seen = gateway
+    async with AsyncClient("key", widget_uid="widget", base_url=base_url) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(client.send_message("uid", f"m{n}") for n in range(45)))
+        elapsed = time.monotonic() - started
+    assert sorted(seen) == sorted(f"m{n}" for n in range(45))
+    assert set(seen.values()) == {1}
+    assert client.limiter.throttled <= 1  # type: ignore[attr-defined]
+    assert elapsed < 3.0
+
+
+# -- the property ------------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.fixed_dictionaries(
+        {
+            "kind": st.sampled_from(KINDS),
+            "per_second": st.sampled_from([5.0, 20.0, 80.0]),
+            "burst": st.integers(min_value=1, max_value=10),
+            "told": st.booleans(),
+            "calls": st.integers(min_value=1, max_value=40),
+            "deadlines": st.lists(st.floats(min_value=0.05, max_value=8.0), min_size=1, max_size=5),
+        }
+    )
+)
+def test_no_call_outlives_its_deadline_and_nothing_lands_twice(scenario: dict[str, Any]) -> None:
+    """For random kinds of server and limits, on a virtual clock: every call ends by its
+    deadline (give or take a scheduling tick), and no message is delivered twice."""
+    loop = VirtualTimeLoop()
+    try:
+        loop.run_until_complete(_one_run(loop, **scenario))
+    finally:
+        loop.close()
+
+
+async def _one_run(
+    loop: VirtualTimeLoop,
+    *,
+    kind: dict[str, Any],
+    per_second: float,
+    burst: int,
+    told: bool,
+    calls: int,
+    deadlines: list[float],
+) -> None:
+    limit = EmulatorRateLimit(per_second, burst, **kind)
+    on_loop: dict[str, Any] = {"clock": loop.time, "sleep": asyncio.sleep}
+    paced = (
+        RateLimit(per_second=per_second, burst=burst, **on_loop) if told else RateLimit(**on_loop)
+    )
+    async with Emulator(rate_limit=limit, clock=loop.time) as emulator:
+        client = AsyncClient(
+            emulator.api_key,
+            widget_uid=emulator.widget_uid,
+            base_url=emulator.base_url,
+            rate_limit=paced,
+            retry=RetryPolicy(retry_unsafe=False, **on_loop),
+        )
+        async with client:
+            uid = (await client.create_session()).session_uid
+
+            async def send(number: int) -> float:
+                deadline = deadlines[number % len(deadlines)]
+                started = loop.time()
+                # Out of time, or delivery unknown: either way not delivered twice.
+                with contextlib.suppress(YourGPTError):
+                    await client.send_message(
+                        uid, f"m{number}", retry=RetryPolicy(deadline=deadline, **on_loop)
+                    )
+                return loop.time() - started - deadline
+
+            overruns = await asyncio.gather(*(send(n) for n in range(calls)))
+        assert max(overruns) <= 0.01
+        delivered = Counter(entry.message for entry in emulator.ledger)
+        assert not delivered or max(delivered.values()) == 1

@@ -367,11 +367,12 @@ async def test_a_timeout_after_sending_is_ambiguous(
     emulator: Emulator, fake_clock: FakeClock
 ) -> None:
     """A reply slower than the timeout: sendMessage raises DeliveryUnknownError, reads retry."""
+    # The timeout leaves room for a loaded machine: the retried read must finish within it.
     client = AsyncClient(
         emulator.api_key,
         widget_uid=emulator.widget_uid,
         base_url=emulator.base_url,
-        timeout=Timeouts(total=0.05),
+        timeout=Timeouts(total=0.3),
         retry=RetryPolicy(sleep=fake_clock.sleep, clock=fake_clock.clock),
         rate_limit=RateLimit(enabled=False),
     )

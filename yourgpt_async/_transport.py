@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
 from multidict import CIMultiDict
@@ -27,11 +27,25 @@ from ._exceptions import (
 from ._ratelimit import Limiter
 from ._wire import ENDPOINTS, Endpoint, decode_reply
 
-__all__ = ["Transport"]
+if TYPE_CHECKING:
+    from ._telemetry import CallTrace
+
+__all__ = ["Transport", "client_timeout"]
 
 T = TypeVar("T")
 
 _CHUNK = 65536
+
+
+def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    """aiohttp's form of ``timeouts``."""
+    # A read timeout no shorter than the total one can never fire first; leaving it out
+    # spares aiohttp re-arming a timer on every chunk received. `connect` covers waiting
+    # for a pooled connection as well as opening one.
+    total, read = timeouts.total, timeouts.read
+    if total is not None and read is not None and read >= total:
+        read = None
+    return aiohttp.ClientTimeout(total=total, connect=timeouts.connect, sock_read=read)
 
 
 class Transport:
@@ -50,13 +64,7 @@ class Transport:
     ) -> None:
         self.base_url = base_url
         self.limiter = limiter
-        # A read timeout no shorter than the total one can never fire first; leaving it out
-        # spares aiohttp re-arming a timer on every chunk received. `connect` covers waiting
-        # for a pooled connection as well as opening one.
-        total, read = timeouts.total, timeouts.read
-        if total is not None and read is not None and read >= total:
-            read = None
-        self._timeout = aiohttp.ClientTimeout(total=total, connect=timeouts.connect, sock_read=read)
+        self._timeout = client_timeout(timeouts)
         self._max_concurrency = max_concurrency
         self._max_response_bytes = max_response_bytes
         self._gate = asyncio.Semaphore(max_concurrency)
@@ -88,15 +96,33 @@ class Transport:
             await session.close()
         await self.limiter.aclose()
 
-    async def attempt(self, endpoint: Endpoint[T], body: bytes) -> T:
-        """Send ``body`` to ``endpoint`` once; return its result or raise what went wrong."""
+    async def attempt(
+        self,
+        endpoint: Endpoint[T],
+        body: bytes,
+        *,
+        timeout: aiohttp.ClientTimeout | None = None,
+        headers: CIMultiDict[str] | None = None,
+        trace: CallTrace | None = None,
+    ) -> T:
+        """Send ``body`` to ``endpoint`` once; return its result or raise what went wrong.
+
+        ``timeout`` and ``headers`` replace the client's for this request (a view's own);
+        ``trace``, when given, is told when the request leaves and what came back.
+        """
         session = self.session()
         # `async with self._gate`, less the two coroutines its __aenter__ and __aexit__ make.
         await self._gate.acquire()
         try:
             ticket = await self.limiter.acquire()
-            status, headers, raw = await self._post(session, endpoint.name, body)
-            result = decode_reply(endpoint, status, headers, raw)
+            if trace is not None:
+                trace.sending()
+            status, reply_headers, raw = await self._post(
+                session, endpoint.name, body, timeout or self._timeout, headers or self._headers
+            )
+            if trace is not None:
+                trace.replied(status, reply_headers)
+            result = decode_reply(endpoint, status, reply_headers, raw)
             if isinstance(result, APIError):
                 if result.kind is FailureKind.THROTTLED:
                     self.limiter.on_throttled(ticket, result.retry_after)
@@ -109,7 +135,12 @@ class Transport:
             self._gate.release()
 
     async def _post(
-        self, session: aiohttp.ClientSession, name: str, body: bytes
+        self,
+        session: aiohttp.ClientSession,
+        name: str,
+        body: bytes,
+        timeout: aiohttp.ClientTimeout,
+        headers: CIMultiDict[str],
     ) -> tuple[int, CIMultiDict[str] | Mapping[str, str], bytes]:
         try:
             # Timeouts and error handling are set per request so that they hold on a session
@@ -117,10 +148,10 @@ class Transport:
             response = await session.post(
                 self._urls[name],
                 data=body,
-                headers=self._headers,
+                headers=headers,
                 allow_redirects=False,
                 raise_for_status=False,
-                timeout=self._timeout,
+                timeout=timeout,
             )
             try:
                 return response.status, response.headers, await self._read(response, name)

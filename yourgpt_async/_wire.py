@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
@@ -34,7 +35,7 @@ from ._exceptions import (
     ServerError,
     UnexpectedResponseError,
 )
-from ._models import Message, Session, SessionMessage
+from ._models import Message, RateLimitInfo, Session, SessionMessage
 
 __all__ = [
     "CREATE_SESSION",
@@ -47,6 +48,7 @@ __all__ = [
     "encode_body",
     "loads",
     "parse_retry_after",
+    "rate_limit_info",
 ]
 
 T = TypeVar("T")
@@ -143,6 +145,55 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     if millis is not None:
         return millis / 1000
     return parse_retry_after(headers.get("Retry-After"))
+
+
+# -- rate-limit headers ----------------------------------------------------------------------
+
+_NUMBER: Final = re.compile(r"\s*(\d+(?:\.\d+)?)")
+_PARAMETER: Final = re.compile(r"(?:^|[;,])\s*([a-z]+)\s*=\s*\"?(\d+(?:\.\d+)?)", re.IGNORECASE)
+_EPOCH: Final = 1_000_000_000.0  # a reset past this is a Unix time, not a number of seconds
+
+
+def _leading_number(value: str | None) -> float | None:
+    match = _NUMBER.match(value) if value else None
+    return float(match[1]) if match else None
+
+
+def rate_limit_info(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> RateLimitInfo | None:
+    """What a reply's rate-limit headers say, or ``None`` when it has none.
+
+    Reads ``X-RateLimit-*``, the IETF draft's ``RateLimit-*`` and its structured ``RateLimit``
+    (``limit=, remaining=, reset=`` or ``r=, t=`` with ``RateLimit-Policy``'s ``q=``). A reset
+    given as a Unix time becomes the seconds left until it.
+    """
+    structured = {
+        key.lower(): float(number)
+        for key, number in _PARAMETER.findall(
+            f"{headers.get('RateLimit', '')};{headers.get('RateLimit-Policy', '')}"
+        )
+    }
+    figures: dict[str, float | None] = {}
+    for name, keys in (("Limit", ("limit", "q")), ("Remaining", ("remaining", "r")),
+                       ("Reset", ("reset", "t"))):  # fmt: skip
+        value = _leading_number(headers.get(f"X-RateLimit-{name}"))
+        if value is None:
+            value = _leading_number(headers.get(f"RateLimit-{name}"))
+        if value is None:
+            value = next((structured[key] for key in keys if key in structured), None)
+        figures[name.lower()] = value
+    if all(value is None for value in figures.values()):
+        return None
+    reset = figures["reset"]
+    if reset is not None and reset > _EPOCH:
+        reset = max(0.0, reset - (time.time() if now is None else now))
+    limit, remaining = figures["limit"], figures["remaining"]
+    return RateLimitInfo(
+        limit=None if limit is None else int(limit),
+        remaining=None if remaining is None else int(remaining),
+        reset=reset,
+    )
 
 
 # -- endpoints -------------------------------------------------------------------------------

@@ -769,7 +769,9 @@ async def test_command_line_serves_until_interrupted(tmp_path: Path) -> None:
         assert await asyncio.wait_for(process.wait(), 10) == 0
 
 
-async def test_every_answer_carries_a_request_id(emu: Emulator, http: aiohttp.ClientSession) -> None:
+async def test_every_answer_carries_a_request_id(
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
     """Successes, errors and faults all carry a distinct x-request-id, kept in the record."""
     emu.fault_plan.add("getSessions", Fault.html(502), Fault.status(429, retry_after=1))
     seen: list[str] = []

@@ -182,12 +182,16 @@ async def test_rxerror_at_200_is_an_api_error(client: AsyncClient, emulator: Emu
 
 
 async def test_unknown_session_is_not_found(client: AsyncClient, emulator: Emulator) -> None:
-    """"Session not found" (RXERROR at HTTP 200) is a NotFoundError whose message names the
+    """ "Session not found" (RXERROR at HTTP 200) is a NotFoundError whose message names the
     endpoint and says what to check, carrying the emulator's request id."""
     with pytest.raises(NotFoundError) as caught:
         await client.send_message(UNKNOWN_UID, "hi")
     error = caught.value
-    assert (error.status, error.message, error.endpoint) == (200, "Session not found", "sendMessage")
+    assert (error.status, error.message, error.endpoint) == (
+        200,
+        "Session not found",
+        "sendMessage",
+    )
     assert str(error).startswith("sendMessage: Session not found; check session_uid")
     assert "HTTP" not in str(error)
     assert error.request_id is not None

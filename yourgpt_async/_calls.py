@@ -86,7 +86,7 @@ class Caller:
         """A caller with other defaults, sharing this one's transport and telemetry."""
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         extra = check.headers("headers", headers)
-        timeouts = None if timeout is None else check.timeout(timeout, self.timeouts)
+        timeouts = None if timeout is None else check.timeout(timeout)
         policy = retry or self.retry
         if max_retries is not None:
             if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -138,7 +138,7 @@ class Caller:
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         request_timeout = self._timeout
         if timeout is not None:
-            request_timeout = client_timeout(check.timeout(timeout, self.timeouts))
+            request_timeout = client_timeout(check.timeout(timeout))
         body = encode_body(payload)
         policy = retry or self.retry
         trace = self.telemetry.trace(endpoint.name, force=self._record)

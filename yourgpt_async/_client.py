@@ -126,7 +126,7 @@ class AsyncClient:
         if base_url is None:
             base_url = _env("YOURGPT_BASE_URL") or DEFAULT_BASE_URL
         self._base_url = check.base_url(base_url)
-        timeouts = Timeouts() if timeout is None else check.timeout(timeout, Timeouts())
+        timeouts = Timeouts() if timeout is None else check.timeout(timeout)
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         check.instance(
             "rate_limit", rate_limit, (RateLimit, LimiterFactory), "a RateLimit or a shared limiter"

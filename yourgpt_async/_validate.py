@@ -344,9 +344,9 @@ def user_agent_suffix(value: object) -> str | None:
     return text
 
 
-def timeout(value: object, base: Timeouts) -> Timeouts:
-    """A :class:`Timeouts`, or a number of seconds for the whole attempt (``connect`` and
-    ``read`` are then capped at it)."""
+def timeout(value: object) -> Timeouts:
+    """A :class:`Timeouts`, or a number of seconds for the whole attempt: the default timeouts
+    with ``total`` and ``read`` set to it and ``connect`` capped at it."""
     if isinstance(value, Timeouts):
         return value
     if (
@@ -359,9 +359,10 @@ def timeout(value: object, base: Timeouts) -> Timeouts:
             f"timeout must be a positive number of seconds or a Timeouts, got {short(value)}"
         )
     seconds = float(value)
-    connect = seconds if base.connect is None else min(base.connect, seconds)
-    read = seconds if base.read is None else min(base.read, seconds)
-    return Timeouts(total=seconds, connect=connect, read=read)
+    connect = Timeouts().connect
+    return Timeouts(
+        total=seconds, connect=seconds if connect is None else min(connect, seconds), read=seconds
+    )
 
 
 def hook(name: str, value: object) -> None:

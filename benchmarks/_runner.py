@@ -324,7 +324,7 @@ def run_bulk(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, 
     from ._scenarios import has_send_many
 
     if not has_send_many():
-        note = "skipped: AsyncClient has no send_many yet (yourgpt_async/_bulk.py)"
+        note = "skipped: AsyncClient has no send_many yet (yourgpt_async/_bulk/)"
         log(f"  {note}")
         return {"skipped": note}
     client_cpus, server_cpus = _cpus()
@@ -366,7 +366,7 @@ def run_bulk_throughput(args: argparse.Namespace, log: Callable[[str], None]) ->
     from ._scenarios import has_send_many
 
     if not has_send_many():
-        note = "skipped: AsyncClient has no send_many yet (yourgpt_async/_bulk.py)"
+        note = "skipped: AsyncClient has no send_many yet (yourgpt_async/_bulk/)"
         log(f"  {note}")
         return {"skipped": note}
     client_cpus, server_cpus = _cpus()

@@ -157,7 +157,7 @@ async def bulk_memory(
     from yourgpt_async import AsyncClient
 
     if not has_send_many():
-        return {"skipped": "AsyncClient has no send_many yet (yourgpt_async/_bulk.py)"}
+        return {"skipped": "AsyncClient has no send_many yet (yourgpt_async/_bulk/)"}
     async with AsyncClient(API_KEY, widget_uid=WIDGET_UID, base_url=base_url) as client:
         warm = await send_bulk(client, _items(warmup_items, SESSION_UID), concurrency)
         gc.collect()
@@ -209,7 +209,7 @@ async def bulk_throughput(
     from yourgpt_async import AsyncClient, RateLimit
 
     if variant == "send-many" and not has_send_many():
-        return {"skipped": "AsyncClient has no send_many yet (yourgpt_async/_bulk.py)"}
+        return {"skipped": "AsyncClient has no send_many yet (yourgpt_async/_bulk/)"}
     send = BULK_VARIANTS[variant]
     profiler = cProfile.Profile() if profile else None
     async with AsyncClient(

@@ -458,3 +458,16 @@ def test_bulk_interrupted_finishes_in_flight_and_exits_130(
         assert again["sent"] == count - summary["sent"]
         ledger = delivered(emulator)
     assert sorted(ledger) == sorted(f"i{i}" for i in range(count))
+
+
+def test_emulator_command_takes_the_emulators_own_options() -> None:
+    """`yourgpt-async emulator` parses the options of `python -m yourgpt_async.testing`, and a
+    key given before the command is the one the emulator accepts."""
+    from yourgpt_async._cli._parser import build_parser
+    from yourgpt_async.testing import EmulatorRateLimit
+
+    args = build_parser().parse_args(["--api-key", "apk-mine", "emulator", "--rate-limit", "5/2"])
+    assert args.api_key == "apk-mine"
+    assert args.rate_limit == EmulatorRateLimit(5.0, 2)
+    bare = build_parser().parse_args(["emulator"])
+    assert getattr(bare, "api_key", None) is None  # the emulator then uses its own key

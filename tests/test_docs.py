@@ -413,7 +413,7 @@ def _documented_names(package: ModuleType) -> set[str]:
         if (getattr(package, name).__doc__ or "").strip()
     }
     assert package.__file__ is not None
-    for source in Path(package.__file__).parent.glob("*.py"):
+    for source in Path(package.__file__).parent.rglob("*.py"):
         body = ast.parse(source.read_text(encoding="utf-8")).body
         for statement, following in itertools.pairwise(body):
             if isinstance(statement, ast.Assign):
@@ -472,10 +472,10 @@ def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPar
 
 def test_cli_reference_covers_every_command_and_option() -> None:
     """docs/reference/cli.md names every command of ``yourgpt-async`` and each of its options."""
-    from yourgpt_async import _cli
+    from yourgpt_async._cli._parser import build_parser
 
     page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
-    parser = _cli._parser()
+    parser = build_parser()
     missing = sorted(option for option in _options(parser) if f"`{option}" not in page)
     for name, command in _commands(parser).items():
         if f"yourgpt-async {name}" not in page:

@@ -415,7 +415,7 @@ async def test_killed_run_resumes_without_sending_a_confirmed_item_twice(tmp_pat
 
 def test_the_resume_index_keeps_every_key_as_it_grows() -> None:
     """The journal's key table finds every key and its flags after growing many times."""
-    from yourgpt_async._bulk import _DOUBT, _OPEN, _SENT, _KeyTable
+    from yourgpt_async._bulk._journal import _DOUBT, _OPEN, _SENT, _KeyTable
 
     table = _KeyTable()
     codes = [_KeyTable.code(f"key-{i}") for i in range(5000)]

@@ -1,6 +1,15 @@
 """yourgpt-async: an asyncio SDK for YourGPT's chatbot Project Integration API."""
 
-from ._bulk import BulkItem, BulkRun, BulkSummary, Failed, InDoubt, Sent
+from ._bulk import (
+    BulkInput,
+    BulkItem,
+    BulkOutcome,
+    BulkRun,
+    BulkSummary,
+    Failed,
+    InDoubt,
+    Sent,
+)
 from ._client import DEFAULT_BASE_URL, AsyncClient
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import (
@@ -49,7 +58,9 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "BulkInput",
     "BulkItem",
+    "BulkOutcome",
     "BulkRun",
     "BulkSummary",
     "ChatMode",

@@ -13,16 +13,18 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import date
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import aiohttp
 
 from . import _validate as check
+from ._bulk import BulkInput, BulkRun, BulkSummary
 from ._calls import Caller, Timeout, request_headers
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
 from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
+from ._raw import RawMethod
 from ._telemetry import (
     RequestEvent,
     ResponseEvent,
@@ -40,10 +42,6 @@ from ._wire import (
     UPDATE_SESSION,
 )
 
-if TYPE_CHECKING:
-    from ._bulk import BulkInput, BulkRun, BulkSummary
-    from ._raw import RawResponses
-
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
 T = TypeVar("T")
@@ -53,11 +51,6 @@ DEFAULT_BASE_URL: Final = "https://api.yourgpt.ai/chatbot/v1"
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """Replies over this many bytes (4 MiB) are refused unread; see ``max_response_bytes``."""
-
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None
 
 
 class AsyncClient:
@@ -100,6 +93,8 @@ class AsyncClient:
             an unknown ``YOURGPT_LOG`` value).
     """
 
+    _is_view = False  # a view made by with_options() shares the transport it does not own
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -120,12 +115,11 @@ class AsyncClient:
         on_throttle: Callable[[ThrottleEvent], object] | None = None,
     ) -> None:
         setup_logging()
-        key = check.api_key(api_key if api_key is not None else _env("YOURGPT_API_KEY"))
-        widget = widget_uid if widget_uid is not None else _env("YOURGPT_WIDGET_UID")
+        key = check.api_key(check.from_env(api_key, "YOURGPT_API_KEY"))
+        widget = check.from_env(widget_uid, "YOURGPT_WIDGET_UID")
         self._widget_uid = None if widget is None else check.uid("widget_uid", widget)
-        if base_url is None:
-            base_url = _env("YOURGPT_BASE_URL") or DEFAULT_BASE_URL
-        self._base_url = check.base_url(base_url)
+        url = check.from_env(base_url, "YOURGPT_BASE_URL")
+        self._base_url = check.base_url(DEFAULT_BASE_URL if url is None else url)
         timeouts = Timeouts() if timeout is None else check.timeout(timeout)
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         check.instance(
@@ -160,7 +154,6 @@ class AsyncClient:
             timeouts=timeouts,
             headers=headers,
         )
-        self._is_view = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -261,16 +254,12 @@ class AsyncClient:
 
     @property
     def with_raw_response(self) -> RawResponses:
-        """The endpoint methods, returning a :class:`RawResponse` with the reply's details.
+        """The endpoint methods (not ``iter_*``), returning a :class:`RawResponse`.
 
         ``await yg.with_raw_response.send_message(uid, "Hi")`` sends as ``send_message`` does
-        and returns the reply's ``status``, ``headers``, ``request_id``, ``elapsed``,
-        ``attempts``, ``wait`` and ``rate_limit``; ``.parse()`` gives what ``send_message``
-        would have returned. Available for ``create_session``, ``send_message``,
-        ``update_session``, ``get_sessions`` and ``get_session_messages``.
+        and returns the reply's ``status``, ``headers``, ``request_id``, ``elapsed`` and more;
+        its ``parse()`` gives what ``send_message`` would have returned.
         """
-        from ._raw import RawResponses
-
         return RawResponses(self)
 
     def _fork(self) -> AsyncClient:
@@ -554,10 +543,9 @@ class AsyncClient:
 
         Items are taken lazily from ``items`` (any iterable or async iterable of
         :class:`BulkItem` or ``(session_uid, message[, send_by[, key]])`` tuples), so memory
-        does not grow with the input. Each is sent with :meth:`send_message`, sharing this
-        client's retries, rate limiter and concurrency gate, and gets exactly one outcome:
-        :class:`Sent`, :class:`Failed` (invalid, checked before any request, or refused) or
-        :class:`InDoubt` (it may have been delivered). One bad item never stops the run::
+        does not grow with the input. Each is sent with :meth:`send_message` and gets exactly
+        one outcome: :class:`Sent`, :class:`Failed` (invalid, or refused) or :class:`InDoubt`
+        (it may have been delivered). One bad item never stops the run::
 
             async with client.send_many(items, journal="run.jsonl") as run:
                 async for outcome in run:
@@ -586,8 +574,6 @@ class AsyncClient:
             ConfigurationError: A bad argument, or no ``widget_uid`` (at once); a journal of
                 another input (when iteration starts).
         """
-        from ._bulk import BulkRun  # imported on first use: most callers never need it
-
         return BulkRun(
             self,
             items,
@@ -597,3 +583,16 @@ class AsyncClient:
             progress=progress,
             resend_in_doubt=resend_in_doubt,
         )
+
+
+class RawResponses:
+    """``client.with_raw_response``: each endpoint method, returning a ``RawResponse``."""
+
+    create_session = RawMethod(AsyncClient.create_session)
+    send_message = RawMethod(AsyncClient.send_message)
+    update_session = RawMethod(AsyncClient.update_session)
+    get_sessions = RawMethod(AsyncClient.get_sessions)
+    get_session_messages = RawMethod(AsyncClient.get_session_messages)
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client

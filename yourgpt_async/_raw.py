@@ -1,36 +1,42 @@
-"""``client.with_raw_response``: the endpoint methods, returning the reply's HTTP details too.
+"""``client.with_raw_response``: an endpoint method that returns the reply's HTTP details too.
 
-Each method runs on a view of the client made for that one call, whose caller records the call's
-trace; the view is then read back into a :class:`~yourgpt_async.RawResponse`. One view per call
-keeps concurrent raw calls from seeing each other's replies.
+Each call runs on a view of the client made for that one call, whose caller records the call's
+trace; the trace is then read back into a :class:`~yourgpt_async.RawResponse`. One view per
+call keeps concurrent raw calls from seeing each other's replies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
-from ._client import AsyncClient
+from ._calls import Caller
 from ._models import RawResponse
 
-__all__ = ["RawResponses"]
+__all__ = ["RawMethod"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+C = TypeVar("C", bound="_Client")
 
 
-class _RawMethod(Generic[P, R]):
-    """An endpoint method of :class:`AsyncClient`, as ``with_raw_response`` offers it."""
+class _Client(Protocol):
+    _caller: Caller
 
-    def __init__(self, method: Callable[Concatenate[AsyncClient, P], Awaitable[R]]) -> None:
+    def _fork(self: C) -> C: ...
+
+
+class RawMethod(Generic[C, P, R]):
+    """A client's endpoint method as ``with_raw_response`` offers it (a descriptor on the class
+    whose instances hold the client as ``client``)."""
+
+    def __init__(self, method: Callable[Concatenate[C, P], Awaitable[R]]) -> None:
         self._method = method
-        self.__doc__ = f"``AsyncClient.{method.__name__}``, returning a ``RawResponse``."
+        self.__doc__ = method.__doc__
 
-    def __get__(
-        self, instance: RawResponses, owner: type[RawResponses] | None = None
-    ) -> Callable[P, Awaitable[RawResponse[R]]]:
+    def __get__(self, holder: Any, owner: Any = None) -> Callable[P, Awaitable[RawResponse[R]]]:
         method = self._method
-        client = instance.client
+        client: C = holder.client
 
         async def call(*args: P.args, **kwargs: P.kwargs) -> RawResponse[R]:
             view = client._fork()
@@ -40,19 +46,3 @@ class _RawMethod(Generic[P, R]):
         call.__name__ = call.__qualname__ = method.__name__
         call.__doc__ = method.__doc__
         return call
-
-
-class RawResponses:
-    """``client.with_raw_response``: each endpoint method, returning a ``RawResponse``."""
-
-    create_session = _RawMethod(AsyncClient.create_session)
-    send_message = _RawMethod(AsyncClient.send_message)
-    update_session = _RawMethod(AsyncClient.update_session)
-    get_sessions = _RawMethod(AsyncClient.get_sessions)
-    get_session_messages = _RawMethod(AsyncClient.get_session_messages)
-
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client
-
-    def __repr__(self) -> str:
-        return f"<RawResponses of {self.client!r}>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
@@ -29,6 +30,7 @@ __all__ = [
     "choice",
     "day",
     "filters",
+    "from_env",
     "good_key",
     "headers",
     "hook",
@@ -63,6 +65,13 @@ def short(value: object, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters for an error message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def from_env(value: str | None, variable: str) -> str | None:
+    """``value``, else the environment variable ``variable`` when it is set and not empty."""
+    if value is not None:
+        return value
+    return os.environ.get(variable) or None
 
 
 def instance(name: str, value: object, types: type | tuple[type, ...], expected: str) -> None:

@@ -5,10 +5,11 @@ The package's docstrings are Google style with reST inline markup, so that they 
 (``:class:`Sent```, ``:meth:`~yourgpt_async.AsyncClient.send_message```) and code examples
 after a ``::``. This extension rewrites them when the docs are built:
 
-- a role becomes an autorefs link to the object's public path (``yourgpt_async.Sent`` rather
-  than ``yourgpt_async._bulk.Sent``), resolved from the documented object's scope, then among
-  the public names; a built-in (``ValueError``) becomes plain code. A name that resolves to
-  nothing is left as a link that autorefs cannot resolve, so ``mkdocs build --strict`` fails;
+- a role becomes an autorefs link to the object's public path (``yourgpt_async.Sent``
+  rather than ``yourgpt_async._bulk._outcomes.Sent``), resolved from the documented object's
+  scope, then among the public names; a built-in (``ValueError``) becomes plain code. A name
+  that resolves to nothing is left as a link that autorefs cannot resolve, so
+  ``mkdocs build --strict`` fails;
 - an indented block after a line ending in ``::`` becomes a fenced ``python`` block.
 """
 

@@ -51,8 +51,18 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="per-key token bucket, e.g. 200/20 (default: no limit)",
     )
     parser.add_argument("--fault-plan", metavar="FILE.json", help="faults to apply (JSON)")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the accepted API key")
-    parser.add_argument("--widget-uid", default=DEFAULT_WIDGET_UID, help="the key's widget")
+    # No default on the namespace: a parent parser's own --api-key (given before a subcommand)
+    # must survive; an absent value means the emulator's own key and widget.
+    parser.add_argument(
+        "--api-key",
+        default=argparse.SUPPRESS,
+        help=f"the accepted API key (default: {DEFAULT_API_KEY})",
+    )
+    parser.add_argument(
+        "--widget-uid",
+        default=argparse.SUPPRESS,
+        help=f"the key's widget (default: {DEFAULT_WIDGET_UID})",
+    )
     parser.add_argument(
         "--ai-latency", type=float, default=0.0, help="seconds before each AI reply (default: 0)"
     )
@@ -77,9 +87,11 @@ def _emulator_from_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--fault-plan {args.fault_plan}: {exc}")
     if args.ai_latency < 0:
         parser.error("--ai-latency must be >= 0")
+    api_key = getattr(args, "api_key", None) or DEFAULT_API_KEY
+    widget_uid = getattr(args, "widget_uid", None) or DEFAULT_WIDGET_UID
     return Emulator(
-        api_keys={args.api_key: "project-1"},
-        widgets={args.widget_uid: "project-1", OTHER_WIDGET_UID: "project-2"},
+        api_keys={api_key: "project-1"},
+        widgets={widget_uid: "project-1", OTHER_WIDGET_UID: "project-2"},
         rate_limit=args.rate_limit,
         fault_plan=fault_plan,
         host=args.host,

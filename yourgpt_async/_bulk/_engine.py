@@ -1,0 +1,456 @@
+"""The bulk engine: :class:`BulkRun` pulls items lazily, keeps at most ``concurrency`` of them
+in flight through the client's own ``send_message`` (so retries, pacing and the concurrency gate
+are shared), and yields one :class:`Sent`, :class:`Failed` or :class:`InDoubt` per item. With a
+journal it records each item's start durably before the request leaves, so a killed run resumes
+without duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from .._exceptions import (
+    ConfigurationError,
+    DeliveryUnknownError,
+    YourGPTError,
+)
+from .._validate import positive_int, short
+from ._items import BulkInput, Prepared, prepare
+from ._journal import FINGERPRINT_ITEMS, Journal, State
+from ._outcomes import BulkOutcome, BulkSummary, Failed, InDoubt, Sent
+from ._protocol import BulkClient
+
+__all__ = ["BulkRun", "outcome_for"]
+
+_PROGRESS_INTERVAL: Final = 0.1  # seconds between two progress callbacks
+_YIELD_EVERY: Final = 256  # pull this many items without a request, then let the loop run
+
+
+class _Source:
+    """Pulls raw inputs from an iterable or async iterable, with a small look-ahead buffer."""
+
+    def __init__(self, items: Iterable[BulkInput] | AsyncIterable[BulkInput]) -> None:
+        self._sync: Iterator[BulkInput] | None = None
+        self._async: AsyncIterator[BulkInput] | None = None
+        if isinstance(items, AsyncIterable):
+            self._async = aiter(items)
+        else:
+            self._sync = iter(items)
+        self.buffer: deque[object] = deque()
+        self._ended = False
+
+    @property
+    def is_async(self) -> bool:
+        return self._async is not None
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every input has been taken."""
+        return self._ended and not self.buffer
+
+    def next_now(self) -> tuple[bool, object]:
+        """The next input if at hand without waiting: ``(True, item)``, else ``(False, None)``.
+
+        ``(False, None)`` with ``exhausted`` set means the input has ended.
+        """
+        if self.buffer:
+            return True, self.buffer.popleft()
+        if self._sync is not None and not self._ended:
+            try:
+                return True, next(self._sync)
+            except StopIteration:
+                self._ended = True
+        return False, None
+
+    async def next(self) -> tuple[bool, object]:
+        """The next input, waiting for it: ``(True, item)``, or ``(False, None)`` at the end."""
+        found, raw = self.next_now()
+        if found or self._async is None or self._ended:
+            return found, raw
+        try:
+            return True, await anext(self._async)
+        except StopAsyncIteration:
+            self._ended = True
+            return False, None
+
+    async def look_ahead(self, count: int) -> bool:
+        """Pull up to ``count`` inputs into the buffer; return whether the input ended there."""
+        taken: list[object] = []
+        while len(taken) < count:
+            found, raw = await self.next()
+            if not found:
+                break
+            taken.append(raw)
+        self.buffer.extend(taken)
+        return self._ended
+
+
+def _check_args(  # noqa: PLR0917 - private, called once with every argument
+    items: object,
+    concurrency: object,
+    ordered: object,
+    journal: object,
+    progress: object,
+    resend_in_doubt: object,
+) -> None:
+    if isinstance(items, (str, bytes)) or not isinstance(items, (Iterable, AsyncIterable)):
+        raise ConfigurationError(
+            f"items must be an iterable or async iterable of BulkItem or tuples, got "
+            f"{type(items).__name__}: {short(items)}"
+        )
+    positive_int("concurrency", concurrency)
+    for name, value in (("ordered", ordered), ("resend_in_doubt", resend_in_doubt)):
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+    if journal is not None and not isinstance(journal, (str, os.PathLike)):
+        raise ConfigurationError(f"journal must be a path (str or os.PathLike), got {journal!r}")
+    if progress is not None and not callable(progress):
+        raise ConfigurationError(
+            f"progress must be a callable taking a BulkSummary, got {progress!r}"
+        )
+
+
+class BulkRun:
+    """A bulk send in progress: an async iterator of outcomes and an async context manager.
+
+    Made by :meth:`AsyncClient.send_many`; nothing happens until it is iterated. Use it in
+    ``async with`` so that leaving early (``break``, an exception, cancellation) cancels the
+    items in flight and closes the journal at once::
+
+        async with client.send_many(items, journal="run.jsonl") as run:
+            async for outcome in run:
+                ...
+        print(run.summary())
+
+    A plain ``async for`` works too; if it is left early, the run is closed when it is garbage
+    collected.
+    """
+
+    def __init__(
+        self,
+        client: BulkClient,
+        items: Iterable[BulkInput] | AsyncIterable[BulkInput],
+        *,
+        concurrency: int,
+        ordered: bool = False,
+        journal: str | os.PathLike[str] | None = None,
+        progress: Callable[[BulkSummary], object] | None = None,
+        resend_in_doubt: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        _check_args(items, concurrency, ordered, journal, progress, resend_in_doubt)
+        if client.widget_uid is None:
+            raise ConfigurationError(
+                "send_many needs the client's widget_uid: pass widget_uid= to AsyncClient or set "
+                "YOURGPT_WIDGET_UID"
+            )
+        self._client = client
+        self._source = _Source(items)
+        self._concurrency = concurrency
+        self._ordered = ordered
+        self._journal_path = None if journal is None else Path(journal)
+        self._progress = progress
+        self._resend_in_doubt = resend_in_doubt
+        self._clock = clock
+        self._journal: Journal | None = None
+        self._stopping = False
+        self._index = 0  # position in the input of the next item taken
+        self._pull: asyncio.Task[tuple[bool, object]] | None = None
+        self._in_flight: dict[asyncio.Task[BulkOutcome], int] = {}  # task -> sequence number
+        self._done: deque[asyncio.Task[BulkOutcome]] = deque()  # finished, not yet collected
+        self._wakeup: asyncio.Future[None] | None = None
+        self._started: float | None = None
+        self._ended: float | None = None
+        self._last_report = -float("inf")
+        self._counts = {"sent": 0, "failed": 0, "in_doubt": 0, "skipped": 0, "cancelled": 0}
+        # Sequence numbers go to the items that will have an outcome, in the order they are taken.
+        self._sequence = 0  # of the next such item
+        self._head = 0  # of the next outcome to hand over, with `ordered`
+        self._ready: dict[int, BulkOutcome] = {}  # sequence number -> outcome not handed over
+        self._agen: AsyncGenerator[BulkOutcome, None] = self._drive()
+
+    # -- the public surface ----------------------------------------------------------------
+
+    def __aiter__(self) -> BulkRun:
+        return self
+
+    def __anext__(self) -> Awaitable[BulkOutcome]:
+        return self._agen.__anext__()
+
+    async def __aenter__(self) -> BulkRun:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """End the run now: cancel the items in flight, commit and close the journal.
+
+        Cancelled items are counted in ``summary().cancelled``; a journal reports those that had
+        started as in doubt when the run is resumed. Safe to call twice.
+        """
+        await self._agen.aclose()
+
+    def stop(self) -> None:
+        """Take no new items; the run ends once the items in flight have their outcomes.
+
+        Safe to call from a signal handler running in the event loop.
+        """
+        self._stopping = True
+        if self._pull is not None:
+            self._pull.cancel()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` has been called."""
+        return self._stopping
+
+    def summary(self) -> BulkSummary:
+        """The counts so far, or in all once the run is over."""
+        now = self._clock() if self._ended is None else self._ended
+        return BulkSummary(
+            **self._counts,
+            in_flight=len(self._in_flight),
+            elapsed=0.0 if self._started is None else now - self._started,
+            finished=self._ended is not None,
+        )
+
+    # -- the engine ------------------------------------------------------------------------
+
+    async def _drive(self) -> AsyncGenerator[BulkOutcome, None]:
+        """Pull, start, collect and hand over; at most ``concurrency`` items outstanding.
+
+        An item is outstanding from when it is taken until its outcome is handed over (in
+        order, with ``ordered``), so neither the tasks nor the outcomes waiting for an earlier
+        one grow with the input.
+        """
+        self._started = self._clock()
+        finished = False
+        try:
+            if self._journal_path is not None:
+                self._journal = await self._open_journal(self._journal_path)
+            while True:
+                while (outcome := self._next_ready()) is not None:
+                    yield outcome
+                await self._take()
+                if self._can_hand_over():
+                    self._report()
+                    continue
+                if not self._in_flight and self._pull is None:
+                    break  # the input is exhausted (or the run stopped) and nothing is pending
+                await self._wait()
+                self._collect_pull()
+                self._collect_done()
+                self._report()
+            finished = True
+        finally:
+            await self._shut_down()
+            if finished:
+                self._report(final=True)
+
+    def _next_ready(self) -> BulkOutcome | None:
+        """Take the next outcome that may be handed over now, if any."""
+        if self._ordered:
+            outcome = self._ready.pop(self._head, None)
+            if outcome is not None:
+                self._head += 1
+            return outcome
+        if not self._ready:
+            return None
+        return self._ready.pop(next(iter(self._ready)))
+
+    def _can_hand_over(self) -> bool:
+        return bool(self._ready) and (not self._ordered or self._head in self._ready)
+
+    def _outstanding(self) -> int:
+        """Items taken whose outcome has not been handed over."""
+        if self._ordered:
+            return self._sequence - self._head
+        return len(self._in_flight) + len(self._ready)
+
+    async def _take(self) -> None:
+        """Take inputs while fewer than ``concurrency`` are outstanding and one is at hand.
+
+        When an async input has none at hand, start pulling the next one in the background.
+        """
+        taken = 0
+        while not self._stopping and not self._source.exhausted and self._pull is None:
+            if self._outstanding() >= self._concurrency:
+                break
+            found, raw = self._source.next_now()
+            if not found:
+                if self._source.is_async and not self._source.exhausted:
+                    self._pull = asyncio.create_task(self._source.next(), name="yourgpt-bulk-pull")
+                    self._pull.add_done_callback(self._wake)
+                break
+            self._admit(raw)
+            taken += 1
+            if taken % _YIELD_EVERY == 0:
+                self._report()
+                await asyncio.sleep(0)  # a long run of skipped items must not hog the loop
+
+    async def _wait(self) -> None:
+        """Wait until an item in flight finishes or the background pull ends."""
+        if not self._done and (self._pull is None or not self._pull.done()):
+            self._wakeup = asyncio.get_running_loop().create_future()
+            await self._wakeup
+            self._wakeup = None
+
+    def _collect_pull(self) -> None:
+        """Take the input the background pull brought, once it has ended."""
+        pull = self._pull
+        if pull is not None and pull.done():
+            self._pull = None
+            if not pull.cancelled():
+                found, raw = pull.result()
+                if found and not self._stopping:
+                    self._admit(raw)
+
+    def _collect_done(self) -> None:
+        """Move the outcomes of the finished items to those ready to hand over."""
+        while self._done:
+            task = self._done.popleft()
+            number = self._in_flight.pop(task)
+            outcome = task.result()  # a journal failure ends the run here
+            self._count(outcome)
+            self._ready[number] = outcome
+
+    def _wake(self, _: object) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    def _on_done(self, task: asyncio.Task[BulkOutcome]) -> None:
+        if task in self._in_flight:
+            self._done.append(task)
+            self._wake(None)
+
+    async def _open_journal(self, path: Path) -> Journal:
+        ended = await self._source.look_ahead(FINGERPRINT_ITEMS)
+        head = [prepare(raw, index).key for index, raw in enumerate(self._source.buffer)]
+        return await Journal.open(path, head, ended)
+
+    def _admit(self, raw: object) -> None:
+        """Start one input, or settle it at once, or skip it if an earlier run delivered it.
+
+        An item that will have an outcome gets the next sequence number.
+        """
+        index = self._index
+        self._index += 1
+        item = prepare(raw, index)
+        outcome: BulkOutcome
+        if item.error is not None:
+            outcome = Failed(item=item.item, error=item.error, key=item.key, index=index)
+        else:
+            state = State.NEW if self._journal is None else self._journal.state(item)
+            if state == State.CONFIRMED:
+                self._counts["skipped"] += 1
+                return
+            if state == State.IN_DOUBT and not self._resend_in_doubt:
+                assert self._journal is not None
+                self._journal.note(item.key, "in_doubt")
+                outcome = _left_in_doubt(item)
+            else:
+                task = asyncio.create_task(self._send(item), name=f"yourgpt-bulk-{index}")
+                self._in_flight[task] = self._sequence
+                self._sequence += 1
+                task.add_done_callback(self._on_done)
+                return
+        self._count(outcome)
+        self._ready[self._sequence] = outcome
+        self._sequence += 1
+
+    async def _send(self, prepared: Prepared) -> BulkOutcome:
+        journal = self._journal
+        if journal is not None:
+            await journal.record(prepared.key, "start")  # durable before the request can leave
+        item = prepared.item
+        outcome: BulkOutcome
+        try:
+            reply = await self._client.send_message(
+                item.session_uid, item.message, send_by=item.send_by
+            )
+        except YourGPTError as error:
+            outcome = outcome_for(prepared, error)
+        else:
+            outcome = Sent(item=item, reply=reply, key=prepared.key, index=prepared.index)
+        if journal is not None:
+            await journal.record_end(outcome)
+        return outcome
+
+    def _count(self, outcome: BulkOutcome) -> None:
+        self._counts[outcome.status] += 1
+
+    def _report(self, *, final: bool = False) -> None:
+        if self._progress is None:
+            return
+        now = self._clock()
+        if final or now - self._last_report >= _PROGRESS_INTERVAL:
+            self._last_report = now
+            self._progress(self.summary())
+
+    async def _shut_down(self) -> None:
+        """Cancel what is in flight, then commit and close the journal."""
+        pull, self._pull = self._pull, None
+        tasks = list(self._in_flight)
+        for task in (*tasks, *([pull] if pull is not None else [])):
+            task.cancel()
+        try:
+            if pull is not None or tasks:
+                await asyncio.gather(*tasks, *([pull] if pull else []), return_exceptions=True)
+        finally:
+            for task in tasks:
+                if task.cancelled():
+                    self._counts["cancelled"] += 1
+                elif task.exception() is None:  # it had finished, uncollected
+                    self._count(task.result())
+            self._in_flight.clear()
+            self._done.clear()
+            self._ended = self._clock()
+            journal, self._journal = self._journal, None
+            if journal is not None:
+                await journal.aclose()
+
+
+def outcome_for(prepared: Prepared, error: YourGPTError) -> Failed | InDoubt:
+    """The outcome of an item whose request ended with ``error``.
+
+    In doubt if the message may have been delivered (the client raised DeliveryUnknownError:
+    no answer, a 5xx, or a 2xx it could not read, exactly as ``send_message`` reports it);
+    failed otherwise.
+    """
+    item, key, index = prepared.item, prepared.key, prepared.index
+    if isinstance(error, DeliveryUnknownError):
+        return InDoubt(item=item, error=error, key=key, index=index)
+    return Failed(item=item, error=error, key=key, index=index)
+
+
+def _left_in_doubt(prepared: Prepared) -> InDoubt:
+    """The outcome of an item an earlier run started and never recorded the end of."""
+    error = DeliveryUnknownError(
+        f"item {prepared.index} (key {prepared.key!r}) was started by an earlier run that never "
+        "recorded how it ended, so it may have been delivered; it was not resent. "
+        "Check the session's messages, or resume with resend_in_doubt=True",
+        endpoint="sendMessage",
+    )
+    return InDoubt(item=prepared.item, error=error, key=prepared.key, index=prepared.index)

@@ -1,0 +1,50 @@
+"""The ``yourgpt-async`` command line (also ``python -m yourgpt_async``).
+
+Commands: ``demo``, ``send``, ``sessions``, ``messages``, ``bulk`` and ``emulator``. The options
+``--api-key``, ``--widget-uid`` and ``--base-url`` (before or after the command) fall back to
+``YOURGPT_API_KEY``, ``YOURGPT_WIDGET_UID`` and ``YOURGPT_BASE_URL``. With the ``cli`` extra
+(rich) output is rich; without it, plain.
+
+Exit codes: 0 success (``bulk``: every item sent, now or by an earlier run), 1 an API error or,
+for ``bulk``, an item failed, in doubt or on a bad input line, 2 a usage or configuration error,
+130 interrupted (Ctrl-C or SIGTERM).
+
+This module runs a command and turns its errors into exit codes; ``_parser`` holds the
+arguments, ``_commands`` the simple commands, ``_bulk_command`` and ``_bulk_input`` the ``bulk``
+command and its input file, ``_output`` the printer, the results file and the exit codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from .._exceptions import ConfigurationError, YourGPTError
+from ._bulk_command import bulk
+from ._commands import COMMANDS, run_emulator
+from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Printer
+from ._parser import build_parser
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    out = Printer(sys.stdout)
+    try:
+        if args.command == "emulator":
+            return run_emulator(args, parser)
+        if args.command == "bulk":
+            return bulk(args, out)
+        return asyncio.run(COMMANDS[args.command](args, out))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except (YourGPTError, OSError) as error:
+        print(f"yourgpt-async: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, ConfigurationError) else EXIT_FAILED

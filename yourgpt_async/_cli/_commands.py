@@ -1,0 +1,187 @@
+"""The commands that make one call or a few: ``demo``, ``create-session``, ``send``,
+``sessions``, ``messages``, and ``emulator`` (which serves the emulator)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from .._client import AsyncClient
+from .._models import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
+from ._output import EXIT_OK, Printer, plain
+
+__all__ = ["COMMANDS", "client_for", "run_emulator"]
+
+
+def client_for(args: argparse.Namespace, **options: Any) -> AsyncClient:
+    """A client with the connection options of the command line, and ``options``."""
+    return AsyncClient(args.api_key, widget_uid=args.widget_uid, base_url=args.base_url, **options)
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+async def _demo(args: argparse.Namespace, out: Printer) -> int:
+    """Walk a full round trip: the real service with a key, else the embedded emulator."""
+    api_key = args.api_key or os.environ.get("YOURGPT_API_KEY")
+    if api_key:
+        client = AsyncClient(api_key, widget_uid=args.widget_uid, base_url=args.base_url)
+        out.line(f"An API key is set: running against {client.base_url}")
+        return await _round_trip(client, out)
+    from ..testing import Emulator
+
+    async with Emulator() as emulator:
+        out.line(
+            f"No YOURGPT_API_KEY: running against the embedded emulator at {emulator.base_url}"
+        )
+        client = AsyncClient(
+            emulator.api_key, widget_uid=emulator.widget_uid, base_url=emulator.base_url
+        )
+        return await _round_trip(client, out)
+
+
+async def _round_trip(client: AsyncClient, out: Printer) -> int:
+    async with client as yg:
+        out.step("1. create a session")
+        session = await yg.create_session()
+        out.line(f"session_uid={session.session_uid} chat_mode={session.chat_mode}")
+
+        out.step("2. the user asks; the AI answers")
+        reply = await yg.send_message(session.session_uid, "Can you help me with billing?")
+        out.line(f"AI: {reply.message}")
+        if reply.content_type == ContentType.PICKER:
+            out.line(
+                "choices: " + ", ".join(f"{c.icon} {c.text} [{c.value}]" for c in reply.choices)
+            )
+
+        out.step("3. an operator takes over; the AI goes quiet")
+        await yg.send_message(
+            session.session_uid, "Hi, Dana here from billing.", send_by=SendBy.OPERATOR
+        )
+        quiet = await yg.send_message(session.session_uid, "Thanks Dana!")
+        answered = quiet.send_by != SendBy.USER  # a reply from the AI, not the stored message
+        out.line(f"user message stored, AI reply: {quiet.message if answered else 'none'}")
+
+        out.step("4. hand the session back to the bot")
+        updated = await yg.update_session(session.session_uid, chat_mode=ChatMode.BOT)
+        out.line(f"chat_mode={updated.chat_mode}")
+        again = await yg.send_message(session.session_uid, "One more question?")
+        out.line(f"AI: {again.message}")
+
+        out.step("5. the conversation so far")
+        async for message in yg.iter_session_messages(session.session_uid):
+            out.line(f"{message.send_by!s:>9}: {message.message}")
+    return EXIT_OK
+
+
+# -- create-session, send, sessions, messages --------------------------------------------------
+
+
+async def _create_session(args: argparse.Namespace, out: Printer) -> int:
+    async with client_for(args) as yg:
+        session = await yg.create_session()
+    if args.json:
+        out.json(plain(session))
+    else:
+        out.line(session.session_uid)
+    return EXIT_OK
+
+
+async def _send(args: argparse.Namespace, out: Printer) -> int:
+    async with client_for(args) as yg:
+        reply = await yg.send_message(args.session_uid, args.message, send_by=args.send_by)
+    if args.json:
+        out.json(plain(reply))
+        return EXIT_OK
+    _print_reply(reply, out)
+    return EXIT_OK
+
+
+def _print_reply(reply: Message, out: Printer) -> None:
+    out.line(f"{reply.send_by or 'reply'} (message {reply.id}): {reply.message}")
+    for choice in reply.choices:
+        out.line(f"  [{choice.value}] {choice.icon or ''} {choice.text}".rstrip())
+
+
+async def _sessions(args: argparse.Namespace, out: Printer) -> int:
+    async with client_for(args) as yg:
+        page = await yg.get_sessions(page=args.page, limit=args.limit)
+    if args.json:
+        out.json(
+            {
+                "page": page.page,
+                "limit": page.limit,
+                "total": page.total,
+                "has_more": page.has_more,
+                "items": [plain(session) for session in page.items],
+            }
+        )
+        return EXIT_OK
+    _print_sessions(page.items, out)
+    total = "?" if page.total is None else page.total
+    more = f"; next: --page {page.page + 1}" if page.has_more else ""
+    out.line(f"page {page.page}, {len(page.items)} of {total} sessions{more}")
+    return EXIT_OK
+
+
+def _print_sessions(sessions: Sequence[Session], out: Printer) -> None:
+    columns = ("session_uid", "state", "chat mode", "last message", "updated")
+    rows = [
+        (
+            s.session_uid,
+            str(s.state or ""),
+            str(s.chat_mode or ""),
+            (s.last_message or "")[:40],
+            "" if s.updated_at is None else s.updated_at.strftime("%Y-%m-%d %H:%M"),
+        )
+        for s in sessions
+    ]
+    if out.console is not None and out.console.is_terminal:
+        from rich.table import Table
+
+        table = Table(*columns)
+        # The uid is what people copy: never wrap or cut it, whatever the width.
+        table.columns[0].no_wrap = True
+        table.columns[0].min_width = max((len(row[0]) for row in rows), default=11)
+        for row in rows:
+            table.add_row(*row)
+        out.console.print(table)
+        return
+    out.line("\t".join(columns))
+    for row in rows:
+        out.line("\t".join(row))
+
+
+async def _messages(args: argparse.Namespace, out: Printer) -> int:
+    messages: list[SessionMessage] = []
+    async with client_for(args) as yg:
+        async for message in yg.iter_session_messages(args.session_uid):
+            if args.json:
+                messages.append(message)
+            else:
+                out.line(f"{message.send_by!s:>9}: {message.message}")
+    if args.json:
+        out.json([plain(message) for message in messages])
+    return EXIT_OK
+
+
+# -- emulator --------------------------------------------------------------------------------
+
+
+def run_emulator(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Serve the emulator as ``python -m yourgpt_async.testing`` would, with the same options."""
+    from ..testing._cli import run_from_args
+
+    return run_from_args(args, parser)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Coroutine[Any, Any, int]]] = {
+    "demo": _demo,
+    "create-session": _create_session,
+    "send": _send,
+    "sessions": _sessions,
+    "messages": _messages,
+}
+"""The commands that run one coroutine, by name."""

@@ -1,0 +1,110 @@
+"""What the command line prints and returns: the printer (rich or plain), models as JSON,
+the ``bulk --output`` results file, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+import attrs
+
+from .._bulk import BulkOutcome, Failed, InDoubt, Sent
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Printer",
+    "Results",
+    "plain",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Printer:
+    """Prints through rich when the ``cli`` extra is installed, plainly otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.console: Any = None
+        try:
+            from rich.console import Console
+        except ImportError:
+            return
+        self.console = Console(file=stream, highlight=False)
+
+    def step(self, title: str) -> None:
+        if self.console is not None:
+            self.console.rule(f"[bold]{title}")
+        else:
+            print(f"\n== {title}", file=self._stream)
+
+    def line(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(text, markup=False, soft_wrap=True)
+        else:
+            print(text, file=self._stream)
+
+    def json(self, value: object) -> None:
+        # Plain print, never rich: a script reads this.
+        print(json.dumps(value, ensure_ascii=False, default=_json_default), file=self._stream)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def plain(model: attrs.AttrsInstance) -> dict[str, Any]:
+    """A model as a JSON-ready dict (its ``raw`` copy left out)."""
+    return attrs.asdict(
+        model,
+        filter=lambda attribute, _: attribute.name != "raw",
+        value_serializer=lambda _, __, value: (
+            _json_default(value) if isinstance(value, (datetime, date, Enum)) else value
+        ),
+    )
+
+
+class Results:
+    """Appends one JSON line per outcome to ``--output``."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._handle: IO[str] | None = None
+        if path is not None:
+            self._handle = path.open("a", encoding="utf-8")
+
+    def write(self, outcome: BulkOutcome) -> None:
+        if self._handle is None:
+            return
+        record: dict[str, object] = {
+            "index": outcome.index,
+            "key": outcome.key,
+            "session_uid": outcome.item.session_uid,
+            "status": outcome.status,
+        }
+        match outcome:
+            case Sent(reply=reply):
+                record.update(message_id=reply.id, reply=reply.message)
+            case Failed(error=error) | InDoubt(error=error):
+                record.update(error=str(error))
+        self._handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()

@@ -99,7 +99,7 @@ def _command(
 def _add_calls(
     commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
 ) -> None:
-    """Add demo, create-session, send, update-session, sessions and messages."""
+    """Add demo, create-session, send, and through the helpers below the others."""
     demo = _command(
         commands,
         "demo",
@@ -140,6 +140,13 @@ def _add_calls(
         help="who the message is from (default: user)",
     )
     _add_update_session(commands, common, as_json)
+    _add_lists(commands, common, as_json)
+
+
+def _add_lists(
+    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
+) -> None:
+    """Add sessions and messages."""
     sessions = _command(
         commands,
         "sessions",

@@ -485,8 +485,8 @@ def test_console_script_and_python_m() -> None:
 
 
 def test_verbose_logs_each_request_on_stderr() -> None:
-    """-vv (before or after the command) logs a line per request on stderr; -v only retries
-    and slow-downs; without it, nothing."""
+    """-vv (before or after the command) logs a line per request on stderr, whatever
+    YOURGPT_LOG says; -v only retries and slow-downs; without it, nothing."""
     with EmulatorThread() as emulator:
         env = {
             **os.environ,
@@ -495,7 +495,7 @@ def test_verbose_logs_each_request_on_stderr() -> None:
             "YOURGPT_BASE_URL": emulator.base_url,
         }
         env.pop("YOURGPT_LOG", None)
-        debug = run_cli("sessions", "-vv", env=env)
+        debug = run_cli("sessions", "-vv", env={**env, "YOURGPT_LOG": "warning"})
         info = run_cli("-v", "sessions", env=env)
         quiet = run_cli("sessions", env=env)
     assert debug.returncode == info.returncode == quiet.returncode == 0

@@ -48,23 +48,31 @@ _LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": loggi
 _FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+_chosen = False  # a level given by the program (the CLI's -v) wins over YOURGPT_LOG
+
+
 def setup_logging(level: str | None = None) -> None:
     """Switch the ``yourgpt_async`` logger on from ``YOURGPT_LOG`` (or ``level``, for the CLI).
 
     ``debug`` logs a line per HTTP attempt; ``info`` the retries and every slow-down the
     service asks for; ``warning`` only what goes wrong. When neither the package's logger nor
     the root logger has a handler, one writing to stderr is added, so the lines show without
-    any logging set-up. Without ``YOURGPT_LOG`` (and no ``level``) nothing is changed.
+    any logging set-up. Without ``YOURGPT_LOG`` (and no ``level``) nothing is changed; once a
+    ``level`` is given, ``YOURGPT_LOG`` is no longer read.
 
     Raises:
         ConfigurationError: The value is not one of ``debug``, ``info``, ``warning``.
     """
+    global _chosen  # noqa: PLW0603 - one process-wide choice, as the logger itself is
+    if level is None and _chosen:
+        return
     value = os.environ.get("YOURGPT_LOG") if level is None else level
     if not value:
         return
     number = _LEVELS.get(value.strip().lower())
     if number is None:
         raise ConfigurationError(f"YOURGPT_LOG must be one of {', '.join(_LEVELS)}, got {value!r}")
+    _chosen = _chosen or level is not None
     logger.setLevel(number)
     if not logger.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()

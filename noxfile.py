@@ -26,17 +26,23 @@ def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the embedded emulator (and a local redis-server)."""
-    _install(session, "test", extras="cli,redis")
+    _install(session, "test", extras="cli,redis,otel")
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def coverage(session: nox.Session) -> None:
     """The test suite under coverage; fails below the floor."""
-    _install(session, "coverage", extras="cli,redis")
-    session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", "-q", *session.posargs)
-    session.run("coverage", "report", f"--fail-under={COVERAGE_FLOOR}")
+    _install(session, "coverage", extras="cli,redis,otel")
+    # pytest-cov, because it gathers the figures of pytest-xdist's workers.
+    session.run(
+        "pytest",
+        "-q",
+        "--cov",
+        "--cov-report=term",
+        f"--cov-fail-under={COVERAGE_FLOOR}",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -50,7 +56,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    _install(session, "typecheck", extras="cli,redis")
+    _install(session, "typecheck", extras="cli,redis,otel")
     session.run("mypy", "--strict", PACKAGE)
 
 

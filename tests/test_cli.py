@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import io
 import json
 import os
 import signal
@@ -13,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+import yourgpt_async
 from yourgpt_async import AsyncClient
 from yourgpt_async._cli import main
+from yourgpt_async._cli._parser import build_parser
 from yourgpt_async.testing import EmulatorThread, Fault
 
 Captured = pytest.CaptureFixture[str]
@@ -145,6 +149,97 @@ def test_demo_still_runs(monkeypatch: pytest.MonkeyPatch, capsys: Captured) -> N
     assert "AI: You said: One more question?" in out
 
 
+def test_update_session_hands_the_session_back_to_the_bot(
+    yourgpt_env: EmulatorThread, capsys: Captured
+) -> None:
+    """After `send --as operator`, `update-session --chat-mode bot` lets the AI answer again."""
+    uid = new_session(yourgpt_env)
+    assert main(["send", uid, "Dana here", "--as", "operator"]) == 0
+    assert main(["update-session", uid, "--chat-mode", "bot", "--segment", "vip,billing"]) == 0
+    assert f"{uid}: state=pending chat_mode=bot segment=vip,billing" in capsys.readouterr().out
+    assert main(["send", uid, "Still there?"]) == 0
+    assert "You said: Still there?" in capsys.readouterr().out
+    assert main(["update-session", uid, "--state", "closed", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "closed"
+
+
+def test_messages_order_and_limit(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """`messages --order DESC --limit N` lists the N newest, asking for no more than needed."""
+    uid = new_session(yourgpt_env)
+    for n in range(5):
+        assert main(["send", uid, f"note {n}", "--as", "assistant"]) == 0
+    capsys.readouterr()
+    yourgpt_env.emulator.reset()
+    assert main(["messages", uid, "--order", "desc", "--limit", "2", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["message"] for m in listed] == ["note 4", "note 3"]
+    assert yourgpt_env.emulator.request_count("getSessionMessages") == 1
+    assert main(["messages", uid, "--limit", "3"]) == 0
+    assert capsys.readouterr().out.split("\n")[:3] == [
+        "assistant: note 0",
+        "assistant: note 1",
+        "assistant: note 2",
+    ]
+
+
+def test_version(capsys: Captured) -> None:
+    """--version prints the package's version."""
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"yourgpt-async {yourgpt_async.__version__}"
+
+
+def test_every_command_has_a_description() -> None:
+    """Each command has a summary in the list and a description in its own --help."""
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    summaries = {choice.dest: choice.help for choice in commands._choices_actions}
+    for name, command in commands.choices.items():
+        assert summaries[name], name
+        assert command.description, name
+
+
+# -- demo against a real service --------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_demo_asks_before_writing_to_a_real_service(
+    monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    """With a key and a base URL off this machine, demo asks; "n" sends nothing (no request is
+    even tried: the URL does not exist)."""
+    monkeypatch.setenv("YOURGPT_API_KEY", "apk-real-key")
+    monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
+    assert main(["demo", "--base-url", "https://yourgpt.invalid/chatbot/v1"]) == 0
+    captured = capsys.readouterr()
+    assert "https://yourgpt.invalid/chatbot/v1" in captured.out  # the question names it
+    assert "Go on? [y/N]" in captured.out
+    assert "Nothing was sent." in captured.out
+
+
+def test_demo_without_a_terminal_needs_yes(
+    monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    """Without a terminal to ask on, demo against a real service refuses unless --yes."""
+    monkeypatch.setenv("YOURGPT_API_KEY", "apk-real-key")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["demo", "--base-url", "https://yourgpt.invalid/chatbot/v1"]) == 2
+    assert "pass --yes to run it without asking" in capsys.readouterr().err
+
+
+def test_demo_with_a_key_runs_against_a_local_emulator_without_asking(
+    yourgpt_env: EmulatorThread, monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    """An emulator on this machine is not the real service: no question, and --yes is harmless."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["demo", "--yes"]) == 0
+    assert "An API key is set: running against http://127.0.0.1:" in capsys.readouterr().out
+    assert yourgpt_env.emulator.delivered("Can you help me with billing?") == 1
+
+
 # -- usage and configuration errors ----------------------------------------------------------
 
 
@@ -170,6 +265,34 @@ def test_usage_errors_exit_2(argv: list[str], capsys: Captured) -> None:
     """Bad command lines exit 2 with argparse's usage message."""
     assert main(argv) == 2
     assert "usage: yourgpt-async" in capsys.readouterr().err
+
+
+def test_errors_speak_of_flags_not_python(
+    yourgpt_env: EmulatorThread, monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    """What the command line prints for a bad value or a failed call names its flags and
+    commands, never a Python argument or class."""
+    uid = new_session(yourgpt_env)
+    expected = {
+        ("sessions", "--limit", "101"): "--limit must be an int from 1 to 100",
+        ("update-session", uid): "at least one of --state, --chat-mode or --segment",
+        ("send", "12345", "hi"): "check SESSION_UID: this project has no such session "
+        "(`yourgpt-async sessions` lists them)",
+        ("send", uid, "  "): "MESSAGE must not be empty",
+        ("send", uid, "hi", "--base-url", "http://example.com/v1"): "--base-url ",
+    }
+    expected[("send", uid, "lost")] = "check with `yourgpt-async messages SESSION_UID --order"
+    for argv, text in expected.items():
+        if argv[-1] == "lost":
+            yourgpt_env.emulator.fault_plan.add("sendMessage", Fault.drop_after())
+        assert main(list(argv)) in (1, 2)
+        err = capsys.readouterr().err
+        assert text in err, (argv, err)
+        for python in ("api_key=", "widget_uid=", "RetryPolicy", "get_session", "session_uid"):
+            assert python not in err, (argv, err)
+    monkeypatch.delenv("YOURGPT_WIDGET_UID")
+    assert main(["create-session"]) == 2
+    assert "no widget_uid: pass --widget-uid, or set YOURGPT_WIDGET_UID" in capsys.readouterr().err
 
 
 def test_help_exits_0(capsys: Captured) -> None:
@@ -359,6 +482,26 @@ def test_console_script_and_python_m() -> None:
     assert by_script.returncode == by_module.returncode == 0
     assert by_script.stdout == by_module.stdout
     assert "bulk" in by_module.stdout
+
+
+def test_verbose_logs_each_request_on_stderr() -> None:
+    """-vv (before or after the command) logs a line per request on stderr, whatever
+    YOURGPT_LOG says; -v only retries and slow-downs; without it, nothing."""
+    with EmulatorThread() as emulator:
+        env = {
+            **os.environ,
+            "YOURGPT_API_KEY": emulator.api_key,
+            "YOURGPT_WIDGET_UID": emulator.widget_uid,
+            "YOURGPT_BASE_URL": emulator.base_url,
+        }
+        env.pop("YOURGPT_LOG", None)
+        debug = run_cli("sessions", "-vv", env={**env, "YOURGPT_LOG": "warning"})
+        info = run_cli("-v", "sessions", env=env)
+        quiet = run_cli("sessions", env=env)
+    assert debug.returncode == info.returncode == quiet.returncode == 0
+    assert "DEBUG yourgpt_async: getSessions attempt 1: HTTP 200 in " in debug.stderr
+    assert emulator.api_key not in debug.stderr
+    assert info.stderr == quiet.stderr == ""
 
 
 def test_emulator_command_serves_with_a_fault_plan(tmp_path: Path, capsys: Captured) -> None:

@@ -184,7 +184,7 @@ async def test_iter_sessions_walks_every_page(client: AsyncClient, emulator: Emu
     """iter_sessions yields every session once, in order, fetching exactly the pages needed."""
     uids = await new_sessions(client, 7)
     emulator.reset()
-    seen = [session.session_uid async for session in client.iter_sessions(page_size=3)]
+    seen = [session.session_uid async for session in client.iter_sessions(limit=3)]
     assert seen == uids
     assert emulator.request_count("getSessions") == 3
 
@@ -195,7 +195,7 @@ async def test_iter_sessions_with_an_exact_multiple(
     """When the last page is full, total stops the walk without fetching an empty page."""
     uids = await new_sessions(client, 4)
     emulator.reset()
-    seen = [s.session_uid async for s in client.iter_sessions(page_size=2, order="DESC")]
+    seen = [s.session_uid async for s in client.iter_sessions(limit=2, order="DESC")]
     assert seen == uids[::-1]
     assert emulator.request_count("getSessions") == 2
 
@@ -235,7 +235,7 @@ async def test_iter_session_messages_walks_every_page(
     for i in range(5):
         await client.send_message(uid, f"m{i}", send_by=SendBy.ASSISTANT)
     emulator.reset()
-    texts = [m.message async for m in client.iter_session_messages(uid, page_size=2)]
+    texts = [m.message async for m in client.iter_session_messages(uid, limit=2)]
     assert texts == [f"m{i}" for i in range(5)]
     assert emulator.request_count("getSessionMessages") == 3
     newest_first = [m.message async for m in client.iter_session_messages(uid, order="DESC")]
@@ -541,7 +541,7 @@ async def test_iteration_stops_when_the_service_ignores_the_page(
     port = runner.addresses[0][1]
     try:
         client = make_client(base_url=f"http://127.0.0.1:{port}/chatbot/v1")
-        seen = [s.session_uid async for s in client.iter_sessions(page_size=2)]
+        seen = [s.session_uid async for s in client.iter_sessions(limit=2)]
     finally:
         await runner.cleanup()
     assert seen == ["0", "1"]

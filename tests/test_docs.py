@@ -34,9 +34,13 @@ import importlib.util
 import itertools
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -53,6 +57,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PACKAGE = "yourgpt_async"
 PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
+# The page runs start together in one fixture: under pytest-xdist they belong to one worker.
+pytestmark = pytest.mark.xdist_group("docs")
+
 PAGE_TIMEOUT = 60.0
 PARALLEL_PAGES = 4
 
@@ -478,3 +485,49 @@ def test_cli_reference_covers_every_command_and_option() -> None:
             missing.append(name)
         missing += [f"{name} {option}" for option in _options(command) if f"`{option}" not in page]
     assert not missing, f"not in docs/reference/cli.md: {missing}"
+
+
+def test_the_aiohttp_example_serves_under_python_m_aiohttp_web(tmp_path: Path) -> None:
+    """The web-services page's app.py runs as the page says, under `python -m aiohttp.web`
+    (which calls make_app with the leftover arguments), and answers a chat request."""
+    page = parse_page(DOCS / "guides" / "web-services.md")
+    [app] = [block for block in page.blocks if block.title == "app.py"]
+    (tmp_path / "app.py").write_text("\n".join(app.lines) + "\n", encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "aiohttp.web", "-H", "127.0.0.1", "-P", str(port)]
+    with EmulatorThread() as emulator:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("YOURGPT_")},
+            "YOURGPT_API_KEY": emulator.api_key,
+            "YOURGPT_WIDGET_UID": emulator.widget_uid,
+            "YOURGPT_BASE_URL": emulator.base_url,
+        }
+        server = subprocess.Popen(
+            [*command, "app:make_app"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            reply = _post_when_up(f"http://127.0.0.1:{port}/chats", server)
+        finally:
+            server.terminate()
+            _, stderr = server.communicate(timeout=10)
+    assert "session_uid" in reply, stderr
+
+
+def _post_when_up(url: str, server: subprocess.Popen[bytes], seconds: float = 20.0) -> str:
+    """POST to ``url`` once the server listens; fail if it exits or never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server exited with status {server.returncode}")
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5) as r:
+                return str(r.read().decode())
+        except (ConnectionError, urllib.error.URLError):
+            time.sleep(0.05)  # a process starting up: nothing to inject a clock into
+    pytest.fail(f"nothing answered at {url} within {seconds} s")

@@ -767,3 +767,24 @@ async def test_command_line_serves_until_interrupted(tmp_path: Path) -> None:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+async def test_every_answer_carries_a_request_id(
+    emu: Emulator, http: aiohttp.ClientSession
+) -> None:
+    """Successes, errors and faults all carry a distinct x-request-id, kept in the record."""
+    emu.fault_plan.add("getSessions", Fault.html(502), Fault.status(429, retry_after=1))
+    seen: list[str] = []
+    for endpoint, headers in [
+        ("createSession", {"api-key": emu.api_key}),  # 200
+        ("getSessions", {"api-key": emu.api_key}),  # the HTML fault
+        ("getSessions", {"api-key": emu.api_key}),  # the 429 fault
+        ("getSessions", {"api-key": "apk-wrong"}),  # 401
+        ("nope", {"api-key": emu.api_key}),  # 404
+    ]:
+        body = {"widget_uid": emu.widget_uid}
+        async with http.post(f"{emu.base_url}/{endpoint}", json=body, headers=headers) as reply:
+            seen.append(reply.headers["x-request-id"])
+    assert [record.status for record in emu.requests] == [200, 502, 429, 401, 404]
+    assert [record.request_id for record in emu.requests] == seen
+    assert len(set(seen)) == len(seen)

@@ -39,6 +39,7 @@ from yourgpt_async import (
     YourGPTError,
     _exceptions,
 )
+from yourgpt_async._wire import SEND_MESSAGE, decode_reply
 from yourgpt_async.testing import OTHER_WIDGET_UID, Emulator, Fault
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -170,16 +171,61 @@ async def test_wrong_base_path_is_not_found(make_client: ClientFactory, emulator
 
 
 async def test_rxerror_at_200_is_an_api_error(client: AsyncClient, emulator: Emulator) -> None:
-    """An RXERROR envelope with HTTP 200 is still an error (status 200), raised at once."""
-    with pytest.raises(APIError) as caught:
-        await client.send_message(UNKNOWN_UID, "hi")
-    assert isinstance(caught.value, BadRequestError)
-    assert (caught.value.status, caught.value.message) == (200, "Session not found")
+    """An RXERROR envelope with HTTP 200 is still an error (status 200), raised at once; a text
+    the service is not known to send is a BadRequestError, and its message has no "HTTP 200"."""
     emulator.fault_plan.add("getSessions", Fault.rxerror("Quota exceeded"))
     with pytest.raises(BadRequestError, match="Quota exceeded") as caught:
         await client.get_sessions()
     assert caught.value.status == 200
+    assert str(caught.value) == "getSessions: Quota exceeded"
     assert emulator.request_count("getSessions") == 1  # not retried
+
+
+async def test_unknown_session_is_not_found(client: AsyncClient, emulator: Emulator) -> None:
+    """ "Session not found" (RXERROR at HTTP 200) is a NotFoundError whose message names the
+    endpoint and says what to check, carrying the emulator's request id."""
+    with pytest.raises(NotFoundError) as caught:
+        await client.send_message(UNKNOWN_UID, "hi")
+    error = caught.value
+    assert (error.status, error.message, error.endpoint) == (
+        200,
+        "Session not found",
+        "sendMessage",
+    )
+    assert str(error).startswith("sendMessage: Session not found; check session_uid")
+    assert "HTTP" not in str(error)
+    assert error.request_id is not None
+    assert error.request_id == emulator.requests[-1].request_id
+    assert emulator.request_count("sendMessage") == 1  # refused: not retried
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "expected", "hint"),
+    [
+        (200, "Session not found", NotFoundError, "check session_uid"),
+        (200, "session not found.", NotFoundError, "check session_uid"),
+        (200, "Invalid API key", AuthenticationError, "check the API key"),
+        (200, "You do not have access to this widget", PermissionDeniedError, "check widget_uid"),
+        (200, "Something went wrong", BadRequestError, ""),
+        (400, "Session not found", BadRequestError, "check session_uid"),
+        (401, "Unauthorized", AuthenticationError, "check the API key"),
+        (404, "Endpoint not found", NotFoundError, "check base_url"),
+        (502, "Bad gateway", ServerError, "try again later"),
+    ],
+)
+def test_rxerror_texts_map_to_the_class_a_caller_catches(
+    status: int, text: str, expected: type[APIError], hint: str
+) -> None:
+    """decode_reply: at HTTP 200 a known RXERROR text picks the class, otherwise the status
+    does; either way the known text or the status gives the advice."""
+    body = json.dumps({"type": "RXERROR", "message": text}).encode()
+    error = decode_reply(SEND_MESSAGE, status, {"x-request-id": "req-1"}, body)
+    assert type(error) is expected
+    assert isinstance(error, APIError)
+    assert (error.message, error.request_id) == (text, "req-1")
+    assert hint in error.hint
+    assert bool(error.hint) == bool(hint)
+    assert str(error).endswith(error.hint)
 
 
 @pytest.mark.parametrize(
@@ -359,7 +405,7 @@ async def test_success_envelope_with_wrong_data_is_unexpected(
         ("error_400.json", 400, BadRequestError),
         ("error_401.json", 401, AuthenticationError),
         ("error_403.json", 403, PermissionDeniedError),
-        ("error_200_rxerror.json", 200, BadRequestError),
+        ("error_200_rxerror.json", 200, NotFoundError),
     ],
 )
 async def test_sample_error_bodies(

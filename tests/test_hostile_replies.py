@@ -147,8 +147,8 @@ async def test_pages_that_repeat_stop_the_walk(server: HostileServer, total: int
     """Alternating pages with total=10^9 (or none): two pages of items, three requests."""
     server.reply = _alternating(total)
     async with client_for(server) as client:
-        messages = [m.id for m in await first(client.iter_session_messages(UID, page_size=2))]
-        sessions = [s.session_uid for s in await first(client.iter_sessions(page_size=2))]
+        messages = [m.id for m in await first(client.iter_session_messages(UID, limit=2))]
+        sessions = [s.session_uid for s in await first(client.iter_sessions(limit=2))]
     assert messages == [1000, 1001, 2000, 2001]
     assert sessions == ["1-0", "1-1", "2-0", "2-1"]
     assert server.count("getSessionMessages") == server.count("getSessions") == 3

@@ -93,7 +93,7 @@ BAD_CALLS: list[Any] = [
     pytest.param(lambda c: c.get_session_messages(UID, order="new"), "'new'", id="msgs-order"),
     pytest.param(lambda c: c.get_session_messages(""), "''", id="msgs-empty-uid"),
     # the iterators
-    pytest.param(lambda c: first(c.iter_sessions(page_size=0)), "0", id="iter-page-size"),
+    pytest.param(lambda c: first(c.iter_sessions(limit=0)), "0", id="iter-page-size"),
     pytest.param(lambda c: first(c.iter_sessions(order="x")), "'x'", id="iter-order"),
     pytest.param(lambda c: first(c.iter_sessions(filters=[7])), "7", id="iter-filters"),
     pytest.param(lambda c: first(c.iter_sessions(date_from="x")), "'x'", id="iter-date"),
@@ -103,7 +103,7 @@ BAD_CALLS: list[Any] = [
         id="dates-reversed",
     ),
     pytest.param(
-        lambda c: first(c.iter_session_messages(UID, page_size=101)), "101", id="iter-msgs-size"
+        lambda c: first(c.iter_session_messages(UID, limit=101)), "101", id="iter-msgs-size"
     ),
     pytest.param(lambda c: first(c.iter_session_messages(None)), "None", id="iter-msgs-uid"),
 ]
@@ -167,7 +167,8 @@ LOCAL = "http://127.0.0.1:9/chatbot/v1"
         pytest.param({"base_url": "api.yourgpt.ai/v1"}, "'api.yourgpt.ai/v1'", id="no-scheme"),
         pytest.param({"base_url": 443}, "443", id="base-url-int"),
         pytest.param({"base_url": ""}, "''", id="base-url-empty"),
-        pytest.param({"timeout": 5}, "5", id="timeout-number"),
+        pytest.param({"timeout": -5}, "-5", id="timeout-negative"),
+        pytest.param({"timeout": "5"}, "'5'", id="timeout-str"),
         pytest.param({"retry": 3}, "3", id="retry-number"),
         pytest.param({"rate_limit": 10}, "10", id="rate-limit-number"),
         pytest.param({"session": "http"}, "'http'", id="session-str"),

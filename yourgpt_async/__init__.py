@@ -37,6 +37,8 @@ from ._models import (
     ContentType,
     Message,
     Page,
+    RateLimitInfo,
+    RawResponse,
     SendBy,
     Session,
     SessionMessage,
@@ -44,6 +46,7 @@ from ._models import (
 )
 from ._ratelimit import Limiter, LimiterFactory
 from ._redis import RedisRateLimit
+from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
 
 __version__ = "0.1.0"
 """The version of this package."""
@@ -77,9 +80,14 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiterUnavailableError",
+    "RawResponse",
     "RedisRateLimit",
+    "RequestEvent",
+    "ResponseEvent",
     "ResponseTooLargeError",
+    "RetryEvent",
     "RetryPolicy",
     "SendBy",
     "Sent",
@@ -87,6 +95,7 @@ __all__ = [
     "Session",
     "SessionMessage",
     "SessionState",
+    "ThrottleEvent",
     "Timeouts",
     "TransportError",
     "UnexpectedResponseError",

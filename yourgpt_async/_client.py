@@ -1,13 +1,14 @@
 """AsyncClient: the five endpoints over one aiohttp session, with validation, retries and pacing.
 
 Every endpoint method validates its arguments, builds a JSON body and hands it to
-:meth:`AsyncClient._call`, the one place that sends requests: concurrency gate, rate limiter,
-POST, size-capped read, envelope decoding and the retry policy all happen there.
+its :class:`~._calls.Caller`, the one place that sends requests: concurrency gate, rate limiter,
+POST, size-capped read, envelope decoding and the retry policy all happen there. A view made by
+:meth:`AsyncClient.with_options` is another ``AsyncClient`` sharing the same transport and
+telemetry, with a caller of its own timeouts, retry policy and headers.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import date
@@ -18,12 +19,20 @@ import aiohttp
 
 from . import _validate as check
 from ._bulk import BulkInput, BulkRun, BulkSummary
+from ._calls import Caller, Timeout, request_headers
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
 from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
-from ._pagination import PageWalk
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
-from ._retry import run_with_retries
+from ._raw import RawMethod
+from ._telemetry import (
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    Telemetry,
+    ThrottleEvent,
+    setup_logging,
+)
 from ._transport import Transport
 from ._wire import (
     CREATE_SESSION,
@@ -31,8 +40,6 @@ from ._wire import (
     GET_SESSIONS,
     SEND_MESSAGE,
     UPDATE_SESSION,
-    Endpoint,
-    encode_body,
 )
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
@@ -44,13 +51,6 @@ DEFAULT_BASE_URL: Final = "https://api.yourgpt.ai/chatbot/v1"
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """Replies over this many bytes (4 MiB) are refused unread; see ``max_response_bytes``."""
-
-_USER_AGENT: Final = "yourgpt-async/0.1.0"
-
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None
 
 
 class AsyncClient:
@@ -71,17 +71,29 @@ class AsyncClient:
             defaults to ``YOURGPT_WIDGET_UID``. Those methods also take it per call.
         base_url: Defaults to ``YOURGPT_BASE_URL``, then the service's URL. Plain ``http://`` is
             refused except to a loopback host (the emulator).
-        timeout: Per-attempt timeouts.
+        timeout: How long one HTTP attempt may take: a :class:`Timeouts`, or a number of
+            seconds for the whole attempt. Each method also takes one per call.
         retry: The default :class:`RetryPolicy`; each method also takes one per call.
         rate_limit: A :class:`RateLimit`, or a shared backend such as ``RedisRateLimit``.
         max_concurrency: Most requests in flight at once for this client.
         session: An ``aiohttp.ClientSession`` to use instead of the client's own; the client
             never closes it.
-        max_response_bytes: Replies larger than this are refused unread.
+        max_response_bytes: Replies larger than this are refused unread (default 4 MiB).
+        default_headers: Headers sent with every request, besides the client's own
+            (``api-key``, ``Content-Type`` and ``Host`` cannot be set this way).
+        user_agent_suffix: Text added to the ``User-Agent`` header, such as ``"my-app/1.2"``.
+        on_request: Called with a :class:`RequestEvent` as each HTTP attempt is sent.
+        on_response: Called with a :class:`ResponseEvent` when each attempt ends.
+        on_retry: Called with a :class:`RetryEvent` before each wait for a retry.
+        on_throttle: Called with a :class:`ThrottleEvent` when the service answers 429 or 503.
+            Hooks run inline and should be quick; an exception in one is logged, not raised.
 
     Raises:
-        ConfigurationError: No key, a malformed key or base URL, or a bad setting.
+        ConfigurationError: No key, a malformed key or base URL, or a bad setting (including
+            an unknown ``YOURGPT_LOG`` value).
     """
+
+    _is_view = False  # a view made by with_options() shares the transport it does not own
 
     def __init__(
         self,
@@ -89,20 +101,26 @@ class AsyncClient:
         *,
         widget_uid: str | None = None,
         base_url: str | None = None,
-        timeout: Timeouts | None = None,
+        timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | LimiterFactory | None = None,
         max_concurrency: int = 64,
         session: aiohttp.ClientSession | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        default_headers: Mapping[str, str] | None = None,
+        user_agent_suffix: str | None = None,
+        on_request: Callable[[RequestEvent], object] | None = None,
+        on_response: Callable[[ResponseEvent], object] | None = None,
+        on_retry: Callable[[RetryEvent], object] | None = None,
+        on_throttle: Callable[[ThrottleEvent], object] | None = None,
     ) -> None:
-        key = check.api_key(api_key if api_key is not None else _env("YOURGPT_API_KEY"))
-        widget = widget_uid if widget_uid is not None else _env("YOURGPT_WIDGET_UID")
+        setup_logging()
+        key = check.api_key(check.from_env(api_key, "YOURGPT_API_KEY"))
+        widget = check.from_env(widget_uid, "YOURGPT_WIDGET_UID")
         self._widget_uid = None if widget is None else check.uid("widget_uid", widget)
-        if base_url is None:
-            base_url = _env("YOURGPT_BASE_URL") or DEFAULT_BASE_URL
-        self._base_url = check.base_url(base_url)
-        check.instance("timeout", timeout, Timeouts, "a Timeouts")
+        url = check.from_env(base_url, "YOURGPT_BASE_URL")
+        self._base_url = check.base_url(DEFAULT_BASE_URL if url is None else url)
+        timeouts = Timeouts() if timeout is None else check.timeout(timeout)
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         check.instance(
             "rate_limit", rate_limit, (RateLimit, LimiterFactory), "a RateLimit or a shared limiter"
@@ -110,29 +128,40 @@ class AsyncClient:
         check.positive_int("max_concurrency", max_concurrency)
         check.positive_int("max_response_bytes", max_response_bytes)
         check.instance("session", session, aiohttp.ClientSession, "an aiohttp.ClientSession")
-        self._retry = retry or RetryPolicy()
+        headers = request_headers(key, default_headers, user_agent_suffix)
         self._max_concurrency = max_concurrency
         self._transport = Transport(
             base_url=self._base_url,
-            headers={
-                "api-key": key,
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": _USER_AGENT,
-            },
-            timeouts=timeout or Timeouts(),
+            headers=headers,
+            timeouts=timeouts,
             limiter=make_limiter(rate_limit or RateLimit()),
             max_concurrency=max_concurrency,
             max_response_bytes=max_response_bytes,
             session=session,
+        )
+        telemetry = Telemetry(
+            self._transport.limiter,
+            host=self._base_url.host or "",
+            on_request=on_request,
+            on_response=on_response,
+            on_retry=on_retry,
+            on_throttle=on_throttle,
+        )
+        self._caller = Caller(
+            self._transport,
+            telemetry,
+            retry=retry or RetryPolicy(),
+            timeouts=timeouts,
+            headers=headers,
         )
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         state = "closed" if self._transport.closed else "open"
+        view = " view" if self._is_view else ""
         return (
-            f"<AsyncClient base_url={str(self._base_url)!r} "
+            f"<AsyncClient{view} base_url={str(self._base_url)!r} "
             f"widget_uid={self._widget_uid!r} {state}>"
         )
 
@@ -149,8 +178,13 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client's own HTTP session (not one you passed in). Safe to call twice."""
-        await self._transport.aclose()
+        """Close the client's own HTTP session (not one you passed in). Safe to call twice.
+
+        On a view made by :meth:`with_options` it does nothing: the views share the client's
+        session, which closes with the client.
+        """
+        if not self._is_view:
+            await self._transport.aclose()
 
     @property
     def closed(self) -> bool:
@@ -182,26 +216,66 @@ class AsyncClient:
             )
         return self._widget_uid  # checked when the client was made
 
-    # -- the request cycle -----------------------------------------------------------------
+    # -- views ---------------------------------------------------------------------------
 
-    async def _call(
-        self, endpoint: Endpoint[T], payload: Mapping[str, Any], retry: RetryPolicy | None
-    ) -> T:
-        """Send one call, with retries, and return the endpoint's decoded result."""
-        check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
-        transport = self._transport
-        body = encode_body(payload)
-        return await run_with_retries(
-            functools.partial(transport.attempt, endpoint, body),
-            endpoint=endpoint.name,
-            idempotent=endpoint.idempotent,
-            policy=retry or self._retry,
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncClient:
+        """A view of this client with other defaults, sharing its session, limiter and gate.
+
+        Making one costs next to nothing, so it can be made per request or per task::
+
+            fast = yg.with_options(timeout=5, max_retries=0)
+            reply = await fast.send_message(session_uid, "Hi")
+
+        The view's calls are paced and counted with the client's own; closing the client closes
+        its views, and closing a view does nothing.
+
+        Args:
+            timeout: How long one attempt may take: seconds, or a :class:`Timeouts`.
+            retry: The retry policy of the view's calls.
+            max_retries: Retries after the first attempt (0 for none): ``retry`` (or the
+                client's policy) with ``attempts = max_retries + 1``.
+            headers: Headers to add to (or replace in) the client's, for every call of the view.
+
+        Returns:
+            The view, an ``AsyncClient``; views of views add up.
+        """
+        view = self._fork()
+        view._caller = self._caller.with_options(
+            timeout=timeout, retry=retry, max_retries=max_retries, headers=headers
         )
+        return view
+
+    @property
+    def with_raw_response(self) -> RawResponses:
+        """The endpoint methods (not ``iter_*``), returning a :class:`RawResponse`.
+
+        ``await yg.with_raw_response.send_message(uid, "Hi")`` sends as ``send_message`` does
+        and returns the reply's ``status``, ``headers``, ``request_id``, ``elapsed`` and more;
+        its ``parse()`` gives what ``send_message`` would have returned.
+        """
+        return RawResponses(self)
+
+    def _fork(self) -> AsyncClient:
+        view = object.__new__(AsyncClient)
+        view.__dict__.update(self.__dict__)
+        view._is_view = True
+        return view
 
     # -- endpoints -------------------------------------------------------------------------
 
     async def create_session(
-        self, *, widget_uid: str | None = None, retry: RetryPolicy | None = None
+        self,
+        *,
+        widget_uid: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
     ) -> Session:
         """Create a chat session for the widget.
 
@@ -211,11 +285,13 @@ class AsyncClient:
         Args:
             widget_uid: The widget; defaults to the client's.
             retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
 
         Returns:
             The new session; pass its ``session_uid`` to the other methods.
         """
-        return await self._call(CREATE_SESSION, {"widget_uid": self._widget(widget_uid)}, retry)
+        payload = {"widget_uid": self._widget(widget_uid)}
+        return await self._caller.call(CREATE_SESSION, payload, retry, timeout)
 
     async def send_message(
         self,
@@ -225,6 +301,7 @@ class AsyncClient:
         send_by: SendBy | str = SendBy.USER,
         widget_uid: str | None = None,
         retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
     ) -> Message:
         """Send a message into a session, as the user, a human operator or the assistant.
 
@@ -244,6 +321,7 @@ class AsyncClient:
             send_by: Who the message is from.
             widget_uid: The widget; defaults to the client's.
             retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
 
         Returns:
             The AI's reply to a user message, else the stored message.
@@ -257,7 +335,7 @@ class AsyncClient:
             "message": text,
             "send_by": sender.value,
         }
-        reply = await self._call(SEND_MESSAGE, payload, retry)
+        reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout)
         if reply is not None:
             return reply
         # Operator and assistant sends may come back without a body: the message as sent.
@@ -271,6 +349,7 @@ class AsyncClient:
         chat_mode: ChatMode | str | None = None,
         segment: str | Sequence[str] | None = None,
         retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
     ) -> Session:
         """Change a session's state, chat mode or segment tags. Idempotent, so retried freely.
 
@@ -283,6 +362,7 @@ class AsyncClient:
             segment: Comma-separated tags (or a list of them), at most 255 characters; replaces
                 the whole value.
             retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
 
         Returns:
             The session as updated.
@@ -303,7 +383,7 @@ class AsyncClient:
             raise ConfigurationError(
                 "nothing to update: pass at least one of state, chat_mode or segment"
             )
-        return await self._call(UPDATE_SESSION, payload, retry)
+        return await self._caller.call(UPDATE_SESSION, payload, retry, timeout)
 
     async def get_sessions(
         self,
@@ -316,8 +396,12 @@ class AsyncClient:
         view_id: int | None = None,
         filters: Sequence[Mapping[str, Any]] | None = None,
         retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
     ) -> Page[Session]:
         """Get one page of the project's sessions.
+
+        The page can fetch the next one (:meth:`Page.get_next_page`), and ``async for`` over
+        it goes through every page from it on.
 
         Args:
             page: The page number, from 1.
@@ -329,58 +413,57 @@ class AsyncClient:
             filters: Conditions as the service takes them, e.g.
                 ``[{"key": "state", "operator": "=", "value": "pending"}]``; ``model`` defaults
                 to ``"SESSION"``.
-            retry: Overrides the client's retry policy for this call.
+            retry: Overrides the client's retry policy for this call (and later pages').
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
 
         Returns:
             The page, with ``total`` when the service sends it and ``has_more``.
         """
-        payload = check.sessions_query(order, date_from, date_to, view_id, filters)
-        page, limit = check.page_args(page, limit)
-        payload["page"], payload["limit"] = page, limit
-        items, total = await self._call(GET_SESSIONS, payload, retry)
-        return Page(items=items, page=page, limit=limit, total=total)
+        query = check.sessions_query(order, date_from, date_to, view_id, filters)
+        return await self._caller.page(
+            GET_SESSIONS, query, page=page, limit=limit, retry=retry, timeout=timeout
+        )
 
     async def iter_sessions(
         self,
         *,
-        page_size: int = check.MAX_PAGE_SIZE,
+        limit: int = check.MAX_PAGE_SIZE,
         order: Literal["ASC", "DESC"] | None = None,
         date_from: date | str | None = None,
         date_to: date | str | None = None,
         view_id: int | None = None,
         filters: Sequence[Mapping[str, Any]] | None = None,
         retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
     ) -> AsyncIterator[Session]:
         """Iterate over all sessions, fetching page after page as needed.
 
+        The same as ``async for session in await get_sessions(...)``.
+
         Args:
-            page_size: Sessions per request, 1 to 100.
+            limit: Sessions per request (the page size), 1 to 100; not a total.
             order: ``"ASC"`` or ``"DESC"`` by last message time (the service defaults to ASC).
             date_from: Only sessions from this day (a ``date`` or ``"YYYY-MM-DD"``).
             date_to: Only sessions up to this day (the service defaults to today).
             view_id: A saved view of the dashboard.
             filters: Conditions as :meth:`get_sessions` takes them.
             retry: Overrides the client's retry policy for each request.
+            timeout: Overrides the client's timeouts for each request.
 
         Yields:
             Each session, in the order the service lists them.
         """
-        check.sessions_query(order, date_from, date_to, view_id, filters)  # validate before I/O
-        check.page_args(1, page_size)
-
-        async def fetch(page: int) -> Page[Session]:
-            return await self.get_sessions(
-                page=page,
-                limit=page_size,
-                order=order,
-                date_from=date_from,
-                date_to=date_to,
-                view_id=view_id,
-                filters=filters,
-                retry=retry,
-            )
-
-        async for session in _walk(fetch):
+        first = await self.get_sessions(
+            limit=limit,
+            order=order,
+            date_from=date_from,
+            date_to=date_to,
+            view_id=view_id,
+            filters=filters,
+            retry=retry,
+            timeout=timeout,
+        )
+        async for session in first:
             yield session
 
     async def get_session_messages(
@@ -391,57 +474,59 @@ class AsyncClient:
         limit: int = 10,
         order: Literal["ASC", "DESC"] | None = None,
         retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
     ) -> Page[SessionMessage]:
         """Get one page of a session's messages (the user's, the AI's and operators').
+
+        The page can fetch the next one (:meth:`Page.get_next_page`), and ``async for`` over
+        it goes through every page from it on.
 
         Args:
             session_uid: The session.
             page: The page number, from 1.
             limit: Messages per page, 1 to 100.
             order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
-            retry: Overrides the client's retry policy for this call.
+            retry: Overrides the client's retry policy for this call (and later pages').
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
 
         Returns:
             The page, with ``total`` when the service sends it and ``has_more``.
         """
-        payload: dict[str, Any] = {"session_uid": check.uid("session_uid", session_uid)}
+        query: dict[str, Any] = {"session_uid": check.uid("session_uid", session_uid)}
         sort = check.order(order)
         if sort is not None:
-            payload["orderBy"] = sort
-        page, limit = check.page_args(page, limit)
-        payload["page"], payload["limit"] = page, limit
-        items, total = await self._call(GET_SESSION_MESSAGES, payload, retry)
-        return Page(items=items, page=page, limit=limit, total=total)
+            query["orderBy"] = sort
+        return await self._caller.page(
+            GET_SESSION_MESSAGES, query, page=page, limit=limit, retry=retry, timeout=timeout
+        )
 
     async def iter_session_messages(
         self,
         session_uid: str,
         *,
-        page_size: int = check.MAX_PAGE_SIZE,
+        limit: int = check.MAX_PAGE_SIZE,
         order: Literal["ASC", "DESC"] | None = None,
         retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
     ) -> AsyncIterator[SessionMessage]:
         """Iterate over all of a session's messages, fetching page after page as needed.
 
+        The same as ``async for message in await get_session_messages(...)``.
+
         Args:
             session_uid: The session.
-            page_size: Messages per request, 1 to 100.
+            limit: Messages per request (the page size), 1 to 100; not a total.
             order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
             retry: Overrides the client's retry policy for each request.
+            timeout: Overrides the client's timeouts for each request.
 
         Yields:
             Each message, in the order asked for.
         """
-        check.uid("session_uid", session_uid)
-        check.order(order)
-        check.page_args(1, page_size)
-
-        async def fetch(page: int) -> Page[SessionMessage]:
-            return await self.get_session_messages(
-                session_uid, page=page, limit=page_size, order=order, retry=retry
-            )
-
-        async for message in _walk(fetch):
+        first = await self.get_session_messages(
+            session_uid, limit=limit, order=order, retry=retry, timeout=timeout
+        )
+        async for message in first:
             yield message
 
     def send_many(
@@ -458,10 +543,9 @@ class AsyncClient:
 
         Items are taken lazily from ``items`` (any iterable or async iterable of
         :class:`BulkItem` or ``(session_uid, message[, send_by[, key]])`` tuples), so memory
-        does not grow with the input. Each is sent with :meth:`send_message`, sharing this
-        client's retries, rate limiter and concurrency gate, and gets exactly one outcome:
-        :class:`Sent`, :class:`Failed` (invalid, checked before any request, or refused) or
-        :class:`InDoubt` (it may have been delivered). One bad item never stops the run::
+        does not grow with the input. Each is sent with :meth:`send_message` and gets exactly
+        one outcome: :class:`Sent`, :class:`Failed` (invalid, or refused) or :class:`InDoubt`
+        (it may have been delivered). One bad item never stops the run::
 
             async with client.send_many(items, journal="run.jsonl") as run:
                 async for outcome in run:
@@ -501,15 +585,14 @@ class AsyncClient:
         )
 
 
-async def _walk(fetch: Callable[[int], Any]) -> AsyncIterator[Any]:
-    walk = PageWalk()  # stops a service that repeats pages or runs past its total
-    page_number = 1
-    while True:
-        page = await fetch(page_number)
-        if not walk.is_new(page):
-            return
-        for item in page.items:
-            yield item
-        if walk.is_last(page):
-            return
-        page_number += 1
+class RawResponses:
+    """``client.with_raw_response``: each endpoint method, returning a ``RawResponse``."""
+
+    create_session = RawMethod(AsyncClient.create_session)
+    send_message = RawMethod(AsyncClient.send_message)
+    update_session = RawMethod(AsyncClient.update_session)
+    get_sessions = RawMethod(AsyncClient.get_sessions)
+    get_session_messages = RawMethod(AsyncClient.get_session_messages)
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client

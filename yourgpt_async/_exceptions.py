@@ -9,10 +9,10 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
     │   ├── ConnectError            never reached the service: safe to retry
     │   └── DeliveryUnknownError    sent, no answer: the message may have been delivered
     └── APIError(status, message, body, request_id)
-        ├── BadRequestError         400
+        ├── BadRequestError         400, or another RXERROR at 200
         ├── AuthenticationError     401
         ├── PermissionDeniedError   403
-        ├── NotFoundError           404
+        ├── NotFoundError           404, or RXERROR "Session not found"
         ├── RateLimitError          429 (retry_after)
         ├── ServerError             5xx
         └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape
@@ -237,6 +237,7 @@ class APIError(YourGPTError):
         endpoint: The API endpoint, e.g. ``"sendMessage"``.
         retry_after: Seconds the service asked to wait before retrying (``Retry-After``), or
             ``None`` when it did not say.
+        hint: What to do about it, when that can be said (``"check session_uid: ..."``).
     """
 
     def __init__(
@@ -249,10 +250,12 @@ class APIError(YourGPTError):
         request_id: str | None = None,
         retry_after: float | None = None,
         kind: FailureKind | None = None,
+        hint: str = "",
     ) -> None:
         super().__init__(message)
         if kind is not None:
             self.kind = kind
+        self.hint = hint
         self.status = status
         self.retry_after = retry_after
         self.endpoint = endpoint
@@ -262,10 +265,14 @@ class APIError(YourGPTError):
         self.errors: dict[str, Any] = dict(errors) if isinstance(errors, Mapping) else {}
 
     def __str__(self) -> str:
-        text = f"{self.endpoint}: HTTP {self.status}: {self.message}"
+        # An RXERROR at HTTP 200 is an error the status says nothing about: leave it out.
+        status = f"HTTP {self.status}: " if self.status != 200 else ""
+        text = f"{self.endpoint}: {status}{self.message}"
         if self.errors:
             fields = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
             text = f"{text} ({fields})"
+        if self.hint:
+            text = f"{text}; {self.hint}"
         if self.attempts > 1:
             text = f"{text} (after {self.attempts} attempts)"
         return text
@@ -285,7 +292,8 @@ class APIError(YourGPTError):
 
 
 class BadRequestError(APIError):
-    """HTTP 400, or ``RXERROR`` at HTTP 200: the service rejected the request's parameters."""
+    """HTTP 400, or an ``RXERROR`` at HTTP 200 that no other class fits: the service rejected
+    the request's parameters."""
 
 
 class AuthenticationError(APIError):
@@ -297,7 +305,11 @@ class PermissionDeniedError(APIError):
 
 
 class NotFoundError(APIError):
-    """HTTP 404: the endpoint or resource does not exist (check ``base_url``)."""
+    """The session, widget or endpoint does not exist.
+
+    Raised for HTTP 404 (a wrong ``base_url``) and for the service's ``RXERROR`` "Session not
+    found", which it sends with HTTP 200 (then ``status`` is 200).
+    """
 
 
 class RateLimitError(APIError):

@@ -109,6 +109,7 @@ async def run_with_retries(
     endpoint: str,
     idempotent: bool,
     policy: RetryPolicy,
+    on_retry: Callable[[int, float, BaseException], None] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or the policy says stop, raising the last real error.
 
@@ -124,6 +125,8 @@ async def run_with_retries(
         endpoint: The endpoint's name, for errors and logs.
         idempotent: Whether repeating the request is harmless.
         policy: When and how long to retry.
+        on_retry: Called with the failed attempt's number, the wait before the next one and
+            the error, before each wait.
     """
     clock = policy.clock
     deadline = clock() + policy.deadline  # the deadline counts the first attempt too
@@ -149,7 +152,9 @@ async def run_with_retries(
             raise first
         return await attempt(time_left)
 
-    retrying = _retrying(policy, deadline, endpoint=endpoint, idempotent=idempotent)
+    retrying = _retrying(
+        policy, deadline, endpoint=endpoint, idempotent=idempotent, on_retry=on_retry
+    )
     try:
         return await retrying(again)
     except YourGPTError as error:
@@ -159,7 +164,12 @@ async def run_with_retries(
 
 
 def _retrying(
-    policy: RetryPolicy, deadline: float, *, endpoint: str, idempotent: bool
+    policy: RetryPolicy,
+    deadline: float,
+    *,
+    endpoint: str,
+    idempotent: bool,
+    on_retry: Callable[[int, float, BaseException], None] | None,
 ) -> tenacity.AsyncRetrying:
     """The tenacity loop for one call: the policy's stop, wait and sleep, retrying by kind."""
 
@@ -183,6 +193,8 @@ def _retrying(
             detail,
             retry_state.upcoming_sleep,
         )
+        if on_retry is not None and error is not None:
+            on_retry(retry_state.attempt_number, retry_state.upcoming_sleep or 0.0, error)
 
     return tenacity.AsyncRetrying(
         stop=_Stop(policy, deadline),

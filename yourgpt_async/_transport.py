@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
+import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -33,7 +34,10 @@ from ._inflight import CALL_STATE, CallState
 from ._ratelimit import Limiter, NoTurnInTime
 from ._wire import ENDPOINTS, Endpoint, decode_reply, rate_hints
 
-__all__ = ["Transport"]
+if TYPE_CHECKING:
+    from ._telemetry import CallTrace
+
+__all__ = ["RequestTimeout", "Transport", "request_timeout"]
 
 T = TypeVar("T")
 
@@ -44,6 +48,31 @@ _NOT_DELIVERED = frozenset({FailureKind.CONNECT, FailureKind.THROTTLED, FailureK
 # Until a reply has had rate-limit headers, only every this many successes is looked at (any
 # other reply always is): a service that sends them sends them on every answer.
 _HINT_SAMPLING = 16
+
+
+@attrs.frozen(slots=True)
+class RequestTimeout:
+    """A request's :class:`Timeouts` with aiohttp's form of them, built once per client or view.
+
+    Attributes:
+        timeouts: As the caller gave them, to cut down to a call's time left.
+        client: What aiohttp is handed when the time left does not cut them.
+    """
+
+    timeouts: Timeouts
+    client: aiohttp.ClientTimeout
+
+
+def request_timeout(timeouts: Timeouts) -> RequestTimeout:
+    """``timeouts`` with aiohttp's form of them."""
+    # A read timeout no shorter than the total one can never fire first; leaving it out
+    # spares aiohttp re-arming a timer on every chunk received. `connect` covers waiting
+    # for a pooled connection as well as opening one.
+    total, read = timeouts.total, timeouts.read
+    if total is not None and read is not None and read >= total:
+        read = None
+    client = aiohttp.ClientTimeout(total=total, connect=timeouts.connect, sock_read=read)
+    return RequestTimeout(timeouts, client)
 
 
 class Transport:
@@ -62,14 +91,7 @@ class Transport:
     ) -> None:
         self.base_url = base_url
         self.limiter = limiter
-        # A read timeout no shorter than the total one can never fire first; leaving it out
-        # spares aiohttp re-arming a timer on every chunk received. `connect` covers waiting
-        # for a pooled connection as well as opening one.
-        total, read = timeouts.total, timeouts.read
-        if total is not None and read is not None and read >= total:
-            read = None
-        self._timeouts = timeouts
-        self._timeout = aiohttp.ClientTimeout(total=total, connect=timeouts.connect, sock_read=read)
+        self._timeout = request_timeout(timeouts)
         self._hints_seen = False
         self._replies = 0
         self._max_concurrency = max_concurrency
@@ -111,14 +133,22 @@ class Transport:
         await self.limiter.aclose()
 
     async def attempt(
-        self, endpoint: Endpoint[T], body: bytes, time_left: Callable[[], float] | None = None
+        self,
+        endpoint: Endpoint[T],
+        body: bytes,
+        time_left: Callable[[], float] | None = None,
+        *,
+        timeout: RequestTimeout | None = None,
+        headers: CIMultiDict[str] | None = None,
+        trace: CallTrace | None = None,
     ) -> T:
         """Send ``body`` to ``endpoint`` once; return its result or raise what went wrong.
 
         With ``time_left`` (the seconds left of the call, asked when needed), the waits for
         the gate and for a turn, and the request itself, end by then: a wait that cannot
         raises :class:`RateLimitError` with nothing sent, and a request still unanswered is a
-        timeout.
+        timeout. ``timeout`` and ``headers`` replace the client's for this request (a view's
+        own); ``trace``, when given, is told when the request leaves and what came back.
         """
         session = self.session()
         gate = self._gate
@@ -129,23 +159,23 @@ class Transport:
             await gate.acquire()
         try:
             limiter = self.limiter
-            ticket, timeout = await self._turn(endpoint.name, time_left)
+            ticket, client_timeout = await self._turn(endpoint.name, time_left, timeout)
             call = CALL_STATE.get()
             if call is not None:
                 call.sending = True
+            if trace is not None:
+                trace.sending()
             try:
-                status, headers, raw = await self._post(session, endpoint.name, body, timeout)
+                status, reply_headers, raw = await self._post(
+                    session, endpoint.name, body, client_timeout, headers or self._headers
+                )
             except BaseException as error:  # cancelled mid-request: it may have been delivered
                 _sent(call, getattr(error, "kind", None))
                 raise
-            result = decode_reply(endpoint, status, headers, raw)
-            self._replies += 1
-            failed = isinstance(result, APIError)
-            if failed or self._hints_seen or not self._replies % _HINT_SAMPLING:
-                hints = rate_hints(headers)
-                if hints is not None:
-                    self._hints_seen = True
-                    limiter.on_rate_headers(ticket, hints)
+            if trace is not None:
+                trace.replied(status, reply_headers)
+            result = decode_reply(endpoint, status, reply_headers, raw)
+            self._read_hints(ticket, reply_headers, isinstance(result, APIError))
             if isinstance(result, APIError):
                 _sent(call, result.kind)
                 if result.kind is FailureKind.THROTTLED:
@@ -159,17 +189,27 @@ class Transport:
         finally:
             gate.release()
 
+    def _read_hints(self, ticket: float, headers: Mapping[str, str], failed: bool) -> None:
+        """Hand the limiter what a reply's rate-limit headers say, sampling while none came."""
+        self._replies += 1
+        if failed or self._hints_seen or not self._replies % _HINT_SAMPLING:
+            hints = rate_hints(headers)
+            if hints is not None:
+                self._hints_seen = True
+                self.limiter.on_rate_headers(ticket, hints)
+
     async def _turn(
-        self, name: str, time_left: Callable[[], float] | None
+        self, name: str, time_left: Callable[[], float] | None, timeout: RequestTimeout | None
     ) -> tuple[float, aiohttp.ClientTimeout]:
         """Wait for the limiter's turn within the time left; return it and the attempt's timeout."""
+        timeout = timeout or self._timeout
         if time_left is None:
-            return await self.limiter.acquire(), self._timeout
+            return await self.limiter.acquire(), timeout.client
         try:
             ticket = await self.limiter.acquire_within(time_left())
         except NoTurnInTime as late:
             raise _too_late(name, late.wait, late.cooldown) from None
-        return ticket, self._timeout_within(name, time_left())
+        return ticket, _timeout_within(name, time_left(), timeout)
 
     async def _wait_for_gate(self, name: str, seconds: float) -> None:
         """Wait for a free slot in the gate, for at most ``seconds``."""
@@ -183,24 +223,13 @@ class Transport:
                 endpoint=name,
             ) from None
 
-    def _timeout_within(self, name: str, seconds: float) -> aiohttp.ClientTimeout:
-        """The request's timeouts, with the whole of it cut to ``seconds`` if that is less."""
-        if seconds <= 0:
-            raise _too_late(name, None, cooldown=False)
-        timeouts = self._timeouts
-        total = timeouts.total
-        if total is not None and total <= seconds:
-            return self._timeout
-        read = timeouts.read if timeouts.read is not None and timeouts.read < seconds else None
-        connect = timeouts.connect if timeouts.connect is not None else seconds
-        return aiohttp.ClientTimeout(total=seconds, connect=min(connect, seconds), sock_read=read)
-
     async def _post(
         self,
         session: aiohttp.ClientSession,
         name: str,
         body: bytes,
         timeout: aiohttp.ClientTimeout,
+        headers: CIMultiDict[str],
     ) -> tuple[int, CIMultiDict[str] | Mapping[str, str], bytes]:
         try:
             # Timeouts and error handling are set per request so that they hold on a session
@@ -208,7 +237,7 @@ class Transport:
             response = await session.post(
                 self._urls[name],
                 data=body,
-                headers=self._headers,
+                headers=headers,
                 allow_redirects=False,
                 raise_for_status=False,
                 timeout=timeout,
@@ -320,6 +349,19 @@ def _reaches(error: BaseException, secrets: tuple[str, ...]) -> bool:
             return True
         links += [e for e in (link.__cause__, link.__context__) if e is not None]
     return False
+
+
+def _timeout_within(name: str, seconds: float, timeout: RequestTimeout) -> aiohttp.ClientTimeout:
+    """A request's timeouts, with the whole of it cut to ``seconds`` if that is less."""
+    if seconds <= 0:
+        raise _too_late(name, None, cooldown=False)
+    timeouts = timeout.timeouts
+    total = timeouts.total
+    if total is not None and total <= seconds:
+        return timeout.client
+    read = timeouts.read if timeouts.read is not None and timeouts.read < seconds else None
+    connect = timeouts.connect if timeouts.connect is not None else seconds
+    return aiohttp.ClientTimeout(total=seconds, connect=min(connect, seconds), sock_read=read)
 
 
 def _too_late(name: str, wait: float | None, cooldown: bool) -> RateLimitError:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Final, TypeVar
 
 from yarl import URL
 
+from ._config import Timeouts
 from ._exceptions import ConfigurationError
 
 __all__ = [
@@ -27,7 +30,10 @@ __all__ = [
     "choice",
     "day",
     "filters",
+    "from_env",
     "good_key",
+    "headers",
+    "hook",
     "instance",
     "is_loopback",
     "message_text",
@@ -38,7 +44,9 @@ __all__ = [
     "segment",
     "sessions_query",
     "short",
+    "timeout",
     "uid",
+    "user_agent_suffix",
     "view_id",
 ]
 
@@ -48,12 +56,22 @@ MAX_PAGE_SIZE: Final = 100
 MAX_SEGMENT: Final = 255
 MAX_KEY_LENGTH: Final = 256
 _ORDERS: Final = ("ASC", "DESC")
+# Headers the client sets itself: the key travels only as api_key=, the body is always JSON.
+_RESERVED_HEADERS: Final = frozenset({"api-key", "content-type", "content-length", "host"})
+_TOKEN: Final = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 
 
 def short(value: object, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters for an error message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def from_env(value: str | None, variable: str) -> str | None:
+    """``value``, else the environment variable ``variable`` when it is set and not empty."""
+    if value is not None:
+        return value
+    return os.environ.get(variable) or None
 
 
 def instance(name: str, value: object, types: type | tuple[type, ...], expected: str) -> None:
@@ -291,3 +309,72 @@ def sessions_query(
     if checked is not None:
         payload["filter"] = checked
     return payload
+
+
+def _header_text(what: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{what} must be a str, got {short(value)}")
+    bad = next((c for c in value if (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise ConfigurationError(
+            f"{what} contains the control character {hex(ord(bad))}, which cannot be sent in "
+            "an HTTP header"
+        )
+    return value
+
+
+def headers(name: str, value: object) -> dict[str, str]:
+    """Extra request headers: a mapping of header names (HTTP tokens) to ``str`` values, none
+    of the headers the client sets itself (``api-key``, ``Content-Type``, ...)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{name} must be a mapping of str to str, got {short(value)}")
+    checked: dict[str, str] = {}
+    for header, text in value.items():
+        if not isinstance(header, str) or not header or not set(header) <= _TOKEN:
+            raise ConfigurationError(f"{name}: {short(header)} is not a valid header name")
+        if header.lower() in _RESERVED_HEADERS:
+            raise ConfigurationError(
+                f"{name} cannot set {header!r}: the client sets it itself (the key is "
+                "given as api_key= or YOURGPT_API_KEY)"
+            )
+        checked[header] = _header_text(f"{name}[{header!r}]", text)
+    return checked
+
+
+def user_agent_suffix(value: object) -> str | None:
+    """Text appended to the ``User-Agent`` header (``"my-app/1.2"``), or ``None``."""
+    if value is None:
+        return None
+    text = _header_text("user_agent_suffix", value).strip()
+    if not text:
+        raise ConfigurationError(f"user_agent_suffix must not be blank, got {value!r}")
+    return text
+
+
+def timeout(value: object) -> Timeouts:
+    """A :class:`Timeouts`, or a number of seconds for the whole attempt: the default timeouts
+    with ``total`` and ``read`` set to it and ``connect`` capped at it."""
+    if isinstance(value, Timeouts):
+        return value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            f"timeout must be a positive number of seconds or a Timeouts, got {short(value)}"
+        )
+    seconds = float(value)
+    connect = Timeouts().connect
+    return Timeouts(
+        total=seconds, connect=seconds if connect is None else min(connect, seconds), read=seconds
+    )
+
+
+def hook(name: str, value: object) -> None:
+    """A callable, or ``None``."""
+    if value is not None and not callable(value):
+        raise ConfigurationError(f"{name} must be a callable or None, got {short(value)}")

@@ -34,7 +34,7 @@ from ._exceptions import (
     ServerError,
     UnexpectedResponseError,
 )
-from ._models import Message, Session, SessionMessage
+from ._models import Message, RateLimitInfo, Session, SessionMessage
 
 __all__ = [
     "CREATE_SESSION",
@@ -49,6 +49,7 @@ __all__ = [
     "loads",
     "parse_retry_after",
     "rate_hints",
+    "rate_limit_info",
 ]
 
 T = TypeVar("T")
@@ -288,6 +289,20 @@ def _structured(field: str, policy: str | None, now: float | None) -> RateHints 
     return best
 
 
+def rate_limit_info(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> RateLimitInfo | None:
+    """What a reply's rate-limit headers say, for a raw response; ``None`` when it has none.
+
+    The same reading the limiter uses (:func:`rate_hints`), so the figures a caller sees are
+    the ones that paced the call.
+    """
+    hints = rate_hints(headers, now=now)
+    if hints is None:
+        return None
+    return RateLimitInfo(limit=hints.limit, remaining=hints.remaining, reset=hints.reset)
+
+
 # -- endpoints -------------------------------------------------------------------------------
 
 
@@ -428,6 +443,48 @@ def decode_reply(
     return _failure(endpoint.name, status, headers, body, payload)
 
 
+# What the service's RXERROR texts mean, by their text: the class a caller would catch and
+# what to do. Matched case-insensitively, ignoring a final full stop. The class applies to an
+# RXERROR at HTTP 200, whose status says nothing; otherwise the status decides the class and the
+# text only the advice.
+_KNOWN_TEXTS: Final[dict[str, tuple[type[APIError], str]]] = {
+    "session not found": (
+        NotFoundError,
+        "check session_uid: this project has no such session (get_sessions lists them)",
+    ),
+    "invalid api key": (
+        AuthenticationError,
+        "check the API key (YOURGPT_API_KEY): it is missing, mistyped or revoked",
+    ),
+    "you do not have access to this widget": (
+        PermissionDeniedError,
+        "check widget_uid: the key's project does not own that widget",
+    ),
+    "widget_uid is invalid": (BadRequestError, "check widget_uid: no widget has that id"),
+}
+
+# What to do about an error status, when the text is not one of the known ones.
+_STATUS_HINTS: Final[dict[int, str]] = {
+    401: "check the API key (YOURGPT_API_KEY): it is missing, mistyped or revoked",
+    403: "the key has no access to that widget or session: check the key and widget_uid",
+    404: "check base_url: it should end in /chatbot/v1",
+    429: "the service is rate limiting this key: send more slowly (see RateLimit) or later",
+}
+
+
+def known_text(message: str) -> tuple[type[APIError], str] | None:
+    """The class and advice for an RXERROR text the service is known to send, if it is one."""
+    return _KNOWN_TEXTS.get(message.strip().rstrip(".").lower())
+
+
+def _hint(status: int, known: tuple[type[APIError], str] | None) -> str:
+    if known is not None:
+        return known[1]
+    if status >= 500:
+        return "the service failed; try again later"
+    return _STATUS_HINTS.get(status, "")
+
+
 def _failure(
     name: str, status: int, headers: Mapping[str, str], body: bytes, payload: Any
 ) -> APIError:
@@ -437,13 +494,15 @@ def _failure(
     request_id = headers.get("x-request-id")
     message = payload.get("message")
     text = message if isinstance(message, str) and message else None
+    known = known_text(text) if text is not None else None
     if status == 200:
-        return BadRequestError(
-            text or "the service answered RXERROR",
+        return (known[0] if known is not None else BadRequestError)(
+            text or "the service refused the request (RXERROR) without saying why",
             status=status,
             endpoint=name,
             body=payload,
             request_id=request_id,
+            hint=_hint(status, known),
         )
     error_class = _ERROR_CLASSES.get(status) or (ServerError if status >= 500 else APIError)
     return error_class(
@@ -454,6 +513,7 @@ def _failure(
         request_id=request_id,
         retry_after=retry_after(headers),
         kind=status_kind(status),
+        hint=_hint(status, known),
     )
 
 

@@ -5,6 +5,9 @@ Commands: ``demo``, ``send``, ``sessions``, ``messages``, ``bulk`` and ``emulato
 ``YOURGPT_API_KEY``, ``YOURGPT_WIDGET_UID`` and ``YOURGPT_BASE_URL``. With the ``cli`` extra
 (rich) output is rich; without it, plain.
 
+``-v`` logs retries and slow-downs on stderr, ``-vv`` each request too; error messages speak of
+the command's flags rather than of Python arguments.
+
 Exit codes: 0 success (``bulk``: every item sent, now or by an earlier run), 1 an API error or,
 for ``bulk``, an item failed, in doubt or on a bad input line, 2 a usage or configuration error
 (for ``bulk``, also a run the service stopped with 401 or 403), 130 interrupted (Ctrl-C or
@@ -23,9 +26,10 @@ import sys
 from collections.abc import Sequence
 
 from .._exceptions import ConfigurationError, YourGPTError
+from .._telemetry import setup_logging
 from ._bulk_command import bulk
 from ._commands import COMMANDS, run_emulator
-from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Printer, printable
+from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Printer, in_flags, printable
 from ._parser import build_parser
 
 __all__ = ["main"]
@@ -41,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     key = getattr(args, "api_key", None) or os.environ.get("YOURGPT_API_KEY")
     out = Printer(sys.stdout, secrets=(key,) if key else ())
     try:
+        verbose = getattr(args, "verbose", 0)
+        if verbose:
+            setup_logging("debug" if verbose > 1 else "info")
         if args.command == "emulator":
             return run_emulator(args, parser)
         if args.command == "bulk":
@@ -49,6 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except (YourGPTError, OSError) as error:
-        text = printable(f"yourgpt-async: {error}", out.secrets, sys.stderr.encoding or "utf-8")
-        print(text, file=sys.stderr)
+        message = f"yourgpt-async: {in_flags(str(error))}"
+        print(printable(message, out.secrets, sys.stderr.encoding or "utf-8"), file=sys.stderr)
         return EXIT_USAGE if isinstance(error, ConfigurationError) else EXIT_FAILED

@@ -1,14 +1,18 @@
 """The commands that make one call or a few: ``demo``, ``create-session``, ``send``,
-``sessions``, ``messages``, and ``emulator`` (which serves the emulator)."""
+``update-session``, ``sessions``, ``messages``, and ``emulator`` (which serves the emulator)."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from yarl import URL
+
+from .. import _validate as check
 from .._client import AsyncClient
+from .._exceptions import ConfigurationError
 from .._models import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
 from ._output import EXIT_OK, Printer, plain
 
@@ -25,9 +29,12 @@ def client_for(args: argparse.Namespace, **options: Any) -> AsyncClient:
 
 async def _demo(args: argparse.Namespace, out: Printer) -> int:
     """Walk a full round trip: the real service with a key, else the embedded emulator."""
-    api_key = args.api_key or os.environ.get("YOURGPT_API_KEY")
+    api_key = check.from_env(args.api_key, "YOURGPT_API_KEY")
     if api_key:
         client = AsyncClient(api_key, widget_uid=args.widget_uid, base_url=args.base_url)
+        if not (args.yes or check.is_loopback(URL(client.base_url).host) or _agreed(client)):
+            out.line("Nothing was sent.")
+            return EXIT_OK
         out.line(f"An API key is set: running against {client.base_url}")
         return await _round_trip(client, out)
     from ..testing import Emulator
@@ -40,6 +47,18 @@ async def _demo(args: argparse.Namespace, out: Printer) -> int:
             emulator.api_key, widget_uid=emulator.widget_uid, base_url=emulator.base_url
         )
         return await _round_trip(client, out)
+
+
+def _agreed(client: AsyncClient) -> bool:
+    """Ask before the demo writes to a chatbot that is not on this machine."""
+    where = f"the chatbot at {client.base_url} (widget {client.widget_uid or 'not set'})"
+    if not sys.stdin.isatty():
+        raise ConfigurationError(
+            f"demo would create a session and send messages to {where}; pass --yes to run it "
+            "without asking, or unset YOURGPT_API_KEY to run it against the embedded emulator"
+        )
+    answer = input(f"demo creates a session and sends 4 messages to {where}. Go on? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 async def _round_trip(client: AsyncClient, out: Printer) -> int:
@@ -96,6 +115,21 @@ async def _send(args: argparse.Namespace, out: Printer) -> int:
         out.json(plain(reply))
         return EXIT_OK
     _print_reply(reply, out)
+    return EXIT_OK
+
+
+async def _update_session(args: argparse.Namespace, out: Printer) -> int:
+    async with client_for(args) as yg:
+        session = await yg.update_session(
+            args.session_uid, state=args.state, chat_mode=args.chat_mode, segment=args.segment
+        )
+    if args.json:
+        out.json(plain(session))
+    else:
+        out.line(
+            f"{session.session_uid}: state={session.state} chat_mode={session.chat_mode} "
+            f"segment={session.segment or ''}"
+        )
     return EXIT_OK
 
 
@@ -156,12 +190,15 @@ def _print_sessions(sessions: Sequence[Session], out: Printer) -> None:
 
 async def _messages(args: argparse.Namespace, out: Printer) -> int:
     messages: list[SessionMessage] = []
+    page_size = min(args.limit or check.MAX_PAGE_SIZE, check.MAX_PAGE_SIZE)
     async with client_for(args) as yg:
-        async for message in yg.iter_session_messages(args.session_uid):
-            if args.json:
-                messages.append(message)
-            else:
+        listed = yg.iter_session_messages(args.session_uid, order=args.order, limit=page_size)
+        async for message in listed:
+            messages.append(message)
+            if not args.json:
                 out.line(f"{message.send_by!s:>9}: {message.message}")
+            if len(messages) == args.limit:
+                break
     if args.json:
         out.json([plain(message) for message in messages])
     return EXIT_OK
@@ -181,6 +218,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Printer], Coroutine[Any, Any, 
     "demo": _demo,
     "create-session": _create_session,
     "send": _send,
+    "update-session": _update_session,
     "sessions": _sessions,
     "messages": _messages,
 }

@@ -9,6 +9,7 @@ reply, say) is escaped rather than crashing the command after the work is done.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
@@ -28,6 +29,7 @@ __all__ = [
     "Printer",
     "Results",
     "dumps",
+    "in_flags",
     "plain",
     "printable",
 ]
@@ -40,6 +42,51 @@ EXIT_INTERRUPTED = 130
 
 def _encoding(stream: object) -> str:
     return getattr(stream, "encoding", None) or "utf-8"
+
+
+# The package's messages give Python advice (``api_key=``, ``RetryPolicy(...)``, method names);
+# on the command line the same advice is a flag or a command. Argument names are rewritten only
+# where a message starts with them, so that the service's own text is left alone.
+_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"pass api_key= \(or --api-key\)", "pass --api-key"),
+        (r"pass widget_uid= to AsyncClient or to this call", "pass --widget-uid"),
+        (
+            r"check \(e\.g\. get_session_messages\) before sending again, or pass "
+            r"RetryPolicy\(retry_unsafe=True\) to resend automatically",
+            "check with `yourgpt-async messages SESSION_UID --order DESC --limit 5` before "
+            "sending again",
+        ),
+        (r"\bget_sessions lists them", "`yourgpt-async sessions` lists them"),
+        (r"\(see RateLimit\)", "(bulk --rate)"),
+        (
+            r"state='resolved' cannot be combined with chat_mode",
+            "--state resolved cannot be combined with --chat-mode",
+        ),
+        (
+            r"at least one of state, chat_mode or segment",
+            "at least one of --state, --chat-mode or --segment",
+        ),
+        (r"\bcheck session_uid\b", "check SESSION_UID"),
+        (r"\bcheck widget_uid\b", "check --widget-uid"),
+        (r"\bcheck base_url\b", "check --base-url"),
+        (r"^(?:base_url)\b", "--base-url"),
+        (r"^(?:api_key)\b", "--api-key"),
+        (r"^(?:widget_uid)\b", "--widget-uid"),
+        (r"^(?:session_uid)\b", "SESSION_UID"),
+        (r"^(?:message)\b(?= must)", "MESSAGE"),
+        (r"^(?:limit|page|order|state|segment)\b(?= must)", r"--\g<0>"),
+        (r"^chat_mode\b(?= must)", "--chat-mode"),
+    )
+)
+
+
+def in_flags(message: str) -> str:
+    """An error message with its Python advice put as the command line's flags and commands."""
+    for pattern, replacement in _ADVICE:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 def printable(text: str, secrets: Sequence[str] = (), encoding: str = "utf-8") -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TypeAlias
 
-from .._models import SendBy
+from .. import __version__
+from .._models import ChatMode, SendBy, SessionState
 
 __all__ = ["build_parser"]
 
@@ -30,7 +31,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _order(text: str) -> str:
+    if text.upper() not in ("ASC", "DESC"):
+        raise argparse.ArgumentTypeError(f"expected ASC or DESC, got {text!r}")
+    return text.upper()
+
+
 def _connection_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if default is None else default,
+        help="log retries and slow-downs on stderr; -vv also each request",
+    )
     parser.add_argument(
         "--api-key", default=default, help="the project API key (default: $YOURGPT_API_KEY)"
     )
@@ -58,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"yourgpt-async {__version__}")
     _connection_options(parser, None)
     # The same options after the command; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)
@@ -71,23 +86,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(
+    commands: _Commands,
+    name: str,
+    summary: str,
+    description: str,
+    *parents: argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
+    """A subcommand with its one-line summary (in the list) and its description (its --help)."""
+    return commands.add_parser(name, parents=list(parents), help=summary, description=description)
+
+
 def _add_calls(
     commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
 ) -> None:
-    """Add demo, create-session, send, sessions and messages."""
-    commands.add_parser(
+    """Add demo, create-session, send, and through the helpers below the others."""
+    demo = _command(
+        commands,
         "demo",
-        parents=[common],
-        help="walk a round trip: against the emulator without a key, the service with one",
+        "walk a round trip: against the emulator without a key, the service with one",
+        "Create a session, ask, let an operator take over, hand back to the bot and list the "
+        "messages. Without an API key it runs against an embedded emulator; with one it asks "
+        "before writing to a chatbot that is not on this machine.",
+        common,
     )
-
-    commands.add_parser(
+    demo.add_argument(
+        "-y", "--yes", action="store_true", help="run against the real service without asking"
+    )
+    _command(
+        commands,
         "create-session",
-        parents=[common, as_json],
-        help="create a session for the widget and print its session_uid",
+        "create a session for the widget and print its session_uid",
+        "Create a chat session for the widget and print its session_uid (--json: the session).",
+        common,
+        as_json,
     )
-
-    send = commands.add_parser("send", parents=[common, as_json], help="send one message")
+    send = _command(
+        commands,
+        "send",
+        "send one message",
+        "Send MESSAGE into the session and print the reply: the AI's answer to a user "
+        "message, with its choices, else the stored message. --as operator takes the session "
+        "over from the AI until update-session --chat-mode bot.",
+        common,
+        as_json,
+    )
     send.add_argument("session_uid", metavar="SESSION_UID")
     send.add_argument("message", metavar="MESSAGE")
     send.add_argument(
@@ -97,19 +140,64 @@ def _add_calls(
         default=SendBy.USER.value,
         help="who the message is from (default: user)",
     )
+    _add_update_session(commands, common, as_json)
+    _add_lists(commands, common, as_json)
 
-    sessions = commands.add_parser(
-        "sessions", parents=[common, as_json], help="list one page of sessions"
+
+def _add_lists(
+    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
+) -> None:
+    """Add sessions and messages."""
+    sessions = _command(
+        commands,
+        "sessions",
+        "list one page of sessions",
+        "List one page of the project's sessions, oldest activity first.",
+        common,
+        as_json,
     )
     sessions.add_argument("--page", type=_positive_int, default=1, help="from 1 (default: 1)")
     sessions.add_argument(
         "--limit", type=_positive_int, default=10, help="sessions per page, 1-100 (default: 10)"
     )
-
-    messages = commands.add_parser(
-        "messages", parents=[common, as_json], help="list all messages of a session"
+    messages = _command(
+        commands,
+        "messages",
+        "list the messages of a session",
+        "List a session's messages, oldest first (--order DESC: newest first), fetching page "
+        "after page; --limit stops after that many.",
+        common,
+        as_json,
     )
     messages.add_argument("session_uid", metavar="SESSION_UID")
+    messages.add_argument(
+        "--order", type=_order, default="ASC", help="ASC, oldest first (default), or DESC"
+    )
+    messages.add_argument(
+        "--limit", type=_positive_int, help="list at most this many (default: all)"
+    )
+
+
+def _add_update_session(
+    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
+) -> None:
+    update = _command(
+        commands,
+        "update-session",
+        "change a session's state, chat mode or segment",
+        "Change a session's state, chat mode or segment tags. --chat-mode bot hands a session "
+        "an operator took over back to the AI; --state resolved does too.",
+        common,
+        as_json,
+    )
+    update.add_argument("session_uid", metavar="SESSION_UID")
+    update.add_argument("--state", choices=[member.value for member in SessionState])
+    update.add_argument(
+        "--chat-mode",
+        choices=[member.value for member in ChatMode],
+        help="bot: the AI answers again; operator or awaiting: it stays silent",
+    )
+    update.add_argument("--segment", metavar="TAGS", help="comma-separated tags (replaces them)")
 
 
 def _add_bulk(
@@ -167,6 +255,11 @@ def _add_emulator(commands: _Commands) -> None:
     """Add emulator, with the emulator's own options (``python -m yourgpt_async.testing``)."""
     from ..testing._cli import add_options
 
-    emulator = commands.add_parser("emulator", help="serve the API emulator until Ctrl-C")
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the API emulator until Ctrl-C",
+        description="Serve the emulator of the API until Ctrl-C, as python -m "
+        "yourgpt_async.testing does, and print the export lines that point YOURGPT_* at it.",
+    )
     add_options(emulator)
     emulator.add_argument("--base-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -9,6 +9,7 @@ the endpoint. What it stores is in ``_state``, the endpoints in ``_handlers``, t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -83,6 +84,8 @@ class Emulator:
     - getSessionMessages lists a session's messages by id; the order field may be named
       ``orderBy`` or ``order``.
     - Pages: page ``p`` of size ``l`` holds items ``[(p-1)*l : p*l]``; ``total`` counts all items.
+    - Every answer, errors and faults included, carries an ``x-request-id`` header, unique per
+      request and kept in its :class:`RequestRecord`.
 
     With ``rate_limit``, every authenticated request counts against its key's limit (a token
     bucket by default, or fixed or sliding windows); beyond it the request is answered 429 and not
@@ -144,6 +147,7 @@ class Emulator:
         self._app.router.add_route("*", "/{path:.*}", self._handle)
         self._runner: web.AppRunner | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._request_ids = itertools.count(1)
         self._base_url: str | None = None
         self._stopped = False
 
@@ -286,6 +290,9 @@ class Emulator:
 
     # -- request cycle ----------------------------------------------------------------------
 
+    def _next_request_id(self) -> str:
+        return f"req_{id(self) & 0xFFFF:04x}{next(self._request_ids):08d}"
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         endpoint = request.match_info.get("endpoint") or request.path
         api_key = request.headers.get("api-key")
@@ -310,9 +317,15 @@ class Emulator:
                 call = _Call(endpoint, request.content_type, body, api_key, project)
                 response = await self._serve(call, fault)
         finally:
-            status = None if response is None else response.status
+            status = request_id = None
+            if response is not None:
+                status = response.status
+                # Every answer carries one, as a real service's gateway would, so that a
+                # client's request_id can be tested.
+                request_id = response.headers["x-request-id"] = self._next_request_id()
             kind = None if fault is None else fault.kind.value
-            self.requests.append(RequestRecord(endpoint, status, kind, project is not None))
+            record = RequestRecord(endpoint, status, kind, project is not None, request_id)
+            self.requests.append(record)
             if task is not None:
                 self._in_flight.discard(task)
         if response is None:

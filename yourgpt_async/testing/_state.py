@@ -65,12 +65,15 @@ class RequestRecord:
         status: The HTTP status answered, or ``None`` when the connection was dropped.
         fault: The ``FaultKind`` value applied (``"drop_after"``), or ``None``.
         api_key_ok: Whether the request carried a known API key.
+        request_id: The ``x-request-id`` the answer carried, or ``None`` when the connection was
+            dropped (left out of comparisons).
     """
 
     endpoint: str
     status: int | None
     fault: str | None
     api_key_ok: bool
+    request_id: str | None = attrs.field(default=None, eq=False)
 
 
 @attrs.define

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import date
 from types import TracebackType
@@ -23,6 +24,7 @@ from ._exceptions import ConfigurationError
 from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._retry import run_with_retries
+from ._settle import READ_BACK_LIMIT, Sending, Target, send_reconciled
 from ._transport import Transport
 from ._wire import (
     CREATE_SESSION,
@@ -110,6 +112,7 @@ class AsyncClient:
         check.positive_int("max_response_bytes", max_response_bytes)
         check.instance("session", session, aiohttp.ClientSession, "an aiohttp.ClientSession")
         self._retry = retry or RetryPolicy()
+        self._sending = Sending()  # the sends being reconciled, shared by views of the client
         self._max_concurrency = max_concurrency
         self._transport = Transport(
             base_url=self._base_url,
@@ -235,7 +238,11 @@ class AsyncClient:
 
         Not idempotent: after a timeout or dropped connection once the request was sent, it
         raises :class:`~yourgpt_async.DeliveryUnknownError` instead of resending, unless the
-        retry policy has ``retry_unsafe=True``.
+        retry policy has ``retry_unsafe=True``, or ``reconcile=True``: then the session's
+        newest messages are read back, a message found there is returned as delivered (the
+        AI's reply if it is stored already, else the message itself, with ``send_by`` saying
+        which), one not found is sent again, and only when the read-back cannot tell is
+        ``DeliveryUnknownError`` raised.
 
         Args:
             session_uid: The session, from :meth:`create_session` or :meth:`get_sessions`.
@@ -256,11 +263,41 @@ class AsyncClient:
             "message": text,
             "send_by": sender.value,
         }
-        reply = await self._call(SEND_MESSAGE, payload, retry)
+        policy = retry or self._retry
+        if isinstance(policy, RetryPolicy) and policy.reconcile:
+            reply = await self._send_reconciled(payload, policy)
+        else:
+            reply = await self._call(SEND_MESSAGE, payload, retry)
         if reply is not None:
             return reply
         # Operator and assistant sends may come back without a body: the message as sent.
         return Message(session_uid=uid, message=text, send_by=sender, raw={})
+
+    async def _send_reconciled(
+        self, payload: dict[str, str], policy: RetryPolicy
+    ) -> Message | None:
+        """sendMessage, settling an ambiguous failure by reading the session back."""
+        uid = payload["session_uid"]
+
+        async def read(page: int, budget: RetryPolicy) -> Page[SessionMessage]:
+            return await self.get_session_messages(
+                uid, page=page, limit=READ_BACK_LIMIT, order="DESC", retry=budget
+            )
+
+        target = Target.of(
+            uid,
+            payload["message"],
+            payload["send_by"],
+            started=time.time(),
+            clock_skew=policy.clock_skew,
+        )
+        return await send_reconciled(
+            functools.partial(self._call, SEND_MESSAGE, payload),
+            read,
+            target,
+            policy,
+            self._sending,
+        )
 
     async def update_session(
         self,

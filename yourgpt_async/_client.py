@@ -517,7 +517,10 @@ class AsyncClient:
             progress: Called with a :class:`BulkSummary` as outcomes arrive (at most every
                 0.1 s) and once at the end.
             resend_in_doubt: On resume, resend the items an earlier run left in doubt,
-                accepting that some may then be delivered twice.
+                accepting that some may then be delivered twice. When the client's retry
+                policy has ``reconcile=True``, each such item's session is read back first:
+                found, it is ``Sent`` (``settled``) and not resent; missing, it is sent; only
+                the undecidable ones stay ``InDoubt`` (or, with this flag, are resent).
 
         Returns:
             The run: an async iterator of outcomes and an async context manager.
@@ -534,6 +537,7 @@ class AsyncClient:
             journal=journal,
             progress=progress,
             resend_in_doubt=resend_in_doubt,
+            reconcile=self._retry if self._retry.reconcile else None,
         )
 
 

@@ -8,6 +8,7 @@ without duplicates.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections import deque
@@ -24,16 +25,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+from .._config import RetryPolicy
 from .._exceptions import (
     ConfigurationError,
     DeliveryUnknownError,
     YourGPTError,
 )
+from .._models import Page, SessionMessage
+from .._settle import READ_BACK_LIMIT, Outcome, Target, Verdict, as_message, settle_earlier, track
 from .._validate import positive_int, short
 from ._items import BulkInput, Prepared, prepare
 from ._journal import FINGERPRINT_ITEMS, Journal, State
 from ._outcomes import BulkOutcome, BulkSummary, Failed, InDoubt, Sent
 from ._protocol import BulkClient
+from ._starts import read_start_times
 
 __all__ = ["BulkRun", "outcome_for"]
 
@@ -107,6 +112,7 @@ def _check_args(  # noqa: PLR0917 - private, called once with every argument
     journal: object,
     progress: object,
     resend_in_doubt: object,
+    reconcile: object,
 ) -> None:
     if isinstance(items, (str, bytes)) or not isinstance(items, (Iterable, AsyncIterable)):
         raise ConfigurationError(
@@ -119,6 +125,8 @@ def _check_args(  # noqa: PLR0917 - private, called once with every argument
             raise ConfigurationError(f"{name} must be True or False, got {value!r}")
     if journal is not None and not isinstance(journal, (str, os.PathLike)):
         raise ConfigurationError(f"journal must be a path (str or os.PathLike), got {journal!r}")
+    if reconcile is not None and not isinstance(reconcile, RetryPolicy):
+        raise ConfigurationError(f"reconcile must be a RetryPolicy or None, got {reconcile!r}")
     if progress is not None and not callable(progress):
         raise ConfigurationError(
             f"progress must be a callable taking a BulkSummary, got {progress!r}"
@@ -151,9 +159,10 @@ class BulkRun:
         journal: str | os.PathLike[str] | None = None,
         progress: Callable[[BulkSummary], object] | None = None,
         resend_in_doubt: bool = False,
+        reconcile: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_args(items, concurrency, ordered, journal, progress, resend_in_doubt)
+        _check_args(items, concurrency, ordered, journal, progress, resend_in_doubt, reconcile)
         if client.widget_uid is None:
             raise ConfigurationError(
                 "send_many needs the client's widget_uid: pass widget_uid= to AsyncClient or set "
@@ -166,6 +175,10 @@ class BulkRun:
         self._journal_path = None if journal is None else Path(journal)
         self._progress = progress
         self._resend_in_doubt = resend_in_doubt
+        # The client's policy when it reconciles: its sends are settled by send_message, and an
+        # earlier run's in-doubt items here, from the start times in the journal.
+        self._reconcile = reconcile
+        self._starts: dict[str, float] = {}
         self._clock = clock
         self._journal: Journal | None = None
         self._stopping = False
@@ -177,7 +190,9 @@ class BulkRun:
         self._started: float | None = None
         self._ended: float | None = None
         self._last_report = -float("inf")
-        self._counts = {"sent": 0, "failed": 0, "in_doubt": 0, "skipped": 0, "cancelled": 0}
+        self._counts = dict.fromkeys(
+            ("sent", "failed", "in_doubt", "skipped", "cancelled", "settled", "read_backs"), 0
+        )
         # Sequence numbers go to the items that will have an outcome, in the order they are taken.
         self._sequence = 0  # of the next such item
         self._head = 0  # of the next outcome to hand over, with `ordered`
@@ -348,7 +363,10 @@ class BulkRun:
     async def _open_journal(self, path: Path) -> Journal:
         ended = await self._source.look_ahead(FINGERPRINT_ITEMS)
         head = [prepare(raw, index).key for index, raw in enumerate(self._source.buffer)]
-        return await Journal.open(path, head, ended)
+        journal = await Journal.open(path, head, ended)
+        if self._reconcile is not None:
+            self._starts = await asyncio.to_thread(read_start_times, path)
+        return journal
 
     def _admit(self, raw: object) -> None:
         """Start one input, or settle it at once, or skip it if an earlier run delivered it.
@@ -366,12 +384,14 @@ class BulkRun:
             if state == State.CONFIRMED:
                 self._counts["skipped"] += 1
                 return
-            if state == State.IN_DOUBT and not self._resend_in_doubt:
+            started = self._starts.pop(item.key, None) if state == State.IN_DOUBT else None
+            if state == State.IN_DOUBT and started is None and not self._resend_in_doubt:
                 assert self._journal is not None
                 self._journal.note(item.key, "in_doubt")
                 outcome = _left_in_doubt(item)
             else:
-                task = asyncio.create_task(self._send(item), name=f"yourgpt-bulk-{index}")
+                work = self._send(item) if started is None else self._resume(item, started)
+                task = asyncio.create_task(work, name=f"yourgpt-bulk-{index}")
                 self._in_flight[task] = self._sequence
                 self._sequence += 1
                 task.add_done_callback(self._on_done)
@@ -383,8 +403,10 @@ class BulkRun:
     async def _send(self, prepared: Prepared) -> BulkOutcome:
         journal = self._journal
         if journal is not None:
-            await journal.record(prepared.key, "start")  # durable before the request can leave
+            # Durable before the request can leave; `t` dates the item for a later read-back.
+            await journal.record(prepared.key, "start", t=round(time.time(), 3))
         item = prepared.item
+        report = None if self._reconcile is None else track()
         outcome: BulkOutcome
         try:
             reply = await self._client.send_message(
@@ -393,13 +415,54 @@ class BulkRun:
         except YourGPTError as error:
             outcome = outcome_for(prepared, error)
         else:
-            outcome = Sent(item=item, reply=reply, key=prepared.key, index=prepared.index)
+            settled = report is not None and report.settled
+            outcome = Sent(
+                item=item, reply=reply, key=prepared.key, index=prepared.index, settled=settled
+            )
+        finally:
+            if report is not None:
+                self._counts["read_backs"] += report.read_backs
         if journal is not None:
             await journal.record_end(outcome)
         return outcome
 
+    async def _resume(self, prepared: Prepared, started: float) -> BulkOutcome:
+        """Settle an item an earlier run left in doubt by reading its session back.
+
+        Delivered: ``Sent`` (settled), not resent. Not delivered: sent. Undecidable: in doubt,
+        or sent with ``resend_in_doubt``.
+        """
+        policy, journal = self._reconcile, self._journal
+        assert policy is not None
+        assert journal is not None
+        item = prepared.item
+        report = track()
+        try:
+            verdict = await settle_earlier(
+                functools.partial(_read_back, self._client, item.session_uid),
+                Target.of(
+                    item.session_uid,
+                    item.message,
+                    str(item.send_by),
+                    started=started,
+                    clock_skew=policy.clock_skew,
+                ),
+                policy=policy,
+            )
+        finally:
+            self._counts["read_backs"] += report.read_backs
+        if verdict.outcome is Outcome.NOT_DELIVERED or (
+            verdict.outcome is not Outcome.DELIVERED and self._resend_in_doubt
+        ):
+            return await self._send(prepared)
+        outcome = _settled_earlier(prepared, verdict)
+        await journal.record_end(outcome)
+        return outcome
+
     def _count(self, outcome: BulkOutcome) -> None:
         self._counts[outcome.status] += 1
+        if isinstance(outcome, Sent) and outcome.settled:
+            self._counts["settled"] += 1
 
     def _report(self, *, final: bool = False) -> None:
         if self._progress is None:
@@ -443,6 +506,29 @@ def outcome_for(prepared: Prepared, error: YourGPTError) -> Failed | InDoubt:
     if isinstance(error, DeliveryUnknownError):
         return InDoubt(item=item, error=error, key=key, index=index)
     return Failed(item=item, error=error, key=key, index=index)
+
+
+async def _read_back(
+    client: BulkClient, session_uid: str, page: int, budget: RetryPolicy
+) -> Page[SessionMessage]:
+    return await client.get_session_messages(
+        session_uid, page=page, limit=READ_BACK_LIMIT, order="DESC", retry=budget
+    )
+
+
+def _settled_earlier(prepared: Prepared, verdict: Verdict) -> Sent | InDoubt:
+    """The outcome of an earlier run's in-doubt item that a read-back found delivered or not."""
+    item, key, index = prepared.item, prepared.key, prepared.index
+    if verdict.outcome is Outcome.DELIVERED:
+        reply = as_message(verdict, item.session_uid)
+        return Sent(item=item, reply=reply, key=key, index=index, settled=True)
+    error = DeliveryUnknownError(
+        f"item {index} (key {key!r}) was started by an earlier run that never recorded how it "
+        f"ended, and reading the session back did not settle it: {verdict.reason}; it was not "
+        "resent. Check the session's messages, or resume with resend_in_doubt=True",
+        endpoint="sendMessage",
+    )
+    return InDoubt(item=item, error=error, key=key, index=index)
 
 
 def _left_in_doubt(prepared: Prepared) -> InDoubt:

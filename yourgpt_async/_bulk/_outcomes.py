@@ -76,15 +76,20 @@ class Sent(BulkOutcome):
 
     Attributes:
         item: The item.
-        reply: The AI's reply to a user message, else the stored message.
+        reply: The AI's reply to a user message, else the stored message. For an item
+            ``settled`` by a read-back whose AI answer was not stored yet, the item's own
+            stored message (``reply.send_by`` says which).
         key: The item's key (its own, or the one derived from position and content).
         index: The item's position in the input, from 0.
+        settled: Whether the send failed ambiguously and reading the session back found the
+            message delivered (``RetryPolicy(reconcile=True)``).
     """
 
     status: ClassVar[OutcomeStatus] = "sent"
     reply: Message
     key: str
     index: int
+    settled: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -138,6 +143,10 @@ class BulkSummary:
         skipped: Items a resumed run did not send because the journal shows them delivered.
         cancelled: Items still in flight when the run was closed early; their fate is unknown
             to this run (a journal reports them as in doubt when resumed).
+        settled: Of the items sent, those found delivered by reading the session back after
+            an ambiguous failure (``RetryPolicy(reconcile=True)``), not by a reply.
+        read_backs: getSessionMessages calls made to settle ambiguous sends: the extra
+            requests reconciling cost (a read-back that is retried is still one).
         in_flight: Items being sent right now.
         elapsed: Seconds since the run started (until it ended, once it has).
         finished: Whether the run is over.
@@ -148,6 +157,8 @@ class BulkSummary:
     in_doubt: int = 0
     skipped: int = 0
     cancelled: int = 0
+    settled: int = 0
+    read_backs: int = 0
     in_flight: int = 0
     elapsed: float = 0.0
     finished: bool = False

@@ -99,6 +99,11 @@ def _finish(
             f"sent {summary.sent}, failed {summary.failed}, in doubt {summary.in_doubt}, "
             f"skipped (already sent) {summary.skipped}, bad lines {bad_lines}"
             + (f", abandoned in flight {summary.cancelled}" if summary.cancelled else "")
+            + (
+                f", settled by read-back {summary.settled} ({summary.read_backs} read-backs)"
+                if summary.read_backs
+                else ""
+            )
             + f"; {summary.rate:.1f} sent/s"
         )
     if interrupted:

@@ -270,20 +270,36 @@ class SettleReport:
     Attributes:
         read_backs: getSessionMessages calls made to settle sends.
         settled: Whether a send was found delivered by a read-back.
+        on_wait: Called with ``True`` when a settle wait begins and ``False`` when it ends (the
+            bulk engine lets another item start meanwhile: a waiting item sends nothing).
     """
 
     read_backs: int = 0
     settled: bool = False
+    on_wait: Callable[[bool], None] | None = None
 
 
 _REPORT: ContextVar[SettleReport | None] = ContextVar("yourgpt_async_settle", default=None)
 
 
-def track() -> SettleReport:
+def track(on_wait: Callable[[bool], None] | None = None) -> SettleReport:
     """Count what reconciling does from here on in the current task (and the calls it awaits)."""
-    report = SettleReport()
+    report = SettleReport(on_wait=on_wait)
     _REPORT.set(report)
     return report
+
+
+async def _wait(policy: RetryPolicy, seconds: float) -> None:
+    """Wait for the service to settle, telling the task's report when it starts and ends."""
+    report = _REPORT.get()
+    hook = None if report is None else report.on_wait
+    if hook is not None:
+        hook(True)
+    try:
+        await policy.sleep(seconds)
+    finally:
+        if hook is not None:
+            hook(False)
 
 
 def _note_read_back() -> None:
@@ -372,7 +388,7 @@ async def settle(
         )
     wait = ready - policy.clock()
     if wait > 0:
-        await policy.sleep(wait)
+        await _wait(policy, wait)
     return await look(
         read, target, policy=policy, deadline_at=deadline_at, settled=True, overlapped=overlapped
     )
@@ -395,7 +411,7 @@ async def settle_earlier(read: ReadPage, target: Target, *, policy: RetryPolicy)
     )
     if verdict.outcome is not Outcome.NOT_YET:
         return verdict
-    await policy.sleep(max(0.0, ready - time.time()))
+    await _wait(policy, max(0.0, ready - time.time()))
     return await look(
         read, target, policy=policy, deadline_at=policy.clock() + policy.deadline, settled=True
     )

@@ -44,6 +44,9 @@ __all__ = ["BulkRun", "outcome_for"]
 
 _PROGRESS_INTERVAL: Final = 0.1  # seconds between two progress callbacks
 _YIELD_EVERY: Final = 256  # pull this many items without a request, then let the loop run
+# An item waiting for the service to settle (reconcile) sends nothing: it frees its place for
+# another, up to this many waiting per place, so that memory stays bounded.
+_WAITING_PER_PLACE: Final = 16
 
 
 class _Source:
@@ -179,6 +182,7 @@ class BulkRun:
         # earlier run's in-doubt items here, from the start times in the journal.
         self._reconcile = reconcile
         self._starts: dict[str, float] = {}
+        self._waiting = 0  # items in a settle wait
         self._clock = clock
         self._journal: Journal | None = None
         self._stopping = False
@@ -298,10 +302,17 @@ class BulkRun:
         return bool(self._ready) and (not self._ordered or self._head in self._ready)
 
     def _outstanding(self) -> int:
-        """Items taken whose outcome has not been handed over."""
+        """Items taken whose outcome has not been handed over, less those waiting to settle."""
+        waiting = min(self._waiting, _WAITING_PER_PLACE * self._concurrency)
         if self._ordered:
-            return self._sequence - self._head
-        return len(self._in_flight) + len(self._ready)
+            return self._sequence - self._head - waiting
+        return len(self._in_flight) + len(self._ready) - waiting
+
+    def _on_wait(self, started: bool) -> None:
+        """An item began or ended a settle wait: while it waits, another may start."""
+        self._waiting += 1 if started else -1
+        if started:
+            self._wake(None)
 
     async def _take(self) -> None:
         """Take inputs while fewer than ``concurrency`` are outstanding and one is at hand.
@@ -406,7 +417,7 @@ class BulkRun:
             # Durable before the request can leave; `t` dates the item for a later read-back.
             await journal.record(prepared.key, "start", t=round(time.time(), 3))
         item = prepared.item
-        report = None if self._reconcile is None else track()
+        report = None if self._reconcile is None else track(self._on_wait)
         outcome: BulkOutcome
         try:
             reply = await self._client.send_message(
@@ -436,7 +447,7 @@ class BulkRun:
         assert policy is not None
         assert journal is not None
         item = prepared.item
-        report = track()
+        report = track(self._on_wait)
         try:
             verdict = await settle_earlier(
                 functools.partial(_read_back, self._client, item.session_uid),

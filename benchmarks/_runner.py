@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._clients import VARIANTS
+from ._settle import run_settle, settle_table, settle_targets
 
 __all__ = ["main"]
 
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.json"
 CHART = ROOT / "docs" / "assets" / "benchmarks.png"
 FLOOR = "aiohttp"
-SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "rate-limited")
+SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "rate-limited", "settle")
 CONCURRENCIES = (1, 64)
 BULK_CONCURRENCY = 64
 BULK_VARIANTS = ("send-many", "gather")  # A, the SDK; B, what it is held against
@@ -573,6 +574,8 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": told["throttled"] == 0,
             },
         ]
+    if results.get("settle"):
+        targets += settle_targets(results["settle"])
     return targets
 
 
@@ -667,6 +670,8 @@ def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by
                 f"  {label:<24} {row['seconds']:6.2f} s = {row['time_ratio']:.3f} x N/R, "
                 f"429s {row['throttled']:.0f} ({row['throttled_share']:.2%})"
             )
+    if results.get("settle"):
+        lines += settle_table(results["settle"])
     targets = results.get("targets")
     if targets:
         lines.append("")
@@ -742,6 +747,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rate-items", type=int, default=2000, help="N of the paced run")
     parser.add_argument("--rate", type=float, default=200.0, help="R of the paced run")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="RetryPolicy.settle of the settle runs"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument(
         "--baseline",
@@ -890,6 +898,8 @@ def main(argv: list[str] | None = None) -> int:
     if "rate-limited" in chosen:
         log("Rate-limited bulk send")
         results["rate_limited"] = run_rate_limited(args, log)
+    if "settle" in chosen:
+        results["settle"] = run_settle(args, log, _run_json)
     if "bulk" in chosen:
         log("send_many memory")
         results["bulk"] = run_bulk(args, log)
@@ -897,8 +907,7 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(_finite(results), indent=1, allow_nan=False) + "\n")
-    print()
-    print(_table(results))
+    print("\n" + _table(results))
     print(f"\nWrote {args.output}")
     if not args.no_chart:
         from ._chart import render

@@ -80,7 +80,7 @@ async def test_only_the_undecidable_stay_in_doubt(
     emulator.fault_plan.add("getSessionMessages", Fault.status(403))
     outcomes, summary = await collect(reconciled.send_many(items(uid, 3), concurrency=1))
     assert isinstance(outcomes["k0"], InDoubt)
-    assert "reading the session back failed" in str(outcomes["k0"].error)
+    assert "the read-back failed" in str(outcomes["k0"].error)
     assert isinstance(outcomes["k1"], Sent)
     assert outcomes["k1"].settled
     assert (summary.sent, summary.settled, summary.in_doubt, summary.read_backs) == (2, 1, 1, 2)

@@ -184,7 +184,7 @@ async def test_a_read_back_that_fails_leaves_it_in_doubt(
     uid = await new_session(reconciled)
     emulator.fault_plan.add("sendMessage", Fault.drop_after())
     emulator.fault_plan.add("getSessionMessages", Fault.status(500), times=4)
-    with pytest.raises(DeliveryUnknownError, match="reading the session back failed") as caught:
+    with pytest.raises(DeliveryUnknownError, match="the read-back failed") as caught:
         await reconciled.send_message(uid, TEXT)
     assert "HTTP 500" in str(caught.value)
     assert caught.value.attempts == 1

@@ -272,7 +272,7 @@ async def test_a_failed_read_back_is_undecidable(fake: FakeClock) -> None:
         settled=True,
     )
     assert verdict.outcome is Outcome.UNDECIDABLE
-    assert "reading the session back failed" in verdict.reason
+    assert "the read-back failed" in verdict.reason
     assert "HTTP 500" in verdict.reason
 
 

@@ -345,7 +345,7 @@ async def look(
         try:
             page = await read(number, budget)
         except YourGPTError as error:
-            return _undecidable(f"reading the session back failed: {error}")
+            return _undecidable(f"the read-back failed: {error}")
         # A message stored meanwhile shifts the pages: skip what was already read.
         fresh = [m for m in page.items if m.id is None or m.id not in seen]
         seen.update(m.id for m in fresh if m.id is not None)
@@ -499,7 +499,12 @@ class Sending:
 
 
 def _undecided(failure: DeliveryUnknownError, reason: str, attempts: int) -> DeliveryUnknownError:
-    failure.message = f"{failure.message}. Reading the session back did not settle it: {reason}"
+    # What happened, without the advice to check or resend: the client has checked.
+    what = failure.message.split("; check (e.g.", 1)[0]
+    failure.message = (
+        f"{what}; reading the session back did not settle it: {reason}. Look for the message "
+        "among the session's messages before sending it again"
+    )
     failure.args = (failure.message,)
     failure.attempts = attempts
     return failure

@@ -166,10 +166,10 @@ async def test_a_store_later_than_the_settle_time_is_delivered_twice(
     """The documented limit: a service that stores a request after the settle time has passed
     gets it twice, since by then its absence counted as "not delivered"."""
     uid = await new_session(reconciled)
-    emulator.fault_plan.add("sendMessage", Fault.slow_store(0.3))
+    emulator.fault_plan.add("sendMessage", Fault.slow_store(0.1))
     await reconciled.send_message(uid, TEXT)  # the settle wait passes on the fake clock
     assert emulator.delivered(TEXT) == 1
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(0.2)
     assert emulator.delivered(TEXT) == 2
 
 
@@ -413,3 +413,25 @@ async def test_a_service_that_ignores_the_order_is_never_trusted(fake_clock: Fak
         with pytest.raises(DeliveryUnknownError, match="newest first"):
             await client.send_message("7", TEXT)
         assert stored(service, TEXT) == 0
+
+
+def test_the_new_faults_from_plain_data() -> None:
+    """A fault plan file can name the new faults, with their options and defaults."""
+    from yourgpt_async.testing import FaultPlan
+
+    plan = FaultPlan.from_dict(
+        {
+            "sendMessage": [
+                {"kind": "status_after"},
+                {"kind": "status_after", "status": 502, "message": "Bad gateway"},
+                {"kind": "slow_store", "seconds": 0.5},
+            ]
+        }
+    )
+    assert plan.next_fault("sendMessage") == Fault.status_after(500)
+    assert plan.next_fault("sendMessage") == Fault.status_after(502, message="Bad gateway")
+    assert plan.next_fault("sendMessage") == Fault.slow_store(0.5)
+    with pytest.raises(ValueError, match="unexpected keys"):
+        FaultPlan.from_dict({"sendMessage": [{"kind": "slow_store", "status": 500}]})
+    with pytest.raises(ValueError, match="seconds"):
+        Fault.slow_store(-1)

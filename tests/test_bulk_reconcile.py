@@ -291,3 +291,34 @@ def test_send_reconcile(yourgpt_env: EmulatorThread, capsys: pytest.CaptureFixtu
     assert main(["send", uid, "Any news?", "--reconcile"]) == 0
     assert "You said: Any news?" in capsys.readouterr().out
     assert [entry.message for entry in yourgpt_env.emulator.ledger] == ["Any news?"]
+
+
+def test_start_times_read_from_a_journal(tmp_path: Path) -> None:
+    """The earliest start of each item left open or in doubt; ended ones and junk are skipped."""
+    from yourgpt_async._bulk._starts import read_start_times
+
+    journal = tmp_path / "run.journal"
+    assert read_start_times(journal) == {}  # no journal yet
+    lines = [
+        {"journal": "yourgpt-async", "version": 1, "input": {}},
+        {"k": "open", "s": "start", "t": 10.5},
+        {"k": "open", "s": "start", "t": 20.0},  # started again: the first start counts
+        {"k": "doubt", "s": "start", "t": 11},
+        {"k": "doubt", "s": "in_doubt"},
+        {"k": "done", "s": "start", "t": 12},
+        {"k": "done", "s": "sent", "id": 3},
+        {"k": "retried", "s": "start", "t": 13},
+        {"k": "retried", "s": "failed", "e": "HTTP 400"},
+        {"k": "retried", "s": "start", "t": 14},
+        {"k": "untimed", "s": "start"},
+        {"k": "bad", "s": "start", "t": True},
+        ["not", "a", "record"],
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    journal.write_text(
+        text
+        + "not json\n"
+        + '{"k": "huge", "s": "start", "t": 1e999}\n'
+        + '{"k": "torn", "s": "start", "t": 1'
+    )
+    assert read_start_times(journal) == {"open": 10.5, "doubt": 11.0, "retried": 14.0}

@@ -540,6 +540,8 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": ratio >= 0.90,
             }
         )
+    if results.get("settle"):
+        targets += settle_targets(results["settle"])
     bulk = results.get("bulk")
     if bulk and "peak_growth_mb" in bulk:
         targets.append(
@@ -574,8 +576,6 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": told["throttled"] == 0,
             },
         ]
-    if results.get("settle"):
-        targets += settle_targets(results["settle"])
     return targets
 
 
@@ -646,6 +646,8 @@ def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by
                 f"  send_many / gather: {throughput['throughput_ratio']:.3f} x items/s, "
                 f"{throughput['cpu_ratio']:.3f} x CPU/item (medians of per-round ratios)"
             )
+    if results.get("settle"):
+        lines += settle_table(results["settle"])
     bulk = results.get("bulk")
     if bulk:
         lines.append("")
@@ -670,8 +672,6 @@ def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by
                 f"  {label:<24} {row['seconds']:6.2f} s = {row['time_ratio']:.3f} x N/R, "
                 f"429s {row['throttled']:.0f} ({row['throttled_share']:.2%})"
             )
-    if results.get("settle"):
-        lines += settle_table(results["settle"])
     targets = results.get("targets")
     if targets:
         lines.append("")
@@ -747,9 +747,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rate-items", type=int, default=2000, help="N of the paced run")
     parser.add_argument("--rate", type=float, default=200.0, help="R of the paced run")
-    parser.add_argument(
-        "--settle", type=float, default=5.0, help="RetryPolicy.settle of the settle runs"
-    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument(
         "--baseline",
@@ -758,6 +755,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--chart", type=Path, default=CHART, help="chart PNG")
     parser.add_argument("--no-chart", action="store_true", help="do not render the chart")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="RetryPolicy.settle of the settle runs"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -898,11 +898,11 @@ def main(argv: list[str] | None = None) -> int:
     if "rate-limited" in chosen:
         log("Rate-limited bulk send")
         results["rate_limited"] = run_rate_limited(args, log)
-    if "settle" in chosen:
-        results["settle"] = run_settle(args, log, _run_json)
     if "bulk" in chosen:
         log("send_many memory")
         results["bulk"] = run_bulk(args, log)
+    if "settle" in chosen:
+        results["settle"] = run_settle(args, log, _run_json)
     results["targets"] = _targets(results)
     results["elapsed_s"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)

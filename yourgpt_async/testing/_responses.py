@@ -63,13 +63,6 @@ def error(
     return json_response(status, payload, headers)
 
 
-def status_response(fault: Fault) -> web.Response:
-    """The answer of a ``STATUS`` or ``STATUS_AFTER`` fault: its status with an RXERROR body."""
-    status = fault.http_status
-    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-    return error(status, fault.message or _phrase(status), headers=headers)
-
-
 def fault_response(fault: Fault) -> web.Response | None:  # noqa: PLR0911 - one answer per kind
     """Answer a request with a fault that does not process it; ``None`` means drop."""
     status = fault.http_status
@@ -105,3 +98,10 @@ def after_processing(fault: Fault, response: web.Response) -> web.Response | Non
     if fault.kind is FaultKind.TRUNCATED:
         return truncate(response)
     return response
+
+
+def status_response(fault: Fault) -> web.Response:
+    """The answer of a ``STATUS`` or ``STATUS_AFTER`` fault: its status with an RXERROR body."""
+    status = fault.http_status
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return error(status, fault.message or _phrase(status), headers=headers)

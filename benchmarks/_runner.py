@@ -29,6 +29,7 @@ from typing import Any
 from ._clients import VARIANTS
 from ._pacing import ROWS, run_pacing, table_lines
 from ._pacing import targets as pacing_targets
+from ._settle import run_settle, settle_table, settle_targets
 
 __all__ = ["main"]
 
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.json"
 CHART = ROOT / "docs" / "assets" / "benchmarks.png"
 FLOOR = "aiohttp"
-SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "pacing")
+SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "pacing", "settle")
 CONCURRENCIES = (1, 64)
 BULK_CONCURRENCY = 64
 BULK_VARIANTS = ("send-many", "gather")  # A, the SDK; B, what it is held against
@@ -497,6 +498,8 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": ratio >= 0.90,
             }
         )
+    if results.get("settle"):
+        targets += settle_targets(results["settle"])
     bulk = results.get("bulk")
     if bulk and "peak_growth_mb" in bulk:
         targets.append(
@@ -579,6 +582,8 @@ def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by
                 f"  send_many / gather: {throughput['throughput_ratio']:.3f} x items/s, "
                 f"{throughput['cpu_ratio']:.3f} x CPU/item (medians of per-round ratios)"
             )
+    if results.get("settle"):
+        lines += settle_table(results["settle"])
     bulk = results.get("bulk")
     if bulk:
         lines.append("")
@@ -686,6 +691,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--chart", type=Path, default=CHART, help="chart PNG")
     parser.add_argument("--no-chart", action="store_true", help="do not render the chart")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="RetryPolicy.settle of the settle runs"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -829,12 +837,13 @@ def main(argv: list[str] | None = None) -> int:
     if "bulk" in chosen:
         log("send_many memory")
         results["bulk"] = run_bulk(args, log)
+    if "settle" in chosen:
+        results["settle"] = run_settle(args, log, _run_json)
     results["targets"] = _targets(results)
     results["elapsed_s"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(_finite(results), indent=1, allow_nan=False) + "\n")
-    print()
-    print(_table(results))
+    print("\n" + _table(results))
     print(f"\nWrote {args.output}")
     if not args.no_chart:
         from ._chart import render

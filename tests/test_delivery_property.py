@@ -1,8 +1,10 @@
-"""A property of the default retry policy: sendMessage is never silently duplicated."""
+"""Properties of the retry policy: sendMessage is never silently duplicated, and with
+``reconcile=True`` every send that returns was delivered exactly once."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from _fakes import FakeClock
 from hypothesis import HealthCheck, given, settings
@@ -31,21 +33,30 @@ FAULTS: dict[str, Fault | None] = {
 }
 
 
-async def send_through(names: list[str]) -> tuple[object, int, int]:
-    """Send one message through the planned faults; return (result or error, stored, requests)."""
+async def send_through(
+    names: Sequence[str], *, read_faults: Sequence[str] = (), reconcile: bool = False
+) -> tuple[object, int, int]:
+    """Send one message through the planned faults; return (result or error, stored, requests).
+
+    ``read_faults`` go to getSessionMessages, which reconciling reads the session back with.
+    """
     fake = FakeClock()
     async with Emulator() as emulator:
         client = AsyncClient(
             emulator.api_key,
             widget_uid=emulator.widget_uid,
             base_url=emulator.base_url,
-            retry=RetryPolicy(sleep=fake.sleep, clock=fake.clock),
+            retry=RetryPolicy(reconcile=reconcile, sleep=fake.sleep, clock=fake.clock),
             rate_limit=RateLimit(clock=fake.clock, sleep=fake.sleep),
         )
         async with client:
             uid = (await client.create_session()).session_uid
             if names:
                 emulator.fault_plan.add("sendMessage", *(FAULTS[name] for name in names))
+            if read_faults:
+                emulator.fault_plan.add(
+                    "getSessionMessages", *(FAULTS[name] for name in read_faults)
+                )
             outcome: object
             try:
                 outcome = await client.send_message(uid, "the one message")
@@ -66,3 +77,28 @@ def test_send_message_is_delivered_at_most_once(names: list[str]) -> None:
     last_fault = names[requests - 1] if requests <= len(names) else "ok"
     assert isinstance(outcome, DeliveryUnknownError) == (last_fault in AMBIGUOUS)
     assert outcome.attempts == requests
+
+
+# What a read-back may meet; a failing read-back leaves the send undecided, never guessed.
+READ_FAULTS = ["ok", "ok", "429", "500", "503", "drop_before", "html", "rxerror", "400"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(sorted(FAULTS)), max_size=6),
+    st.lists(st.sampled_from(READ_FAULTS), max_size=4),
+)
+def test_reconciled_send_message_is_delivered_exactly_once(
+    names: list[str], read_faults: list[str]
+) -> None:
+    """With reconcile=True: a send that returns was stored exactly once; one that raises
+    anything but DeliveryUnknownError was not stored at all; nothing is ever stored twice; and
+    DeliveryUnknownError comes only from a read-back that failed."""
+    outcome, stored, _ = asyncio.run(send_through(names, read_faults=read_faults, reconcile=True))
+    assert stored <= 1
+    if not isinstance(outcome, YourGPTError):
+        assert stored == 1
+    elif isinstance(outcome, DeliveryUnknownError):
+        assert any(name != "ok" for name in read_faults)
+    else:
+        assert stored == 0

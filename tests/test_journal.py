@@ -104,7 +104,7 @@ async def test_a_start_line_is_durable_before_its_request_arrives(
         if request.path.endswith("/sendMessage"):
             body = await request.json()
             durable = journal.read_bytes()[: synced["size"]].decode()
-            checked.append(f'{{"k":"{body["message"]}","s":"start"}}' in durable)
+            checked.append(f'{{"k":"{body["message"]}","s":"start",' in durable)
         return await handler(request)
 
     emulator = Emulator()

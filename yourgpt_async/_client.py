@@ -9,11 +9,11 @@ telemetry, with a caller of its own timeouts, retry policy and headers.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from datetime import date
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 
@@ -22,9 +22,12 @@ from ._bulk import BulkInput, BulkRun, BulkSummary
 from ._calls import Caller, Timeout, request_headers
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
-from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
+from ._models import ChatMode, Message, SendBy, Session, SessionState
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._raw import RawMethod
+from ._readback import send_message_reconciled
+from ._reads import Reads
+from ._settle import Sending
 from ._telemetry import (
     RequestEvent,
     ResponseEvent,
@@ -36,8 +39,6 @@ from ._telemetry import (
 from ._transport import Transport
 from ._wire import (
     CREATE_SESSION,
-    GET_SESSION_MESSAGES,
-    GET_SESSIONS,
     SEND_MESSAGE,
     UPDATE_SESSION,
 )
@@ -53,7 +54,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """Replies over this many bytes (4 MiB) are refused unread; see ``max_response_bytes``."""
 
 
-class AsyncClient:
+class AsyncClient(Reads):
     """An asyncio client for YourGPT's Project Integration API.
 
     One client holds one ``aiohttp.ClientSession`` (made on first use, inside the running event
@@ -129,6 +130,7 @@ class AsyncClient:
         check.positive_int("max_response_bytes", max_response_bytes)
         check.instance("session", session, aiohttp.ClientSession, "an aiohttp.ClientSession")
         headers = request_headers(key, default_headers, user_agent_suffix)
+        self._sending = Sending()  # the sends being reconciled, shared by views of the client
         self._max_concurrency = max_concurrency
         self._transport = Transport(
             base_url=self._base_url,
@@ -313,7 +315,11 @@ class AsyncClient:
 
         Not idempotent: after a timeout or dropped connection once the request was sent, it
         raises :class:`~yourgpt_async.DeliveryUnknownError` instead of resending, unless the
-        retry policy has ``retry_unsafe=True``.
+        retry policy has ``retry_unsafe=True``, or ``reconcile=True``: then the session's
+        newest messages are read back, a message found there is returned as delivered (the
+        AI's reply if it is stored already, else the message itself, with ``send_by`` saying
+        which), one not found is sent again, and only when the read-back cannot tell is
+        ``DeliveryUnknownError`` raised.
 
         Args:
             session_uid: The session, from :meth:`create_session` or :meth:`get_sessions`.
@@ -335,7 +341,13 @@ class AsyncClient:
             "message": text,
             "send_by": sender.value,
         }
-        reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout)
+        policy = retry or self._caller.retry
+        if isinstance(policy, RetryPolicy) and policy.reconcile:
+            send = functools.partial(self._caller.call, SEND_MESSAGE, payload, timeout=timeout)
+            read = functools.partial(self.get_session_messages, timeout=timeout)
+            reply = await send_message_reconciled(send, read, payload, policy, self._sending)
+        else:
+            reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout)
         if reply is not None:
             return reply
         # Operator and assistant sends may come back without a body: the message as sent.
@@ -385,150 +397,6 @@ class AsyncClient:
             )
         return await self._caller.call(UPDATE_SESSION, payload, retry, timeout)
 
-    async def get_sessions(
-        self,
-        *,
-        page: int = 1,
-        limit: int = 10,
-        order: Literal["ASC", "DESC"] | None = None,
-        date_from: date | str | None = None,
-        date_to: date | str | None = None,
-        view_id: int | None = None,
-        filters: Sequence[Mapping[str, Any]] | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: Timeout | None = None,
-    ) -> Page[Session]:
-        """Get one page of the project's sessions.
-
-        The page can fetch the next one (:meth:`Page.get_next_page`), and ``async for`` over
-        it goes through every page from it on.
-
-        Args:
-            page: The page number, from 1.
-            limit: Sessions per page, 1 to 100.
-            order: ``"ASC"`` or ``"DESC"`` by last message time (the service defaults to ASC).
-            date_from: Only sessions from this day (a ``date`` or ``"YYYY-MM-DD"``).
-            date_to: Only sessions up to this day (the service defaults to today).
-            view_id: A saved view of the dashboard.
-            filters: Conditions as the service takes them, e.g.
-                ``[{"key": "state", "operator": "=", "value": "pending"}]``; ``model`` defaults
-                to ``"SESSION"``.
-            retry: Overrides the client's retry policy for this call (and later pages').
-            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
-
-        Returns:
-            The page, with ``total`` when the service sends it and ``has_more``.
-        """
-        query = check.sessions_query(order, date_from, date_to, view_id, filters)
-        return await self._caller.page(
-            GET_SESSIONS, query, page=page, limit=limit, retry=retry, timeout=timeout
-        )
-
-    async def iter_sessions(
-        self,
-        *,
-        limit: int = check.MAX_PAGE_SIZE,
-        order: Literal["ASC", "DESC"] | None = None,
-        date_from: date | str | None = None,
-        date_to: date | str | None = None,
-        view_id: int | None = None,
-        filters: Sequence[Mapping[str, Any]] | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: Timeout | None = None,
-    ) -> AsyncIterator[Session]:
-        """Iterate over all sessions, fetching page after page as needed.
-
-        The same as ``async for session in await get_sessions(...)``.
-
-        Args:
-            limit: Sessions per request (the page size), 1 to 100; not a total.
-            order: ``"ASC"`` or ``"DESC"`` by last message time (the service defaults to ASC).
-            date_from: Only sessions from this day (a ``date`` or ``"YYYY-MM-DD"``).
-            date_to: Only sessions up to this day (the service defaults to today).
-            view_id: A saved view of the dashboard.
-            filters: Conditions as :meth:`get_sessions` takes them.
-            retry: Overrides the client's retry policy for each request.
-            timeout: Overrides the client's timeouts for each request.
-
-        Yields:
-            Each session, in the order the service lists them.
-        """
-        first = await self.get_sessions(
-            limit=limit,
-            order=order,
-            date_from=date_from,
-            date_to=date_to,
-            view_id=view_id,
-            filters=filters,
-            retry=retry,
-            timeout=timeout,
-        )
-        async for session in first:
-            yield session
-
-    async def get_session_messages(
-        self,
-        session_uid: str,
-        *,
-        page: int = 1,
-        limit: int = 10,
-        order: Literal["ASC", "DESC"] | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: Timeout | None = None,
-    ) -> Page[SessionMessage]:
-        """Get one page of a session's messages (the user's, the AI's and operators').
-
-        The page can fetch the next one (:meth:`Page.get_next_page`), and ``async for`` over
-        it goes through every page from it on.
-
-        Args:
-            session_uid: The session.
-            page: The page number, from 1.
-            limit: Messages per page, 1 to 100.
-            order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
-            retry: Overrides the client's retry policy for this call (and later pages').
-            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
-
-        Returns:
-            The page, with ``total`` when the service sends it and ``has_more``.
-        """
-        query: dict[str, Any] = {"session_uid": check.uid("session_uid", session_uid)}
-        sort = check.order(order)
-        if sort is not None:
-            query["orderBy"] = sort
-        return await self._caller.page(
-            GET_SESSION_MESSAGES, query, page=page, limit=limit, retry=retry, timeout=timeout
-        )
-
-    async def iter_session_messages(
-        self,
-        session_uid: str,
-        *,
-        limit: int = check.MAX_PAGE_SIZE,
-        order: Literal["ASC", "DESC"] | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: Timeout | None = None,
-    ) -> AsyncIterator[SessionMessage]:
-        """Iterate over all of a session's messages, fetching page after page as needed.
-
-        The same as ``async for message in await get_session_messages(...)``.
-
-        Args:
-            session_uid: The session.
-            limit: Messages per request (the page size), 1 to 100; not a total.
-            order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
-            retry: Overrides the client's retry policy for each request.
-            timeout: Overrides the client's timeouts for each request.
-
-        Yields:
-            Each message, in the order asked for.
-        """
-        first = await self.get_session_messages(
-            session_uid, limit=limit, order=order, retry=retry, timeout=timeout
-        )
-        async for message in first:
-            yield message
-
     def send_many(
         self,
         items: Iterable[BulkInput] | AsyncIterable[BulkInput],
@@ -565,7 +433,10 @@ class AsyncClient:
             progress: Called with a :class:`BulkSummary` as outcomes arrive (at most every
                 0.1 s) and once at the end.
             resend_in_doubt: On resume, resend the items an earlier run left in doubt,
-                accepting that some may then be delivered twice.
+                accepting that some may then be delivered twice. When the client's retry
+                policy has ``reconcile=True``, each such item's session is read back first:
+                found, it is ``Sent`` (``settled``) and not resent; missing, it is sent; only
+                the undecidable ones stay ``InDoubt`` (or, with this flag, are resent).
 
         Returns:
             The run: an async iterator of outcomes and an async context manager.
@@ -582,6 +453,7 @@ class AsyncClient:
             journal=journal,
             progress=progress,
             resend_in_doubt=resend_in_doubt,
+            reconcile=self._caller.retry if self._caller.retry.reconcile else None,
         )
 
 

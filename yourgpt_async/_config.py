@@ -68,6 +68,21 @@ class RetryPolicy:
             not waited for: :class:`~yourgpt_async.RateLimitError` is raised at once.
         retry_unsafe: Also retry ambiguous failures of ``sendMessage`` and ``createSession``,
             accepting that the service may then store a message or session twice.
+        reconcile: After an ambiguous failure of ``send_message``, read the session's newest
+            messages back and settle what happened: a message found there is returned as
+            delivered, one not found after ``settle`` seconds is sent again, and only when the
+            read-back cannot tell is :class:`~yourgpt_async.DeliveryUnknownError` raised. The
+            read-back requests go through the same rate limiter and count against
+            ``deadline``; nothing extra happens when a send succeeds. Cannot be combined with
+            ``retry_unsafe``.
+        settle: Seconds the service is given, after an ambiguous failure, to finish storing a
+            message before its absence counts as "not delivered" (``reconcile`` only). A
+            service that stores a request later than this is the one case in which
+            reconciling can still deliver a message twice.
+        clock_skew: How far apart, in seconds, this machine's clock and the service's may be
+            (``reconcile`` only). The read-back looks this far back before the call started,
+            so a message stored under a skewed timestamp is not missed; a session holding more
+            than 200 messages in that span cannot be settled.
         jitter: Full jitter: each backoff is drawn uniformly from 0 to its bound.
         sleep: The coroutine used to wait (tests pass a fake one).
         clock: The monotonic clock the deadline is measured with (tests pass a fake one).
@@ -78,6 +93,9 @@ class RetryPolicy:
     max_backoff: float = 8.0
     deadline: float = 90.0
     retry_unsafe: bool = False
+    reconcile: bool = False
+    settle: float = 5.0
+    clock_skew: float = 60.0
     jitter: bool = True
     sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False)
     clock: Clock = attrs.field(default=time.monotonic, repr=False)
@@ -94,6 +112,28 @@ class RetryPolicy:
         _positive("RetryPolicy.initial_backoff", self.initial_backoff)
         _positive("RetryPolicy.max_backoff", self.max_backoff)
         _positive("RetryPolicy.deadline", self.deadline)
+        self._check_reconcile()
+
+    def _check_reconcile(self) -> None:
+        for name in ("retry_unsafe", "reconcile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(
+                    f"RetryPolicy.{name} must be True or False, got {getattr(self, name)!r}"
+                )
+        if self.reconcile and self.retry_unsafe:
+            raise ConfigurationError(
+                "RetryPolicy: reconcile and retry_unsafe cannot both be set: retry_unsafe "
+                "resends without looking, reconcile looks before resending; choose one"
+            )
+        if (
+            isinstance(self.settle, bool)
+            or not isinstance(self.settle, (int, float))
+            or not 0 <= self.settle < float("inf")
+        ):
+            raise ConfigurationError(
+                f"RetryPolicy.settle must be a number of seconds >= 0, got {self.settle!r}"
+            )
+        _positive("RetryPolicy.clock_skew", self.clock_skew)
 
     @classmethod
     def no_retry(cls) -> RetryPolicy:

@@ -222,6 +222,9 @@ class DeliveryUnknownError(TransportError):
     500/502/504 once the request had left, because resending could create a duplicate. Check the
     session's messages (``get_session_messages``) before sending again, or opt in to resending
     with ``RetryPolicy(retry_unsafe=True)`` if a duplicate is acceptable.
+
+    With ``RetryPolicy(reconcile=True)`` the client checks by itself, and raises this only when
+    reading the session back could not tell (the message then says why).
     """
 
 

@@ -8,6 +8,7 @@ without duplicates.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+from .._config import RetryPolicy
 from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -32,17 +34,23 @@ from .._exceptions import (
     YourGPTError,
 )
 from .._inflight import CALL_STATE, CallState
+from .._readback import settle_earlier, track
+from .._settle import Outcome, Target
 from .._validate import positive_int, short
 from ._items import BulkInput, Prepared, prepare
 from ._journal import FINGERPRINT_ITEMS, Journal, State
 from ._outcomes import BulkOutcome, BulkSummary, Failed, InDoubt, Sent
 from ._protocol import BulkClient
+from ._starts import left_in_doubt, read_back, read_start_times, settled_earlier
 
 __all__ = ["BulkRun", "outcome_for"]
 
 _PROGRESS_INTERVAL: Final = 0.1  # seconds between two progress callbacks
 _YIELD_EVERY: Final = 256  # pull this many items without a request, then let the loop run
 _NOT_SENT: Final = "not sent: the run stopped before this item's request left"
+# An item waiting for the service to settle (reconcile) sends nothing: it frees its place for
+# another, up to this many waiting per place, so that memory stays bounded.
+_WAITING_PER_PLACE: Final = 16
 
 
 class _Source:
@@ -111,6 +119,7 @@ def _check_args(  # noqa: PLR0917 - private, called once with every argument
     journal: object,
     progress: object,
     resend_in_doubt: object,
+    reconcile: object,
 ) -> None:
     if isinstance(items, (str, bytes)) or not isinstance(items, (Iterable, AsyncIterable)):
         raise ConfigurationError(
@@ -123,6 +132,8 @@ def _check_args(  # noqa: PLR0917 - private, called once with every argument
             raise ConfigurationError(f"{name} must be True or False, got {value!r}")
     if journal is not None and not isinstance(journal, (str, os.PathLike)):
         raise ConfigurationError(f"journal must be a path (str or os.PathLike), got {journal!r}")
+    if reconcile is not None and not isinstance(reconcile, RetryPolicy):
+        raise ConfigurationError(f"reconcile must be a RetryPolicy or None, got {reconcile!r}")
     if progress is not None and not callable(progress):
         raise ConfigurationError(
             f"progress must be a callable taking a BulkSummary, got {progress!r}"
@@ -155,9 +166,10 @@ class BulkRun:
         journal: str | os.PathLike[str] | None = None,
         progress: Callable[[BulkSummary], object] | None = None,
         resend_in_doubt: bool = False,
+        reconcile: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_args(items, concurrency, ordered, journal, progress, resend_in_doubt)
+        _check_args(items, concurrency, ordered, journal, progress, resend_in_doubt, reconcile)
         if client.widget_uid is None:
             raise ConfigurationError(
                 "send_many needs the client's widget_uid: pass widget_uid= to AsyncClient or set "
@@ -170,6 +182,11 @@ class BulkRun:
         self._journal_path = None if journal is None else Path(journal)
         self._progress = progress
         self._resend_in_doubt = resend_in_doubt
+        # The client's policy when it reconciles: its sends are settled by send_message, and an
+        # earlier run's in-doubt items here, from the start times in the journal.
+        self._reconcile = reconcile
+        self._starts: dict[str, float] = {}
+        self._waiting = 0  # items in a settle wait
         self._clock = clock
         self._journal: Journal | None = None
         self._stopping = False
@@ -183,7 +200,9 @@ class BulkRun:
         self._started: float | None = None
         self._ended: float | None = None
         self._last_report = -float("inf")
-        self._counts = dict.fromkeys(("sent", "failed", "in_doubt", "skipped", "cancelled"), 0)
+        self._counts = dict.fromkeys(
+            ("sent", "failed", "in_doubt", "skipped", "cancelled", "settled", "read_backs"), 0
+        )
         self._counts["not_sent"] = 0
         # Sequence numbers go to the items that will have an outcome, in the order they are taken.
         self._sequence = 0  # of the next such item
@@ -311,10 +330,17 @@ class BulkRun:
         return bool(self._ready) and (not self._ordered or self._head in self._ready)
 
     def _outstanding(self) -> int:
-        """Items taken whose outcome has not been handed over."""
+        """Items taken whose outcome has not been handed over, less those waiting to settle."""
+        waiting = min(self._waiting, _WAITING_PER_PLACE * self._concurrency)
         if self._ordered:
-            return self._sequence - self._head
-        return len(self._in_flight) + len(self._ready)
+            return self._sequence - self._head - waiting
+        return len(self._in_flight) + len(self._ready) - waiting
+
+    def _on_wait(self, started: bool) -> None:
+        """An item began or ended a settle wait: while it waits, another may start."""
+        self._waiting += 1 if started else -1
+        if started:
+            self._wake(None)
 
     async def _take(self) -> None:
         """Take inputs while fewer than ``concurrency`` are outstanding and one is at hand.
@@ -392,7 +418,10 @@ class BulkRun:
     async def _open_journal(self, path: Path) -> Journal:
         ended = await self._source.look_ahead(FINGERPRINT_ITEMS)
         head = [prepare(raw, index).key for index, raw in enumerate(self._source.buffer)]
-        return await Journal.open(path, head, ended)
+        journal = await Journal.open(path, head, ended)
+        if self._reconcile is not None:
+            self._starts = await asyncio.to_thread(read_start_times, path)
+        return journal
 
     def _admit(self, raw: object) -> None:
         """Start one input, or settle it at once, or skip it if an earlier run delivered it.
@@ -410,13 +439,17 @@ class BulkRun:
             if state == State.CONFIRMED:
                 self._counts["skipped"] += 1
                 return
-            if state == State.IN_DOUBT and not self._resend_in_doubt:
+            started = self._starts.pop(item.key, None) if state == State.IN_DOUBT else None
+            if state == State.IN_DOUBT and started is None and not self._resend_in_doubt:
                 assert self._journal is not None
                 self._journal.note(item.key, "in_doubt")
-                outcome = _left_in_doubt(item)
+                outcome = left_in_doubt(item)
             else:
                 call = CallState()
-                task = asyncio.create_task(self._send(item, call), name=f"yourgpt-bulk-{index}")
+                work = (
+                    self._send(item, call) if started is None else self._resume(item, started, call)
+                )
+                task = asyncio.create_task(work, name=f"yourgpt-bulk-{index}")
                 self._calls[task] = call
                 self._in_flight[task] = self._sequence
                 self._sequence += 1
@@ -430,10 +463,12 @@ class BulkRun:
         CALL_STATE.set(call)  # the transport marks when the request leaves (this task only)
         journal = self._journal
         item = prepared.item
+        report = None if self._reconcile is None else track(self._on_wait)
         outcome: BulkOutcome
         try:
             if journal is not None:
-                await journal.record(prepared.key, "start")  # durable before the request leaves
+                # Durable before the request can leave; `t` dates the item for a later read-back.
+                await journal.record(prepared.key, "start", t=round(time.time(), 3))
             reply = await self._client.send_message(
                 item.session_uid, item.message, send_by=item.send_by
             )
@@ -444,13 +479,55 @@ class BulkRun:
                 journal.note(prepared.key, "failed", e=_NOT_SENT)  # so a resumed run sends it
             raise
         else:
-            outcome = Sent(item=item, reply=reply, key=prepared.key, index=prepared.index)
+            settled = report is not None and report.settled
+            outcome = Sent(
+                item=item, reply=reply, key=prepared.key, index=prepared.index, settled=settled
+            )
+        finally:
+            if report is not None:
+                self._counts["read_backs"] += report.read_backs
         if journal is not None:
             await journal.record_end(outcome)
         return outcome
 
+    async def _resume(self, prepared: Prepared, started: float, call: CallState) -> BulkOutcome:
+        """Settle an item an earlier run left in doubt by reading its session back.
+
+        Delivered: ``Sent`` (settled), not resent. Not delivered: sent. Undecidable: in doubt,
+        or sent with ``resend_in_doubt``.
+        """
+        policy, journal = self._reconcile, self._journal
+        assert policy is not None
+        assert journal is not None
+        item = prepared.item
+        report = track(self._on_wait)
+        CALL_STATE.set(None)  # reading back sends nothing: stopping the run may cancel it
+        try:
+            verdict = await settle_earlier(
+                functools.partial(read_back, self._client, item.session_uid),
+                Target.of(
+                    item.session_uid,
+                    item.message,
+                    str(item.send_by),
+                    started=started,
+                    clock_skew=policy.clock_skew,
+                ),
+                policy=policy,
+            )
+        finally:
+            self._counts["read_backs"] += report.read_backs
+        if verdict.outcome is Outcome.NOT_DELIVERED or (
+            verdict.outcome is not Outcome.DELIVERED and self._resend_in_doubt
+        ):
+            return await self._send(prepared, call)
+        outcome = settled_earlier(prepared, verdict)
+        await journal.record_end(outcome)
+        return outcome
+
     def _count(self, outcome: BulkOutcome) -> None:
         self._counts[outcome.status] += 1
+        if isinstance(outcome, Sent) and outcome.settled:
+            self._counts["settled"] += 1
 
     def _report(self, *, final: bool = False) -> None:
         if self._progress is None:
@@ -496,14 +573,3 @@ def outcome_for(prepared: Prepared, error: YourGPTError) -> Failed | InDoubt:
     if isinstance(error, DeliveryUnknownError):
         return InDoubt(item=item, error=error, key=key, index=index)
     return Failed(item=item, error=error, key=key, index=index)
-
-
-def _left_in_doubt(prepared: Prepared) -> InDoubt:
-    """The outcome of an item an earlier run started and never recorded the end of."""
-    error = DeliveryUnknownError(
-        f"item {prepared.index} (key {prepared.key!r}) was started by an earlier run that never "
-        "recorded how it ended, so it may have been delivered; it was not resent. "
-        "Check the session's messages, or resume with resend_in_doubt=True",
-        endpoint="sendMessage",
-    )
-    return InDoubt(item=prepared.item, error=error, key=prepared.key, index=prepared.index)

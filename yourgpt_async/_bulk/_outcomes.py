@@ -76,15 +76,20 @@ class Sent(BulkOutcome):
 
     Attributes:
         item: The item.
-        reply: The AI's reply to a user message, else the stored message.
+        reply: The AI's reply to a user message, else the stored message. For an item
+            ``settled`` by a read-back whose AI answer was not stored yet, the item's own
+            stored message (``reply.send_by`` says which).
         key: The item's key (its own, or the one derived from position and content).
         index: The item's position in the input, from 0.
+        settled: Whether the send failed ambiguously and reading the session back found the
+            message delivered (``RetryPolicy(reconcile=True)``).
     """
 
     status: ClassVar[OutcomeStatus] = "sent"
     reply: Message
     key: str
     index: int
+    settled: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -141,6 +146,10 @@ class BulkSummary:
         not_sent: Items taken but never sent because the run stopped first (``stop()``, an
             interrupt, a 401 or 403, or an early close) while they waited for their turn; they
             have no outcome, and a journal records them so that a resumed run sends them.
+        settled: Of the items sent, those found delivered by reading the session back after
+            an ambiguous failure (``RetryPolicy(reconcile=True)``), not by a reply.
+        read_backs: getSessionMessages calls made to settle ambiguous sends: the extra
+            requests reconciling cost (a read-back that is retried is still one).
         in_flight: Items being sent right now.
         elapsed: Seconds since the run started (until it ended, once it has).
         finished: Whether the run is over.
@@ -152,6 +161,8 @@ class BulkSummary:
     skipped: int = 0
     cancelled: int = 0
     not_sent: int = 0
+    settled: int = 0
+    read_backs: int = 0
     in_flight: int = 0
     elapsed: float = 0.0
     finished: bool = False

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
-from .._models import Message, SendBy
+from .._config import RetryPolicy
+from .._models import Message, Page, SendBy, SessionMessage
 
 __all__ = ["BulkClient"]
 
@@ -21,4 +22,16 @@ class BulkClient(Protocol):
         self, session_uid: str, message: str, *, send_by: SendBy | str = ...
     ) -> Message:
         """Send one message, with the client's retries, pacing and concurrency gate."""
+        ...
+
+    async def get_session_messages(
+        self,
+        session_uid: str,
+        *,
+        page: int = ...,
+        limit: int = ...,
+        order: Literal["ASC", "DESC"] | None = ...,
+        retry: RetryPolicy | None = ...,
+    ) -> Page[SessionMessage]:
+        """Read one page of a session's messages (to settle an earlier run's in-doubt items)."""
         ...

@@ -120,6 +120,11 @@ def _finish(
         f"skipped (already sent) {summary.skipped}, bad lines {bad_lines}"
         + (f", not sent {summary.not_sent}" if summary.not_sent else "")
         + (f", abandoned in flight {summary.cancelled}" if summary.cancelled else "")
+        + (
+            f", settled by read-back {summary.settled} ({summary.read_backs} read-backs)"
+            if summary.read_backs
+            else ""
+        )
         + f"; {summary.rate:.1f} sent/s"
     )
     for reason, count in reasons.counts.most_common(_SHOWN):

@@ -12,6 +12,7 @@ from yarl import URL
 
 from .. import _validate as check
 from .._client import AsyncClient
+from .._config import RetryPolicy
 from .._exceptions import ConfigurationError
 from .._models import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
 from ._output import EXIT_OK, Printer, plain
@@ -20,7 +21,12 @@ __all__ = ["COMMANDS", "client_for", "run_emulator"]
 
 
 def client_for(args: argparse.Namespace, **options: Any) -> AsyncClient:
-    """A client with the connection options of the command line, and ``options``."""
+    """A client with the connection options of the command line, and ``options``.
+
+    ``--reconcile`` makes its retry policy settle ambiguous sends by reading the session back.
+    """
+    if getattr(args, "reconcile", False):
+        options.setdefault("retry", RetryPolicy(reconcile=True))
     return AsyncClient(args.api_key, widget_uid=args.widget_uid, base_url=args.base_url, **options)
 
 

@@ -56,6 +56,16 @@ def _connection_options(parser: argparse.ArgumentParser, default: object) -> Non
     )
 
 
+def _reconcile_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="after a send with no usable answer, read the session back: found, it counts as "
+        "sent; missing, it is sent again; in doubt only when that cannot tell (with --journal, "
+        "also settles what an earlier run left in doubt)",
+    )
+
+
 _Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _EPILOG = """\
@@ -133,6 +143,7 @@ def _add_calls(
     )
     send.add_argument("session_uid", metavar="SESSION_UID")
     send.add_argument("message", metavar="MESSAGE")
+    _reconcile_option(send)
     send.add_argument(
         "--as",
         dest="send_by",
@@ -235,6 +246,7 @@ def _add_bulk(
         action="store_true",
         help="on resume, resend items an earlier run left in doubt (may duplicate them)",
     )
+    _reconcile_option(bulk)
     bulk.add_argument("--output", help="append one JSON line per outcome to this file")
     bulk.add_argument(
         "--progress",

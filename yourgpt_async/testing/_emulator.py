@@ -21,7 +21,7 @@ from aiohttp import web
 from ._faults import Fault, FaultKind, FaultPlan
 from ._handlers import Handlers
 from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
-from ._responses import error, fault_response, throttled, truncate
+from ._responses import after_processing, error, fault_response, throttled
 from ._state import LedgerEntry, RequestRecord, State
 
 __all__ = ["Emulator"]
@@ -339,16 +339,28 @@ class Emulator:
 
     async def _serve(self, call: _Call, fault: Fault | None) -> web.Response | None:
         """Apply ``fault`` around processing; ``None`` means drop the connection."""
-        if fault is not None and not fault.kind.processes_request:
+        if fault is None:
+            return await self._process(call)
+        kind = fault.kind
+        if not kind.processes_request:
             return fault_response(fault)
-        if fault is not None and fault.kind is FaultKind.LATENCY:
-            await asyncio.sleep(fault.seconds)
-        response = await self._process(call)
-        if fault is not None and fault.kind is FaultKind.DROP_AFTER:
+        if kind is FaultKind.SLOW_STORE:
+            self._process_later(call, fault.seconds)
             return None
-        if fault is not None and fault.kind is FaultKind.TRUNCATED:
-            return truncate(response)
-        return response
+        if kind is FaultKind.LATENCY:
+            await asyncio.sleep(fault.seconds)
+        return after_processing(fault, await self._process(call))
+
+    def _process_later(self, call: _Call, seconds: float) -> None:
+        """Process ``call`` ``seconds`` from now, in the background (``stop()`` cancels it)."""
+
+        async def later() -> None:
+            await asyncio.sleep(seconds)
+            await self._process(call)
+
+        task = asyncio.get_running_loop().create_task(later(), name="emulator-slow-store")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def _process(self, call: _Call) -> web.Response:
         if call.api_key is None or call.project is None:

@@ -41,9 +41,9 @@ def _check_endpoint(endpoint: object) -> str:
 class FaultKind(str, enum.Enum):
     """What a :class:`Fault` does to the request it is applied to.
 
-    Only ``LATENCY``, ``DROP_AFTER`` and ``TRUNCATED`` let the emulator process the request
-    (store the message, create the session, ...); every other kind answers or drops the
-    request without processing it.
+    Only ``LATENCY``, ``DROP_AFTER``, ``STATUS_AFTER``, ``TRUNCATED`` and ``SLOW_STORE`` let
+    the emulator process the request (store the message, create the session, ...); every other
+    kind answers or drops the request without processing it.
     """
 
     STATUS = "status"
@@ -54,6 +54,10 @@ class FaultKind(str, enum.Enum):
     """Close the connection without processing the request or answering."""
     DROP_AFTER = "drop_after"
     """Process the request, then close the connection without answering."""
+    STATUS_AFTER = "status_after"
+    """Process the request, then answer with an HTTP status and an RXERROR body."""
+    SLOW_STORE = "slow_store"
+    """Close the connection at once without answering; process the request ``seconds`` later."""
     HTML = "html"
     """Answer with a proxy-style HTML error page."""
     EMPTY = "empty"
@@ -70,7 +74,18 @@ class FaultKind(str, enum.Enum):
     @property
     def processes_request(self) -> bool:
         """Whether the emulator processes a request that meets this kind of fault."""
-        return self in (FaultKind.LATENCY, FaultKind.DROP_AFTER, FaultKind.TRUNCATED)
+        return self in _PROCESSING
+
+
+_PROCESSING = frozenset(
+    {
+        FaultKind.LATENCY,
+        FaultKind.DROP_AFTER,
+        FaultKind.STATUS_AFTER,
+        FaultKind.TRUNCATED,
+        FaultKind.SLOW_STORE,
+    }
+)
 
 
 def _check_http_status(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -106,9 +121,10 @@ class Fault:
         http_status: The HTTP status of the answer, for the kinds that answer.
         retry_after: The ``Retry-After`` header of a ``STATUS`` fault: whole seconds, or an
             HTTP date.
-        message: The RXERROR message of a ``STATUS`` or ``RXERROR`` fault (``None``: the
-            status phrase).
-        seconds: How long a ``LATENCY`` fault waits.
+        message: The RXERROR message of a ``STATUS``, ``STATUS_AFTER`` or ``RXERROR`` fault
+            (``None``: the status phrase).
+        seconds: How long a ``LATENCY`` fault waits, or how long after dropping the
+            connection a ``SLOW_STORE`` fault processes the request.
     """
 
     kind: FaultKind = attrs.field(converter=FaultKind)
@@ -171,6 +187,38 @@ class Fault:
             The fault.
         """
         return cls(kind=FaultKind.DROP_AFTER)
+
+    @classmethod
+    def status_after(cls, code: int = 500, *, message: str | None = None) -> Fault:
+        """Process the request fully, then answer with HTTP ``code`` and an RXERROR body.
+
+        A sent message is in the ledger, yet the client sees a server error: a service that
+        failed after storing it.
+
+        Args:
+            code: The HTTP status, e.g. 500, 502 or 504.
+            message: The RXERROR message; ``None`` uses the status phrase.
+
+        Returns:
+            The fault.
+        """
+        return cls(kind=FaultKind.STATUS_AFTER, http_status=code, message=message)
+
+    @classmethod
+    def slow_store(cls, seconds: float) -> Fault:
+        """Close the connection at once without answering, and process the request later.
+
+        The request is processed ``seconds`` after the connection was dropped (in the
+        background, unless the emulator stops first): a service that stores a request only
+        after the client has given up on it.
+
+        Args:
+            seconds: The delay between dropping the connection and processing the request.
+
+        Returns:
+            The fault.
+        """
+        return cls(kind=FaultKind.SLOW_STORE, seconds=seconds)
 
     @classmethod
     def html(cls, status: int = 502) -> Fault:
@@ -247,12 +295,14 @@ class Fault:
 _DICT_KEYS: dict[FaultKind, frozenset[str]] = {
     FaultKind.STATUS: frozenset({"status", "retry_after", "message"}),
     FaultKind.LATENCY: frozenset({"seconds"}),
+    FaultKind.STATUS_AFTER: frozenset({"status", "message"}),
+    FaultKind.SLOW_STORE: frozenset({"seconds"}),
     FaultKind.HTML: frozenset({"status"}),
     FaultKind.EMPTY: frozenset({"status"}),
     FaultKind.NOT_JSON: frozenset({"status"}),
     FaultKind.RXERROR: frozenset({"message"}),
 }
-_DEFAULT_STATUS: dict[FaultKind, int] = {FaultKind.HTML: 502}
+_DEFAULT_STATUS: dict[FaultKind, int] = {FaultKind.HTML: 502, FaultKind.STATUS_AFTER: 500}
 
 
 def _fault_from_dict(entry: object, where: str) -> Fault | None:
@@ -383,9 +433,9 @@ class FaultPlan:
 
         Each endpoint maps to a list of entries; an entry is ``null``/``None`` (a normal
         request) or an object with a ``kind`` (a :class:`FaultKind` value) and that kind's
-        options: ``status`` (for ``status``, ``html``, ``empty``, ``not_json``), ``retry_after``
-        and ``message`` (for ``status``), ``message`` (for ``rxerror``), ``seconds`` (for
-        ``latency``).
+        options: ``status`` (for ``status``, ``status_after``, ``html``, ``empty``,
+        ``not_json``), ``retry_after`` (for ``status``), ``message`` (for ``status``,
+        ``status_after`` and ``rxerror``), ``seconds`` (for ``latency`` and ``slow_store``).
 
         Example::
 

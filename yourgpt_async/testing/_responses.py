@@ -12,9 +12,11 @@ from aiohttp import web
 from ._faults import Fault, FaultKind
 
 __all__ = [
+    "after_processing",
     "error",
     "fault_response",
     "json_response",
+    "status_response",
     "success",
     "throttled",
     "truncate",
@@ -75,8 +77,7 @@ def fault_response(fault: Fault) -> web.Response | None:  # noqa: PLR0911 - one 
     status = fault.http_status
     kind = fault.kind
     if kind is FaultKind.STATUS:
-        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-        return error(status, fault.message or _phrase(status), headers=headers)
+        return status_response(fault)
     if kind is FaultKind.HTML:
         page = f"<html><body><h1>{status} {_phrase(status)}</h1></body></html>"
         return web.Response(status=status, text=page, content_type="text/html")
@@ -95,3 +96,21 @@ def truncate(response: web.Response) -> web.Response:
     """The ``TRUNCATED`` fault: HTTP 200 with the first half of ``response``'s JSON text."""
     text = response.text or ""
     return web.Response(status=200, text=text[: len(text) // 2], content_type="application/json")
+
+
+def after_processing(fault: Fault, response: web.Response) -> web.Response | None:
+    """What a fault that processes the request answers instead of ``response``; ``None`` drops."""
+    if fault.kind is FaultKind.DROP_AFTER:
+        return None
+    if fault.kind is FaultKind.STATUS_AFTER:
+        return status_response(fault)
+    if fault.kind is FaultKind.TRUNCATED:
+        return truncate(response)
+    return response
+
+
+def status_response(fault: Fault) -> web.Response:
+    """The answer of a ``STATUS`` or ``STATUS_AFTER`` fault: its status with an RXERROR body."""
+    status = fault.http_status
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return error(status, fault.message or _phrase(status), headers=headers)

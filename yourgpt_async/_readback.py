@@ -1,0 +1,337 @@
+"""Reading a session back to settle an ambiguous send, and a send that does so.
+
+The decision itself is pure and lives in :mod:`._settle`; this module does the I/O around it:
+:func:`look` and :func:`settle` read the session's newest messages through the client (the same
+limiter, retries and deadline as any call), :func:`send_reconciled` sends and, after a
+:class:`~yourgpt_async.DeliveryUnknownError`, settles and sends again if the message is not
+there, and :func:`track` lets the bulk engine count read-backs per item.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from ._config import RetryPolicy
+from ._exceptions import DeliveryUnknownError, YourGPTError
+from ._models import Message, Page, SessionMessage
+from ._settle import (
+    READ_BACK_LIMIT,
+    READ_BACK_PAGES,
+    Outcome,
+    ReadPage,
+    Sending,
+    Target,
+    Ticket,
+    Verdict,
+    decide,
+    undecidable,
+)
+
+__all__ = [
+    "SettleReport",
+    "as_message",
+    "look",
+    "send_message_reconciled",
+    "send_reconciled",
+    "settle",
+    "settle_earlier",
+    "track",
+]
+
+logger = logging.getLogger("yourgpt_async")
+
+T = TypeVar("T")
+
+# -- reading back ----------------------------------------------------------------------------
+
+
+@attrs.define
+class SettleReport:
+    """What reconciling did within one task (the bulk engine reads it per item).
+
+    Attributes:
+        read_backs: getSessionMessages calls made to settle sends.
+        settled: Whether a send was found delivered by a read-back.
+        on_wait: Called with ``True`` when a settle wait begins and ``False`` when it ends (the
+            bulk engine lets another item start meanwhile: a waiting item sends nothing).
+    """
+
+    read_backs: int = 0
+    settled: bool = False
+    on_wait: Callable[[bool], None] | None = None
+
+
+_REPORT: ContextVar[SettleReport | None] = ContextVar("yourgpt_async_settle", default=None)
+
+
+def track(on_wait: Callable[[bool], None] | None = None) -> SettleReport:
+    """Count what reconciling does from here on in the current task (and the calls it awaits)."""
+    report = SettleReport(on_wait=on_wait)
+    _REPORT.set(report)
+    return report
+
+
+async def _wait(policy: RetryPolicy, seconds: float) -> None:
+    """Wait for the service to settle, telling the task's report when it starts and ends."""
+    report = _REPORT.get()
+    hook = None if report is None else report.on_wait
+    if hook is not None:
+        hook(True)
+    try:
+        await policy.sleep(seconds)
+    finally:
+        if hook is not None:
+            hook(False)
+
+
+def _note_read_back() -> None:
+    report = _REPORT.get()
+    if report is not None:
+        report.read_backs += 1
+
+
+def _budget(policy: RetryPolicy, deadline_at: float) -> RetryPolicy | None:
+    """The policy for one read-back: the call's retries, within what is left of its deadline."""
+    left = deadline_at - policy.clock()
+    if left <= 0:
+        return None
+    return attrs.evolve(policy, deadline=left, reconcile=False)
+
+
+def _reaches(message: SessionMessage, since: datetime) -> bool:
+    return message.created_at is not None and message.created_at < since
+
+
+async def look(
+    read: ReadPage,
+    target: Target,
+    *,
+    policy: RetryPolicy,
+    deadline_at: float,
+    settled: bool,
+    overlapped: Callable[[], bool] = lambda: False,
+) -> Verdict:
+    """Read the session back, newest first, until past ``target.wide``, and :func:`decide`.
+
+    Each page is one ``read`` through the client (its limiter, its retries), within what is left
+    of ``deadline_at`` (on ``policy.clock``). A read that fails makes the send undecidable.
+    """
+    messages: list[SessionMessage] = []
+    seen: set[int] = set()
+    complete = False
+    for number in range(1, READ_BACK_PAGES + 1):
+        budget = _budget(policy, deadline_at)
+        if budget is None:
+            return undecidable("the call's deadline left no time to read the session back")
+        _note_read_back()
+        try:
+            page = await read(number, budget)
+        except YourGPTError as error:
+            return undecidable(f"the read-back failed: {error}")
+        # A message stored meanwhile shifts the pages: skip what was already read.
+        fresh = [m for m in page.items if m.id is None or m.id not in seen]
+        seen.update(m.id for m in fresh if m.id is not None)
+        messages.extend(fresh)
+        if not page.items or not page.has_more or _reaches(page.items[-1], target.wide):
+            complete = True
+            break
+    return decide(target, messages, complete=complete, settled=settled, overlapped=overlapped())
+
+
+async def settle(
+    read: ReadPage,
+    target: Target,
+    *,
+    policy: RetryPolicy,
+    failed_at: float,
+    deadline_at: float,
+    overlapped: Callable[[], bool] = lambda: False,
+) -> Verdict:
+    """Settle a send that just failed ambiguously (at ``failed_at``, on ``policy.clock``).
+
+    Looks at once, which finds a message stored before the failure; if it is not there, waits
+    until the service has had ``policy.settle`` seconds since the failure and looks again.
+    """
+    verdict = await look(
+        read,
+        target,
+        policy=policy,
+        deadline_at=deadline_at,
+        settled=policy.settle == 0,
+        overlapped=overlapped,
+    )
+    if verdict.outcome is not Outcome.NOT_YET:
+        return verdict
+    ready = failed_at + policy.settle
+    if ready >= deadline_at:
+        return undecidable(
+            "the session does not hold it yet, and the call's deadline ends before the service "
+            f"has had settle={policy.settle:g}s to store it"
+        )
+    wait = ready - policy.clock()
+    if wait > 0:
+        await _wait(policy, wait)
+    return await look(
+        read, target, policy=policy, deadline_at=deadline_at, settled=True, overlapped=overlapped
+    )
+
+
+async def settle_earlier(read: ReadPage, target: Target, *, policy: RetryPolicy) -> Verdict:
+    """Settle a send an earlier process began at ``target.started`` and never saw end.
+
+    That call's requests were over by ``started + deadline`` at the latest, so the service has
+    had ``settle`` seconds once ``started + deadline + settle`` has passed; until then a missing
+    message is looked for again then (the wait runs on ``policy.sleep``).
+    """
+    ready = target.started + policy.deadline + policy.settle
+    verdict = await look(
+        read,
+        target,
+        policy=policy,
+        deadline_at=policy.clock() + policy.deadline,
+        settled=time.time() >= ready,
+    )
+    if verdict.outcome is not Outcome.NOT_YET:
+        return verdict
+    await _wait(policy, max(0.0, ready - time.time()))
+    return await look(
+        read, target, policy=policy, deadline_at=policy.clock() + policy.deadline, settled=True
+    )
+
+
+def as_message(verdict: Verdict, session_uid: str) -> Message:
+    """What ``send_message`` returns for a send found delivered: the AI's reply if stored, else
+    the stored message itself (``send_by`` then says which)."""
+    found = verdict.reply or verdict.message
+    assert found is not None
+    return Message(
+        id=found.id,
+        session_uid=session_uid,
+        message=found.message or "",
+        send_by=found.send_by,
+        content_type=found.content_type,
+        choices=found.choices,
+        type=found.type,
+        raw=found.raw,
+    )
+
+
+# -- a send with reconciliation --------------------------------------------------------------
+
+
+def _undecided(failure: DeliveryUnknownError, reason: str, attempts: int) -> DeliveryUnknownError:
+    # What happened, without the advice to check or resend: the client has checked.
+    what = failure.message.split("; check (e.g.", 1)[0]
+    failure.message = (
+        f"{what}; reading the session back did not settle it: {reason}. Look for the message "
+        "among the session's messages before sending it again"
+    )
+    failure.args = (failure.message,)
+    failure.attempts = attempts
+    return failure
+
+
+def _not_delivered(failure: DeliveryUnknownError, attempts: int) -> YourGPTError:
+    """The last attempt's own error, saying that the read-back showed it was not delivered."""
+    cause = failure.__cause__
+    error = cause if isinstance(cause, YourGPTError) else failure
+    error.message = (
+        f"{error.message}; reading the session back showed the message was not delivered, "
+        "and no attempt or time was left to send it again"
+    )
+    error.args = (error.message,)
+    error.attempts = attempts
+    return error
+
+
+async def send_reconciled(
+    send: Callable[[RetryPolicy], Awaitable[T]],
+    read: ReadPage,
+    target: Target,
+    policy: RetryPolicy,
+    sending: Sending,
+) -> T | Message:
+    """Send with ``send`` (one call with retries); settle a :class:`DeliveryUnknownError`.
+
+    Delivered: the message found (or the AI's reply to it) is returned. Not delivered: sent
+    again through ``send``, with the attempts and the deadline left. Undecidable: the
+    ``DeliveryUnknownError``, its message saying why. Attempts and the deadline count the whole
+    call, read-backs and the settle wait included.
+    """
+    ticket = sending.enter(target.key)
+    try:
+        return await _rounds(send, read, target, policy, ticket)
+    finally:
+        sending.leave(ticket)
+
+
+async def _rounds(
+    send: Callable[[RetryPolicy], Awaitable[T]],
+    read: ReadPage,
+    target: Target,
+    policy: RetryPolicy,
+    ticket: Ticket,
+) -> T | Message:
+    deadline_at = policy.clock() + policy.deadline
+    used = 0
+    budget = policy
+    while True:
+        try:
+            return await send(budget)
+        except DeliveryUnknownError as unknown:
+            failure = unknown
+        except YourGPTError as error:
+            error.attempts += used
+            raise
+        used += failure.attempts
+        verdict = await settle(
+            read,
+            target,
+            policy=policy,
+            failed_at=policy.clock(),
+            deadline_at=deadline_at,
+            overlapped=lambda: ticket.overlapped,
+        )
+        logger.info("sendMessage: read back: %s (%s)", verdict.outcome.value, verdict.reason)
+        if verdict.outcome is Outcome.DELIVERED:
+            report = _REPORT.get()
+            if report is not None:
+                report.settled = True
+            return as_message(verdict, target.session_uid)
+        if verdict.outcome is Outcome.UNDECIDABLE:
+            raise _undecided(failure, verdict.reason, used)
+        left = deadline_at - policy.clock()
+        if used >= policy.attempts or left <= 0:
+            raise _not_delivered(failure, used)
+        budget = attrs.evolve(policy, attempts=policy.attempts - used, deadline=left)
+
+
+async def send_message_reconciled(
+    send: Callable[[RetryPolicy], Awaitable[T]],
+    messages: Callable[..., Awaitable[Page[SessionMessage]]],
+    payload: Mapping[str, Any],
+    policy: RetryPolicy,
+    sending: Sending,
+) -> T | Message:
+    """sendMessage with ``payload`` through ``send``, settling an ambiguous failure by reading
+    the session back with ``messages`` (the client's ``get_session_messages``)."""
+    uid = payload["session_uid"]
+
+    async def read(page: int, budget: RetryPolicy) -> Page[SessionMessage]:
+        return await messages(uid, page=page, limit=READ_BACK_LIMIT, order="DESC", retry=budget)
+
+    target = Target.of(
+        uid,
+        payload["message"],
+        payload["send_by"],
+        started=time.time(),
+        clock_skew=policy.clock_skew,
+    )
+    return await send_reconciled(send, read, target, policy, sending)

@@ -91,7 +91,7 @@ class Reads:
             date_from: Only sessions from this day (a ``date`` or ``"YYYY-MM-DD"``).
             date_to: Only sessions up to this day (the service defaults to today).
             view_id: A saved view of the dashboard.
-            filters: Conditions as :meth:`get_sessions` takes them.
+            filters: Conditions as :meth:`~yourgpt_async.AsyncClient.get_sessions` takes them.
             retry: Overrides the client's retry policy for each request.
             timeout: Overrides the client's timeouts for each request.
 

@@ -322,7 +322,8 @@ class AsyncClient(Reads):
         ``DeliveryUnknownError`` raised.
 
         Args:
-            session_uid: The session, from :meth:`create_session` or :meth:`~yourgpt_async.AsyncClient.get_sessions`.
+            session_uid: The session, from :meth:`create_session` or
+                :meth:`~yourgpt_async.AsyncClient.get_sessions`.
             message: The text; must not be empty.
             send_by: Who the message is from.
             widget_uid: The widget; defaults to the client's.

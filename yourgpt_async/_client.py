@@ -10,10 +10,9 @@ telemetry, with a caller of its own timeouts, retry policy and headers.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from datetime import date
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 
@@ -22,7 +21,8 @@ from ._bulk import BulkInput, BulkRun, BulkSummary
 from ._calls import Caller, Timeout, request_headers
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
-from ._models import ChatMode, Message, Page, SendBy, Session, SessionMessage, SessionState
+from ._listing import ListingMethods
+from ._models import ChatMode, Message, Priority, SendBy, Session, SessionState
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._raw import RawMethod
 from ._telemetry import (
@@ -36,8 +36,6 @@ from ._telemetry import (
 from ._transport import Transport
 from ._wire import (
     CREATE_SESSION,
-    GET_SESSION_MESSAGES,
-    GET_SESSIONS,
     SEND_MESSAGE,
     UPDATE_SESSION,
 )
@@ -53,7 +51,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """Replies over this many bytes (4 MiB) are refused unread; see ``max_response_bytes``."""
 
 
-class AsyncClient:
+class AsyncClient(ListingMethods):
     """An asyncio client for YourGPT's Project Integration API.
 
     One client holds one ``aiohttp.ClientSession`` (made on first use, inside the running event
@@ -225,6 +223,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: Priority | str | None = None,
     ) -> AsyncClient:
         """A view of this client with other defaults, sharing its session, limiter and gate.
 
@@ -242,13 +241,19 @@ class AsyncClient:
             max_retries: Retries after the first attempt (0 for none): ``retry`` (or the
                 client's policy) with ``attempts = max_retries + 1``.
             headers: Headers to add to (or replace in) the client's, for every call of the view.
+            priority: The :class:`Priority` of the view's calls (direct calls are interactive
+                by default): ``"bulk"`` lets every interactive call go first.
 
         Returns:
             The view, an ``AsyncClient``; views of views add up.
         """
         view = self._fork()
         view._caller = self._caller.with_options(
-            timeout=timeout, retry=retry, max_retries=max_retries, headers=headers
+            timeout=timeout,
+            retry=retry,
+            max_retries=max_retries,
+            headers=headers,
+            priority=priority,
         )
         return view
 
@@ -276,6 +281,7 @@ class AsyncClient:
         widget_uid: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> Session:
         """Create a chat session for the widget.
 
@@ -286,12 +292,14 @@ class AsyncClient:
             widget_uid: The widget; defaults to the client's.
             retry: Overrides the client's retry policy for this call.
             timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Returns:
             The new session; pass its ``session_uid`` to the other methods.
         """
         payload = {"widget_uid": self._widget(widget_uid)}
-        return await self._caller.call(CREATE_SESSION, payload, retry, timeout)
+        return await self._caller.call(CREATE_SESSION, payload, retry, timeout, priority)
 
     async def send_message(
         self,
@@ -302,6 +310,7 @@ class AsyncClient:
         widget_uid: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> Message:
         """Send a message into a session, as the user, a human operator or the assistant.
 
@@ -322,6 +331,8 @@ class AsyncClient:
             widget_uid: The widget; defaults to the client's.
             retry: Overrides the client's retry policy for this call.
             timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Returns:
             The AI's reply to a user message, else the stored message.
@@ -335,7 +346,7 @@ class AsyncClient:
             "message": text,
             "send_by": sender.value,
         }
-        reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout)
+        reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout, priority)
         if reply is not None:
             return reply
         # Operator and assistant sends may come back without a body: the message as sent.
@@ -350,6 +361,7 @@ class AsyncClient:
         segment: str | Sequence[str] | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> Session:
         """Change a session's state, chat mode or segment tags. Idempotent, so retried freely.
 
@@ -363,6 +375,8 @@ class AsyncClient:
                 the whole value.
             retry: Overrides the client's retry policy for this call.
             timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Returns:
             The session as updated.
@@ -383,151 +397,7 @@ class AsyncClient:
             raise ConfigurationError(
                 "nothing to update: pass at least one of state, chat_mode or segment"
             )
-        return await self._caller.call(UPDATE_SESSION, payload, retry, timeout)
-
-    async def get_sessions(
-        self,
-        *,
-        page: int = 1,
-        limit: int = 10,
-        order: Literal["ASC", "DESC"] | None = None,
-        date_from: date | str | None = None,
-        date_to: date | str | None = None,
-        view_id: int | None = None,
-        filters: Sequence[Mapping[str, Any]] | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: Timeout | None = None,
-    ) -> Page[Session]:
-        """Get one page of the project's sessions.
-
-        The page can fetch the next one (:meth:`Page.get_next_page`), and ``async for`` over
-        it goes through every page from it on.
-
-        Args:
-            page: The page number, from 1.
-            limit: Sessions per page, 1 to 100.
-            order: ``"ASC"`` or ``"DESC"`` by last message time (the service defaults to ASC).
-            date_from: Only sessions from this day (a ``date`` or ``"YYYY-MM-DD"``).
-            date_to: Only sessions up to this day (the service defaults to today).
-            view_id: A saved view of the dashboard.
-            filters: Conditions as the service takes them, e.g.
-                ``[{"key": "state", "operator": "=", "value": "pending"}]``; ``model`` defaults
-                to ``"SESSION"``.
-            retry: Overrides the client's retry policy for this call (and later pages').
-            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
-
-        Returns:
-            The page, with ``total`` when the service sends it and ``has_more``.
-        """
-        query = check.sessions_query(order, date_from, date_to, view_id, filters)
-        return await self._caller.page(
-            GET_SESSIONS, query, page=page, limit=limit, retry=retry, timeout=timeout
-        )
-
-    async def iter_sessions(
-        self,
-        *,
-        limit: int = check.MAX_PAGE_SIZE,
-        order: Literal["ASC", "DESC"] | None = None,
-        date_from: date | str | None = None,
-        date_to: date | str | None = None,
-        view_id: int | None = None,
-        filters: Sequence[Mapping[str, Any]] | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: Timeout | None = None,
-    ) -> AsyncIterator[Session]:
-        """Iterate over all sessions, fetching page after page as needed.
-
-        The same as ``async for session in await get_sessions(...)``.
-
-        Args:
-            limit: Sessions per request (the page size), 1 to 100; not a total.
-            order: ``"ASC"`` or ``"DESC"`` by last message time (the service defaults to ASC).
-            date_from: Only sessions from this day (a ``date`` or ``"YYYY-MM-DD"``).
-            date_to: Only sessions up to this day (the service defaults to today).
-            view_id: A saved view of the dashboard.
-            filters: Conditions as :meth:`get_sessions` takes them.
-            retry: Overrides the client's retry policy for each request.
-            timeout: Overrides the client's timeouts for each request.
-
-        Yields:
-            Each session, in the order the service lists them.
-        """
-        first = await self.get_sessions(
-            limit=limit,
-            order=order,
-            date_from=date_from,
-            date_to=date_to,
-            view_id=view_id,
-            filters=filters,
-            retry=retry,
-            timeout=timeout,
-        )
-        async for session in first:
-            yield session
-
-    async def get_session_messages(
-        self,
-        session_uid: str,
-        *,
-        page: int = 1,
-        limit: int = 10,
-        order: Literal["ASC", "DESC"] | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: Timeout | None = None,
-    ) -> Page[SessionMessage]:
-        """Get one page of a session's messages (the user's, the AI's and operators').
-
-        The page can fetch the next one (:meth:`Page.get_next_page`), and ``async for`` over
-        it goes through every page from it on.
-
-        Args:
-            session_uid: The session.
-            page: The page number, from 1.
-            limit: Messages per page, 1 to 100.
-            order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
-            retry: Overrides the client's retry policy for this call (and later pages').
-            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
-
-        Returns:
-            The page, with ``total`` when the service sends it and ``has_more``.
-        """
-        query: dict[str, Any] = {"session_uid": check.uid("session_uid", session_uid)}
-        sort = check.order(order)
-        if sort is not None:
-            query["orderBy"] = sort
-        return await self._caller.page(
-            GET_SESSION_MESSAGES, query, page=page, limit=limit, retry=retry, timeout=timeout
-        )
-
-    async def iter_session_messages(
-        self,
-        session_uid: str,
-        *,
-        limit: int = check.MAX_PAGE_SIZE,
-        order: Literal["ASC", "DESC"] | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: Timeout | None = None,
-    ) -> AsyncIterator[SessionMessage]:
-        """Iterate over all of a session's messages, fetching page after page as needed.
-
-        The same as ``async for message in await get_session_messages(...)``.
-
-        Args:
-            session_uid: The session.
-            limit: Messages per request (the page size), 1 to 100; not a total.
-            order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
-            retry: Overrides the client's retry policy for each request.
-            timeout: Overrides the client's timeouts for each request.
-
-        Yields:
-            Each message, in the order asked for.
-        """
-        first = await self.get_session_messages(
-            session_uid, limit=limit, order=order, retry=retry, timeout=timeout
-        )
-        async for message in first:
-            yield message
+        return await self._caller.call(UPDATE_SESSION, payload, retry, timeout, priority)
 
     def send_many(
         self,
@@ -538,6 +408,7 @@ class AsyncClient:
         journal: str | os.PathLike[str] | None = None,
         progress: Callable[[BulkSummary], object] | None = None,
         resend_in_doubt: bool = False,
+        priority: Priority | str = Priority.BULK,
     ) -> BulkRun:
         """Send many messages, at most ``concurrency`` at a time, and yield each one's outcome.
 
@@ -566,6 +437,8 @@ class AsyncClient:
                 0.1 s) and once at the end.
             resend_in_doubt: On resume, resend the items an earlier run left in doubt,
                 accepting that some may then be delivered twice.
+            priority: The items' :class:`Priority`: bulk by default, so that the client's
+                interactive calls go ahead of them.
 
         Returns:
             The run: an async iterator of outcomes and an async context manager.
@@ -575,7 +448,7 @@ class AsyncClient:
                 another input (when iteration starts).
         """
         return BulkRun(
-            self,
+            self.with_options(priority=priority),
             items,
             concurrency=self._max_concurrency if concurrency is None else concurrency,
             ordered=ordered,

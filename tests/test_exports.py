@@ -32,6 +32,7 @@ EXPORTED = [
     "Message",
     "NotFoundError",
     "Page",
+    "Priority",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",

@@ -24,7 +24,7 @@ from yourgpt_async import (
     RedisRateLimit,
     RetryPolicy,
 )
-from yourgpt_async._redis_limiter import RedisLimiter
+from yourgpt_async._redis import RedisLimiter
 from yourgpt_async.testing import Emulator, EmulatorRateLimit, EmulatorThread
 
 WORKER = Path(__file__).with_name("redis_fixtures.py")

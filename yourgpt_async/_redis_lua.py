@@ -9,7 +9,8 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
 ``rate``   the adaptive rate (absent when told: the told rate is recomputed from the args)
 ``rad``    the rate set at the last decrease; ``est`` where the service's limit seems to be
 ``ss``     ``1`` while in slow start; ``dec`` when the last decrease came
-``upd``    when the rate was last updated; ``held`` when a caller last had to wait
+``upd``    when a turn was last given; ``held`` when a caller last had to wait
+``ssb``    in slow start, the rate at ``sst``: it at most doubles every 0.05 s
 ``grants`` turns given since the last decrease; ``pz`` µs paused since then
 ``org``    when a caller was first held back; ``ptot`` µs paused in all; ``price`` the pause
            the last 429 cost (what a failed probe costs)
@@ -52,7 +53,7 @@ ACQUIRE: Final = (
     _PRELUDE
     + """
 local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'rad', 'est', 'ss', 'dec', 'upd',
-  'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj')
+  'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst')
 local cd = num(s[2], 0)
 if ARGV[1] == 'c' then
   if cd <= now then return {0, 0, now, '0'} end
@@ -64,6 +65,7 @@ if cd > now and maxwait >= 0 and cd - now > maxwait then
 end
 local ps = tonumber(ARGV[4])
 local adaptive = ARGV[5] == '1'
+local growth = {}
 local ceiling = ps
 if ceiling <= 0 then ceiling = math.huge end
 local rate
@@ -72,15 +74,19 @@ local t429 = num(s[13], 0)
 local held = num(s[9], 0)
 if adaptive then
   rate = num(s[3], math.min(tonumber(ARGV[7]), ceiling))
-  local upd = num(s[8], now)
-  local dt = math.min(now - upd, 100000) / 1000000
-  if dt > 0 and rate < ceiling and now - held < 1000000 then
+  -- Grow while callers are held back, by each turn given, as the local limiter does by
+  -- each success: slow start doubles the rate every 0.05 s of sending at it, and never
+  -- faster (many callers reserving at once are not many successes).
+  if rate < ceiling and now - held < 1000000 then
     if num(s[6], 1) == 1 then
-      rate = rate * 2 ^ (dt / 0.05)
+      local base, since = num(s[19], rate), num(s[20], now)
+      if now - since >= 50000 then base, since = rate, now end
+      rate = math.min(rate + 13.862943611198906, 2 * base)
+      growth = {'ssb', tostring(base), 'sst', us(since)}
     else
       local rad = num(s[4], rate)
       local est = num(s[5], math.huge)
-      local step = tonumber(ARGV[9]) * rad * dt
+      local step = tonumber(ARGV[9]) * rad / rate
       local near = rate >= 0.97 * est
       local price = num(s[12], 0)
       local costly = price * rate / 1000000 > 20
@@ -114,6 +120,12 @@ local bulk = ARGV[2] == 'b'
 if bulk and send > now + 2 * interval and send - num(s[16], 0) < 10 * interval then
   return {1, math.ceil(send - 2 * interval - now), now, tostring(rate)}
 end
+-- A learnt rate changes as it goes: nobody reserves further ahead than 0.05 s (or two
+-- turns), so that slots are not fixed at a rate already left behind.
+local ahead = math.max(50000, 2 * interval)
+if adaptive and send > now + ahead then
+  return {1, math.ceil(send - ahead - now), now, tostring(rate)}
+end
 if maxwait >= 0 and send - now > maxwait then
   return {2, math.ceil(send - now), now, tostring(rate)}
 end
@@ -122,11 +134,12 @@ if adaptive then
   table.insert(fields, 'rate'); table.insert(fields, tostring(rate))
   redis.call('HINCRBY', key, 'grants', 1)
 end
-if send > now then
+if send - now >= interval then  -- queued behind others, not just arriving together
   table.insert(fields, 'held'); table.insert(fields, us(now))
   if not s[10] then table.insert(fields, 'org'); table.insert(fields, us(now)) end
 end
 if bulk then table.insert(fields, 'bulk'); table.insert(fields, string.format('%.3f', send)) end
+for _, f in ipairs(growth) do table.insert(fields, f) end
 redis.call('HSET', key, unpack(fields))
 redis.call('PEXPIRE', key, ARGV[11])
 return {0, math.ceil(send - now), now, tostring(rate)}

@@ -27,11 +27,10 @@ from ._config import Clock, RateLimit, Sleep, _positive
 from ._exceptions import ConfigurationError, RateLimiterUnavailableError, redact
 from ._models import Priority
 from ._ratelimit import BULK, INTERACTIVE, Limiter, LimiterFactory, LocalLimiter, NoTurnInTime
-from ._redis_url import check_url, redact_url, url_repr, url_secrets
+from ._redis_url import check_url, connection_pool, redact_url, url_repr, url_secrets
 from ._wire import RateHints
 
 if TYPE_CHECKING:
-    from redis.asyncio import BlockingConnectionPool
     from redis.commands.core import AsyncScript
 
 __all__ = ["RedisLimiter", "RedisRateLimit"]
@@ -216,40 +215,6 @@ class RedisRateLimit(LimiterFactory):
         return RedisLimiter(self)
 
 
-def _pool(
-    config: RedisRateLimit, url: str, secrets: tuple[str, ...]
-) -> tuple[BlockingConnectionPool, tuple[type[BaseException], ...]]:
-    """The connection pool of one limiter, and the errors that mean Redis is unreachable.
-
-    A few connections serve any number of waiters: a slot is held only for one command, never
-    while sleeping. No retries inside redis-py: a dead server costs one timeout, then the
-    limiter falls back.
-    """
-    try:
-        from redis import asyncio as aioredis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-        from redis.exceptions import RedisError
-    except ImportError as error:
-        raise ConfigurationError(
-            "RedisRateLimit needs the redis package: pip install 'yourgpt-async[redis]'"
-        ) from error
-    try:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            config.url,
-            max_connections=_POOL_SIZE,
-            timeout=config.timeout,
-            socket_timeout=config.timeout,
-            socket_connect_timeout=config.timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
-    except ValueError as error:
-        raise ConfigurationError(
-            f"RedisRateLimit.url {url!r} is not usable: {redact(str(error), secrets)}"
-        ) from None
-    return pool, (RedisError, OSError, asyncio.TimeoutError)
-
-
 class _Rejoin(Exception):
     """Redis answers again: a caller queued in the local fall-back goes back to Redis."""
 
@@ -280,7 +245,9 @@ class RedisLimiter(Limiter):
             repr(config.min_per_second),
             repr(_INCREASE),
         )
-        self._pool, self._errors = _pool(config, self._url, self._secrets)
+        self._pool, self._errors = connection_pool(
+            config.url, config.timeout, _POOL_SIZE, self._secrets
+        )
         from redis.asyncio import Redis
 
         self._redis = Redis(connection_pool=self._pool)

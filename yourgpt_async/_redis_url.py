@@ -1,15 +1,19 @@
-"""Redis URLs: checked when a :class:`~yourgpt_async.RedisRateLimit` is made, and shown
-with the password replaced by ``***`` everywhere."""
+"""Redis URLs: checked when a :class:`~yourgpt_async.RedisRateLimit` is made, shown with the
+password replaced by ``***`` everywhere, and opened as a connection pool."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import urllib.parse
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, redact
 
-__all__ = ["check_url", "redact_url", "url_repr", "url_secrets"]
+if TYPE_CHECKING:
+    from redis.asyncio import BlockingConnectionPool
+
+__all__ = ["check_url", "connection_pool", "redact_url", "url_repr", "url_secrets"]
 
 _SCHEMES: Final = ("redis", "rediss", "unix")
 
@@ -61,3 +65,40 @@ def check_url(url: object) -> None:
 
 def url_repr(url: str) -> str:
     return repr(redact_url(url))
+
+
+def connection_pool(
+    url: str, timeout: float, size: int, secrets: tuple[str, ...]
+) -> tuple[BlockingConnectionPool, tuple[type[BaseException], ...]]:
+    """A pool of ``size`` connections to ``url``, and the errors that mean Redis is unreachable.
+
+    A few connections serve any number of waiters: one is held only for a command, never while
+    sleeping. Every command has ``timeout`` to connect and to answer, with no retries inside
+    redis-py: a dead server costs one timeout.
+
+    Raises:
+        ConfigurationError: The ``redis`` extra is not installed, or redis-py refuses the URL.
+    """
+    try:
+        from redis import asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import RedisError
+    except ImportError as error:
+        raise ConfigurationError(
+            "RedisRateLimit needs the redis package: pip install 'yourgpt-async[redis]'"
+        ) from error
+    try:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=size,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+    except ValueError as error:
+        raise ConfigurationError(
+            f"RedisRateLimit.url {redact_url(url)!r} is not usable: {redact(str(error), secrets)}"
+        ) from None
+    return pool, (RedisError, OSError, asyncio.TimeoutError)

@@ -518,7 +518,7 @@ def test_processes_share_one_rate_with_no_429(redis_server: RedisServer) -> None
         delivered = sorted(entry.message for entry in emulator.emulator.ledger)
     assert delivered == sorted(f"w{w}-{i}" for w in range(3) for i in range(60))
     assert len(clock.arrivals) == 3 * 61
-    assert clock.rate() == pytest.approx(rate, rel=0.05)
+    assert clock.rate() == pytest.approx(rate * 0.99, rel=0.06)  # a told rate is kept 1 % under
 
 
 def test_processes_survive_redis_killed_mid_run(redis_server: RedisServer) -> None:

@@ -27,11 +27,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from yourgpt_async import AsyncClient, RateLimit, RedisRateLimit, YourGPTError
+from yourgpt_async import AsyncClient, Priority, RateLimit, RedisRateLimit, YourGPTError
 from yourgpt_async._ratelimit import Limiter, LimiterFactory, make_limiter
 from yourgpt_async.testing import EmulatorRateLimit, EmulatorThread
 
@@ -58,29 +58,62 @@ def _pings(port: int) -> bool:
         return False
 
 
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """Run a throwaway redis-server on a free loopback port; yield its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit(
-            "redis-server is not installed (apt-get install redis-server), or pass --redis-url"
+class _OwnRedis:
+    """A throwaway redis-server on a free loopback port, which can be killed and restarted."""
+
+    def __init__(self, directory: str) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            sys.exit(
+                "redis-server is not installed (apt-get install redis-server), or pass --redis-url"
+            )
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.command = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.command += ["--save", "", "--appendonly", "no", "--dir", directory]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-    port = _free_port()
+        deadline = time.monotonic() + 10
+        while not _pings(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                sys.exit("redis-server did not start")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def outage(self, down_at: float, back_at: float) -> Callable[[], None]:
+        """A function that kills the server `down_at` s after the fleet starts and restarts
+        it at `back_at` s."""
+
+        def run() -> None:
+            time.sleep(2.0 + down_at)  # the workers start 2 s after being launched
+            self.kill()
+            time.sleep(back_at - down_at)
+            self.start()
+
+        return run
+
+
+@contextmanager
+def redis_server() -> Iterator[_OwnRedis]:
+    """Run a throwaway redis-server; yield it."""
     with tempfile.TemporaryDirectory() as directory:
-        command = [binary, "--port", str(port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--dir", directory]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = _OwnRedis(directory)
+        server.start()
         try:
-            deadline = time.monotonic() + 10
-            while not _pings(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("redis-server did not start")
-                time.sleep(0.01)
-            yield f"redis://127.0.0.1:{port}/0"
+            yield server
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait()
+            if server.process is not None:
+                server.process.send_signal(signal.SIGTERM)
+                server.process.wait()
 
 
 # -- one worker process ----------------------------------------------------------------------
@@ -114,11 +147,11 @@ class _TimedLimiter(Limiter):
         self.meter = meter
         self.overheads: list[float] = []
 
-    async def acquire(self) -> float:
+    async def acquire(self, priority: Priority = Priority.INTERACTIVE) -> float:
         task = asyncio.current_task()
         self.meter.slept[task] = 0.0
         started = time.perf_counter()
-        ticket = await self.inner.acquire()
+        ticket = await self.inner.acquire(priority)
         took = time.perf_counter() - started
         self.overheads.append(took - self.meter.slept.pop(task, 0.0))
         return ticket
@@ -148,11 +181,15 @@ class _Timed(LimiterFactory):
 async def _worker(settings: dict[str, Any]) -> dict[str, Any]:
     meter = _SleepMeter()
     inner: RateLimit | LimiterFactory
-    if settings["mode"] == "redis":
+    if settings["mode"] in ("redis", "told", "untold", "outage", "priority"):
+        told = settings["mode"] != "untold"
         inner = RedisRateLimit(
             settings["redis_url"],
             name=settings["name"],
-            per_second=settings["rate"],
+            per_second=settings["rate"] if told else None,
+            burst=settings["burst"] if told else 1,
+            expected_clients=settings["processes"] if settings["mode"] == "outage" else 1,
+            reconnect_interval=0.5,
             sleep=meter.sleep,
         )
     else:
@@ -174,10 +211,54 @@ async def _worker(settings: dict[str, Any]) -> dict[str, Any]:
                 return False
             return True
 
-        results = await asyncio.gather(*(send(i) for i in range(settings["sends"])))
+        latencies: list[float] = []
+        if settings["mode"] == "priority" and settings["tag"] == "w0":
+            results = await _interactive_beside_bulk(
+                client, session.session_uid, settings, latencies
+            )
+        elif settings["mode"] == "priority":
+            items = [
+                (session.session_uid, f"{settings['tag']}-{i}") for i in range(settings["sends"])
+            ]
+            async with client.send_many(items) as run:
+                results = [outcome.status == "sent" async for outcome in run]
+        else:
+            results = await asyncio.gather(*(send(i) for i in range(settings["sends"])))
         finished = time.time()
     overheads = [o for limiter in timed.made for o in limiter.overheads]
-    return {"sent": sum(results), "finished": finished, "overheads": overheads}
+    return {
+        "sent": sum(results),
+        "finished": finished,
+        "overheads": overheads,
+        "latencies": latencies,
+    }
+
+
+async def _interactive_beside_bulk(
+    client: AsyncClient, uid: str, settings: dict[str, Any], latencies: list[float]
+) -> list[bool]:
+    """Bulk-send this worker's share with send_many while, every 50 ms, one interactive
+    send_message goes out; note each interactive call's latency."""
+    items = [(uid, f"{settings['tag']}-{i}") for i in range(settings["sends"])]
+    done = asyncio.Event()
+
+    async def interactive() -> None:
+        index = 0
+        await asyncio.sleep(1.0)  # the bulk runs have filled the schedule by then
+        while not done.is_set():
+            started = time.perf_counter()
+            with suppress(YourGPTError):
+                await client.send_message(uid, f"{settings['tag']}-live-{index}")
+            latencies.append(time.perf_counter() - started)
+            index += 1
+            await asyncio.sleep(0.05)
+
+    probe = asyncio.ensure_future(interactive())
+    async with client.send_many(items) as run:
+        results = [outcome.status == "sent" async for outcome in run]
+    done.set()
+    await probe
+    return results
 
 
 # -- the fleet -------------------------------------------------------------------------------
@@ -196,6 +277,16 @@ class _Arrivals:
             self.times.append(now)
         return now
 
+    def busiest_second(self) -> int:
+        """The most requests in any one-second window, sliding from each arrival."""
+        times = sorted(self.times)
+        most, end = 0, 0
+        for start, moment in enumerate(times):
+            while end < len(times) and times[end] < moment + 1.0:
+                end += 1
+            most = max(most, end - start)
+        return most
+
     def rate(self) -> float:
         """Least-squares slope of requests over time, in requests per second."""
         times = sorted(self.times)
@@ -210,10 +301,13 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run_fleet(mode: str, args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
-    """Run the fleet once (`mode` "redis" or "partition"); return its figures."""
+def run_fleet(
+    mode: str, args: argparse.Namespace, redis_url: str, outage: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Run the fleet once; return its figures. `outage`, if given, runs in a thread from the
+    start (it kills and restarts Redis)."""
     arrivals = _Arrivals()
-    limit = EmulatorRateLimit(args.rate, max(2, int(args.rate // 10)))
+    limit = EmulatorRateLimit(args.rate, args.burst)
     with EmulatorThread(rate_limit=limit, clock=arrivals) as emulator:
         start_at = time.time() + 2.0  # every worker imported and connected by then
         settings = {
@@ -221,6 +315,7 @@ def run_fleet(mode: str, args: argparse.Namespace, redis_url: str) -> dict[str, 
             "redis_url": redis_url,
             "name": f"bench-{uuid.uuid4().hex[:8]}",
             "rate": args.rate,
+            "burst": args.burst,
             "processes": args.processes,
             "sends": args.sends,
             "base_url": emulator.base_url,
@@ -236,21 +331,32 @@ def run_fleet(mode: str, args: argparse.Namespace, redis_url: str) -> dict[str, 
             )
             for n in range(args.processes)
         ]
+        breaker = None
+        if outage is not None:
+            breaker = threading.Thread(target=outage)
+            breaker.start()
         reports = []
         for worker in workers:
             stdout, _ = worker.communicate()
             if worker.returncode:
                 sys.exit(f"a worker failed (exit {worker.returncode})")
             reports.append(json.loads(stdout))
+        if breaker is not None:
+            breaker.join()
         throttled = emulator.emulator.count_status(429)
         delivered = len(emulator.emulator.ledger)
     figures: dict[str, Any] = {}
-    if mode == "redis":  # the local limiter sleeps in its own task: nothing to measure there
+    latencies = [x for report in reports for x in report["latencies"]]
+    if latencies:
+        figures["interactive_p50_ms"] = _percentile(latencies, 0.5) * 1000
+        figures["interactive_p99_ms"] = _percentile(latencies, 0.99) * 1000
+        figures["interactive_calls"] = len(latencies)
+    if mode != "partition":  # the local limiter sleeps in its own task: nothing to measure there
         overheads = [o for report in reports for o in report["overheads"]]
         # The first acquires of each worker start together (one per concurrency slot, while
         # the loop also opens its HTTP and Redis connections): the steady state follows them.
         steady = [o for report in reports for o in report["overheads"][_WARMUP:]]
-        figures = {
+        figures |= {
             "overhead_p50_ms": _percentile(overheads, 0.5) * 1000,
             "overhead_p99_ms": _percentile(overheads, 0.99) * 1000,
             "steady_p50_ms": _percentile(steady, 0.5) * 1000,
@@ -264,6 +370,7 @@ def run_fleet(mode: str, args: argparse.Namespace, redis_url: str) -> dict[str, 
         "delivered": delivered,
         "sent": sum(report["sent"] for report in reports),
         "rate": arrivals.rate(),
+        "busiest_second": arrivals.busiest_second(),
         **figures,
     }
 
@@ -342,26 +449,65 @@ def _report(
     )
 
 
+def _rows(results: dict[str, dict[str, Any]], micro: dict[str, float], args: Any) -> None:
+    total = args.processes * args.sends
+    print(
+        f"\n{args.processes} processes x {args.sends} sends = {total}; service: token bucket "
+        f"{args.rate:g}/s, burst {args.burst}, whole-second Retry-After "
+        f"(ideal {total / args.rate:.2f} s)"
+        f"(ideal {total / args.rate:.2f} s)"
+    )
+    print(f"{'row':<44}{'vs ideal':>9}{'429s':>6}{'429 %':>7}{'busiest 1 s':>12}{'sent':>7}")
+    labels = {
+        "told": "(a) told per_second and burst",
+        "untold": "(b) not told (learnt together)",
+        "outage": "(c) told, Redis killed 1 s in, back 2.5 s in",
+        "priority": "(d) bulk send_many in every process",
+    }
+    for mode, result in results.items():
+        share = 100 * result["throttled"] / max(1, result["delivered"])
+        print(
+            f"{labels[mode]:<44}{result['seconds'] / result['ideal']:>8.3f}x"
+            f"{result['throttled']:>6}{share:>6.1f}%{result['busiest_second']:>12}"
+            f"{result['delivered']:>7}"
+        )
+    priority = results.get("priority", {})
+    if "interactive_p50_ms" in priority:
+        print(
+            f"(d) interactive send_message beside the bulk runs ({priority['interactive_calls']} "
+            f"calls): p50 {priority['interactive_p50_ms']:.1f} ms, p99 "
+            f"{priority['interactive_p99_ms']:.1f} ms (2 / rate = {2000 / args.rate:.0f} ms)"
+        )
+    print(
+        f"(e) one uncontended acquire: local p50 {micro['local_p50_us']:.1f} us, p99 "
+        f"{micro['local_p99_us']:.1f} us; Redis p50 {micro['redis_p50_us']:.1f} us, p99 "
+        f"{micro['redis_p99_us']:.1f} us"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or, with --worker, be one of its processes)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.redis_fleet", description=__doc__)
     parser.add_argument("--processes", type=int, default=4)
-    parser.add_argument("--sends", type=int, default=2000, help="sends per process")
+    parser.add_argument("--sends", type=int, default=500, help="sends per process")
     parser.add_argument("--rate", type=float, default=200.0, help="the emulator's limit, R/s")
-    parser.add_argument("--redis-url", help="use this Redis instead of starting one")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the partitioned fleet")
+    parser.add_argument("--burst", type=int, default=20, help="the emulator's burst")
+    parser.add_argument(
+        "--rows", default="told,untold,outage,priority", help="which rows (comma-separated)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(asyncio.run(_worker(json.loads(args.worker)))))
         return 0
-    with redis_server() if args.redis_url is None else _given(args.redis_url) as redis_url:
-        results = [run_fleet("redis", args, redis_url)]
-        if not args.no_baseline:
-            results.append(run_fleet("partition", args, redis_url))
-        micro = asyncio.run(_micro(redis_url))
-    _report(results, micro, args)
+    results: dict[str, dict[str, Any]] = {}
+    with redis_server() as server:
+        for mode in args.rows.split(","):
+            outage = server.outage(1.0, 2.5) if mode == "outage" else None
+            results[mode] = run_fleet(mode, args, server.url, outage)
+        micro = asyncio.run(_micro(server.url))
+    _rows(results, micro, args)
     if args.json:
         print(json.dumps({"fleets": results, "micro": micro}, indent=2))
     return 0

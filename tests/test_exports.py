@@ -33,6 +33,7 @@ EXPORTED = [
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
+    "Priority",
     "RateLimit",
     "RateLimitError",
     "RateLimitInfo",

@@ -16,6 +16,7 @@ from yourgpt_async import (
     AsyncClient,
     ConfigurationError,
     DeliveryUnknownError,
+    Priority,
     RateLimit,
     RateLimitError,
     RetryPolicy,
@@ -96,7 +97,7 @@ async def test_the_abstract_limiter_bounds_acquire_by_default() -> None:
     """A limiter that only implements acquire still gives up at the deadline."""
 
     class Slow(Limiter):
-        async def acquire(self) -> float:
+        async def acquire(self, priority: Priority = Priority.INTERACTIVE) -> float:
             await asyncio.sleep(10)
             return 0.0
 

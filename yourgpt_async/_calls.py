@@ -18,7 +18,7 @@ from multidict import CIMultiDict
 from . import _validate as check
 from ._config import RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError, YourGPTError
-from ._models import Page, RawResponse, with_fetch
+from ._models import Page, Priority, RawResponse, with_fetch
 from ._retry import run_with_retries
 from ._telemetry import CallTrace, Telemetry
 from ._transport import RequestTimeout, Transport, request_timeout
@@ -63,6 +63,7 @@ class Caller:
         self.retry = retry
         self.timeouts = timeouts
         self.headers = headers  # holds the key: never printed
+        self.priority = Priority.INTERACTIVE
         # None means the transport's own, which it has ready (the fast path).
         self._timeout: RequestTimeout | None = None
         self._request_headers: CIMultiDict[str] | None = None
@@ -81,9 +82,11 @@ class Caller:
         retry: RetryPolicy | None,
         max_retries: int | None,
         headers: Mapping[str, str] | None,
+        priority: Priority | str | None = None,
     ) -> Caller:
         """A caller with other defaults, sharing this one's transport and telemetry."""
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
+        rank = None if priority is None else check.choice("priority", priority, Priority)
         extra = check.headers("headers", headers)
         timeouts = None if timeout is None else check.timeout(timeout)
         policy = retry or self.retry
@@ -95,6 +98,8 @@ class Caller:
             policy = attrs.evolve(policy, attempts=max_retries + 1)
         other = self._copy()
         other.retry = policy
+        if rank is not None:
+            other.priority = rank
         if timeouts is not None:
             other.timeouts = timeouts
             other._timeout = request_timeout(timeouts)
@@ -132,9 +137,11 @@ class Caller:
         payload: Mapping[str, Any],
         retry: RetryPolicy | None,
         timeout: Timeout | None,
+        priority: Priority | str | None = None,
     ) -> T:
         """Send one call, with retries, and return the endpoint's decoded result."""
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
+        rank = self.priority if priority is None else check.choice("priority", priority, Priority)
         call_timeout = self._timeout
         if timeout is not None:
             call_timeout = request_timeout(check.timeout(timeout))
@@ -149,6 +156,7 @@ class Caller:
                     body,
                     timeout=call_timeout,
                     headers=self._request_headers,
+                    priority=rank,
                 ),
                 endpoint=endpoint.name,
                 idempotent=endpoint.idempotent,
@@ -158,7 +166,9 @@ class Caller:
             self.last_trace = trace
         with trace:
             return await run_with_retries(
-                functools.partial(self._traced_attempt, trace, endpoint, body, call_timeout),
+                functools.partial(
+                    self._traced_attempt, trace, endpoint, body, call_timeout, priority=rank
+                ),
                 endpoint=endpoint.name,
                 idempotent=endpoint.idempotent,
                 policy=policy,
@@ -172,6 +182,8 @@ class Caller:
         body: bytes,
         timeout: RequestTimeout | None,
         time_left: Callable[[], float],
+        *,
+        priority: Priority,
     ) -> T:
         trace.begin_attempt()
         try:
@@ -182,6 +194,7 @@ class Caller:
                 timeout=timeout,
                 headers=self._request_headers,
                 trace=trace,
+                priority=priority,
             )
         except YourGPTError as error:
             trace.end_attempt(error)
@@ -198,15 +211,22 @@ class Caller:
         limit: int,
         retry: RetryPolicy | None,
         timeout: Timeout | None,
+        priority: Priority | str | None = None,
     ) -> Page[T]:
         """Fetch one page of a list endpoint, able to fetch the pages after it."""
         page, limit = check.page_args(page, limit)
         payload = {**query, "page": page, "limit": limit}
-        items, total = await self.call(endpoint, payload, retry, timeout)
+        items, total = await self.call(endpoint, payload, retry, timeout, priority)
 
         async def fetch(number: int) -> Page[T]:
             return await self.page(
-                endpoint, query, page=number, limit=limit, retry=retry, timeout=timeout
+                endpoint,
+                query,
+                page=number,
+                limit=limit,
+                retry=retry,
+                timeout=timeout,
+                priority=priority,
             )
 
         return with_fetch(Page(items=items, page=page, limit=limit, total=total), fetch)

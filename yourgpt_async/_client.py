@@ -22,11 +22,11 @@ from ._bulk import BulkInput, BulkRun, BulkSummary
 from ._calls import Caller, Timeout, request_headers
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
-from ._models import ChatMode, Message, SendBy, Session, SessionState
+from ._listing import ListingMethods
+from ._models import ChatMode, Message, Priority, SendBy, Session, SessionState
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._raw import RawMethod
 from ._readback import send_message_reconciled
-from ._reads import Reads
 from ._settle import Sending
 from ._telemetry import (
     RequestEvent,
@@ -54,7 +54,7 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """Replies over this many bytes (4 MiB) are refused unread; see ``max_response_bytes``."""
 
 
-class AsyncClient(Reads):
+class AsyncClient(ListingMethods):
     """An asyncio client for YourGPT's Project Integration API.
 
     One client holds one ``aiohttp.ClientSession`` (made on first use, inside the running event
@@ -227,6 +227,7 @@ class AsyncClient(Reads):
         retry: RetryPolicy | None = None,
         max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: Priority | str | None = None,
     ) -> AsyncClient:
         """A view of this client with other defaults, sharing its session, limiter and gate.
 
@@ -244,13 +245,19 @@ class AsyncClient(Reads):
             max_retries: Retries after the first attempt (0 for none): ``retry`` (or the
                 client's policy) with ``attempts = max_retries + 1``.
             headers: Headers to add to (or replace in) the client's, for every call of the view.
+            priority: The :class:`Priority` of the view's calls (direct calls are interactive
+                by default): ``"bulk"`` lets every interactive call go first.
 
         Returns:
             The view, an ``AsyncClient``; views of views add up.
         """
         view = self._fork()
         view._caller = self._caller.with_options(
-            timeout=timeout, retry=retry, max_retries=max_retries, headers=headers
+            timeout=timeout,
+            retry=retry,
+            max_retries=max_retries,
+            headers=headers,
+            priority=priority,
         )
         return view
 
@@ -278,6 +285,7 @@ class AsyncClient(Reads):
         widget_uid: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> Session:
         """Create a chat session for the widget.
 
@@ -288,12 +296,14 @@ class AsyncClient(Reads):
             widget_uid: The widget; defaults to the client's.
             retry: Overrides the client's retry policy for this call.
             timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Returns:
             The new session; pass its ``session_uid`` to the other methods.
         """
         payload = {"widget_uid": self._widget(widget_uid)}
-        return await self._caller.call(CREATE_SESSION, payload, retry, timeout)
+        return await self._caller.call(CREATE_SESSION, payload, retry, timeout, priority)
 
     async def send_message(
         self,
@@ -304,6 +314,7 @@ class AsyncClient(Reads):
         widget_uid: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> Message:
         """Send a message into a session, as the user, a human operator or the assistant.
 
@@ -329,6 +340,8 @@ class AsyncClient(Reads):
             widget_uid: The widget; defaults to the client's.
             retry: Overrides the client's retry policy for this call.
             timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Returns:
             The AI's reply to a user message, else the stored message.
@@ -342,17 +355,28 @@ class AsyncClient(Reads):
             "message": text,
             "send_by": sender.value,
         }
-        policy = retry or self._caller.retry
-        if isinstance(policy, RetryPolicy) and policy.reconcile:
-            send = functools.partial(self._caller.call, SEND_MESSAGE, payload, timeout=timeout)
-            read = functools.partial(self.get_session_messages, timeout=timeout)
-            reply = await send_message_reconciled(send, read, payload, policy, self._sending)
-        else:
-            reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout)
+        reply = await self._send(payload, retry, timeout, priority)
         if reply is not None:
             return reply
         # Operator and assistant sends may come back without a body: the message as sent.
         return Message(session_uid=uid, message=text, send_by=sender, raw={})
+
+    async def _send(
+        self,
+        payload: dict[str, str],
+        retry: RetryPolicy | None,
+        timeout: Timeout | None,
+        priority: Priority | str | None,
+    ) -> Message | None:
+        """sendMessage, settled by reading the session back when the policy reconciles."""
+        policy = retry or self._caller.retry
+        if not (isinstance(policy, RetryPolicy) and policy.reconcile):
+            return await self._caller.call(SEND_MESSAGE, payload, retry, timeout, priority)
+        send = functools.partial(
+            self._caller.call, SEND_MESSAGE, payload, timeout=timeout, priority=priority
+        )
+        read = functools.partial(self.get_session_messages, timeout=timeout, priority=priority)
+        return await send_message_reconciled(send, read, payload, policy, self._sending)
 
     async def update_session(
         self,
@@ -363,6 +387,7 @@ class AsyncClient(Reads):
         segment: str | Sequence[str] | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> Session:
         """Change a session's state, chat mode or segment tags. Idempotent, so retried freely.
 
@@ -376,6 +401,8 @@ class AsyncClient(Reads):
                 the whole value.
             retry: Overrides the client's retry policy for this call.
             timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Returns:
             The session as updated.
@@ -396,7 +423,7 @@ class AsyncClient(Reads):
             raise ConfigurationError(
                 "nothing to update: pass at least one of state, chat_mode or segment"
             )
-        return await self._caller.call(UPDATE_SESSION, payload, retry, timeout)
+        return await self._caller.call(UPDATE_SESSION, payload, retry, timeout, priority)
 
     def send_many(
         self,
@@ -407,6 +434,7 @@ class AsyncClient(Reads):
         journal: str | os.PathLike[str] | None = None,
         progress: Callable[[BulkSummary], object] | None = None,
         resend_in_doubt: bool = False,
+        priority: Priority | str = Priority.BULK,
     ) -> BulkRun:
         """Send many messages, at most ``concurrency`` at a time, and yield each one's outcome.
 
@@ -421,8 +449,8 @@ class AsyncClient(Reads):
                     ...
             print(run.summary())
 
-        With ``journal``, a run killed at any moment resumes without resending a delivered
-        message: see :class:`BulkRun` for the journal's rules.
+        With ``journal``, a killed run resumes without resending a delivered message (see
+        :class:`BulkRun`).
 
         Args:
             items: The messages to send.
@@ -434,10 +462,11 @@ class AsyncClient(Reads):
             progress: Called with a :class:`BulkSummary` as outcomes arrive (at most every
                 0.1 s) and once at the end.
             resend_in_doubt: On resume, resend the items an earlier run left in doubt,
-                accepting that some may then be delivered twice. When the client's retry
-                policy has ``reconcile=True``, each such item's session is read back first:
-                found, it is ``Sent`` (``settled``) and not resent; missing, it is sent; only
-                the undecidable ones stay ``InDoubt`` (or, with this flag, are resent).
+                accepting that some may then be delivered twice. With ``reconcile=True`` in
+                the retry policy, each one's session is read back first: found, it is ``Sent``
+                (``settled``); missing, it is sent; undecidable, ``InDoubt`` (or resent).
+            priority: The items' :class:`Priority`: bulk by default, so that the client's
+                interactive calls go ahead of them.
 
         Returns:
             The run: an async iterator of outcomes and an async context manager.
@@ -447,7 +476,7 @@ class AsyncClient(Reads):
                 another input (when iteration starts).
         """
         return BulkRun(
-            self,
+            self.with_options(priority=priority),
             items,
             concurrency=self._max_concurrency if concurrency is None else concurrency,
             ordered=ordered,

@@ -22,6 +22,7 @@ __all__ = [
     "ContentType",
     "Message",
     "Page",
+    "Priority",
     "RateLimitInfo",
     "RawResponse",
     "SendBy",
@@ -49,6 +50,22 @@ class SendBy(_StrEnum):
     """A human operator: the session switches to operator mode and the AI stops answering."""
     ASSISTANT = "assistant"
     """The bot itself (a system or scripted message): no AI answer."""
+
+
+class Priority(_StrEnum):
+    """Which calls get the next free turn when the rate limit holds calls back.
+
+    Direct calls (``send_message`` from a web handler, say) are interactive by default and
+    ``send_many`` items bulk; set it per call (``priority=``), per view (``with_options``) or
+    per run (``send_many(priority=...)``). A waiting interactive call goes ahead of every
+    queued bulk call; bulk calls keep a small guaranteed share of the turns, so they never
+    starve.
+    """
+
+    INTERACTIVE = "interactive"
+    """Someone is waiting for the answer: goes first."""
+    BULK = "bulk"
+    """Background work: takes the turns interactive calls leave, and a small share always."""
 
 
 class ChatMode(_StrEnum):

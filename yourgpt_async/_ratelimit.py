@@ -17,8 +17,10 @@ import contextlib
 import heapq
 import itertools
 import math
+from typing import Final
 
 from ._config import Clock, RateLimit, Sleep
+from ._models import Priority
 from ._wire import RateHints
 
 __all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "NoTurnInTime", "make_limiter"]
@@ -43,6 +45,11 @@ _TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enoug
 _BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
 _INF = math.inf
 _SUCCESS_LOG = 4096  # successes remembered to count the rate the service accepted
+# While interactive and bulk calls both wait, every this many turns one goes to bulk: bulk
+# keeps a tenth of the rate, however busy the interactive side.
+BULK_SHARE_EVERY = 10
+INTERACTIVE: Final = Priority.INTERACTIVE
+BULK: Final = Priority.BULK
 
 
 class NoTurnInTime(Exception):
@@ -64,17 +71,21 @@ class Limiter(abc.ABC):
     """Paces the requests of one client (or, for a shared backend, of many)."""
 
     @abc.abstractmethod
-    async def acquire(self) -> float:
-        """Wait until a request may be sent; return a ticket to hand back in the report."""
+    async def acquire(self, priority: Priority = INTERACTIVE) -> float:
+        """Wait until a request may be sent; return a ticket to hand back in the report.
 
-    async def acquire_within(self, seconds: float) -> float:
+        ``priority`` says whose turn comes first when callers wait: an interactive caller goes
+        ahead of queued bulk ones (a limiter may ignore it).
+        """
+
+    async def acquire_within(self, seconds: float, priority: Priority = INTERACTIVE) -> float:
         """:meth:`acquire`, giving up after ``seconds``.
 
         Raises:
             NoTurnInTime: No turn came in time; the caller sends nothing.
         """
         try:
-            return await asyncio.wait_for(self.acquire(), max(0.0, seconds))
+            return await asyncio.wait_for(self.acquire(priority), max(0.0, seconds))
         except asyncio.TimeoutError:
             raise NoTurnInTime(None, cooldown=False) from None
 
@@ -158,9 +169,11 @@ class LocalLimiter(Limiter):
     """The in-process limiter: a GCRA schedule, the cool-down, the adaptive rate (AIMD) and the
     quota that rate-limit headers announce.
 
-    Callers that may not go at once wait in one first-come-first-served queue, released one
-    turn at a time (``1 / rate`` apart, up to ``burst`` at once) by a single pump task, so a
-    change of rate or a cool-down applies to everyone already waiting. A caller with a
+    Callers that may not go at once wait in two first-come-first-served queues, interactive
+    and bulk, released one turn at a time (``1 / rate`` apart, up to ``burst`` at once) by a
+    single pump task, so a change of rate or a cool-down applies to everyone already waiting.
+    The next free turn goes to the first interactive caller, except that while both queues
+    wait every tenth turn goes to bulk, so bulk never starves. A caller with a
     deadline that a cool-down outlasts fails at once; one still queued at its deadline fails
     then.
 
@@ -212,6 +225,8 @@ class LocalLimiter(Limiter):
         self._last_ticket = -math.inf
         self._cooldown_until = -math.inf
         self._waiters: collections.deque[asyncio.Future[float]] = collections.deque()
+        self._bulk: collections.deque[asyncio.Future[float]] = collections.deque()
+        self._bulk_skipped = 0  # turns given to interactive callers while bulk ones waited
         self._deadlines: list[tuple[float, int, asyncio.Future[float]]] = []
         self._order = itertools.count()
         self._pump: asyncio.Task[None] | None = None
@@ -243,7 +258,7 @@ class LocalLimiter(Limiter):
     @property
     def waiting(self) -> int:
         """How many callers are queued for a turn."""
-        return len(self._waiters)
+        return len(self._waiters) + len(self._bulk)
 
     # -- the schedule ----------------------------------------------------------------------
 
@@ -290,14 +305,14 @@ class LocalLimiter(Limiter):
                 quota.spent(now)
         return ticket
 
-    async def acquire(self) -> float:
+    async def acquire(self, priority: Priority = INTERACTIVE) -> float:
         """Wait for the cool-down and this caller's turn; return the time it was given.
 
         A caller cancelled while queued leaves the queue; nobody's turn is lost.
         """
-        return await self.acquire_within(_INF)
+        return await self.acquire_within(_INF, priority)
 
-    async def acquire_within(self, seconds: float) -> float:
+    async def acquire_within(self, seconds: float, priority: Priority = INTERACTIVE) -> float:
         """:meth:`acquire`, failing at once if a cool-down lasts longer than ``seconds``, and
         when still queued after ``seconds``.
 
@@ -307,10 +322,16 @@ class LocalLimiter(Limiter):
         """
         now = self._clock()
         if not self._waiters and self._turn(now) <= now:
-            return self._take(now)
-        return await self._queue(now, seconds)
+            if not self._bulk:
+                return self._take(now)
+            # Bulk callers wait (the pump is late for them): an interactive one goes first
+            # unless bulk is owed its share.
+            if priority is not BULK and self._bulk_skipped < BULK_SHARE_EVERY - 1:
+                self._bulk_skipped += 1
+                return self._take(now)
+        return await self._queue(now, seconds, priority)
 
-    async def _queue(self, now: float, seconds: float) -> float:
+    async def _queue(self, now: float, seconds: float, priority: Priority = INTERACTIVE) -> float:
         """Wait in line for a turn, for at most ``seconds``."""
         if self._origin != self._origin:  # NaN: the first time anyone was held back
             self._origin = now
@@ -319,7 +340,8 @@ class LocalLimiter(Limiter):
             raise NoTurnInTime(hold - now, cooldown=True)
         self._held_back_at = now
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        queue = self._bulk if priority is BULK else self._waiters
+        queue.append(waiter)
         if seconds != _INF:
             heapq.heappush(self._deadlines, (now + seconds, next(self._order), waiter))
         if self._pump is None or self._pump.done():
@@ -331,7 +353,7 @@ class LocalLimiter(Limiter):
         except asyncio.CancelledError:
             if not waiter.done() or waiter.cancelled():
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                    queue.remove(waiter)
             raise
 
     def _expire(self, now: float) -> float:
@@ -353,13 +375,23 @@ class LocalLimiter(Limiter):
                 return deadline
         return math.inf
 
+    def _head(self) -> collections.deque[asyncio.Future[float]] | None:
+        """The queue whose first caller gets the next turn (``None`` when both are empty):
+        interactive, but bulk every tenth turn while both wait."""
+        waiters, bulk = self._waiters, self._bulk
+        while waiters and waiters[0].done():  # cancelled or expired while queued
+            waiters.popleft()
+        while bulk and bulk[0].done():
+            bulk.popleft()
+        if not bulk:
+            return waiters or None
+        if waiters and self._bulk_skipped < BULK_SHARE_EVERY - 1:
+            return waiters
+        return bulk
+
     async def _run_pump(self) -> None:
-        """Hand out turns to the queue, in order, until it is empty."""
-        waiters = self._waiters
-        while waiters:
-            if waiters[0].done():  # cancelled or expired while queued
-                waiters.popleft()
-                continue
+        """Hand out turns to the queues, in order, until they are empty."""
+        while (waiters := self._head()) is not None:
             now = self._clock()
             next_deadline = self._expire(now) if self._deadlines else math.inf
             if waiters[0].done():
@@ -379,6 +411,10 @@ class LocalLimiter(Limiter):
                     self._pump_sleep = None
                 self._interrupted = False
                 continue
+            if waiters is self._bulk:
+                self._bulk_skipped = 0
+            elif self._bulk:
+                self._bulk_skipped += 1
             waiters.popleft().set_result(self._take(now, late_ok=True))
         if len(self._deadlines) > 64:
             self._deadlines = [entry for entry in self._deadlines if not entry[2].done()]
@@ -416,7 +452,7 @@ class LocalLimiter(Limiter):
         if self._rate >= self._ceiling or self._rate > self._quota_rate:
             return  # at the ceiling, or the headers' quota is what holds callers back
         now = self._clock()
-        if not self._waiters and now - self._held_back_at > _DEMAND_WINDOW:
+        if not self._waiters and not self._bulk and now - self._held_back_at > _DEMAND_WINDOW:
             return  # the rate is not what holds callers back: no reason to raise it
         if self._slow_start:
             self._rate += _SLOW_START_GAIN
@@ -506,6 +542,15 @@ class LocalLimiter(Limiter):
         count = len(log) - first
         return count / elapsed if elapsed >= _MIN_MEASURE_SECONDS and count else math.inf
 
+    def abandon_queue(self, error: type[Exception]) -> None:
+        """Fail every queued caller with ``error`` (they are to wait elsewhere), keeping their
+        order: interactive callers first."""
+        for queue in (self._waiters, self._bulk):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_exception(error())
+
     async def aclose(self) -> None:
         """Stop the pump; callers still queued are cancelled."""
         pump, self._pump = self._pump, None
@@ -513,8 +558,9 @@ class LocalLimiter(Limiter):
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-        while self._waiters:
-            self._waiters.popleft().cancel()
+        for queue in (self._waiters, self._bulk):
+            while queue:
+                queue.popleft().cancel()
 
 
 def make_limiter(rate_limit: RateLimit | LimiterFactory) -> Limiter:

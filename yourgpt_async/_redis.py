@@ -1,141 +1,52 @@
 """A rate limit shared through Redis by every client, process and machine that names it.
 
 :class:`RedisRateLimit` is the configuration (pass it as ``AsyncClient(rate_limit=...)``);
-:class:`RedisLimiter` is what each client paces its requests with. ``redis`` is imported only
-when a limiter is made, so the package works without the optional ``redis`` extra.
+:class:`RedisLimiter` is what each client paces its requests with: every decision about the
+shared schedule is taken in Redis by the scripts of ``_redis_lua``; the limiter sends them,
+sleeps, falls back to a :class:`~._ratelimit.LocalLimiter` while Redis is unreachable, and
+brings the calls queued there back to the shared schedule when it returns. ``redis`` is
+imported only when a limiter is made, so the package works without the optional ``redis``
+extra.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
-import re
 import time
-import urllib.parse
 import warnings
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
+from . import _redis_lua as lua
 from ._config import Clock, RateLimit, Sleep, _positive
 from ._exceptions import ConfigurationError, RateLimiterUnavailableError, redact
-from ._ratelimit import Limiter, LimiterFactory, LocalLimiter
+from ._models import Priority
+from ._ratelimit import BULK, INTERACTIVE, Limiter, LimiterFactory, LocalLimiter, NoTurnInTime
+from ._redis_url import check_url, connection_pool, redact_url, url_repr, url_secrets
+from ._wire import RateHints
 
 if TYPE_CHECKING:
-    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.commands.core import AsyncScript
 
 __all__ = ["RedisLimiter", "RedisRateLimit"]
 
 logger = logging.getLogger("yourgpt_async")
 
-_SCHEMES: Final = ("redis", "rediss", "unix")
 _MICROS: Final = 1_000_000
 _POOL_SIZE: Final = 8  # connections per client; each command holds one for ~0.1 ms
 _COALESCE: Final = 0.001  # a 429 that extends the known cool-down by less is not written again
-
-# Reserve a send slot of a GCRA budget kept in server time, or confirm one after its wait.
-# KEYS[1]: the theoretical arrival time (TAT) in µs; KEYS[2]: the end of the cool-down in µs.
-# ARGV[1]: µs between requests; ARGV[2]: the burst tolerance in µs; ARGV[3]: "1" to reserve,
-# "0" to confirm (send now unless a cool-down began meanwhile, else reserve anew).
-# Returns the µs to wait before sending; 0 means send now.
-_ACQUIRE_LUA: Final = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cooldown = tonumber(redis.call('GET', KEYS[2]) or '0')
-if ARGV[3] == '0' and cooldown <= now then
-  return 0
-end
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local floor = now
-if cooldown > now then
-  floor = cooldown + tolerance
-end
-if tat < floor then
-  tat = floor
-end
-local send = tat - tolerance
-if send < now then
-  send = now
-end
-tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
-return math.ceil(send - now)
-"""
-
-# Start or extend the shared cool-down after a 429, and move the TAT past it so that no burst
-# follows it. KEYS as above; ARGV[1]: the wait in µs; ARGV[2]: the burst tolerance in µs.
-_THROTTLE_LUA: Final = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local wait = tonumber(ARGV[1])
-local ends = now + wait
-local cooldown = tonumber(redis.call('GET', KEYS[2]) or '0')
-if ends > cooldown then
-  redis.call('SET', KEYS[2], string.format('%.0f', ends), 'PX', math.ceil(wait / 1000) + 1)
-end
-local floor = ends + tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < floor then
-  redis.call('SET', KEYS[1], string.format('%.3f', floor), 'PX',
-    math.ceil((floor - now) / 1000) + 1000)
-end
-return 0
-"""
-
-
-# A password given in the query string, which redis-py reads too: `?password=...`.
-_QUERY_PASSWORD: Final = re.compile(r"(?i)([?&](?:password|pass|passwd|pwd)=)([^&#]*)")
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with its password (if any) replaced by ``***``: the one in the user info
-    (``redis://:pw@host``) and one given in the query (``?password=pw``)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparsable Redis URL>"
-    if parts.password is not None:
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        url = urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    return _QUERY_PASSWORD.sub(r"\1***", url)
-
-
-def url_secrets(url: str) -> tuple[str, ...]:
-    """The passwords in ``url``, as written and decoded, to scrub from any text."""
-    try:
-        found = [urllib.parse.urlsplit(url).password or ""]
-    except ValueError:
-        found = []
-    found += [match.group(2) for match in _QUERY_PASSWORD.finditer(url)]
-    found += [urllib.parse.unquote(value) for value in found]
-    return tuple(sorted({value for value in found if value}, key=len, reverse=True))
-
-
-def _check_url(url: object) -> None:
-    if not isinstance(url, str) or not url:
-        raise ConfigurationError(f"RedisRateLimit.url must be a non-empty str, got {url!r}")
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        raise ConfigurationError(
-            f"RedisRateLimit.url is not a valid URL: {redact_url(url)!r}"
-        ) from None
-    if parts.scheme not in _SCHEMES or not (parts.hostname or parts.path):
-        raise ConfigurationError(
-            "RedisRateLimit.url must look like redis://host:6379/0, rediss://... or "
-            f"unix:///path/to/redis.sock, got {redact_url(url)!r}"
-        )
-
-
-def _url_repr(url: str) -> str:
-    return repr(redact_url(url))
+_INCREASE: Final = 0.1  # as RateLimit's: the rate set at a decrease, added back per second
+_DECREASE: Final = 0.9  # as RateLimit's: the share of the accepted rate kept after a 429
+_QUOTA_EVERY: Final = 0.1  # seconds between two writes of what rate-limit headers said
+_BOOKINGS: Final = 4096  # reservations remembered until their request is reported
+_IDLE_MS: Final = 60_000  # the shared state expires after this long unused (or max_cooldown)
+# Statuses of the acquire script.
+_GO, _LATER, _PAST_DEADLINE, _COOLED, _COOLDOWN_PAST_DEADLINE = range(5)
 
 
 @attrs.frozen
@@ -143,33 +54,49 @@ class RedisRateLimit(LimiterFactory):
     """One request budget shared through Redis by every client that names it.
 
     A YourGPT rate limit belongs to the API key, not to a process. Give every client of the
-    key, in any process on any machine, the same ``url``, ``name``, ``per_second`` and
-    ``burst``, and together they send no faster than ``per_second``::
+    key, in any process on any machine, the same settings (``url``, ``name``, ``per_second``,
+    ``burst``...), and together they keep to one budget::
 
         limit = RedisRateLimit("redis://redis:6379/0", name="project-1", per_second=20)
         async with AsyncClient(rate_limit=limit) as yg:
             ...
 
+    Told ``per_second`` (and the service's ``burst``, if known), the fleet keeps 1 % under it
+    and leaves three quarters of the burst unused, as :class:`RateLimit` does; a 429 drops the
+    burst and 3 % more. Without ``per_second`` the fleet finds the service's limit together:
+    it starts at ``initial_per_second``, speeds up while callers wait and the service accepts,
+    and on a 429 lowers the shared rate to just under what the service accepted, probing
+    higher again only as often as the pauses a failed probe would cost allow (about 3 % of the
+    time). With ``per_second`` and ``adaptive=True``, ``per_second`` is the ceiling.
+
     How it works: one Lua script, one round trip per request, keeps a GCRA schedule (a token
-    bucket's equivalent) in server time (``redis.call('TIME')``), so the clients' clocks never
-    matter. Each request reserves the next free slot and sleeps until it. A request that had to
-    wait reads the shared cool-down once more before it goes (a second round trip, only when it
-    waited), so a 429 seen anywhere holds back requests already scheduled. A 429 (or 503) with
-    ``Retry-After`` seen by any client starts a cool-down every client honours, and the
-    schedule resumes after it without a burst.
+    bucket's equivalent) and the adaptive rate in one Redis hash, in server time
+    (``redis.call('TIME')``), so the clients' clocks never matter. Each request reserves the
+    next free slot and sleeps until it; one that waited checks the shared cool-down once more
+    before it goes. A 429 (or 503) seen by any client starts a cool-down every client honours
+    (capped at ``max_cooldown``), and the schedule resumes after it without a burst.
+    Rate-limit headers, where the service sends them, cap the shared pace too.
+
+    Priorities hold across the fleet: a bulk call (``send_many``'s, by default) reserves a
+    slot only when it is at most two turns away, so the schedule never fills up with bulk
+    calls and an interactive call anywhere in the fleet waits at most about two turns; while
+    interactive calls keep the schedule full, every tenth turn still goes to bulk.
 
     A call cancelled while it waits leaves its reserved slot to no one: the fleet sends a little
-    less than ``per_second`` at that moment, never more.
+    less than its rate at that moment, never more.
 
     When Redis cannot be reached (every command has ``timeout`` to connect and to answer, with
     no retries, so nothing hangs), ``on_redis_error`` decides:
 
-    - ``"local"`` (the default): the client paces itself alone, as
-      ``RateLimit(per_second=per_second / expected_clients, adaptive=True)`` would, so it keeps
-      sending and lowers its rate if the service answers 429. The first fall-back of a limiter
-      is reported with a :class:`RuntimeWarning`, later ones and the return to Redis in the
+    - ``"local"`` (the default): the client paces itself alone at its share,
+      ``per_second / expected_clients`` (without ``per_second``: the shared rate last seen,
+      divided the same way), adapting to 429s. The first fall-back of a limiter is reported
+      with a :class:`RuntimeWarning`, later ones and the return to Redis in the
       ``yourgpt_async`` log. Every ``reconnect_interval`` seconds it tries Redis again in the
-      background, and uses it again as soon as it answers.
+      background; once Redis answers, the calls it queued locally re-join the shared
+      schedule. Until every client has had time to come back (``reconnect_interval``), the
+      shared rate is cut to the share of the clients already back, since the others still
+      send at theirs: the fleet never goes over its rate while it re-forms.
     - ``"fail"``: the call raises :class:`~yourgpt_async.RateLimiterUnavailableError` before
       anything is sent, so nothing is delivered and retrying later is safe.
 
@@ -178,18 +105,21 @@ class RedisRateLimit(LimiterFactory):
             ``unix:///run/redis.sock``. The password never appears in a repr, log or error.
         name: The budget's name: the same for every client of one API key (for instance the
             project id; never the key itself).
-        per_second: Requests per second for all the clients together.
-        burst: Requests that may go at once above the rate. Keep the default of 1 unless the
-            service's own burst allowance is known: it then stays unused as a margin for
-            network jitter.
+        per_second: Requests per second for all the clients together, or ``None`` to find
+            the service's limit together.
+        burst: The service's burst allowance, if known (a quarter of it is used).
+        adaptive: Whether 429s lower the rate; defaults to on when ``per_second`` is ``None``.
+        initial_per_second: Where the shared adaptive rate starts.
+        min_per_second: The shared adaptive rate never drops below this.
+        max_cooldown: The longest one 429's ``Retry-After`` holds the fleet, in seconds.
         on_redis_error: ``"local"`` or ``"fail"``: what to do while Redis is unreachable.
         expected_clients: How many clients usually share the budget; while falling back, each
-            paces itself at ``per_second / expected_clients``. 1 (the default) keeps the whole
-            rate, relying on the adaptive decrease if several clients fall back at once.
+            paces itself at its share. 1 (the default) keeps the whole rate, relying on the
+            adaptive decrease if several clients fall back at once.
         timeout: Seconds each Redis command may take to connect and to answer.
         reconnect_interval: Seconds between attempts to reach Redis again while falling back.
-        prefix: The start of the Redis keys (``<prefix>:{<name>}:tat`` and
-            ``<prefix>:{<name>}:cooldown``; both expire when idle).
+        prefix: The start of the Redis key, ``<prefix>:{<name>}`` (a hash; it expires when
+            the budget is idle for a minute, or ``max_cooldown`` if longer).
         clock: The monotonic clock (tests pass a fake one).
         sleep: The coroutine used to wait (tests pass a fake one).
 
@@ -198,10 +128,14 @@ class RedisRateLimit(LimiterFactory):
             ``redis`` extra is not installed.
     """
 
-    url: str = attrs.field(repr=_url_repr)
+    url: str = attrs.field(repr=url_repr)
     name: str = attrs.field(kw_only=True)
-    per_second: float = attrs.field(kw_only=True)
+    per_second: float | None = attrs.field(default=None, kw_only=True)
     burst: int = attrs.field(default=1, kw_only=True)
+    adaptive: bool | None = attrs.field(default=None, kw_only=True)
+    initial_per_second: float = attrs.field(default=20.0, kw_only=True)
+    min_per_second: float = attrs.field(default=0.5, kw_only=True)
+    max_cooldown: float = attrs.field(default=30.0, kw_only=True)
     on_redis_error: Literal["local", "fail"] = attrs.field(default="local", kw_only=True)
     expected_clients: int = attrs.field(default=1, kw_only=True)
     timeout: float = attrs.field(default=0.5, kw_only=True)
@@ -211,38 +145,63 @@ class RedisRateLimit(LimiterFactory):
     sleep: Sleep = attrs.field(default=asyncio.sleep, kw_only=True, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        _check_url(self.url)
+        check_url(self.url)
         for field in ("name", "prefix"):
             value = getattr(self, field)
             if not isinstance(value, str) or not value.strip():
                 raise ConfigurationError(
                     f"RedisRateLimit.{field} must be a non-empty str, got {value!r}"
                 )
-        _positive("RedisRateLimit.per_second", self.per_second)
+        _positive("RedisRateLimit.per_second", self.per_second, allow_none=True)
         for field in ("burst", "expected_clients"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(
                     f"RedisRateLimit.{field} must be an int of at least 1, got {value!r}"
                 )
+        if self.adaptive not in (None, True, False):
+            raise ConfigurationError(
+                f"RedisRateLimit.adaptive must be True, False or None, got {self.adaptive!r}"
+            )
         if self.on_redis_error not in ("local", "fail"):
             raise ConfigurationError(
                 "RedisRateLimit.on_redis_error must be 'local' or 'fail', "
                 f"got {self.on_redis_error!r}"
             )
-        _positive("RedisRateLimit.timeout", self.timeout)
-        _positive("RedisRateLimit.reconnect_interval", self.reconnect_interval)
+        for field in (
+            "initial_per_second",
+            "min_per_second",
+            "max_cooldown",
+            "timeout",
+            "reconnect_interval",
+        ):
+            _positive(f"RedisRateLimit.{field}", getattr(self, field))
+
+    @property
+    def is_adaptive(self) -> bool:
+        """Whether the shared rate adapts to 429s (``adaptive``, or its default)."""
+        return self.per_second is None if self.adaptive is None else self.adaptive
 
     @property
     def fallback(self) -> RateLimit:
-        """The in-process limit each client keeps to while Redis is unreachable."""
-        share = self.per_second / self.expected_clients
+        """The in-process limit each client keeps to while Redis is unreachable (before the
+        fleet has learnt a rate: see :meth:`fallback_at`)."""
+        return self.fallback_at(None)
+
+    def fallback_at(self, shared_rate: float | None) -> RateLimit:
+        """The in-process limit while Redis is unreachable, ``shared_rate`` being the fleet's
+        rate last seen (``None`` if none): this client's share of it, adapting to 429s."""
+        whole = self.per_second
+        if whole is None or (shared_rate is not None and self.is_adaptive):
+            whole = shared_rate if shared_rate is not None else self.initial_per_second
+        share = whole / self.expected_clients
         return RateLimit(
             per_second=share,
             burst=max(1, self.burst // self.expected_clients),
             adaptive=True,
             initial_per_second=share,
-            min_per_second=min(0.5, share),
+            min_per_second=min(self.min_per_second, share),
+            max_cooldown=self.max_cooldown,
             clock=self.clock,
             sleep=self.sleep,
         )
@@ -256,8 +215,12 @@ class RedisRateLimit(LimiterFactory):
         return RedisLimiter(self)
 
 
+class _Rejoin(Exception):
+    """Redis answers again: a caller queued in the local fall-back goes back to Redis."""
+
+
 class RedisLimiter(Limiter):
-    """One client's view of a :class:`RedisRateLimit`: reserves its slots in Redis.
+    """Paces one client's requests by the schedule its :class:`RedisRateLimit` keeps in Redis.
 
     Args:
         config: The shared limit.
@@ -267,53 +230,48 @@ class RedisLimiter(Limiter):
     """
 
     def __init__(self, config: RedisRateLimit) -> None:
-        try:
-            from redis import asyncio as aioredis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-            from redis.exceptions import RedisError
-        except ImportError as error:
-            raise ConfigurationError(
-                "RedisRateLimit needs the redis package: pip install 'yourgpt-async[redis]'"
-            ) from error
         self._config = config
         self._clock: Clock = config.clock
         self._sleep: Sleep = config.sleep
         self._url = redact_url(config.url)
         self._secrets = url_secrets(config.url)
-        interval = _MICROS / config.per_second
-        self._interval = repr(interval)
-        self._tolerance = repr((config.burst - 1) * interval)
-        tag = "{" + config.name + "}"  # a hash tag: both keys in one Redis Cluster slot
-        self._keys = (f"{config.prefix}:{tag}:tat", f"{config.prefix}:{tag}:cooldown")
-        try:
-            # A few connections serve any number of waiters: a slot is held only for one
-            # command, never while sleeping. No retries inside redis-py: a dead server costs one
-            # timeout, then the limiter falls back.
-            self._pool: BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
-                config.url,
-                max_connections=_POOL_SIZE,
-                timeout=config.timeout,
-                socket_timeout=config.timeout,
-                socket_connect_timeout=config.timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
-        except ValueError as error:
-            raise ConfigurationError(
-                f"RedisRateLimit.url {self._url!r} is not usable: {self._text(error)}"
-            ) from None
-        self._redis: Redis = aioredis.Redis(connection_pool=self._pool)
-        self._acquire_script: AsyncScript = self._redis.register_script(_ACQUIRE_LUA)
-        self._throttle_script: AsyncScript = self._redis.register_script(_THROTTLE_LUA)
-        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
-        self._local = LocalLimiter(config.fallback)
+        self._key = f"{config.prefix}:{{{config.name}}}"  # a hash tag: one Redis Cluster slot
+        self._idle = str(max(_IDLE_MS, math.ceil(config.max_cooldown * 1000) + 1000))
+        self._settings = (
+            repr(float(config.per_second or 0)),
+            "1" if config.is_adaptive else "0",
+            str(config.burst),
+            repr(config.initial_per_second),
+            repr(config.min_per_second),
+            repr(_INCREASE),
+        )
+        self._pool, self._errors = connection_pool(
+            config.url, config.timeout, _POOL_SIZE, self._secrets
+        )
+        from redis.asyncio import Redis
+
+        self._redis = Redis(connection_pool=self._pool)
+        self._acquire_script: AsyncScript = self._redis.register_script(lua.ACQUIRE)
+        self._throttle_script: AsyncScript = self._redis.register_script(lua.THROTTLE)
+        self._quota_script: AsyncScript = self._redis.register_script(lua.QUOTA)
+        self._rejoin_script: AsyncScript = self._redis.register_script(lua.REJOIN)
+        self._local: LocalLimiter | None = None  # the fall-back, while in use
+        self._bulk_gate = asyncio.Lock()  # one bulk caller of this client asks Redis at a time
+        self._gate = asyncio.Lock()  # ... and one interactive caller, when the rate is learnt
         self._cooldown_until = -math.inf  # on self._clock: the latest 429 this client saw
+        self._offset = 0.0  # Redis's clock (s) less ours, as of the last answer
+        self._shared_rate: float | None = None  # the fleet's rate as of the last answer
+        self._quota_written = -math.inf
+        self._booked: dict[float, int] = {}  # ticket -> when its turn was reserved (Redis µs)
         self._falling_back = False
+        self._epoch = 0  # how many times Redis was lost
         self._warned = False
         self._next_probe = -math.inf
         self._probe: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.throttled = 0
+        """How many 429s this client has been told of."""
 
     def __repr__(self) -> str:
         mode = "closed" if self._closed else "local" if self._falling_back else "shared"
@@ -324,7 +282,19 @@ class RedisLimiter(Limiter):
         """Whether requests are paced through Redis now (``False`` while falling back)."""
         return not self._falling_back
 
-    async def acquire(self) -> float:
+    @property
+    def rate(self) -> float:
+        """The fleet's rate as last seen in Redis (the local share while falling back)."""
+        if self._local is not None and self._falling_back:
+            return self._local.rate
+        if self._shared_rate is not None and self._shared_rate > 0:
+            return self._shared_rate
+        per_second = self._config.per_second
+        return per_second if per_second is not None else self._config.initial_per_second
+
+    # -- acquiring -------------------------------------------------------------------------
+
+    async def acquire(self, priority: Priority = INTERACTIVE) -> float:
         """Wait for this request's slot in the shared schedule (the local one while falling back).
 
         Returns:
@@ -334,69 +304,200 @@ class RedisLimiter(Limiter):
             RateLimiterUnavailableError: Redis is unreachable and ``on_redis_error="fail"``.
             RuntimeError: The limiter was closed.
         """
+        return await self.acquire_within(math.inf, priority)
+
+    async def acquire_within(self, seconds: float, priority: Priority = INTERACTIVE) -> float:
+        """:meth:`acquire`, failing at once when the shared cool-down or the next free slot
+        lies past ``seconds`` (then nothing is reserved), and when still waiting by then.
+
+        Raises:
+            NoTurnInTime: No turn in time; nothing was sent.
+            RateLimiterUnavailableError: Redis is unreachable and ``on_redis_error="fail"``.
+        """
         if self._closed:
             raise RuntimeError("this RedisLimiter is closed")
-        if self._falling_back:
-            self._maybe_probe()
-            return await self._local.acquire()
-        reserve = True
+        deadline = self._clock() + seconds
         while True:
-            # A 429 this client saw: the write to Redis may still be under way.
-            pause = self._cooldown_until - self._clock()
-            if pause > 0:
-                await self._sleep(pause)
-                reserve = True  # any slot reserved before it is void: queue again
-                continue
+            if self._falling_back:
+                ticket = await self._acquire_locally(deadline, priority)
+                if ticket is not None:
+                    return ticket
+                continue  # Redis is back: re-join the shared schedule
             try:
-                wait = await self._run_acquire(reserve)
+                booked = await self._acquire_shared(deadline, priority)
+                if booked is not None:
+                    ticket = self._clock()
+                    self._note_booking(ticket, booked)
+                    return ticket
+            except _Rejoin:
+                continue  # Redis was lost before a slot was reserved: ask the fall-back
             except self._errors as error:
                 self._fall_back(error)
-                return await self._local.acquire()
-            if wait <= 0:
-                return self._clock()
-            await self._sleep(wait)
-            if self._falling_back:  # Redis was lost meanwhile: don't wait on it again
-                return await self._local.acquire()
-            reserve = False
 
-    async def _run_acquire(self, reserve: bool) -> float:
-        """One round trip: reserve (or confirm) a slot; return the seconds to wait first."""
-        args = (self._interval, self._tolerance, "1" if reserve else "0")
-        micros = await self._acquire_script(keys=self._keys, args=args)
-        return int(micros) / _MICROS
+    async def _acquire_shared(self, deadline: float, priority: Priority) -> int | None:
+        """Reserve a slot, sleep until it and confirm it; return when it was reserved (µs of
+        Redis's clock), or ``None`` if a cool-down began meanwhile (or Redis was lost), so
+        the caller must queue again."""
+        self._hold_for_own_cooldown(deadline)
+        pause = self._cooldown_until - self._clock()
+        if pause > 0:  # a 429 this client saw: its write to Redis may still be under way
+            await self._sleep(pause)
+        epoch = self._epoch
+        if priority is BULK:
+            async with self._bulk_gate:
+                wait, booked = await self._reserve(deadline, priority)
+        elif self._config.is_adaptive:  # no reservation far ahead: one asks at a time
+            async with self._gate:
+                wait, booked = await self._reserve(deadline, priority)
+        else:
+            wait, booked = await self._reserve(deadline, priority)
+        if wait <= 0:
+            return booked
+        await self._sleep(wait)
+        if self._falling_back or self._epoch != epoch:
+            # Redis was lost meanwhile: the slot may be lost with it (a restarted Redis knows
+            # nothing of it), so queue again, locally or in Redis as it is now.
+            return None
+        status, _, _ = await self._run_acquire("c", priority, -1)
+        return booked if status == _GO else None
+
+    def _note_booking(self, ticket: float, booked: int) -> None:
+        """Remember when the turn of ``ticket`` was reserved: a 429 for a request reserved
+        before the last decrease says nothing new (it was paced at the old rate)."""
+        log = self._booked
+        log[ticket] = booked
+        if len(log) > _BOOKINGS:
+            for old in list(itertools.islice(log, len(log) // 2)):
+                del log[old]
+
+    def _hold_for_own_cooldown(self, deadline: float) -> None:
+        left = self._cooldown_until - self._clock()
+        if left > 0 and self._clock() + left > deadline:
+            raise NoTurnInTime(left, cooldown=True)
+
+    async def _reserve(self, deadline: float, priority: Priority) -> tuple[float, int]:
+        """Reserve the next free slot for which the caller has time; return the wait until it
+        and when it was reserved (µs of Redis's clock).
+
+        A bulk caller is told to come back while the slot is more than two turns away.
+        """
+        while True:
+            left = deadline - self._clock()
+            if left <= 0:
+                raise NoTurnInTime(None, cooldown=False)
+            budget = -1 if left == math.inf else math.floor(left * _MICROS)
+            status, micros, booked = await self._run_acquire("r", priority, budget)
+            wait = micros / _MICROS
+            if status == _GO:
+                return wait, booked
+            if status == _COOLDOWN_PAST_DEADLINE:
+                raise NoTurnInTime(wait, cooldown=True)
+            if status == _PAST_DEADLINE:
+                raise NoTurnInTime(wait, cooldown=False)
+            await self._sleep(min(wait, max(0.0, deadline - self._clock())))
+            if self._falling_back:
+                raise _Rejoin  # nothing reserved, and Redis is gone: the caller starts over
+
+    async def _run_acquire(
+        self, mode: str, priority: Priority, budget: int
+    ) -> tuple[int, int, int]:
+        """One round trip of the acquire script: its status, µs, and Redis's time."""
+        rank = "b" if priority is BULK else "i"
+        args = (mode, rank, budget, *self._settings, self._config.expected_clients, self._idle)
+        reply = await self._acquire_script(keys=(self._key,), args=args)
+        status, micros, now, rate = reply
+        self._offset = int(now) / _MICROS - self._clock()
+        if mode == "r":
+            self._shared_rate = float(rate)
+        return int(status), int(micros), int(now)
+
+    async def _acquire_locally(self, deadline: float, priority: Priority) -> float | None:
+        """A turn from the local fall-back; ``None`` if Redis came back meanwhile."""
+        self._maybe_probe()
+        local = self._local
+        assert local is not None  # made with the fall-back
+        try:
+            return await local.acquire_within(deadline - self._clock(), priority)
+        except _Rejoin:
+            return None
+
+    # -- reports ---------------------------------------------------------------------------
 
     def on_success(self, ticket: float) -> None:
         """Count the success towards the local fall-back's measured rate, while it is in use."""
-        if self._falling_back:
+        self._booked.pop(ticket, None)
+        if self._falling_back and self._local is not None:
             self._local.on_success(ticket)
 
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
-        """Start the cool-down here at once, and in Redis for every other client."""
-        if self._falling_back:
+        """Start the cool-down here at once (capped at ``max_cooldown``), and in Redis for every
+        other client; there, lower the shared rate (adaptive) or drop the burst (told)."""
+        self.throttled += 1
+        if self._falling_back and self._local is not None:
             self._local.on_throttled(ticket, retry_after)
-        if retry_after is None or retry_after <= 0:
-            return
-        ends = self._clock() + retry_after
-        if ends <= self._cooldown_until + _COALESCE:
-            return  # already shared, or about to be
-        self._cooldown_until = ends
+        pause = min(retry_after or 0.0, self._config.max_cooldown)
+        ends = self._clock() + pause
+        if pause > 0:
+            if ends <= self._cooldown_until + _COALESCE:
+                return  # already shared, or about to be
+            self._cooldown_until = ends
         if not self._falling_back and not self._closed:
-            self._spawn(self._share_cooldown(retry_after))
+            sent_at = self._booked.pop(ticket, None)
+            if sent_at is None:
+                sent_at = math.floor((ticket + self._offset) * _MICROS)
+            self._spawn(self._share_throttle(pause, sent_at))
 
-    async def _share_cooldown(self, retry_after: float) -> None:
+    async def _share_throttle(self, pause: float, sent_at: int) -> None:
+        per_second, adaptive, _, initial, minimum, _ = self._settings
+        args = (math.floor(pause * _MICROS), sent_at, per_second, adaptive, initial, minimum)
         try:
-            await self._throttle_script(
-                keys=self._keys, args=(repr(retry_after * _MICROS), self._tolerance)
+            rate = await self._throttle_script(
+                keys=(self._key,), args=(*args, repr(_DECREASE), self._idle)
             )
         except self._errors as error:
-            if self._closed or self._config.on_redis_error == "fail":
-                logger.warning(
-                    "could not share a 429 cool-down through Redis %s (%s)",
-                    self._url,
-                    self._text(error),
-                )
-            else:
-                self._fall_back(error)
+            self._lost("share a 429 cool-down", error)
+        else:
+            self._shared_rate = float(rate)
+
+    def on_rate_headers(self, ticket: float, hints: RateHints) -> None:
+        """Share what the headers said: the fleet paces at most at the quota left over the time
+        left (or the policy's own rate), and once the quota is spent holds until its reset (for
+        at most ``max_cooldown``). Written at most ten times a second per client."""
+        if self._falling_back:
+            if self._local is not None:
+                self._local.on_rate_headers(ticket, hints)
+            return
+        now = self._clock()
+        spent = hints.remaining <= 0
+        if self._closed or (not spent and now - self._quota_written < _QUOTA_EVERY):
+            return
+        self._quota_written = now
+        reset = max(hints.reset, 0.001)
+        rate = max(hints.remaining, 0) / reset
+        if hints.limit is not None and hints.window:
+            rate = max(rate, hints.limit / hints.window)
+        rate = max(rate, self._config.min_per_second)
+        hold = 0.0
+        if spent:
+            hold = min(reset, hints.window or math.inf, self._config.max_cooldown)
+            self._cooldown_until = max(self._cooldown_until, now + hold)
+        args = (repr(rate), math.ceil(reset * _MICROS), math.ceil(hold * _MICROS), self._idle)
+        self._spawn(self._share_quota(args))
+
+    async def _share_quota(self, args: tuple[str | int, ...]) -> None:
+        try:
+            await self._quota_script(keys=(self._key,), args=args)
+        except self._errors as error:
+            self._lost("share what rate-limit headers said", error)
+
+    def _lost(self, what: str, error: BaseException) -> None:
+        """A background write failed: log it, or fall back if that is the policy."""
+        if self._closed or self._config.on_redis_error == "fail":
+            logger.warning("could not %s through Redis %s (%s)", what, self._url, self._text(error))
+        else:
+            self._fall_back(error)
+
+    # -- falling back and coming back ------------------------------------------------------
 
     def _fall_back(self, error: BaseException) -> None:
         """Handle an unreachable Redis: raise, or switch to the local limiter."""
@@ -413,8 +514,12 @@ class RedisLimiter(Limiter):
         if self._falling_back:
             return
         self._falling_back = True
+        self._epoch += 1
         self._next_probe = self._clock() + self._config.reconnect_interval
-        fallback = self._config.fallback
+        fallback = self._config.fallback_at(self._shared_rate)
+        old, self._local = self._local, LocalLimiter(fallback)
+        if old is not None:
+            self._spawn(old.aclose())
         message = (
             f"the shared rate limit {self._config.name!r} at {self._url} is unreachable "
             f"({what}); this client paces itself alone at up to {fallback.per_second:g}/s "
@@ -436,12 +541,16 @@ class RedisLimiter(Limiter):
 
     async def _reconnect(self) -> None:
         try:
-            await self._redis.ping()
+            grace = math.ceil(self._config.reconnect_interval * _MICROS) + _MICROS
+            rate = self._shared_rate if self._config.is_adaptive and self._shared_rate else 0.0
+            await self._rejoin_script(keys=(self._key,), args=(grace, repr(rate), self._idle))
         except self._errors as error:
             self._next_probe = self._clock() + self._config.reconnect_interval
             logger.debug("Redis %s still unreachable (%s)", self._url, self._text(error))
         else:
             self._falling_back = False
+            if self._local is not None:
+                self._local.abandon_queue(_Rejoin)  # its callers queue in Redis now
             logger.info(
                 "the shared rate limit %r at %s is reachable again", self._config.name, self._url
             )
@@ -475,4 +584,5 @@ class RedisLimiter(Limiter):
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self._pool.disconnect()  # the pool is ours, not the Redis object's
-        await self._local.aclose()
+        if self._local is not None:
+            await self._local.aclose()

@@ -31,7 +31,8 @@ from ._exceptions import (
     redact_error,
 )
 from ._inflight import CALL_STATE, CallState
-from ._ratelimit import Limiter, NoTurnInTime
+from ._models import Priority
+from ._ratelimit import INTERACTIVE, Limiter, NoTurnInTime
 from ._wire import ENDPOINTS, Endpoint, decode_reply, rate_hints
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ class Transport:
         timeout: RequestTimeout | None = None,
         headers: CIMultiDict[str] | None = None,
         trace: CallTrace | None = None,
+        priority: Priority = INTERACTIVE,
     ) -> T:
         """Send ``body`` to ``endpoint`` once; return its result or raise what went wrong.
 
@@ -149,6 +151,7 @@ class Transport:
         raises :class:`RateLimitError` with nothing sent, and a request still unanswered is a
         timeout. ``timeout`` and ``headers`` replace the client's for this request (a view's
         own); ``trace``, when given, is told when the request leaves and what came back.
+        ``priority`` is the call's place in the limiter's queue.
         """
         session = self.session()
         gate = self._gate
@@ -159,7 +162,7 @@ class Transport:
             await gate.acquire()
         try:
             limiter = self.limiter
-            ticket, client_timeout = await self._turn(endpoint.name, time_left, timeout)
+            ticket, client_timeout = await self._turn(endpoint.name, time_left, timeout, priority)
             call = CALL_STATE.get()
             if call is not None:
                 call.sending = True
@@ -199,14 +202,18 @@ class Transport:
                 self.limiter.on_rate_headers(ticket, hints)
 
     async def _turn(
-        self, name: str, time_left: Callable[[], float] | None, timeout: RequestTimeout | None
+        self,
+        name: str,
+        time_left: Callable[[], float] | None,
+        timeout: RequestTimeout | None,
+        priority: Priority,
     ) -> tuple[float, aiohttp.ClientTimeout]:
         """Wait for the limiter's turn within the time left; return it and the attempt's timeout."""
         timeout = timeout or self._timeout
         if time_left is None:
-            return await self.limiter.acquire(), timeout.client
+            return await self.limiter.acquire(priority), timeout.client
         try:
-            ticket = await self.limiter.acquire_within(time_left())
+            ticket = await self.limiter.acquire_within(time_left(), priority)
         except NoTurnInTime as late:
             raise _too_late(name, late.wait, late.cooldown) from None
         return ticket, _timeout_within(name, time_left(), timeout)

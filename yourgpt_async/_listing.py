@@ -1,7 +1,8 @@
-"""The read endpoints of :class:`~yourgpt_async.AsyncClient`: sessions and their messages.
+"""The listing endpoints of :class:`~yourgpt_async.AsyncClient`: sessions and their messages,
+a page at a time or iterated over every page.
 
-They are kept apart from the client's construction and its write endpoints only for size: the
-class :class:`Reads` is a base of ``AsyncClient`` and is not used on its own.
+:class:`ListingMethods` is a base of ``AsyncClient``; it only needs the client's
+:class:`~._calls.Caller`.
 """
 
 from __future__ import annotations
@@ -13,22 +14,23 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from . import _validate as check
 from ._calls import Caller, Timeout
 from ._config import RetryPolicy
-from ._models import Page, Session, SessionMessage
+from ._models import Page, Priority, Session, SessionMessage
 from ._wire import GET_SESSION_MESSAGES, GET_SESSIONS
 
-__all__ = ["Reads"]
+__all__ = ["ListingMethods"]
 
-_R = TypeVar("_R", bound="Reads")
+L = TypeVar("L", bound="ListingMethods")
 
 
-class Reads:
-    """getSessions and getSessionMessages, page by page or item by item."""
+class ListingMethods:
+    """``get_sessions``, ``iter_sessions``, ``get_session_messages``, ``iter_session_messages``."""
 
     _caller: Caller
 
     if TYPE_CHECKING:
 
-        def _fork(self: _R) -> _R: ...  # AsyncClient's, for with_raw_response
+        def _fork(self: L) -> L:
+            """A view of the client (the client's own method)."""
 
     async def get_sessions(
         self,
@@ -42,6 +44,7 @@ class Reads:
         filters: Sequence[Mapping[str, Any]] | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> Page[Session]:
         """Get one page of the project's sessions.
 
@@ -60,13 +63,21 @@ class Reads:
                 to ``"SESSION"``.
             retry: Overrides the client's retry policy for this call (and later pages').
             timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Returns:
             The page, with ``total`` when the service sends it and ``has_more``.
         """
         query = check.sessions_query(order, date_from, date_to, view_id, filters)
         return await self._caller.page(
-            GET_SESSIONS, query, page=page, limit=limit, retry=retry, timeout=timeout
+            GET_SESSIONS,
+            query,
+            page=page,
+            limit=limit,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
         )
 
     async def iter_sessions(
@@ -80,6 +91,7 @@ class Reads:
         filters: Sequence[Mapping[str, Any]] | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> AsyncIterator[Session]:
         """Iterate over all sessions, fetching page after page as needed.
 
@@ -94,6 +106,8 @@ class Reads:
             filters: Conditions as :meth:`~yourgpt_async.AsyncClient.get_sessions` takes them.
             retry: Overrides the client's retry policy for each request.
             timeout: Overrides the client's timeouts for each request.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Yields:
             Each session, in the order the service lists them.
@@ -107,6 +121,7 @@ class Reads:
             filters=filters,
             retry=retry,
             timeout=timeout,
+            priority=priority,
         )
         async for session in first:
             yield session
@@ -120,6 +135,7 @@ class Reads:
         order: Literal["ASC", "DESC"] | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> Page[SessionMessage]:
         """Get one page of a session's messages (the user's, the AI's and operators').
 
@@ -133,6 +149,8 @@ class Reads:
             order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
             retry: Overrides the client's retry policy for this call (and later pages').
             timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Returns:
             The page, with ``total`` when the service sends it and ``has_more``.
@@ -142,7 +160,13 @@ class Reads:
         if sort is not None:
             query["orderBy"] = sort
         return await self._caller.page(
-            GET_SESSION_MESSAGES, query, page=page, limit=limit, retry=retry, timeout=timeout
+            GET_SESSION_MESSAGES,
+            query,
+            page=page,
+            limit=limit,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
         )
 
     async def iter_session_messages(
@@ -153,6 +177,7 @@ class Reads:
         order: Literal["ASC", "DESC"] | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
     ) -> AsyncIterator[SessionMessage]:
         """Iterate over all of a session's messages, fetching page after page as needed.
 
@@ -164,12 +189,19 @@ class Reads:
             order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
             retry: Overrides the client's retry policy for each request.
             timeout: Overrides the client's timeouts for each request.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
 
         Yields:
             Each message, in the order asked for.
         """
         first = await self.get_session_messages(
-            session_uid, limit=limit, order=order, retry=retry, timeout=timeout
+            session_uid,
+            limit=limit,
+            order=order,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
         )
         async for message in first:
             yield message

@@ -1,0 +1,227 @@
+"""RedisRateLimit as a fleet: a rate learnt together, the capped cool-down, priorities across
+clients, and Redis restarted or frozen mid-run with the per-second counts seen at the service.
+
+Several clients in one process share one real redis-server: each has its own limiter, connection
+pool and HTTP session, exactly as separate processes would, at a fraction of their start-up cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis_fixtures import RedisServer, require_redis_server
+
+from yourgpt_async import AsyncClient, Priority, RedisRateLimit
+from yourgpt_async._ratelimit import NoTurnInTime
+from yourgpt_async._redis import RedisLimiter
+from yourgpt_async.testing import Emulator, EmulatorRateLimit
+
+KEY = "yourgpt-async:{fleet}"
+
+
+class Arrivals:
+    """An emulator clock that notes when each request asks for a token."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            self.times.append(now)
+        return now
+
+    def busiest_second(self) -> int:
+        """The most requests in any one-second window (sliding, starting at each arrival)."""
+        times = sorted(self.times)
+        most, end = 0, 0
+        for start, moment in enumerate(times):
+            while end < len(times) and times[end] < moment + 1.0:
+                end += 1
+            most = max(most, end - start)
+        return most
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(require_redis_server(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def limiters() -> AsyncIterator[list[RedisLimiter]]:
+    made: list[RedisLimiter] = []
+    yield made
+    for limiter in made:
+        await limiter.aclose()
+
+
+def make(made: list[RedisLimiter], url: str, **settings: Any) -> RedisLimiter:
+    limiter = RedisRateLimit(url, **{"name": "fleet", **settings}).make_limiter()
+    assert isinstance(limiter, RedisLimiter)
+    made.append(limiter)
+    return limiter
+
+
+async def run_fleet(
+    emu: Emulator, limit: RedisRateLimit, clients: int, sends: int, during: Callable[[], Any]
+) -> list[AsyncClient]:
+    """`clients` clients of `limit` send `sends` messages each, concurrently, while `during()`
+    runs; every message must be delivered exactly once."""
+    fleet = [
+        AsyncClient(emu.api_key, widget_uid=emu.widget_uid, base_url=emu.base_url, rate_limit=limit)
+        for _ in range(clients)
+    ]
+    sessions = [await client.create_session() for client in fleet]
+
+    async def send_all(n: int) -> None:
+        uid = sessions[n].session_uid
+        await asyncio.gather(*(fleet[n].send_message(uid, f"{n}-{i}") for i in range(sends)))
+
+    side = asyncio.ensure_future(during())
+    await asyncio.wait_for(asyncio.gather(*(send_all(n) for n in range(clients))), 30)
+    await side
+    for client in fleet:
+        await client.aclose()
+    messages = sorted(entry.message for entry in emu.ledger)
+    assert messages == sorted(f"{n}-{i}" for n in range(clients) for i in range(sends))
+    return fleet
+
+
+async def test_a_fleet_not_told_the_rate_learns_it_together(redis_server: RedisServer) -> None:
+    """Three clients with no per_second against a 300/s service: the shared rate climbs from
+    20/s, the first 429s lower it for all of them, and the fleet settles near the limit."""
+    arrivals = Arrivals()
+    limit = RedisRateLimit(redis_server.url, name="fleet")
+    rate_limit = EmulatorRateLimit(300, 10, retry_after="ms")
+    async with Emulator(rate_limit=rate_limit, clock=arrivals) as emu:
+        await run_fleet(emu, limit, 3, 200, lambda: asyncio.sleep(0))
+        throttled = emu.count_status(429)
+    redis = Redis.from_url(redis_server.url)
+    try:
+        state = {k.decode(): float(v) for k, v in (await redis.hgetall(KEY)).items()}
+    finally:
+        await redis.aclose()
+    assert state["ss"] == 0  # slow start ended at the first 429, fleet-wide
+    assert 150 <= state["est"] <= 400  # the limit as measured from what the service accepted
+    assert 100 <= state["rate"] <= 330
+    assert throttled <= 0.15 * 600  # the first overshoot, with millisecond pauses
+
+
+async def test_one_absurd_retry_after_holds_the_fleet_only_max_cooldown(
+    redis_server: RedisServer, limiters: list[RedisLimiter]
+) -> None:
+    """Retry-After: 999999 under max_cooldown=0.3 pauses every client for 0.3 s, not days;
+    meanwhile a call whose deadline ends sooner fails at once, with the wait on it."""
+    seen = make(limiters, redis_server.url, per_second=100, max_cooldown=0.3)
+    other = make(limiters, redis_server.url, per_second=100, max_cooldown=0.3)
+    seen.on_throttled(await seen.acquire(), 999999.0)
+    await asyncio.gather(*seen._tasks)  # the cool-down is in Redis
+    with pytest.raises(NoTurnInTime) as late:
+        await other.acquire_within(0.1)
+    assert late.value.cooldown
+    assert late.value.wait == pytest.approx(0.3, abs=0.1)
+    start = time.monotonic()
+    await other.acquire_within(5.0)
+    assert 0.15 < time.monotonic() - start < 0.6
+
+
+async def test_acquire_within_reserves_nothing_it_cannot_use(
+    redis_server: RedisServer, limiters: list[RedisLimiter]
+) -> None:
+    """A slot further away than the caller's time fails at once and is left for others."""
+    limiter = make(limiters, redis_server.url, per_second=10)
+    await limiter.acquire()
+    with pytest.raises(NoTurnInTime) as late:
+        await limiter.acquire_within(0.02)
+    assert not late.value.cooldown
+    start = time.monotonic()
+    await limiter.acquire()  # the slot the failed caller did not take
+    assert time.monotonic() - start < 0.15
+
+
+async def test_an_interactive_call_overtakes_a_fleets_bulk_queue(
+    redis_server: RedisServer, limiters: list[RedisLimiter]
+) -> None:
+    """Two clients queue 40 bulk calls at 50/s (0.8 s of work); an interactive call of a third
+    client goes within about two turns, not behind them."""
+    bulk = [make(limiters, redis_server.url, per_second=50) for _ in range(2)]
+    queued = [asyncio.ensure_future(b.acquire(Priority.BULK)) for b in bulk for _ in range(20)]
+    await asyncio.sleep(0.1)
+    start = time.monotonic()
+    await make(limiters, redis_server.url, per_second=50).acquire(Priority.INTERACTIVE)
+    waited = time.monotonic() - start
+    left = sum(not task.done() for task in queued)
+    await asyncio.gather(*queued)
+    assert waited < 0.1
+    assert left >= 25
+
+
+async def test_bulk_is_not_starved_by_a_fleets_interactive_calls(
+    redis_server: RedisServer, limiters: list[RedisLimiter]
+) -> None:
+    """While interactive calls keep the schedule full, a bulk call still gets a turn once ten
+    turns have passed since the last bulk one: it goes ahead of interactive calls made after
+    it, instead of waiting for the interactive side to run dry."""
+    busy = make(limiters, redis_server.url, per_second=100)
+    first = make(limiters, redis_server.url, per_second=100)
+    await busy.acquire()  # connected
+    await first.acquire(Priority.BULK)  # the last bulk turn: now
+    order: list[str] = []
+
+    async def take(label: str, limiter: RedisLimiter, priority: Priority) -> None:
+        await limiter.acquire(priority)
+        order.append(label)
+
+    waves = [asyncio.ensure_future(take("i", busy, Priority.INTERACTIVE)) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    waves.append(asyncio.ensure_future(take("b", first, Priority.BULK)))
+    await asyncio.sleep(0.01)
+    waves += [asyncio.ensure_future(take("i", busy, Priority.INTERACTIVE)) for _ in range(20)]
+    await asyncio.gather(*waves)
+    assert 10 <= order.index("b") <= 21
+
+
+@pytest.mark.parametrize("outage", ["restart", "freeze"])
+async def test_an_outage_never_puts_the_fleet_over_its_rate(
+    redis_server: RedisServer, outage: str
+) -> None:
+    """Three clients at 150/s shared (expected_clients=3): Redis killed and restarted, or frozen
+    (SIGSTOP) and thawed, mid-run. Each client keeps to its share while Redis is away, then
+    re-joins; in no one-second window does the service see more than per_second + burst."""
+    arrivals = Arrivals()
+    limit = RedisRateLimit(
+        redis_server.url,
+        name="fleet",
+        per_second=150,
+        expected_clients=3,
+        reconnect_interval=0.2,
+        timeout=0.2,
+    )
+
+    async def break_redis() -> None:
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(redis_server.kill if outage == "restart" else redis_server.freeze)
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(redis_server.start if outage == "restart" else redis_server.thaw)
+
+    async with Emulator(rate_limit=EmulatorRateLimit(200, 10), clock=arrivals) as emu:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the fall-back's warning
+            fleet = await run_fleet(emu, limit, 3, 120, break_redis)
+        assert emu.count_status(429) == 0
+    assert all(isinstance(c.limiter, RedisLimiter) and c.limiter.shared for c in fleet)
+    # per_second + burst, and two for the loopback's jitter: arrival times are taken at the
+    # service, where requests sent 1/148.5 s apart may land closer together.
+    assert arrivals.busiest_second() <= 150 + 1 + 2

@@ -1,0 +1,242 @@
+"""The Lua scripts of :class:`~yourgpt_async.RedisRateLimit`: the whole shared state, in one hash.
+
+Everything runs in Redis, on Redis's clock (``redis.call('TIME')``), so the clients' clocks never
+matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rates per second):
+
+=========  ==================================================================================
+``tat``    GCRA's theoretical arrival time: the next free turn
+``cd``     the end of the shared cool-down (a 429's ``Retry-After``, or a spent quota)
+``rate``   the adaptive rate (absent when told: the told rate is recomputed from the args)
+``rad``    the rate set at the last decrease; ``est`` where the service's limit seems to be
+``ss``     ``1`` while in slow start; ``dec`` when the last decrease came
+``upd``    when a turn was last given; ``held`` when a caller last had to wait
+``ssb``    in slow start, the rate at ``sst``: it at most doubles every 0.05 s
+``grants`` turns given since the last decrease; ``pz`` µs paused since then
+``org``    when a caller was first held back; ``ptot`` µs paused in all; ``price`` the pause
+           the last 429 cost (what a failed probe costs)
+``t429``   ``1`` once a told limit saw a 429: no burst any more, 3 % under the told rate
+``qr``     the rate that rate-limit headers allow, until ``qu``
+``bulk``   the turn given last to a bulk call
+``gu``     until when the fleet re-forms after a Redis outage; ``rj`` how many clients re-joined
+=========  ==================================================================================
+
+The constants mirror the local limiter's (see ``_ratelimit.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["ACQUIRE", "QUOTA", "REJOIN", "THROTTLE"]
+
+# Shared by the scripts: read the state, and the rate a told or learnt limit allows now.
+_PRELUDE: Final = """
+local key = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function num(v, d) if v then return tonumber(v) else return d end end
+local function us(v) return string.format('%.0f', v) end
+local function told_rate(ps, t429)
+  if t429 == 1 then return ps * 0.97 end
+  return ps * 0.99
+end
+"""
+
+# Reserve a turn, or confirm one after its wait. One round trip per request.
+# ARGV: 1 mode ('r' reserve, 'c' confirm); 2 priority ('i', 'b'); 3 the most µs the caller can
+# wait (-1: no limit); 4 per_second (0: not told); 5 adaptive ('1', '0'); 6 burst (told or 0);
+# 7 initial rate; 8 min rate; 9 increase; 10 expected clients; 11 idle expiry in ms.
+# Returns {status, µs, now, rate}: status 0 = go after µs; 1 = bulk, not booked: ask again
+# after µs; 2 = not booked, the turn is µs away, past the caller's time; 3 = a cool-down
+# began (confirm only): reserve anew; 4 = the cool-down (µs left) outlasts the caller's time.
+ACQUIRE: Final = (
+    _PRELUDE
+    + """
+local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'rad', 'est', 'ss', 'dec', 'upd',
+  'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst')
+local cd = num(s[2], 0)
+if ARGV[1] == 'c' then
+  if cd <= now then return {0, 0, now, '0'} end
+  return {3, cd - now, now, '0'}
+end
+local maxwait = tonumber(ARGV[3])
+if cd > now and maxwait >= 0 and cd - now > maxwait then
+  return {4, cd - now, now, '0'}
+end
+local ps = tonumber(ARGV[4])
+local adaptive = ARGV[5] == '1'
+local growth = {}
+local ceiling = ps
+if ceiling <= 0 then ceiling = math.huge end
+local rate
+local burst = tonumber(ARGV[6])
+local t429 = num(s[13], 0)
+local held = num(s[9], 0)
+if adaptive then
+  rate = num(s[3], math.min(tonumber(ARGV[7]), ceiling))
+  -- Grow while callers are held back, by each turn given, as the local limiter does by
+  -- each success: slow start doubles the rate every 0.05 s of sending at it, and never
+  -- faster (many callers reserving at once are not many successes).
+  if rate < ceiling and now - held < 1000000 then
+    if num(s[6], 1) == 1 then
+      local base, since = num(s[19], rate), num(s[20], now)
+      if now - since >= 50000 then base, since = rate, now end
+      rate = math.min(rate + 13.862943611198906, 2 * base)
+      growth = {'ssb', tostring(base), 'sst', us(since)}
+    else
+      local rad = num(s[4], rate)
+      local est = num(s[5], math.huge)
+      local step = tonumber(ARGV[9]) * rad / rate
+      local near = rate >= 0.97 * est
+      local price = num(s[12], 0)
+      local costly = price * rate / 1000000 > 20
+      local org = num(s[10], now)
+      local may = num(s[11], 0) + price <= 0.03 * (now - org)
+      if (near or costly) and not may then step = 0 end
+      if near then step = step * 0.1 end
+      rate = rate + step
+    end
+    rate = math.max(math.min(rate, ceiling), tonumber(ARGV[8]))
+  end
+  if burst < 1 then burst = 1 end
+else
+  rate = told_rate(ps, t429)
+  if t429 == 1 then burst = 1 else burst = math.max(1, math.floor(burst * 0.25)) end
+end
+local pace = rate
+if num(s[15], 0) > now then pace = math.min(pace, num(s[14], pace)) end
+if num(s[17], 0) > now then
+  pace = pace * math.min(1, num(s[18], 1) / tonumber(ARGV[10]))
+end
+local interval = 1000000 / pace
+local tolerance = (burst - 1) * interval
+if adaptive and burst == 1 then tolerance = 2000 end
+local tat = num(s[1], 0)
+local floor = now
+if cd > now then floor = cd + tolerance end
+if tat < floor then tat = floor end
+local send = math.max(tat - tolerance, now)
+local bulk = ARGV[2] == 'b'
+if bulk and send > now + 2 * interval and send - num(s[16], 0) < 10 * interval then
+  return {1, math.ceil(send - 2 * interval - now), now, tostring(rate)}
+end
+-- A learnt rate changes as it goes: nobody reserves further ahead than 0.05 s (or two
+-- turns), so that slots are not fixed at a rate already left behind.
+local ahead = math.max(50000, 2 * interval)
+if adaptive and send > now + ahead then
+  return {1, math.ceil(send - ahead - now), now, tostring(rate)}
+end
+if maxwait >= 0 and send - now > maxwait then
+  return {2, math.ceil(send - now), now, tostring(rate)}
+end
+local fields = {'tat', string.format('%.3f', tat + interval), 'upd', us(now)}
+if adaptive then
+  table.insert(fields, 'rate'); table.insert(fields, tostring(rate))
+  redis.call('HINCRBY', key, 'grants', 1)
+end
+if send - now >= interval then  -- queued behind others, not just arriving together
+  table.insert(fields, 'held'); table.insert(fields, us(now))
+  if not s[10] then table.insert(fields, 'org'); table.insert(fields, us(now)) end
+end
+if bulk then table.insert(fields, 'bulk'); table.insert(fields, string.format('%.3f', send)) end
+for _, f in ipairs(growth) do table.insert(fields, f) end
+redis.call('HSET', key, unpack(fields))
+redis.call('PEXPIRE', key, ARGV[11])
+return {0, math.ceil(send - now), now, tostring(rate)}
+"""
+)
+
+# A 429 (or 503): start or extend the shared cool-down, with no burst after it, and lower the
+# rate as the local limiter would. ARGV: 1 the pause in µs (already capped); 2 when the
+# request was given its turn, µs of Redis's clock; 3 per_second (0: not told); 4 adaptive;
+# 5 initial rate; 6 min rate; 7 decrease; 8 idle expiry in ms. Returns the new rate.
+THROTTLE: Final = (
+    _PRELUDE
+    + """
+local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'ss', 'dec', 'grants', 'pz', 'ptot',
+  'org')
+local wait = tonumber(ARGV[1])
+local cd = num(s[2], 0)
+local upcoming = 0
+local fields = {}
+if wait > 0 then
+  local ends = now + wait
+  if ends > cd then
+    upcoming = ends - math.max(cd, now)
+    cd = ends
+    table.insert(fields, 'cd'); table.insert(fields, us(cd))
+    table.insert(fields, 'pz'); table.insert(fields, us(num(s[7], 0) + upcoming))
+    table.insert(fields, 'ptot'); table.insert(fields, us(num(s[8], 0) + upcoming))
+  end
+end
+if not s[9] then table.insert(fields, 'org'); table.insert(fields, us(now)) end
+local ps = tonumber(ARGV[3])
+local rate = num(s[3], tonumber(ARGV[5]))
+if ARGV[4] ~= '1' then
+  table.insert(fields, 't429'); table.insert(fields, 1)
+  rate = told_rate(ps, 1)
+elseif tonumber(ARGV[2]) >= num(s[5], 0) then
+  local est
+  if num(s[4], 1) == 1 then
+    est = rate / 2
+  else
+    local elapsed = (now - num(s[5], now) - num(s[7], 0)) / 1000000
+    est = rate
+    local grants = num(s[6], 0)
+    if elapsed >= 0.25 and grants > 0 then est = math.min(rate, grants / elapsed) end
+  end
+  local factor = tonumber(ARGV[7])
+  if num(s[4], 1) ~= 1 and upcoming * rate / 1000000 > 20 then factor = factor ^ 3 end
+  if num(s[4], 1) == 1 then factor = 1 end
+  rate = math.max(tonumber(ARGV[6]), factor * est)
+  for _, f in ipairs({'rate', tostring(rate), 'rad', tostring(rate), 'est', tostring(est),
+      'ss', 0, 'dec', us(now), 'pz', us(upcoming), 'grants', 0, 'price', us(upcoming)}) do
+    table.insert(fields, f)
+  end
+end
+local tat = num(s[1], 0)
+if cd > now and tat < cd then table.insert(fields, 'tat'); table.insert(fields, us(cd)) end
+if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
+redis.call('PEXPIRE', key, ARGV[8])
+return tostring(rate)
+"""
+)
+
+# What rate-limit headers said: pace at most at ARGV[1]/s for ARGV[2] µs; with ARGV[3] > 0 the
+# quota is spent: hold everyone that many µs (not a 429: the rate is not lowered).
+# ARGV[4]: idle expiry in ms.
+QUOTA: Final = (
+    _PRELUDE
+    + """
+local fields = {'qr', ARGV[1], 'qu', us(now + tonumber(ARGV[2]))}
+local hold = tonumber(ARGV[3])
+if hold > 0 then
+  local cd = num(redis.call('HGET', key, 'cd'), 0)
+  if now + hold > cd then table.insert(fields, 'cd'); table.insert(fields, us(now + hold)) end
+end
+redis.call('HSET', key, unpack(fields))
+redis.call('PEXPIRE', key, ARGV[4])
+return 0
+"""
+)
+
+# A client that paced itself alone while Redis was away comes back. Until every client that
+# fell back has had time to come back (ARGV[1] µs), the shared rate is cut to the share of
+# those back (the others still pace themselves, each at its share). ARGV[2]: the rate the
+# client last knew (restores a learnt rate lost with a restarted Redis; 0: none);
+# ARGV[3]: idle expiry in ms.
+REJOIN: Final = (
+    _PRELUDE
+    + """
+local s = redis.call('HMGET', key, 'gu', 'rj', 'rate')
+local joined = 1
+if num(s[1], 0) > now then joined = num(s[2], 0) + 1 end
+local fields = {'gu', us(now + tonumber(ARGV[1])), 'rj', joined}
+if not s[3] and tonumber(ARGV[2]) > 0 then
+  for _, f in ipairs({'rate', ARGV[2], 'rad', ARGV[2], 'ss', 0}) do table.insert(fields, f) end
+end
+redis.call('HSET', key, unpack(fields))
+redis.call('PEXPIRE', key, ARGV[3])
+return joined
+"""
+)

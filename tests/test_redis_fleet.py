@@ -222,6 +222,8 @@ async def test_an_outage_never_puts_the_fleet_over_its_rate(
             fleet = await run_fleet(emu, limit, 3, 120, break_redis)
         assert emu.count_status(429) == 0
     assert all(isinstance(c.limiter, RedisLimiter) and c.limiter.shared for c in fleet)
-    # per_second + burst, and two for the loopback's jitter: arrival times are taken at the
-    # service, where requests sent 1/148.5 s apart may land closer together.
-    assert arrivals.busiest_second() <= 150 + 1 + 2
+    # per_second + burst, and 5 % for jitter: arrival times are taken at the service, where
+    # requests sent 1/148.5 s apart land closer together when a busy machine delays some of
+    # them. Both queues sending at once after the return (the fault this guards against) would
+    # add a whole share, 50 a second.
+    assert arrivals.busiest_second() <= 150 + 1 + 8

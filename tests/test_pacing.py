@@ -142,6 +142,53 @@ async def test_after_a_costly_429_the_rate_holds_until_the_budget_allows_a_probe
     assert lim.rate > settled
 
 
+async def _slow_start_accepting(lim: LocalLimiter, fake: FakeClock, per_second: float) -> None:
+    """Hold a caller back (demand begins), then report half a second of successes at
+    ``per_second``, the way a service accepts them until its burst is spent."""
+    await lim.acquire()
+    waiter = asyncio.ensure_future(lim.acquire())
+    await asyncio.sleep(0)
+    for _ in range(int(per_second / 2)):
+        fake.advance(1 / per_second)
+        lim.on_success(fake.now)
+    await lim.aclose()
+    await asyncio.gather(waiter, return_exceptions=True)
+
+
+async def test_a_costly_first_429_resumes_at_the_rate_the_service_accepted(
+    fake_clock: FakeClock,
+) -> None:
+    """Ending slow start with a whole-second pause, the rate becomes what the service accepted
+    since demand began (100/s here, plus 8 % for the ramp's slow start): not a blind halving
+    that a second pause would have to correct."""
+    lim = limiter(fake_clock, initial_per_second=100.0)
+    await _slow_start_accepting(lim, fake_clock, 100.0)
+    lim.on_throttled(fake_clock.now, 1.0)
+    assert lim.rate == pytest.approx(108.0)
+
+
+async def test_a_costly_429_with_nobody_held_back_cuts_from_half_the_rate(
+    fake_clock: FakeClock,
+) -> None:
+    """With no caller held back, what was accepted is only what was asked for: it says nothing
+    of the limit, and a costly 429 takes half the rate, cubed ``decrease`` under."""
+    lim = limiter(fake_clock, initial_per_second=1000.0)
+    for _ in range(50):
+        fake_clock.advance(0.01)
+        lim.on_success(await lim.acquire())
+    lim.on_throttled(fake_clock.now, 1.0)
+    assert lim.rate == pytest.approx(500.0 * 0.9**3)
+
+
+async def test_a_cheap_first_429_still_halves(fake_clock: FakeClock) -> None:
+    """A 429 that costs a few milliseconds ends slow start at half the rate reached: probing
+    down from there is cheap."""
+    lim = limiter(fake_clock, initial_per_second=1000.0)
+    await _slow_start_accepting(lim, fake_clock, 100.0)
+    lim.on_throttled(fake_clock.now, 0.005)
+    assert lim.rate == pytest.approx(500.0)
+
+
 async def test_after_a_cheap_429_the_rate_climbs_back_at_once(fake_clock: FakeClock) -> None:
     """A 5 ms Retry-After costs nothing worth rationing: additive increase resumes."""
     lim = limiter(fake_clock, initial_per_second=200, decrease=0.9)

@@ -34,6 +34,10 @@ _PLATEAU = 0.97
 _PROBE_SLOWDOWN = 0.1
 _COSTLY_PAUSE = 20.0  # a cool-down longer than this many requests' worth is expensive
 _DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
+# The first costly 429 (ending slow start) sets the rate to what the service accepted since
+# callers were first held back, times this: that span began with the ramp's slowest part, sent
+# well under the limit, so its rate understates what the service takes.
+_RAMP_ALLOWANCE = 1.08
 # Probing past the last known limit risks a 429 and its pause for every call: it is allowed
 # only while the pauses so far, and the one a failed probe would add, stay under this share of
 # the time since the limiter was first used.
@@ -171,7 +175,10 @@ class LocalLimiter(Limiter):
     Adaptive mode starts at ``initial_per_second``. While the rate holds callers back (one
     waits now, or did in the last second), each success adds to it so that it doubles every
     0.05 s (slow start). The first 429 halves it: everything sent until then was accepted, so
-    the limit is only known to lie below the rate reached. A later 429 (for a request sent
+    the limit is only known to lie below the rate reached. If that 429's pause is worth more
+    than 20 requests, another would stall every call as long: the rate becomes instead the
+    rate the service accepted since callers were first held back (8 % over it, for the ramp's
+    slow beginning), never above half the rate reached. A later 429 (for a request sent
     after the last decrease) lowers it to ``decrease`` times the rate the service accepted
     since the last decrease, counted up to the latest success reported, time paused left out,
     never above the current rate. A 429 whose pause is worth more than 20 requests at the
@@ -227,6 +234,7 @@ class LocalLimiter(Limiter):
         self._paused = 0.0  # cool-down seconds since the last decrease
         self._limit_estimate = math.inf  # where the service's limit seems to be
         self._held_back_at = -math.inf  # when a caller last had to wait for a turn
+        self._demand_since = -math.inf  # since when callers have been held back without a lapse
         self._origin = math.nan  # when a caller was first held back (or a 429 came)
         self._probe_price = 0.0  # the pause the last 429 cost: what a failed probe costs
         self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESS_LOG)
@@ -317,6 +325,8 @@ class LocalLimiter(Limiter):
         hold = self._hold()
         if hold > now + seconds:
             raise NoTurnInTime(hold - now, cooldown=True)
+        if now - self._held_back_at > _DEMAND_WINDOW:
+            self._demand_since = now  # demand (re)starts: earlier, the pace held nobody back
         self._held_back_at = now
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -476,19 +486,44 @@ class LocalLimiter(Limiter):
 
     def _decreased(self, upcoming: float) -> float:
         """The rate after a 429 for a request sent since the last decrease."""
+        costly = upcoming * self._rate > _COSTLY_PAUSE
         if self._slow_start:
-            # What slow start sent was all accepted until now: it measures the client's own
-            # ramp, not the limit, which lies somewhere below the rate reached.
-            self._limit_estimate = self._rate / 2
+            # What slow start sent was all accepted until now: the limit lies below the rate
+            # reached, and, once the service's saved burst is spent, near what it accepted.
+            ramp = self._rate / 2
+            if not costly:
+                self._limit_estimate = ramp
+                return ramp
+            held_back = self._clock() - self._held_back_at <= _DEMAND_WINDOW
+            # Unless callers are being held back, what was accepted is what was asked for.
+            accepted = self._accepted_since(self._demand_since) if held_back else math.inf
+            if accepted == math.inf:
+                self._limit_estimate = ramp
+                return ramp * self._config.decrease**3
+            # A costly 429 stalls every call: resume at the rate the service accepted rather
+            # than at a guess that another pause would correct.
+            self._limit_estimate = min(ramp, accepted * _RAMP_ALLOWANCE)
             return self._limit_estimate
         estimate = min(self._rate, self._accepted(self._paused - upcoming))
         self._limit_estimate = estimate
         factor = self._config.decrease
-        if upcoming * self._rate > _COSTLY_PAUSE:
+        if costly:
             # Each such 429 stalls every call: step well under the limit rather than probe it
             # again soon (the accepted rate counts the burst the service refilled meanwhile).
             factor = factor**3
         return factor * estimate
+
+    def _accepted_since(self, since: float) -> float:
+        """The rate the service accepted from ``since`` to the latest success reported;
+        ``inf`` if the span is too short to say."""
+        log = self._successes
+        first = bisect.bisect_left(log, since)
+        count = len(log) - first
+        if not count:
+            return math.inf
+        start = max(since, log[0]) if len(log) == log.maxlen and not first else since
+        elapsed = log[-1] - start
+        return count / elapsed if elapsed >= _MIN_MEASURE_SECONDS else math.inf
 
     def _accepted(self, paused: float) -> float:
         """The rate the service accepted since the last decrease, ``paused`` seconds left out,

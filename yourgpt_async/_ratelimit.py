@@ -42,6 +42,10 @@ _RAMP_ALLOWANCE = 1.08
 # only while the pauses so far, and the one a failed probe would add, stay under this share of
 # the time since the limiter was first used.
 _PAUSE_BUDGET = 0.03
+# A costly 429 within one pause of the end of the last one shows a service that refills in
+# chunks (a window): the rate becomes the chunk it accepted per pause, this much under it.
+_CHUNK_MARGIN = 0.97
+_CHUNK_SHARE = 0.8  # ... unless that is under this share of the rate accepted overall
 _TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
 _TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
 _BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
@@ -236,6 +240,8 @@ class LocalLimiter(Limiter):
         self._held_back_at = -math.inf  # when a caller last had to wait for a turn
         self._demand_since = -math.inf  # since when callers have been held back without a lapse
         self._origin = math.nan  # when a caller was first held back (or a 429 came)
+        self._resumed_at = math.inf  # when the pause of the last decrease ended
+        self._resume_pause = 1.0  # how long that pause was
         self._probe_price = 0.0  # the pause the last 429 cost: what a failed probe costs
         self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESS_LOG)
         self.throttled = 0
@@ -464,6 +470,9 @@ class LocalLimiter(Limiter):
         self._slow_start = False
         self._last_decrease = now
         self._paused = upcoming
+        if upcoming > 0:
+            self._resumed_at = self._cooldown_until  # when sending starts again
+            self._resume_pause = upcoming
         self._wake_pump()
 
     def _cool_down(self, now: float, retry_after: float | None) -> float:
@@ -504,6 +513,8 @@ class LocalLimiter(Limiter):
             # than at a guess that another pause would correct.
             self._limit_estimate = min(ramp, accepted * _RAMP_ALLOWANCE)
             return self._limit_estimate
+        if costly and self._chunked(self._clock()):
+            return _CHUNK_MARGIN * self._limit_estimate
         estimate = min(self._rate, self._accepted(self._paused - upcoming))
         self._limit_estimate = estimate
         factor = self._config.decrease
@@ -512,6 +523,23 @@ class LocalLimiter(Limiter):
             # again soon (the accepted rate counts the burst the service refilled meanwhile).
             factor = factor**3
         return factor * estimate
+
+    def _chunked(self, now: float) -> bool:
+        """Whether a 429 that came this soon after the last pause ended shows a service that
+        refills in chunks (a window's quota); if so, set the limit to what it accepted."""
+        resumed = self._resumed_at
+        if not resumed <= now <= resumed + self._resume_pause:
+            return False
+        log = self._successes
+        # A window hands out its whole quota after the pause, so the chunk accepted since is
+        # the quota per pause; a bucket that refills faster than the pause gives less, and
+        # then the rate it accepted since demand began, pauses included, is closer.
+        chunk = (len(log) - bisect.bisect_left(log, resumed)) / self._resume_pause
+        since = self._demand_since
+        overall = (len(log) - bisect.bisect_left(log, since)) / max(now - since, self._resume_pause)
+        estimate = chunk if chunk >= _CHUNK_SHARE * overall else overall
+        self._limit_estimate = min(self._rate, estimate)
+        return True
 
     def _accepted_since(self, since: float) -> float:
         """The rate the service accepted from ``since`` to the latest success reported;

@@ -167,6 +167,50 @@ async def test_a_costly_first_429_resumes_at_the_rate_the_service_accepted(
     assert lim.rate == pytest.approx(108.0)
 
 
+async def _chunk_then_429(lim: LocalLimiter, fake: FakeClock, chunk: int, after: float) -> None:
+    """After a costly first 429 (and its 1 s pause), report ``chunk`` successes spread over
+    ``after`` seconds from the pause's end, then a 1 s 429."""
+    await _slow_start_accepting(lim, fake, 100.0)  # 50 accepted in 0.5 s
+    lim.on_throttled(fake.now, 1.0)  # 108/s, paused for a second
+    fake.advance(1.0)
+    for _ in range(chunk):
+        fake.advance(after / chunk)
+        lim.on_success(fake.now)
+    lim.on_throttled(fake.now, 1.0)
+
+
+async def test_a_second_costly_429_soon_after_the_pause_paces_by_the_chunk_accepted(
+    fake_clock: FakeClock,
+) -> None:
+    """A window hands out its whole quota after a pause: 100 accepted within 0.2 s of the
+    end of a 1 s pause say 100 per second, and the rate goes 3 % under that."""
+    lim = limiter(fake_clock, initial_per_second=100.0)
+    await _chunk_then_429(lim, fake_clock, 100, 0.2)
+    assert lim.rate == pytest.approx(100.0 * 0.97)
+
+
+async def test_a_small_chunk_after_the_pause_paces_by_the_rate_accepted_overall(
+    fake_clock: FakeClock,
+) -> None:
+    """A bucket that refills faster than the pause gives only a small chunk: under 80 % of
+    the rate accepted since demand began (pauses included), that rate is used instead."""
+    lim = limiter(fake_clock, initial_per_second=100.0)
+    await _chunk_then_429(lim, fake_clock, 20, 0.1)
+    overall = 70 / 1.6  # 50 + 20 accepted since demand began, 1.6 s ago
+    assert lim.rate == pytest.approx(overall * 0.97)
+
+
+async def test_a_costly_429_long_after_the_pause_steps_down_as_before(
+    fake_clock: FakeClock,
+) -> None:
+    """A 429 more than one pause after the last one ended says nothing of chunks: the rate
+    steps down by cubed ``decrease`` from what was accepted."""
+    lim = limiter(fake_clock, initial_per_second=100.0, decrease=0.9)
+    await _chunk_then_429(lim, fake_clock, 200, 2.0)
+    accepted = 200 / 2.0  # since the last 429, the 1 s pause left out
+    assert lim.rate == pytest.approx(min(108.0, accepted) * 0.9**3, rel=0.01)
+
+
 async def test_a_costly_429_with_nobody_held_back_cuts_from_half_the_rate(
     fake_clock: FakeClock,
 ) -> None:

@@ -186,7 +186,11 @@ class LocalLimiter(Limiter):
     after the last decrease) lowers it to ``decrease`` times the rate the service accepted
     since the last decrease, counted up to the latest success reported, time paused left out,
     never above the current rate. A 429 whose pause is worth more than 20 requests at the
-    current rate steps down by ``decrease`` cubed: such a probe stalls every call. After the
+    current rate steps down by ``decrease`` cubed: such a probe stalls every call, unless it
+    comes within one pause of the end of the last one: a service that hands out a chunk after
+    each pause (a window's quota) is then paced at that chunk per pause length, 3 % under (or
+    at the rate accepted since demand began, pauses included, when the chunk is under 80 %
+    of it, as from a bucket that refills faster than the pause). After the
     first 429, while callers are held back, each success adds back ``increase`` times the rate
     set at the last decrease per second of sending, a tenth of that within 3 % of where the
     last 429 came. Climbing that close (or at all, after a costly 429) needs the time lost to

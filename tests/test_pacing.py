@@ -143,6 +143,97 @@ async def test_after_a_costly_429_the_rate_holds_until_the_budget_allows_a_probe
     assert lim.rate > settled
 
 
+async def _slow_start_accepting(lim: LocalLimiter, fake: FakeClock, per_second: float) -> None:
+    """Hold a caller back (demand begins), then report half a second of successes at
+    ``per_second``, the way a service accepts them until its burst is spent."""
+    await lim.acquire()
+    waiter = asyncio.ensure_future(lim.acquire())
+    await asyncio.sleep(0)
+    for _ in range(int(per_second / 2)):
+        fake.advance(1 / per_second)
+        lim.on_success(fake.now)
+    await lim.aclose()
+    await asyncio.gather(waiter, return_exceptions=True)
+
+
+async def test_a_costly_first_429_resumes_at_the_rate_the_service_accepted(
+    fake_clock: FakeClock,
+) -> None:
+    """Ending slow start with a whole-second pause, the rate becomes what the service accepted
+    since demand began (100/s here, plus 8 % for the ramp's slow start): not a blind halving
+    that a second pause would have to correct."""
+    lim = limiter(fake_clock, initial_per_second=100.0)
+    await _slow_start_accepting(lim, fake_clock, 100.0)
+    lim.on_throttled(fake_clock.now, 1.0)
+    assert lim.rate == pytest.approx(108.0)
+
+
+async def _chunk_then_429(lim: LocalLimiter, fake: FakeClock, chunk: int, after: float) -> None:
+    """After a costly first 429 (and its 1 s pause), report ``chunk`` successes spread over
+    ``after`` seconds from the pause's end, then a 1 s 429."""
+    await _slow_start_accepting(lim, fake, 100.0)  # 50 accepted in 0.5 s
+    lim.on_throttled(fake.now, 1.0)  # 108/s, paused for a second
+    fake.advance(1.0)
+    for _ in range(chunk):
+        fake.advance(after / chunk)
+        lim.on_success(fake.now)
+    lim.on_throttled(fake.now, 1.0)
+
+
+async def test_a_second_costly_429_soon_after_the_pause_paces_by_the_chunk_accepted(
+    fake_clock: FakeClock,
+) -> None:
+    """A window hands out its whole quota after a pause: 100 accepted within 0.2 s of the
+    end of a 1 s pause say 100 per second, and the rate goes 3 % under that."""
+    lim = limiter(fake_clock, initial_per_second=100.0)
+    await _chunk_then_429(lim, fake_clock, 100, 0.2)
+    assert lim.rate == pytest.approx(100.0 * 0.97)
+
+
+async def test_a_small_chunk_after_the_pause_paces_by_the_rate_accepted_overall(
+    fake_clock: FakeClock,
+) -> None:
+    """A bucket that refills faster than the pause gives only a small chunk: under 80 % of
+    the rate accepted since demand began (pauses included), that rate is used instead."""
+    lim = limiter(fake_clock, initial_per_second=100.0)
+    await _chunk_then_429(lim, fake_clock, 20, 0.1)
+    overall = 70 / 1.6  # 50 + 20 accepted since demand began, 1.6 s ago
+    assert lim.rate == pytest.approx(overall * 0.97)
+
+
+async def test_a_costly_429_long_after_the_pause_steps_down_as_before(
+    fake_clock: FakeClock,
+) -> None:
+    """A 429 more than one pause after the last one ended says nothing of chunks: the rate
+    steps down by cubed ``decrease`` from what was accepted."""
+    lim = limiter(fake_clock, initial_per_second=100.0, decrease=0.9)
+    await _chunk_then_429(lim, fake_clock, 200, 2.0)
+    accepted = 200 / 2.0  # since the last 429, the 1 s pause left out
+    assert lim.rate == pytest.approx(min(108.0, accepted) * 0.9**3, rel=0.01)
+
+
+async def test_a_costly_429_with_nobody_held_back_cuts_from_half_the_rate(
+    fake_clock: FakeClock,
+) -> None:
+    """With no caller held back, what was accepted is only what was asked for: it says nothing
+    of the limit, and a costly 429 takes half the rate, cubed ``decrease`` under."""
+    lim = limiter(fake_clock, initial_per_second=1000.0)
+    for _ in range(50):
+        fake_clock.advance(0.01)
+        lim.on_success(await lim.acquire())
+    lim.on_throttled(fake_clock.now, 1.0)
+    assert lim.rate == pytest.approx(500.0 * 0.9**3)
+
+
+async def test_a_cheap_first_429_still_halves(fake_clock: FakeClock) -> None:
+    """A 429 that costs a few milliseconds ends slow start at half the rate reached: probing
+    down from there is cheap."""
+    lim = limiter(fake_clock, initial_per_second=1000.0)
+    await _slow_start_accepting(lim, fake_clock, 100.0)
+    lim.on_throttled(fake_clock.now, 0.005)
+    assert lim.rate == pytest.approx(500.0)
+
+
 async def test_after_a_cheap_429_the_rate_climbs_back_at_once(fake_clock: FakeClock) -> None:
     """A 5 ms Retry-After costs nothing worth rationing: additive increase resumes."""
     lim = limiter(fake_clock, initial_per_second=200, decrease=0.9)

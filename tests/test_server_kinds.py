@@ -160,18 +160,23 @@ def test_every_send_lands_once_whatever_the_server(kind: dict[str, Any], told: b
     limit, or paced by headers, with at most one pause."""
     loop = VirtualTimeLoop()
     try:
-        paused = loop.run_until_complete(_send_120(loop, EmulatorRateLimit(40, 8, **kind), told))
+        paused = loop.run_until_complete(
+            _send_many(loop, EmulatorRateLimit(40, 8, **kind), told=told)
+        )
     finally:
         loop.close()
     if told or "headers" in kind:
         assert paused <= 1.0
 
 
-async def _send_120(loop: VirtualTimeLoop, limit: EmulatorRateLimit, told: bool) -> float:
+async def _send_many(
+    loop: VirtualTimeLoop, limit: EmulatorRateLimit, *, told: bool, count: int = 120
+) -> float:
     on_loop: dict[str, Any] = {"clock": loop.time, "sleep": asyncio.sleep}
     windowed = limit.kind != "token_bucket"
     if told:
-        paced = RateLimit(per_second=40, burst=None if windowed else 8, **on_loop)
+        burst = None if windowed else limit.burst
+        paced = RateLimit(per_second=limit.per_second, burst=burst, **on_loop)
     else:
         paced = RateLimit(**on_loop)
     async with Emulator(rate_limit=limit, clock=loop.time) as emulator:
@@ -186,12 +191,26 @@ async def _send_120(loop: VirtualTimeLoop, limit: EmulatorRateLimit, told: bool)
             uid = (await client.create_session()).session_uid
             await asyncio.sleep(2.0)
             emulator.reset()
-            await asyncio.gather(*(client.send_message(uid, f"m{n}") for n in range(120)))
+            await asyncio.gather(*(client.send_message(uid, f"m{n}") for n in range(count)))
         delivered = Counter(entry.message for entry in emulator.ledger)
-        assert sorted(delivered) == sorted(f"m{n}" for n in range(120))
+        assert sorted(delivered) == sorted(f"m{n}" for n in range(count))
         assert set(delivered.values()) == {1}
         paused: float = client.limiter.paused_seconds  # type: ignore[attr-defined]
         return paused
+
+
+def test_a_whole_second_bucket_costs_only_its_first_429() -> None:
+    """Not told the limit (200/s, burst 20), 600 sends at once meet one 429 with
+    ``Retry-After: 1``: the rate after it is what the service accepted, not a guess that
+    another whole-second pause would correct."""
+    loop = VirtualTimeLoop()
+    try:
+        paused = loop.run_until_complete(
+            _send_many(loop, EmulatorRateLimit(200, 20), told=False, count=600)
+        )
+    finally:
+        loop.close()
+    assert paused == 1.0
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from typing import Final
 
 from ._config import Clock, RateLimit, Sleep
 from ._models import Priority
+from ._quota import Quota
 from ._wire import RateHints
 
 __all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "NoTurnInTime", "make_limiter"]
@@ -36,10 +37,18 @@ _PLATEAU = 0.97
 _PROBE_SLOWDOWN = 0.1
 _COSTLY_PAUSE = 20.0  # a cool-down longer than this many requests' worth is expensive
 _DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
+# The first costly 429 (ending slow start) sets the rate to what the service accepted since
+# callers were first held back, times this: that span began with the ramp's slowest part, sent
+# well under the limit, so its rate understates what the service takes.
+_RAMP_ALLOWANCE = 1.08
 # Probing past the last known limit risks a 429 and its pause for every call: it is allowed
 # only while the pauses so far, and the one a failed probe would add, stay under this share of
 # the time since the limiter was first used.
 _PAUSE_BUDGET = 0.03
+# A costly 429 within one pause of the end of the last one shows a service that refills in
+# chunks (a window): the rate becomes the chunk it accepted per pause, this much under it.
+_CHUNK_MARGIN = 0.97
+_CHUNK_SHARE = 0.8  # ... unless that is under this share of the rate accepted overall
 _TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
 _TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
 _BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
@@ -113,58 +122,6 @@ class LimiterFactory(abc.ABC):
         """Make the limiter one client uses."""
 
 
-class _Quota:
-    """What rate-limit headers said: ``budget`` more requests may go before ``reset_at``.
-
-    Once the budget is spent nobody goes until ``hold_until``: the reset, or sooner when a
-    policy names the window (a token bucket's whole allowance is back within one).
-    """
-
-    __slots__ = ("budget", "hold_until", "reset_at", "sent", "sustained", "window")
-
-    def __init__(self) -> None:
-        self.budget = math.inf
-        self.reset_at = -math.inf
-        self.hold_until = -math.inf
-        self.window = math.inf
-        self.sustained = 0.0  # the policy's allowance per second (limit / window), if told
-        self.sent: list[float] = []  # tickets granted since headers were first seen, in order
-
-    def update(self, ticket: float, hints: RateHints, now: float) -> None:
-        """Take in one reply's headers: its remaining quota, less what was sent after it."""
-        if ticket < self.reset_at <= now:
-            return  # sent before the last reset: it tells of a quota that is gone
-        sent = self.sent
-        after = len(sent) - bisect.bisect_left(sent, ticket)  # this one and later ones
-        budget = hints.remaining - max(0, after - 1)
-        reset_at = now + hints.reset
-        if now < self.reset_at < reset_at and budget <= self.budget:
-            # The same window: a reset rounded up to whole seconds only ever comes late, so
-            # the earliest one seen is the closest.
-            reset_at = self.reset_at
-        self.budget, self.reset_at = budget, reset_at
-        if hints.window is not None:
-            self.window = hints.window
-            if hints.limit is not None:
-                self.sustained = hints.limit / hints.window
-        if budget <= 0:
-            self.spent(now)
-        horizon = bisect.bisect_left(sent, now - 60.0)
-        if horizon > len(sent) // 2:
-            del sent[:horizon]  # forget tickets whose replies are long in
-
-    def spent(self, now: float) -> None:
-        """The budget is gone: hold until the reset, or for one window at most."""
-        self.hold_until = min(self.reset_at, now + self.window)
-
-    def rate(self, now: float) -> float:
-        """The pace that spends the budget by the reset (or the policy's own, if faster)."""
-        left = self.reset_at - now
-        if self.budget <= 0 or left <= 0:
-            return math.inf  # held until the reset, or already reset: nothing to spread
-        return max(self.budget / left, self.sustained)
-
-
 class LocalLimiter(Limiter):
     """The in-process limiter: a GCRA schedule, the cool-down, the adaptive rate (AIMD) and the
     quota that rate-limit headers announce.
@@ -184,11 +141,18 @@ class LocalLimiter(Limiter):
     Adaptive mode starts at ``initial_per_second``. While the rate holds callers back (one
     waits now, or did in the last second), each success adds to it so that it doubles every
     0.05 s (slow start). The first 429 halves it: everything sent until then was accepted, so
-    the limit is only known to lie below the rate reached. A later 429 (for a request sent
+    the limit is only known to lie below the rate reached. If that 429's pause is worth more
+    than 20 requests, another would stall every call as long: the rate becomes instead the
+    rate the service accepted since callers were first held back (8 % over it, for the ramp's
+    slow beginning), never above half the rate reached. A later 429 (for a request sent
     after the last decrease) lowers it to ``decrease`` times the rate the service accepted
     since the last decrease, counted up to the latest success reported, time paused left out,
     never above the current rate. A 429 whose pause is worth more than 20 requests at the
-    current rate steps down by ``decrease`` cubed: such a probe stalls every call. After the
+    current rate steps down by ``decrease`` cubed: such a probe stalls every call, unless it
+    comes within one pause of the end of the last one: a service that hands out a chunk after
+    each pause (a window's quota) is then paced at that chunk per pause length, 3 % under (or
+    at the rate accepted since demand began, pauses included, when the chunk is under 80 %
+    of it, as from a bucket that refills faster than the pause). After the
     first 429, while callers are held back, each success adds back ``increase`` times the rate
     set at the last decrease per second of sending, a tenth of that within 3 % of where the
     last 429 came. Climbing that close (or at all, after a costly 429) needs the time lost to
@@ -233,7 +197,7 @@ class LocalLimiter(Limiter):
         self._pump_sleep: asyncio.Future[None] | None = None
         self._pump_until = math.inf  # when the sleeping pump means to wake
         self._interrupted = False
-        self._quota: _Quota | None = None  # made when a reply first has rate-limit headers
+        self._quota: Quota | None = None  # made when a reply first has rate-limit headers
         self._quota_rate = math.inf
         # Adaptive state.
         self._slow_start = self._adaptive
@@ -242,7 +206,10 @@ class LocalLimiter(Limiter):
         self._paused = 0.0  # cool-down seconds since the last decrease
         self._limit_estimate = math.inf  # where the service's limit seems to be
         self._held_back_at = -math.inf  # when a caller last had to wait for a turn
+        self._demand_since = -math.inf  # since when callers have been held back without a lapse
         self._origin = math.nan  # when a caller was first held back (or a 429 came)
+        self._resumed_at = math.inf  # when the pause of the last decrease ended
+        self._resume_pause = 1.0  # how long that pause was
         self._probe_price = 0.0  # the pause the last 429 cost: what a failed probe costs
         self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESS_LOG)
         self.throttled = 0
@@ -338,6 +305,8 @@ class LocalLimiter(Limiter):
         hold = self._hold()
         if hold > now + seconds:
             raise NoTurnInTime(hold - now, cooldown=True)
+        if now - self._held_back_at > _DEMAND_WINDOW:
+            self._demand_since = now  # demand (re)starts: earlier, the pace held nobody back
         self._held_back_at = now
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         queue = self._bulk if priority is BULK else self._waiters
@@ -434,7 +403,7 @@ class LocalLimiter(Limiter):
         now = self._clock()
         quota = self._quota
         if quota is None:
-            quota = self._quota = _Quota()
+            quota = self._quota = Quota()
         quota.update(ticket, hints, now)
         self._quota_rate = max(quota.rate(now), self._config.min_per_second)
         self._wake_pump()
@@ -490,6 +459,9 @@ class LocalLimiter(Limiter):
         self._slow_start = False
         self._last_decrease = now
         self._paused = upcoming
+        if upcoming > 0:
+            self._resumed_at = self._cooldown_until  # when sending starts again
+            self._resume_pause = upcoming
         self._wake_pump()
 
     def _cool_down(self, now: float, retry_after: float | None) -> float:
@@ -512,19 +484,63 @@ class LocalLimiter(Limiter):
 
     def _decreased(self, upcoming: float) -> float:
         """The rate after a 429 for a request sent since the last decrease."""
+        costly = upcoming * self._rate > _COSTLY_PAUSE
         if self._slow_start:
-            # What slow start sent was all accepted until now: it measures the client's own
-            # ramp, not the limit, which lies somewhere below the rate reached.
-            self._limit_estimate = self._rate / 2
+            # What slow start sent was all accepted until now: the limit lies below the rate
+            # reached, and, once the service's saved burst is spent, near what it accepted.
+            ramp = self._rate / 2
+            if not costly:
+                self._limit_estimate = ramp
+                return ramp
+            held_back = self._clock() - self._held_back_at <= _DEMAND_WINDOW
+            # Unless callers are being held back, what was accepted is what was asked for.
+            accepted = self._accepted_since(self._demand_since) if held_back else math.inf
+            if accepted == math.inf:
+                self._limit_estimate = ramp
+                return ramp * self._config.decrease**3
+            # A costly 429 stalls every call: resume at the rate the service accepted rather
+            # than at a guess that another pause would correct.
+            self._limit_estimate = min(ramp, accepted * _RAMP_ALLOWANCE)
             return self._limit_estimate
+        if costly and self._chunked(self._clock()):
+            return _CHUNK_MARGIN * self._limit_estimate
         estimate = min(self._rate, self._accepted(self._paused - upcoming))
         self._limit_estimate = estimate
         factor = self._config.decrease
-        if upcoming * self._rate > _COSTLY_PAUSE:
+        if costly:
             # Each such 429 stalls every call: step well under the limit rather than probe it
             # again soon (the accepted rate counts the burst the service refilled meanwhile).
             factor = factor**3
         return factor * estimate
+
+    def _chunked(self, now: float) -> bool:
+        """Whether a 429 that came this soon after the last pause ended shows a service that
+        refills in chunks (a window's quota); if so, set the limit to what it accepted."""
+        resumed = self._resumed_at
+        if not resumed <= now <= resumed + self._resume_pause:
+            return False
+        log = self._successes
+        # A window hands out its whole quota after the pause, so the chunk accepted since is
+        # the quota per pause; a bucket that refills faster than the pause gives less, and
+        # then the rate it accepted since demand began, pauses included, is closer.
+        chunk = (len(log) - bisect.bisect_left(log, resumed)) / self._resume_pause
+        since = self._demand_since
+        overall = (len(log) - bisect.bisect_left(log, since)) / max(now - since, self._resume_pause)
+        estimate = chunk if chunk >= _CHUNK_SHARE * overall else overall
+        self._limit_estimate = min(self._rate, estimate)
+        return True
+
+    def _accepted_since(self, since: float) -> float:
+        """The rate the service accepted from ``since`` to the latest success reported;
+        ``inf`` if the span is too short to say."""
+        log = self._successes
+        first = bisect.bisect_left(log, since)
+        count = len(log) - first
+        if not count:
+            return math.inf
+        start = max(since, log[0]) if len(log) == log.maxlen and not first else since
+        elapsed = log[-1] - start
+        return count / elapsed if elapsed >= _MIN_MEASURE_SECONDS else math.inf
 
     def _accepted(self, paused: float) -> float:
         """The rate the service accepted since the last decrease, ``paused`` seconds left out,

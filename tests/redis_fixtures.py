@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,11 +25,21 @@ _READY_TIMEOUT = 10.0
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing uses right now, below the ephemeral range.
+
+    A server restarted on its port mid-test must find it still free: a port the kernel hands
+    out for outgoing connections (or to another test process asking for port 0) could be
+    taken meanwhile, so the port is drawn at random from 20000-29999 instead.
+    """
+    for _ in range(100):
+        port = random.randrange(20000, 30000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-29999 on 127.0.0.1")
 
 
 def require_redis_server() -> str:

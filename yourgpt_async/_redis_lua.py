@@ -117,8 +117,10 @@ if cd > now then floor = cd + tolerance end
 if tat < floor then tat = floor end
 local send = math.max(tat - tolerance, now)
 local bulk = ARGV[2] == 'b'
-if bulk and send > now + 2 * interval and send - num(s[16], 0) < 10 * interval then
-  return {1, math.ceil(send - 2 * interval - now), now, tostring(rate)}
+-- Bulk books only while the schedule is at most one turn ahead, and never spends the burst:
+-- that is left to interactive calls, which then go at once (bulk is owed every tenth turn).
+if bulk and tat > now + interval and send - num(s[16], 0) < 10 * interval then
+  return {1, math.ceil(tat - interval - now), now, tostring(rate)}
 end
 -- A learnt rate changes as it goes: nobody reserves further ahead than 0.05 s (or two
 -- turns), so that slots are not fixed at a rate already left behind.

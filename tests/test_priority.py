@@ -153,11 +153,14 @@ class HeldBulk(Recording):
     def __init__(self) -> None:
         super().__init__()
         self.release = asyncio.Event()
+        self.seven_held = asyncio.Event()
         self.held = 0
 
     async def acquire(self, priority: Priority = INTERACTIVE) -> float:
         if priority is BULK:
             self.held += 1
+            if self.held >= 7:
+                self.seven_held.set()
             await self.release.wait()
         return await super().acquire(priority)
 
@@ -177,8 +180,8 @@ async def test_bulk_calls_leave_part_of_the_gate_to_interactive_ones(emulator: E
         client._transport.limiter = held
         async with client.send_many([(uid, f"b{n}") for n in range(20)]) as run:
             outcomes = asyncio.ensure_future(_collect(run))
-            while held.held < 7:
-                await asyncio.sleep(0)
+            await held.seven_held.wait()
+            await asyncio.sleep(0.01)  # an eighth bulk caller, if it could, would be in by now
             # Would hang (every slot held by bulk) without the reserve; the guard only ends it.
             reply = await asyncio.wait_for(client.send_message(uid, "live"), 10)
             assert reply.message

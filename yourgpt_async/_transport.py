@@ -160,16 +160,8 @@ class Transport:
         ``priority`` is the call's place in the limiter's queue.
         """
         session = self.session()
-        gate = self._gate
         bulk = priority is BULK
-        if bulk:
-            await self._enter(self._bulk_gate, endpoint.name, time_left)
-        try:
-            await self._enter(gate, endpoint.name, time_left)
-        except BaseException:
-            if bulk:
-                self._bulk_gate.release()
-            raise
+        await self._admit(endpoint.name, time_left, bulk)
         try:
             limiter = self.limiter
             ticket, client_timeout = await self._turn(endpoint.name, time_left, timeout, priority)
@@ -200,9 +192,20 @@ class Transport:
             limiter.on_success(ticket)
             return result
         finally:
-            gate.release()
+            self._gate.release()
             if bulk:
                 self._bulk_gate.release()
+
+    async def _admit(self, name: str, time_left: Callable[[], float] | None, bulk: bool) -> None:
+        """Take a slot of the gate (a bulk call first one of the bulk calls' share)."""
+        if bulk:
+            await self._enter(self._bulk_gate, name, time_left)
+        try:
+            await self._enter(self._gate, name, time_left)
+        except BaseException:
+            if bulk:
+                self._bulk_gate.release()
+            raise
 
     async def _enter(
         self, gate: asyncio.Semaphore, name: str, time_left: Callable[[], float] | None

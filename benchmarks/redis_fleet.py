@@ -455,7 +455,6 @@ def _rows(results: dict[str, dict[str, Any]], micro: dict[str, float], args: Any
         f"\n{args.processes} processes x {args.sends} sends = {total}; service: token bucket "
         f"{args.rate:g}/s, burst {args.burst}, whole-second Retry-After "
         f"(ideal {total / args.rate:.2f} s)"
-        f"(ideal {total / args.rate:.2f} s)"
     )
     print(f"{'row':<44}{'vs ideal':>9}{'429s':>6}{'429 %':>7}{'busiest 1 s':>12}{'sent':>7}")
     labels = {

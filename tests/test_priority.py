@@ -4,6 +4,7 @@ tenth of the turns; the priority travels from the call (or view, or send_many) t
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from _fakes import FakeClock
@@ -144,3 +145,50 @@ async def test_a_bad_priority_is_refused_before_any_io(emulator: Emulator) -> No
             await client.get_sessions(priority="high")
         with pytest.raises(ConfigurationError, match="priority"):
             client.send_many([], priority="low")
+
+
+class HeldBulk(Recording):
+    """Holds every bulk caller until released; interactive callers go at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.seven_held = asyncio.Event()
+        self.held = 0
+
+    async def acquire(self, priority: Priority = INTERACTIVE) -> float:
+        if priority is BULK:
+            self.held += 1
+            if self.held >= 7:
+                self.seven_held.set()
+            await self.release.wait()
+        return await super().acquire(priority)
+
+
+async def test_bulk_calls_leave_part_of_the_gate_to_interactive_ones(emulator: Emulator) -> None:
+    """A bulk run waiting for its turns holds at most seven of eight concurrency slots: an
+    interactive call still gets one, instead of waiting for a bulk request to finish."""
+    held = HeldBulk()
+    async with AsyncClient(
+        emulator.api_key,
+        widget_uid=emulator.widget_uid,
+        base_url=emulator.base_url,
+        max_concurrency=8,
+        rate_limit=RateLimit.unlimited(),
+    ) as client:
+        uid = (await client.create_session()).session_uid
+        client._transport.limiter = held
+        async with client.send_many([(uid, f"b{n}") for n in range(20)]) as run:
+            outcomes = asyncio.ensure_future(_collect(run))
+            await held.seven_held.wait()
+            await asyncio.sleep(0.01)  # an eighth bulk caller, if it could, would be in by now
+            # Would hang (every slot held by bulk) without the reserve; the guard only ends it.
+            reply = await asyncio.wait_for(client.send_message(uid, "live"), 10)
+            assert reply.message
+            assert held.held == 7
+            held.release.set()
+            assert [o.status for o in await outcomes] == ["sent"] * 20
+
+
+async def _collect(run: object) -> list[Any]:
+    return [outcome async for outcome in run]  # type: ignore[attr-defined]

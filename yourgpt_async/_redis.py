@@ -263,6 +263,7 @@ class RedisLimiter(Limiter):
         self._shared_rate: float | None = None  # the fleet's rate as of the last answer
         self._quota_written = -math.inf
         self._booked: dict[float, int] = {}  # ticket -> when its turn was reserved (Redis µs)
+        self._successes = 0  # seen since the last acquire script, which reports them (adaptive)
         self._falling_back = False
         self._epoch = 0  # how many times Redis was lost
         self._warned = False
@@ -403,7 +404,9 @@ class RedisLimiter(Limiter):
     ) -> tuple[int, int, int]:
         """One round trip of the acquire script: its status, µs, and Redis's time."""
         rank = "b" if priority is BULK else "i"
-        args = (mode, rank, budget, *self._settings, self._config.expected_clients, self._idle)
+        successes, self._successes = self._successes, 0
+        clients = self._config.expected_clients
+        args = (mode, rank, budget, *self._settings, clients, self._idle, successes)
         reply = await self._acquire_script(keys=(self._key,), args=args)
         status, micros, now, rate = reply
         self._offset = int(now) / _MICROS - self._clock()
@@ -424,10 +427,13 @@ class RedisLimiter(Limiter):
     # -- reports ---------------------------------------------------------------------------
 
     def on_success(self, ticket: float) -> None:
-        """Count the success towards the local fall-back's measured rate, while it is in use."""
+        """Count the success: towards the shared rate (reported with the next acquire), or the
+        local fall-back's while it is in use."""
         self._booked.pop(ticket, None)
         if self._falling_back and self._local is not None:
             self._local.on_success(ticket)
+        elif self._config.is_adaptive:
+            self._successes += 1  # told to Redis with this client's next acquire
 
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
         """Start the cool-down here at once (capped at ``max_cooldown``), and in Redis for every

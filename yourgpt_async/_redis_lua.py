@@ -11,7 +11,9 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
 ``ss``     ``1`` while in slow start; ``dec`` when the last decrease came
 ``upd``    when a turn was last given; ``held`` when a caller last had to wait
 ``ssb``    in slow start, the rate at ``sst``: it at most doubles every 0.05 s
-``grants`` turns given since the last decrease; ``pz`` µs paused since then
+``okt``    successes reported in all (each acquire carries its client's since its last);
+           ``okd`` and ``oko`` its value at the last decrease and at ``org``
+``pz``     µs paused since the last decrease
 ``org``    when a caller was first held back; ``ptot`` µs paused in all; ``price`` the pause
            the last 429 cost (what a failed probe costs)
 ``t429``   ``1`` once a told limit saw a 429: no burst any more, 3 % under the told rate
@@ -45,7 +47,8 @@ end
 # Reserve a turn, or confirm one after its wait. One round trip per request.
 # ARGV: 1 mode ('r' reserve, 'c' confirm); 2 priority ('i', 'b'); 3 the most µs the caller can
 # wait (-1: no limit); 4 per_second (0: not told); 5 adaptive ('1', '0'); 6 burst (told or 0);
-# 7 initial rate; 8 min rate; 9 increase; 10 expected clients; 11 idle expiry in ms.
+# 7 initial rate; 8 min rate; 9 increase; 10 expected clients; 11 idle expiry in ms;
+# 12 successes the client saw since its last call (counted towards what the service accepts).
 # Returns {status, µs, now, rate}: status 0 = go after µs; 1 = bulk, not booked: ask again
 # after µs; 2 = not booked, the turn is µs away, past the caller's time; 3 = a cool-down
 # began (confirm only): reserve anew; 4 = the cool-down (µs left) outlasts the caller's time.
@@ -53,8 +56,10 @@ ACQUIRE: Final = (
     _PRELUDE
     + """
 local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'rad', 'est', 'ss', 'dec', 'upd',
-  'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst')
+  'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst', 'okt')
 local cd = num(s[2], 0)
+local okt = num(s[21], 0)
+if ARGV[12] ~= '0' then okt = tonumber(redis.call('HINCRBY', key, 'okt', ARGV[12])) end
 if ARGV[1] == 'c' then
   if cd <= now then return {0, 0, now, '0'} end
   return {3, cd - now, now, '0'}
@@ -117,8 +122,10 @@ if cd > now then floor = cd + tolerance end
 if tat < floor then tat = floor end
 local send = math.max(tat - tolerance, now)
 local bulk = ARGV[2] == 'b'
-if bulk and send > now + 2 * interval and send - num(s[16], 0) < 10 * interval then
-  return {1, math.ceil(send - 2 * interval - now), now, tostring(rate)}
+-- Bulk books only while the schedule is at most one turn ahead, and never spends the burst:
+-- that is left to interactive calls, which then go at once (bulk is owed every tenth turn).
+if bulk and tat > now + interval and send - num(s[16], 0) < 10 * interval then
+  return {1, math.ceil(tat - interval - now), now, tostring(rate)}
 end
 -- A learnt rate changes as it goes: nobody reserves further ahead than 0.05 s (or two
 -- turns), so that slots are not fixed at a rate already left behind.
@@ -132,11 +139,12 @@ end
 local fields = {'tat', string.format('%.3f', tat + interval), 'upd', us(now)}
 if adaptive then
   table.insert(fields, 'rate'); table.insert(fields, tostring(rate))
-  redis.call('HINCRBY', key, 'grants', 1)
 end
 if send - now >= interval then  -- queued behind others, not just arriving together
   table.insert(fields, 'held'); table.insert(fields, us(now))
-  if not s[10] then table.insert(fields, 'org'); table.insert(fields, us(now)) end
+  if not s[10] then
+    for _, f in ipairs({'org', us(now), 'oko', okt}) do table.insert(fields, f) end
+  end
 end
 if bulk then table.insert(fields, 'bulk'); table.insert(fields, string.format('%.3f', send)) end
 for _, f in ipairs(growth) do table.insert(fields, f) end
@@ -153,8 +161,8 @@ return {0, math.ceil(send - now), now, tostring(rate)}
 THROTTLE: Final = (
     _PRELUDE
     + """
-local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'ss', 'dec', 'grants', 'pz', 'ptot',
-  'org')
+local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'ss', 'dec', 'okt', 'pz', 'ptot',
+  'org', 'okd', 'oko', 'held')
 local wait = tonumber(ARGV[1])
 local cd = num(s[2], 0)
 local upcoming = 0
@@ -169,28 +177,43 @@ if wait > 0 then
     table.insert(fields, 'ptot'); table.insert(fields, us(num(s[8], 0) + upcoming))
   end
 end
-if not s[9] then table.insert(fields, 'org'); table.insert(fields, us(now)) end
+local okt = num(s[6], 0)
+if not s[9] then
+  for _, f in ipairs({'org', us(now), 'oko', okt}) do table.insert(fields, f) end
+end
 local ps = tonumber(ARGV[3])
 local rate = num(s[3], tonumber(ARGV[5]))
 if ARGV[4] ~= '1' then
   table.insert(fields, 't429'); table.insert(fields, 1)
   rate = told_rate(ps, 1)
 elseif tonumber(ARGV[2]) >= num(s[5], 0) then
+  -- The successes reported, over a span of sending (pauses left out); inf if too short.
+  local function accepted(count, since, paused)
+    local elapsed = (now - since - paused) / 1000000
+    if elapsed >= 0.25 and count > 0 then return count / elapsed end
+    return math.huge
+  end
+  local costly = upcoming * rate / 1000000 > 20
+  local factor = tonumber(ARGV[7])
   local est
   if num(s[4], 1) == 1 then
+    -- Slow start ends: the limit lies below the rate reached. A costly 429 cannot tell the
+    -- service's rate from its burst: resume near what it accepted since callers began to
+    -- wait if they still do, else well under half the rate reached.
     est = rate / 2
+    factor = 1
+    if costly and now - num(s[12], 0) < 1000000 then
+      est = math.min(est, 1.08 * accepted(okt - num(s[11], 0), num(s[9], now), num(s[8], 0)))
+    elseif costly then
+      factor = factor ^ 3
+    end
   else
-    local elapsed = (now - num(s[5], now) - num(s[7], 0)) / 1000000
-    est = rate
-    local grants = num(s[6], 0)
-    if elapsed >= 0.25 and grants > 0 then est = math.min(rate, grants / elapsed) end
+    est = math.min(rate, accepted(okt - num(s[10], 0), num(s[5], now), num(s[7], 0)))
+    if costly then factor = factor ^ 3 end
   end
-  local factor = tonumber(ARGV[7])
-  if num(s[4], 1) ~= 1 and upcoming * rate / 1000000 > 20 then factor = factor ^ 3 end
-  if num(s[4], 1) == 1 then factor = 1 end
   rate = math.max(tonumber(ARGV[6]), factor * est)
   for _, f in ipairs({'rate', tostring(rate), 'rad', tostring(rate), 'est', tostring(est),
-      'ss', 0, 'dec', us(now), 'pz', us(upcoming), 'grants', 0, 'price', us(upcoming)}) do
+      'ss', 0, 'dec', us(now), 'pz', us(upcoming), 'okd', okt, 'price', us(upcoming)}) do
     table.insert(fields, f)
   end
 end

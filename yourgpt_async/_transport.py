@@ -32,7 +32,7 @@ from ._exceptions import (
 )
 from ._inflight import CALL_STATE, CallState
 from ._models import Priority
-from ._ratelimit import INTERACTIVE, Limiter, NoTurnInTime
+from ._ratelimit import BULK, INTERACTIVE, Limiter, NoTurnInTime
 from ._wire import ENDPOINTS, Endpoint, decode_reply, rate_hints
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ _NOT_DELIVERED = frozenset({FailureKind.CONNECT, FailureKind.THROTTLED, FailureK
 # Until a reply has had rate-limit headers, only every this many successes is looked at (any
 # other reply always is): a service that sends them sends them on every answer.
 _HINT_SAMPLING = 16
+_INTERACTIVE_SHARE = 8  # of max_concurrency, this share is kept for interactive calls
 
 
 @attrs.frozen(slots=True)
@@ -98,6 +99,11 @@ class Transport:
         self._max_concurrency = max_concurrency
         self._max_response_bytes = max_response_bytes
         self._gate = asyncio.Semaphore(max_concurrency)
+        # Bulk calls leave an eighth of the gate (at least one slot) to interactive ones: a bulk
+        # run waiting for its turns would otherwise hold every slot, and an interactive call
+        # would wait for one of its requests to finish before even asking for a turn.
+        reserve = max(1, max_concurrency // _INTERACTIVE_SHARE) if max_concurrency > 1 else 0
+        self._bulk_gate = asyncio.Semaphore(max_concurrency - reserve)
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,12 +160,8 @@ class Transport:
         ``priority`` is the call's place in the limiter's queue.
         """
         session = self.session()
-        gate = self._gate
-        if time_left is not None and gate.locked():
-            await self._wait_for_gate(endpoint.name, time_left())
-        else:
-            # `async with self._gate`, less the two coroutines its __aenter__ and __aexit__ make.
-            await gate.acquire()
+        bulk = priority is BULK
+        await self._admit(endpoint.name, time_left, bulk)
         try:
             limiter = self.limiter
             ticket, client_timeout = await self._turn(endpoint.name, time_left, timeout, priority)
@@ -190,7 +192,30 @@ class Transport:
             limiter.on_success(ticket)
             return result
         finally:
-            gate.release()
+            self._gate.release()
+            if bulk:
+                self._bulk_gate.release()
+
+    async def _admit(self, name: str, time_left: Callable[[], float] | None, bulk: bool) -> None:
+        """Take a slot of the gate (a bulk call first one of the bulk calls' share)."""
+        if bulk:
+            await self._enter(self._bulk_gate, name, time_left)
+        try:
+            await self._enter(self._gate, name, time_left)
+        except BaseException:
+            if bulk:
+                self._bulk_gate.release()
+            raise
+
+    async def _enter(
+        self, gate: asyncio.Semaphore, name: str, time_left: Callable[[], float] | None
+    ) -> None:
+        """Take a slot of ``gate``, within the time left."""
+        if time_left is not None and gate.locked():
+            await self._wait_for_gate(gate, name, time_left())
+        else:
+            # `async with gate`, less the two coroutines its __aenter__ and __aexit__ make.
+            await gate.acquire()
 
     def _read_hints(self, ticket: float, headers: Mapping[str, str], failed: bool) -> None:
         """Hand the limiter what a reply's rate-limit headers say, sampling while none came."""
@@ -218,10 +243,10 @@ class Transport:
             raise _too_late(name, late.wait, late.cooldown) from None
         return ticket, _timeout_within(name, time_left(), timeout)
 
-    async def _wait_for_gate(self, name: str, seconds: float) -> None:
-        """Wait for a free slot in the gate, for at most ``seconds``."""
+    async def _wait_for_gate(self, gate: asyncio.Semaphore, name: str, seconds: float) -> None:
+        """Wait for a free slot in ``gate``, for at most ``seconds``."""
         try:
-            await asyncio.wait_for(self._gate.acquire(), max(0.0, seconds))
+            await asyncio.wait_for(gate.acquire(), max(0.0, seconds))
         except asyncio.TimeoutError:
             raise RateLimitError(
                 f"{name}: not sent: {self._max_concurrency} requests (max_concurrency) were in "

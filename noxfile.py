@@ -23,10 +23,18 @@ def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
     session.install("-e", f".[{extras}]" if extras else ".", *requirements)
 
 
+def _compile(session: nox.Session) -> None:
+    """Byte-compile the package once, so that each process the tests start (the command line,
+    the documentation's pages, Redis workers) imports it instead of compiling it again, even
+    where PYTHONDONTWRITEBYTECODE is set."""
+    session.run("python", "-m", "compileall", "-q", PACKAGE, silent=True)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the embedded emulator (and a local redis-server)."""
     _install(session, "test", extras="cli,redis,otel")
+    _compile(session)
     session.run("pytest", *session.posargs)
 
 
@@ -34,6 +42,7 @@ def tests(session: nox.Session) -> None:
 def coverage(session: nox.Session) -> None:
     """The test suite under coverage; fails below the floor."""
     _install(session, "coverage", extras="cli,redis,otel")
+    _compile(session)
     # `coverage run` starts before pytest imports the package (its pytest plugin does, early);
     # pyproject's `patch = ["subprocess"]` measures pytest-xdist's workers too.
     session.run("coverage", "erase")

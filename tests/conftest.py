@@ -74,3 +74,19 @@ def server(hostile_server: HostileServer) -> HostileServer:
     hostile_server.release.set()
     hostile_server.requests.clear()
     return hostile_server
+
+
+# Files whose tests take longest (subprocesses, real Redis, real time). Run first, so that with
+# pytest-xdist the other workers' short tests fill the time they take, rather than one worker
+# finishing alone at the end.
+_SLOW_FIRST = ("test_docs.py", "test_redis_fleet.py", "test_redis.py", "test_cli.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the slow files first; within a file the order is unchanged."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return _SLOW_FIRST.index(name) if name in _SLOW_FIRST else len(_SLOW_FIRST)
+
+    items.sort(key=rank)

@@ -156,7 +156,7 @@ KINDS: list[dict[str, Any]] = [
 @pytest.mark.parametrize("told", [False, True], ids=["not-told", "told"])
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: "-".join(k.values()) or "bucket")
 def test_every_send_lands_once_whatever_the_server(kind: dict[str, Any], told: bool) -> None:
-    """120 sends at once against 40/s, on a virtual clock: all delivered, each once; told the
+    """80 sends at once against 40/s, on a virtual clock: all delivered, each once; told the
     limit, or paced by headers, with at most one pause."""
     loop = VirtualTimeLoop()
     try:
@@ -170,7 +170,7 @@ def test_every_send_lands_once_whatever_the_server(kind: dict[str, Any], told: b
 
 
 async def _send_many(
-    loop: VirtualTimeLoop, limit: EmulatorRateLimit, *, told: bool, count: int = 120
+    loop: VirtualTimeLoop, limit: EmulatorRateLimit, *, told: bool, count: int = 80
 ) -> float:
     on_loop: dict[str, Any] = {"clock": loop.time, "sleep": asyncio.sleep}
     windowed = limit.kind != "token_bucket"

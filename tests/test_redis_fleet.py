@@ -225,8 +225,8 @@ async def test_an_outage_never_puts_the_fleet_over_its_rate(
             fleet = await run_fleet(emu, limit, 3, 120, break_redis)
         assert emu.count_status(429) == 0
     assert all(isinstance(c.limiter, RedisLimiter) and c.limiter.shared for c in fleet)
-    # per_second + burst, and 5 % for jitter: arrival times are taken at the service, where
-    # requests sent 1/148.5 s apart land closer together when a busy machine delays some of
-    # them. Both queues sending at once after the return (the fault this guards against) would
-    # add a whole share, 50 a second.
-    assert arrivals.busiest_second() <= 150 + 1 + 8
+    # per_second + burst, and 10 % for jitter: arrival times are taken at the service, which
+    # shares the clients' loop, so requests sent 1/148.5 s apart land closer together when a
+    # slow machine (or coverage) delays some of them. Both queues sending at once after the
+    # return (the fault this guards against) would add a whole share, 50 a second.
+    assert arrivals.busiest_second() <= 150 + 1 + 15

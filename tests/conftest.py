@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _fakes import ClientFactory, FakeClock
 from _hostile import HostileServer
+from redis_fixtures import RedisServer, require_redis_server
 
 from yourgpt_async import AsyncClient, RateLimit, RetryPolicy
 from yourgpt_async.testing import Emulator
@@ -74,6 +76,24 @@ def server(hostile_server: HostileServer) -> HostileServer:
     hostile_server.release.set()
     hostile_server.requests.clear()
     return hostile_server
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server on a free loopback port, stopped after the test."""
+    server = RedisServer(require_redis_server(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def limiters() -> AsyncIterator[list[Any]]:
+    """A list to put Redis limiters in; every one is closed after the test."""
+    made: list[Any] = []
+    yield made
+    for limiter in made:
+        await limiter.aclose()
 
 
 # Files whose tests take longest (subprocesses, real Redis, real time). Run first, so that with

@@ -7,15 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis_fixtures import RedisServer, free_port, require_redis_server
+from redis_fixtures import ArrivalClock, RedisServer, free_port, require_redis_server
 
 from yourgpt_async import (
     AsyncClient,
@@ -43,56 +42,12 @@ class SleepRecorder:
         await asyncio.sleep(0)
 
 
-class ArrivalClock:
-    """An emulator clock that notes when each request asks for a token (its arrival time)."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        now = time.monotonic()
-        with self._lock:
-            self.arrivals.append(now)
-        return now
-
-    def rate(self) -> float:
-        """Requests per second: the least-squares slope of arrival count over time.
-
-        A fit over every arrival, rather than the count over the first-to-last span, so that one
-        request delayed by a busy machine at either end does not skew the figure.
-        """
-        times = sorted(self.arrivals)
-        mean_time = sum(times) / len(times)
-        mean_index = (len(times) - 1) / 2
-        covariance = sum((t - mean_time) * (i - mean_index) for i, t in enumerate(times))
-        return covariance / sum((t - mean_time) ** 2 for t in times)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A fresh redis-server on a free loopback port, stopped after the test."""
-    server = RedisServer(require_redis_server(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
     """A plain redis client on the test's server, for looking at the limiter's keys."""
     client = Redis.from_url(redis_server.url)
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-async def limiters() -> AsyncIterator[list[RedisLimiter]]:
-    """A list to put limiters in; every one is closed after the test."""
-    made: list[RedisLimiter] = []
-    yield made
-    for limiter in made:
-        await limiter.aclose()
 
 
 def make(made: list[RedisLimiter], url: str, **settings: Any) -> RedisLimiter:

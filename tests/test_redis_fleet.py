@@ -8,16 +8,14 @@ pool and HTTP session, exactly as separate processes would, at a fraction of the
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis_fixtures import RedisServer, require_redis_server
+from redis_fixtures import ArrivalClock, RedisServer
 
 from yourgpt_async import AsyncClient, Priority, RedisRateLimit
 from yourgpt_async._ratelimit import NoTurnInTime
@@ -25,46 +23,6 @@ from yourgpt_async._redis import RedisLimiter
 from yourgpt_async.testing import Emulator, EmulatorRateLimit
 
 KEY = "yourgpt-async:{fleet}"
-
-
-class Arrivals:
-    """An emulator clock that notes when each request asks for a token."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        now = time.monotonic()
-        with self._lock:
-            self.times.append(now)
-        return now
-
-    def busiest_second(self) -> int:
-        """The most requests in any one-second window (sliding, starting at each arrival)."""
-        times = sorted(self.times)
-        most, end = 0, 0
-        for start, moment in enumerate(times):
-            while end < len(times) and times[end] < moment + 1.0:
-                end += 1
-            most = max(most, end - start)
-        return most
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(require_redis_server(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def limiters() -> AsyncIterator[list[RedisLimiter]]:
-    made: list[RedisLimiter] = []
-    yield made
-    for limiter in made:
-        await limiter.aclose()
 
 
 def make(made: list[RedisLimiter], url: str, **settings: Any) -> RedisLimiter:
@@ -102,7 +60,7 @@ async def run_fleet(
 async def test_a_fleet_not_told_the_rate_learns_it_together(redis_server: RedisServer) -> None:
     """Three clients with no per_second against a 300/s service: the shared rate climbs from
     20/s, the first 429s lower it for all of them, and the fleet settles near the limit."""
-    arrivals = Arrivals()
+    arrivals = ArrivalClock()
     limit = RedisRateLimit(redis_server.url, name="fleet")
     rate_limit = EmulatorRateLimit(300, 10, retry_after="ms")
     async with Emulator(rate_limit=rate_limit, clock=arrivals) as emu:
@@ -201,7 +159,7 @@ async def test_an_outage_never_puts_the_fleet_over_its_rate(
     """Three clients at 150/s shared (expected_clients=3): Redis killed and restarted, or frozen
     (SIGSTOP) and thawed, mid-run. Each client keeps to its share while Redis is away, then
     re-joins; in no one-second window does the service see more than per_second + burst."""
-    arrivals = Arrivals()
+    arrivals = ArrivalClock()
     limit = RedisRateLimit(
         redis_server.url,
         name="fleet",

@@ -161,7 +161,11 @@ class Transport:
         """
         session = self.session()
         bulk = priority is BULK
-        await self._admit(endpoint.name, time_left, bulk)
+        if bulk or (time_left is not None and self._gate.locked()):
+            await self._admit(endpoint.name, time_left, bulk)
+        else:
+            # `async with self._gate`, less the coroutines of __aenter__, _admit and _enter.
+            await self._gate.acquire()
         try:
             limiter = self.limiter
             ticket, client_timeout = await self._turn(endpoint.name, time_left, timeout, priority)

@@ -8,6 +8,7 @@ pool and HTTP session, exactly as separate processes would, at a fraction of the
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -159,6 +160,10 @@ async def test_an_outage_never_puts_the_fleet_over_its_rate(
     """Three clients at 150/s shared (expected_clients=3): Redis killed and restarted, or frozen
     (SIGSTOP) and thawed, mid-run. Each client keeps to its share while Redis is away, then
     re-joins; in no one-second window does the service see more than per_second + burst."""
+    if "coverage" in sys.modules:
+        # Tracing every line triples the CPU the clients and the service (one loop) need at
+        # 150/s, and the loop's lag then bunches arrivals: `nox -s tests` runs this one.
+        pytest.skip("per-second counts at the service mean nothing under coverage's tracing")
     arrivals = ArrivalClock()
     limit = RedisRateLimit(
         redis_server.url,

@@ -22,6 +22,7 @@ from yourgpt_async import (
     RetryPolicy,
     Timeouts,
 )
+from yourgpt_async._estimate import ASSUMED_BURST
 from yourgpt_async._ratelimit import Limiter, LocalLimiter, NoTurnInTime
 from yourgpt_async._wire import RateHints, rate_hints
 from yourgpt_async.testing import Emulator, Fault
@@ -160,19 +161,45 @@ async def test_a_costly_first_429_resumes_at_the_rate_the_service_accepted(
     fake_clock: FakeClock,
 ) -> None:
     """Ending slow start with a whole-second pause, the rate becomes what the service accepted
-    since demand began (100/s here, plus 8 % for the ramp's slow start): not a blind halving
-    that a second pause would have to correct."""
+    while demand lasted (100/s here): not a blind halving that a second pause would have to
+    correct."""
     lim = limiter(fake_clock, initial_per_second=100.0)
     await _slow_start_accepting(lim, fake_clock, 100.0)
     lim.on_throttled(fake_clock.now, 1.0)
-    assert lim.rate == pytest.approx(108.0)
+    assert lim.rate == pytest.approx(100.0)
+
+
+async def test_replies_still_coming_during_the_pause_raise_the_estimate(
+    fake_clock: FakeClock,
+) -> None:
+    """The 429 that ends slow start overtakes replies to requests sent before it: each one
+    that arrives while the pause lasts is counted, and the rate rises with them (50 at
+    100/s, then 40 at 1000/s: the latter span says more); once sending has resumed, a late
+    reply changes nothing."""
+    lim = limiter(fake_clock, initial_per_second=100.0)
+    await _slow_start_accepting(lim, fake_clock, 100.0)  # 50 in 0.5 s: 100/s
+    sent = [fake_clock.now + 0.001 * n for n in range(1, 41)]  # 40 more in 0.04 s
+    fake_clock.advance(0.05)
+    throttled_at = fake_clock.now
+    lim.on_throttled(throttled_at, 1.0)
+    before = lim.rate
+    for ticket in sent:
+        lim.on_success(ticket)
+    raised = lim.rate
+    assert raised > before
+    # The best span: from the last of the 50 to the 429, 41 accepted in 0.05 s, plus the
+    # assumed burst.
+    assert raised == pytest.approx(41 / (throttled_at - (sent[0] - 0.001) + ASSUMED_BURST))
+    fake_clock.advance(1.0)  # the pause is over
+    lim.on_success(sent[-1])
+    assert lim.rate == raised
 
 
 async def _chunk_then_429(lim: LocalLimiter, fake: FakeClock, chunk: int, after: float) -> None:
     """After a costly first 429 (and its 1 s pause), report ``chunk`` successes spread over
     ``after`` seconds from the pause's end, then a 1 s 429."""
     await _slow_start_accepting(lim, fake, 100.0)  # 50 accepted in 0.5 s
-    lim.on_throttled(fake.now, 1.0)  # 108/s, paused for a second
+    lim.on_throttled(fake.now, 1.0)  # 100/s, paused for a second
     fake.advance(1.0)
     for _ in range(chunk):
         fake.advance(after / chunk)
@@ -209,7 +236,7 @@ async def test_a_costly_429_long_after_the_pause_steps_down_as_before(
     lim = limiter(fake_clock, initial_per_second=100.0, decrease=0.9)
     await _chunk_then_429(lim, fake_clock, 200, 2.0)
     accepted = 200 / 2.0  # since the last 429, the 1 s pause left out
-    assert lim.rate == pytest.approx(min(108.0, accepted) * 0.9**3, rel=0.01)
+    assert lim.rate == pytest.approx(min(100.0, accepted) * 0.9**3, rel=0.01)
 
 
 async def test_a_costly_429_with_nobody_held_back_cuts_from_half_the_rate(

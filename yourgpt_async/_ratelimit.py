@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import bisect
 import collections
 import contextlib
 import heapq
@@ -20,6 +19,7 @@ import math
 from typing import Final
 
 from ._config import Clock, RateLimit, Sleep
+from ._estimate import accepted_rate, ramp_peak, refill_rate
 from ._models import Priority
 from ._quota import Quota
 from ._wire import RateHints
@@ -29,7 +29,6 @@ __all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "NoTurnInTime", "make_li
 # Slow start adds this much rate (requests/s) per success while callers wait for turns: at
 # rate r that is r/20 successes per 0.05 s, each adding ln 2 / 0.05 — doubling every 0.05 s.
 _SLOW_START_GAIN = math.log(2) / 0.05
-_MIN_MEASURE_SECONDS = 0.25  # shortest span whose success count says what the limit is
 _ARRIVAL_TOLERANCE = 0.002  # seconds of the adaptive rate that may go at once
 # Near the rate of the last 429 the additive increase slows down this much: every probe past
 # the limit costs a 429 and its Retry-After pause, so it should come rarely.
@@ -37,10 +36,6 @@ _PLATEAU = 0.97
 _PROBE_SLOWDOWN = 0.1
 _COSTLY_PAUSE = 20.0  # a cool-down longer than this many requests' worth is expensive
 _DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
-# The first costly 429 (ending slow start) sets the rate to what the service accepted since
-# callers were first held back, times this: that span began with the ramp's slowest part, sent
-# well under the limit, so its rate understates what the service takes.
-_RAMP_ALLOWANCE = 1.08
 # Probing past the last known limit risks a 429 and its pause for every call: it is allowed
 # only while the pauses so far, and the one a failed probe would add, stay under this share of
 # the time since the limiter was first used.
@@ -48,7 +43,6 @@ _PAUSE_BUDGET = 0.03
 # A costly 429 within one pause of the end of the last one shows a service that refills in
 # chunks (a window): the rate becomes the chunk it accepted per pause, this much under it.
 _CHUNK_MARGIN = 0.97
-_CHUNK_SHARE = 0.8  # ... unless that is under this share of the rate accepted overall
 _TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
 _TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
 _BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
@@ -143,16 +137,17 @@ class LocalLimiter(Limiter):
     0.05 s (slow start). The first 429 halves it: everything sent until then was accepted, so
     the limit is only known to lie below the rate reached. If that 429's pause is worth more
     than 20 requests, another would stall every call as long: the rate becomes instead the
-    rate the service accepted since callers were first held back (8 % over it, for the ramp's
-    slow beginning), never above half the rate reached. A later 429 (for a request sent
-    after the last decrease) lowers it to ``decrease`` times the rate the service accepted
-    since the last decrease, counted up to the latest success reported, time paused left out,
-    never above the current rate. A 429 whose pause is worth more than 20 requests at the
-    current rate steps down by ``decrease`` cubed: such a probe stalls every call, unless it
-    comes within one pause of the end of the last one: a service that hands out a chunk after
-    each pause (a window's quota) is then paced at that chunk per pause length, 3 % under (or
-    at the rate accepted since demand began, pauses included, when the chunk is under 80 %
-    of it, as from a bucket that refills faster than the pause). After the
+    rate the service accepted while callers were held back (``_estimate.ramp_peak``: its
+    burst taken as a tenth of a second of its rate), never above half the rate reached;
+    replies still coming during the pause, to requests sent before the 429, raise it. A
+    later 429 (for a request sent after the last decrease) lowers it to ``decrease`` times
+    the rate the service accepted since the last decrease, counted up to the latest success
+    reported, time paused left out, never above the current rate. A 429 whose pause is worth
+    more than 20 requests at the current rate steps down by ``decrease`` cubed: such a probe
+    stalls every call, unless it comes within one pause of the end of the last one. The
+    service then refilled after the pause and was drained again: a token bucket fitted to
+    both 429s gives its rate, a window that hands out its quota per pause that chunk per
+    pause length (``_estimate.refill_rate``); the rate goes 3 % under it. After the
     first 429, while callers are held back, each success adds back ``increase`` times the rate
     set at the last decrease per second of sending, a tenth of that within 3 % of where the
     last 429 came. Climbing that close (or at all, after a costly 429) needs the time lost to
@@ -212,6 +207,13 @@ class LocalLimiter(Limiter):
         self._resume_pause = 1.0  # how long that pause was
         self._probe_price = 0.0  # the pause the last 429 cost: what a failed probe costs
         self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESS_LOG)
+        # Slow start's span to the ticket of the costly 429 that ended it, and half the rate
+        # it reached (the limit lies below).
+        self._ramp: tuple[float, float, float] | None = None
+        # While a costly 429's pause lasts, replies to requests sent before it (up to this
+        # ticket) still come, and each recounts what the service accepted.
+        self._recount_until = -math.inf
+        self._refill_from = math.nan  # ... from the end of this pause (NaN: from slow start)
         self.throttled = 0
         """How many 429s this limiter has been told of."""
         self.paused_seconds = 0.0
@@ -257,9 +259,10 @@ class LocalLimiter(Limiter):
         rate = self._rate if quota is None else min(self._rate, self._quota_rate)
         if rate != _INF:
             interval = 1.0 / rate
-            # The pump may wake a little late (timer slack); such lateness, up to one interval,
-            # is caught up rather than pushing the whole schedule back.
-            start = now - interval if late_ok else now
+            # The pump may wake a little late (timer slack); such lateness, up to half an
+            # interval, is caught up rather than pushing the whole schedule back. Never more:
+            # two turns at once would put one request too many in a strict window.
+            start = now - 0.5 * interval if late_ok else now
             scheduled = self._next
             self._next = (scheduled if scheduled > start else start) + interval
         last = self._last_ticket
@@ -418,6 +421,9 @@ class LocalLimiter(Limiter):
         if not self._adaptive:
             return
         self._successes.append(ticket)
+        if ticket <= self._recount_until:
+            self._recount()
+            return
         if self._rate >= self._ceiling or self._rate > self._quota_rate:
             return  # at the ceiling, or the headers' quota is what holds callers back
         now = self._clock()
@@ -454,7 +460,7 @@ class LocalLimiter(Limiter):
             return  # sent before the last decrease: says nothing new
         self._probe_price = upcoming
         self._rate = self._rate_at_decrease = max(
-            self._config.min_per_second, self._decreased(upcoming)
+            self._config.min_per_second, self._decreased(upcoming, ticket)
         )
         self._slow_start = False
         self._last_decrease = now
@@ -482,7 +488,7 @@ class LocalLimiter(Limiter):
         self._wake_pump()
         return upcoming
 
-    def _decreased(self, upcoming: float) -> float:
+    def _decreased(self, upcoming: float, ticket: float) -> float:
         """The rate after a 429 for a request sent since the last decrease."""
         costly = upcoming * self._rate > _COSTLY_PAUSE
         if self._slow_start:
@@ -494,17 +500,22 @@ class LocalLimiter(Limiter):
                 return ramp
             held_back = self._clock() - self._held_back_at <= _DEMAND_WINDOW
             # Unless callers are being held back, what was accepted is what was asked for.
-            accepted = self._accepted_since(self._demand_since) if held_back else math.inf
-            if accepted == math.inf:
+            if not held_back:
                 self._limit_estimate = ramp
                 return ramp * self._config.decrease**3
             # A costly 429 stalls every call: resume at the rate the service accepted rather
             # than at a guess that another pause would correct.
-            self._limit_estimate = min(ramp, accepted * _RAMP_ALLOWANCE)
+            self._ramp = (self._demand_since, ticket, ramp)
+            self._recount_until = ticket
+            self._refill_from = math.nan
+            self._limit_estimate = min(ramp, ramp_peak(self._successes, self._demand_since, ticket))
             return self._limit_estimate
-        if costly and self._chunked(self._clock()):
+        if costly and self._chunked(self._clock(), ticket):
+            self._recount_until = ticket
+            self._refill_from = self._resumed_at
             return _CHUNK_MARGIN * self._limit_estimate
-        estimate = min(self._rate, self._accepted(self._paused - upcoming))
+        accepted = accepted_rate(self._successes, self._last_decrease, self._paused - upcoming)
+        estimate = min(self._rate, accepted)
         self._limit_estimate = estimate
         factor = self._config.decrease
         if costly:
@@ -513,50 +524,49 @@ class LocalLimiter(Limiter):
             factor = factor**3
         return factor * estimate
 
-    def _chunked(self, now: float) -> bool:
+    def _chunked(self, now: float, ticket: float) -> bool:
         """Whether a 429 that came this soon after the last pause ended shows a service that
-        refills in chunks (a window's quota); if so, set the limit to what it accepted."""
+        refills in chunks (a window's quota, or a bucket's burst); if so, set the limit to
+        what it accepted."""
         resumed = self._resumed_at
         if not resumed <= now <= resumed + self._resume_pause:
             return False
-        log = self._successes
-        # A window hands out its whole quota after the pause, so the chunk accepted since is
-        # the quota per pause; a bucket that refills faster than the pause gives less, and
-        # then the rate it accepted since demand began, pauses included, is closer.
-        chunk = (len(log) - bisect.bisect_left(log, resumed)) / self._resume_pause
-        since = self._demand_since
-        overall = (len(log) - bisect.bisect_left(log, since)) / max(now - since, self._resume_pause)
-        estimate = chunk if chunk >= _CHUNK_SHARE * overall else overall
-        self._limit_estimate = min(self._rate, estimate)
+        self._limit_estimate = min(self._rate, self._refill_estimate(now, resumed, ticket))
         return True
 
-    def _accepted_since(self, since: float) -> float:
-        """The rate the service accepted from ``since`` to the latest success reported;
-        ``inf`` if the span is too short to say."""
-        log = self._successes
-        first = bisect.bisect_left(log, since)
-        count = len(log) - first
-        if not count:
-            return math.inf
-        start = max(since, log[0]) if len(log) == log.maxlen and not first else since
-        elapsed = log[-1] - start
-        return count / elapsed if elapsed >= _MIN_MEASURE_SECONDS else math.inf
+    def _refill_estimate(self, now: float, resumed: float, ticket: float) -> float:
+        """The limit, from what the service accepted between the end of a pause
+        (``resumed``) and the 429 sent at ``ticket``."""
+        ramp = None if self._ramp is None else self._ramp[:2]
+        return refill_rate(
+            self._successes,
+            ramp=ramp,
+            resumed=resumed,
+            end=ticket,
+            pause=self._resume_pause,
+            since=self._demand_since,
+            now=now,
+        )
 
-    def _accepted(self, paused: float) -> float:
-        """The rate the service accepted since the last decrease, ``paused`` seconds left out,
-        counted by the tickets of the successes up to the latest one reported (replies still
-        on their way count neither way); ``inf`` if the span is too short to say."""
-        log = self._successes
-        if not log:
-            return math.inf
-        since = self._last_decrease
-        end = log[-1]
-        first = bisect.bisect_left(log, since)
-        # A full log may no longer reach back to `since`: count from its oldest success.
-        start = max(since, log[0]) if len(log) == log.maxlen and not first else since
-        elapsed = end - start - paused
-        count = len(log) - first
-        return count / elapsed if elapsed >= _MIN_MEASURE_SECONDS and count else math.inf
+    def _recount(self) -> None:
+        """A success for a request sent before the last costly 429: while its pause lasts,
+        count it in what the service accepted (the estimate only grows with it)."""
+        now = self._clock()
+        if now >= self._cooldown_until:
+            self._recount_until = -math.inf  # sending has resumed at the rate set
+            return
+        ramp = self._ramp
+        if not math.isnan(self._refill_from):  # the 429 came soon after a pause
+            estimate = self._refill_estimate(now, self._refill_from, self._recount_until)
+            rate = _CHUNK_MARGIN * estimate
+        elif ramp is not None:  # the 429 ended slow start
+            since, sent, top = ramp
+            estimate = rate = min(top, ramp_peak(self._successes, since, sent))
+        else:
+            return
+        if estimate > self._limit_estimate:
+            self._limit_estimate = estimate
+            self._rate = self._rate_at_decrease = min(rate, self._ceiling)
 
     def abandon_queue(self, error: type[Exception]) -> None:
         """Fail every queued caller with ``error`` (they are to wait elsewhere), keeping their

@@ -67,15 +67,38 @@ async def test_a_fleet_not_told_the_rate_learns_it_together(redis_server: RedisS
     async with Emulator(rate_limit=rate_limit, clock=arrivals) as emu:
         await run_fleet(emu, limit, 3, 200, lambda: asyncio.sleep(0))
         throttled = emu.count_status(429)
-    redis = Redis.from_url(redis_server.url)
-    try:
-        state = {k.decode(): float(v) for k, v in (await redis.hgetall(KEY)).items()}
-    finally:
-        await redis.aclose()
+    state = await shared_state(redis_server)
     assert state["ss"] == 0  # slow start ended at the first 429, fleet-wide
     assert 150 <= state["est"] <= 400  # the limit as measured from what the service accepted
     assert 100 <= state["rate"] <= 330
-    assert throttled <= 0.15 * 600  # the first overshoot, with millisecond pauses
+    assert throttled <= 0.2 * 600  # the first overshoot, with millisecond pauses (~10-16 %)
+
+
+async def shared_state(redis_server: RedisServer) -> dict[str, float]:
+    """The fleet's numeric state in Redis (the slow-start checkpoints left out)."""
+    redis = Redis.from_url(redis_server.url)
+    try:
+        fields = await redis.hgetall(KEY)
+    finally:
+        await redis.aclose()
+    return {k.decode(): float(v) for k, v in fields.items() if b"," not in v}
+
+
+async def test_a_fleet_pays_one_whole_second_pause_to_learn_a_bucket(
+    redis_server: RedisServer,
+) -> None:
+    """Two clients with no per_second against a 300/s bucket (burst 30) answering 429 with
+    ``Retry-After: 1``: the 429 that ends slow start is the only pause. The fleet resumes at
+    what the service accepted while the ramp drained the bucket (replies that the 429
+    overtook, reported during the pause, included), 3 % under: within 12 % under the limit,
+    never over it."""
+    limit = RedisRateLimit(redis_server.url, name="fleet")
+    rate_limit = EmulatorRateLimit(300, 30)
+    async with Emulator(rate_limit=rate_limit) as emu:
+        await run_fleet(emu, limit, 2, 200, lambda: asyncio.sleep(0))
+    state = await shared_state(redis_server)
+    assert state["ptot"] == pytest.approx(1_000_000, abs=50_000)  # µs: one pause of 1 s
+    assert 0.88 * 300 <= state["est"] <= 300
 
 
 async def test_one_absurd_retry_after_holds_the_fleet_only_max_cooldown(

@@ -237,7 +237,7 @@ def test_a_fit_resting_on_a_few_requests_may_miss_by_more() -> None:
 
 
 def _rate_after(per_second: int, burst: int) -> tuple[float, float]:
-    """Two and a half seconds' worth of sends at once: the rate the client ended at, and its
+    """Two seconds' worth of sends at once: the rate the client ended at, and its
     pauses."""
     loop = VirtualTimeLoop()
     rates: list[float] = []
@@ -247,7 +247,7 @@ def _rate_after(per_second: int, burst: int) -> tuple[float, float]:
                 loop,
                 EmulatorRateLimit(per_second, burst),
                 told=False,
-                count=per_second * 5 // 2,
+                count=per_second * 2,
                 rates=rates,
                 latency=0.01,
             )

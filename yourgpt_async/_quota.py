@@ -2,7 +2,8 @@
 
 :class:`Quota` turns the replies' ``remaining`` and ``reset`` (read by
 :func:`~._wire.rate_hints`) into a pace that spends what is left by the reset, and a hold once
-it is spent. It has no clock of its own: the limiter passes ``now`` in.
+it is spent; :func:`fleet_quota` says what one reply asks of a fleet sharing the quota. No
+clock of its own: the limiters pass ``now`` in.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 from ._wire import RateHints
 
-__all__ = ["Quota"]
+__all__ = ["Quota", "fleet_quota"]
 
 
 class Quota:
@@ -65,3 +66,16 @@ class Quota:
         if self.budget <= 0 or left <= 0:
             return math.inf  # held until the reset, or already reset: nothing to spread
         return max(self.budget / left, self.sustained)
+
+
+def fleet_quota(hints: RateHints, floor: float, max_cooldown: float) -> tuple[float, float, float]:
+    """What the rate-limit headers of one reply ask of a fleet sharing the quota: at most the
+    quota left over the time left (or the policy's own rate, if higher; never under
+    ``floor``), until the reset; and if the quota is spent, a hold until then (``0.0`` if not;
+    at most ``max_cooldown``). Returns ``(rate, seconds to the reset, hold)``."""
+    reset = max(hints.reset, 0.001)
+    rate = max(hints.remaining, 0) / reset
+    if hints.limit is not None and hints.window:
+        rate = max(rate, hints.limit / hints.window)
+    hold = min(reset, hints.window or math.inf, max_cooldown) if hints.remaining <= 0 else 0.0
+    return max(rate, floor), reset, hold

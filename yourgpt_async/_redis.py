@@ -17,7 +17,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
@@ -26,8 +26,10 @@ from . import _redis_lua as lua
 from ._config import Clock, RateLimit, Sleep, _positive
 from ._exceptions import ConfigurationError, RateLimiterUnavailableError, redact
 from ._models import Priority
+from ._quota import fleet_quota
 from ._ratelimit import BULK, INTERACTIVE, Limiter, LimiterFactory, LocalLimiter, NoTurnInTime
 from ._redis_url import check_url, connection_pool, redact_url, url_repr, url_secrets
+from ._validate import positive_int
 from ._wire import RateHints
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ logger = logging.getLogger("yourgpt_async")
 _MICROS: Final = 1_000_000
 _POOL_SIZE: Final = 8  # connections per client; each command holds one for ~0.1 ms
 _COALESCE: Final = 0.001  # a 429 that extends the known cool-down by less is not written again
+_FLUSH_DELAY: Final = 0.01  # during a pause, successes are told to Redis in batches this far apart
 _INCREASE: Final = 0.1  # as RateLimit's: the rate set at a decrease, added back per second
 _DECREASE: Final = 0.9  # as RateLimit's: the share of the accepted rate kept after a 429
 _QUOTA_EVERY: Final = 0.1  # seconds between two writes of what rate-limit headers said
@@ -154,11 +157,7 @@ class RedisRateLimit(LimiterFactory):
                 )
         _positive("RedisRateLimit.per_second", self.per_second, allow_none=True)
         for field in ("burst", "expected_clients"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(
-                    f"RedisRateLimit.{field} must be an int of at least 1, got {value!r}"
-                )
+            positive_int(f"RedisRateLimit.{field}", getattr(self, field))
         if self.adaptive not in (None, True, False):
             raise ConfigurationError(
                 f"RedisRateLimit.adaptive must be True, False or None, got {self.adaptive!r}"
@@ -168,13 +167,8 @@ class RedisRateLimit(LimiterFactory):
                 "RedisRateLimit.on_redis_error must be 'local' or 'fail', "
                 f"got {self.on_redis_error!r}"
             )
-        for field in (
-            "initial_per_second",
-            "min_per_second",
-            "max_cooldown",
-            "timeout",
-            "reconnect_interval",
-        ):
+        rates = ("initial_per_second", "min_per_second")
+        for field in (*rates, "max_cooldown", "timeout", "reconnect_interval"):
             _positive(f"RedisRateLimit.{field}", getattr(self, field))
 
     @property
@@ -264,6 +258,7 @@ class RedisLimiter(Limiter):
         self._quota_written = -math.inf
         self._booked: dict[float, int] = {}  # ticket -> when its turn was reserved (Redis µs)
         self._successes = 0  # seen since the last acquire script, which reports them (adaptive)
+        self._flush: asyncio.Task[None] | None = None  # reporting them during a pause
         self._falling_back = False
         self._epoch = 0  # how many times Redis was lost
         self._warned = False
@@ -434,6 +429,10 @@ class RedisLimiter(Limiter):
             self._local.on_success(ticket)
         elif self._config.is_adaptive:
             self._successes += 1  # told to Redis with this client's next acquire
+            if self._flush is None and self._clock() < self._cooldown_until:
+                # ... or at once, during a 429's pause: replies it overtook still count
+                # towards what the service accepted, before sending resumes.
+                self._flush = self._spawn(self._report_successes())
 
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
         """Start the cool-down here at once (capped at ``max_cooldown``), and in Redis for every
@@ -452,6 +451,20 @@ class RedisLimiter(Limiter):
             if sent_at is None:
                 sent_at = math.floor((ticket + self._offset) * _MICROS)
             self._spawn(self._share_throttle(pause, sent_at))
+
+    async def _report_successes(self) -> None:
+        """Tell Redis the successes seen so far, reserving nothing (during a pause)."""
+        await self._sleep(_FLUSH_DELAY)  # gather the replies arriving together
+        self._flush = None
+        if not self._falling_back and self._successes:
+            await self._background("report successes", self._run_acquire("n", INTERACTIVE, -1))
+
+    async def _background(self, what: str, work: Awaitable[object]) -> None:
+        """Await a write of a background task; if Redis fails it, see :meth:`_lost`."""
+        try:
+            await work
+        except self._errors as error:
+            self._lost(what, error)
 
     async def _share_throttle(self, pause: float, sent_at: int) -> None:
         per_second, adaptive, _, initial, minimum, _ = self._settings
@@ -478,23 +491,12 @@ class RedisLimiter(Limiter):
         if self._closed or (not spent and now - self._quota_written < _QUOTA_EVERY):
             return
         self._quota_written = now
-        reset = max(hints.reset, 0.001)
-        rate = max(hints.remaining, 0) / reset
-        if hints.limit is not None and hints.window:
-            rate = max(rate, hints.limit / hints.window)
-        rate = max(rate, self._config.min_per_second)
-        hold = 0.0
-        if spent:
-            hold = min(reset, hints.window or math.inf, self._config.max_cooldown)
-            self._cooldown_until = max(self._cooldown_until, now + hold)
+        config = self._config
+        rate, reset, hold = fleet_quota(hints, config.min_per_second, config.max_cooldown)
+        self._cooldown_until = max(self._cooldown_until, now + hold)
         args = (repr(rate), math.ceil(reset * _MICROS), math.ceil(hold * _MICROS), self._idle)
-        self._spawn(self._share_quota(args))
-
-    async def _share_quota(self, args: tuple[str | int, ...]) -> None:
-        try:
-            await self._quota_script(keys=(self._key,), args=args)
-        except self._errors as error:
-            self._lost("share what rate-limit headers said", error)
+        quota = self._quota_script(keys=(self._key,), args=args)
+        self._spawn(self._background("share what rate-limit headers said", quota))
 
     def _lost(self, what: str, error: BaseException) -> None:
         """A background write failed: log it, or fall back if that is the policy."""

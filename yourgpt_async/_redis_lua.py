@@ -13,6 +13,10 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
 ``ssb``    in slow start, the rate at ``sst``: it at most doubles every 0.05 s
 ``okt``    successes reported in all (each acquire carries its client's since its last);
            ``okd`` and ``oko`` its value at the last decrease and at ``org``
+``ct``     in slow start, when the ramp's last checkpoint was written; ``ki`` its index and
+           ``k0`` .. ``k31`` the checkpoints, ``"<µs>,<okt>"``, every 10 ms
+``rte``    while the pause of the 429 that ended slow start lasts, when it came (the end of
+           the spans that say what the service accepted); ``rtop`` half the rate reached
 ``pz``     µs paused since the last decrease
 ``org``    when a caller was first held back; ``ptot`` µs paused in all; ``price`` the pause
            the last 429 cost (what a failed probe costs)
@@ -42,12 +46,40 @@ local function told_rate(ps, t429)
   if t429 == 1 then return ps * 0.97 end
   return ps * 0.99
 end
+-- The rate the service accepted while slow start ramped up to the 429 that ended it (counted
+-- at te, µs), as _estimate.ramp_peak: the best span from a checkpoint (a burst of 0.1 s of
+-- rate assumed), or the whole span from org if that is higher and at least 0.25 s long; 3 %
+-- under it, since the fleet counts successes when they are reported, not by when they were
+-- sent, so that a few sent just after the 429 count too.
+local function ramp_peak(okt, te)
+  local fields = {'org', 'oko'}
+  for i = 0, 31 do fields[#fields + 1] = 'k' .. i end
+  local v = redis.call('HMGET', key, unpack(fields))
+  local best = 0
+  if v[1] then
+    local d = (te - tonumber(v[1])) / 1000000
+    if d >= 0.25 then best = (okt - tonumber(v[2])) / d end
+  end
+  for i = 3, #v do
+    if v[i] then
+      local sep = string.find(v[i], ',', 1, true)
+      local d = (te - tonumber(string.sub(v[i], 1, sep - 1))) / 1000000
+      if d >= 0 then
+        local r = (okt - tonumber(string.sub(v[i], sep + 1))) / (d + 0.1)
+        if r > best then best = r end
+      end
+    end
+  end
+  if best > 0 then return 0.97 * best end
+  return math.huge
+end
 """
 
 # Reserve a turn, or confirm one after its wait. One round trip per request.
-# ARGV: 1 mode ('r' reserve, 'c' confirm); 2 priority ('i', 'b'); 3 the most µs the caller can
-# wait (-1: no limit); 4 per_second (0: not told); 5 adaptive ('1', '0'); 6 burst (told or 0);
-# 7 initial rate; 8 min rate; 9 increase; 10 expected clients; 11 idle expiry in ms;
+# ARGV: 1 mode ('r' reserve, 'c' confirm, 'n' only report successes); 2 priority ('i', 'b');
+# 3 the most µs the caller can wait (-1: no limit); 4 per_second (0: not told); 5 adaptive
+# ('1', '0'); 6 burst (told or 0); 7 initial rate; 8 min rate; 9 increase; 10 expected
+# clients; 11 idle expiry in ms;
 # 12 successes the client saw since its last call (counted towards what the service accepts).
 # Returns {status, µs, now, rate}: status 0 = go after µs; 1 = bulk, not booked: ask again
 # after µs; 2 = not booked, the turn is µs away, past the caller's time; 3 = a cool-down
@@ -56,10 +88,23 @@ ACQUIRE: Final = (
     _PRELUDE
     + """
 local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'rad', 'est', 'ss', 'dec', 'upd',
-  'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst', 'okt')
+  'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst', 'okt',
+  'ct', 'ki', 'rte', 'rtop')
 local cd = num(s[2], 0)
 local okt = num(s[21], 0)
-if ARGV[12] ~= '0' then okt = tonumber(redis.call('HINCRBY', key, 'okt', ARGV[12])) end
+if ARGV[12] ~= '0' then
+  okt = tonumber(redis.call('HINCRBY', key, 'okt', ARGV[12]))
+  if s[24] and now < cd then
+    -- Replies overtaken by the 429 that ended slow start, reported during its pause: they
+    -- count towards what the service accepted, and can only raise the estimate.
+    local est = math.min(tonumber(s[25]), ramp_peak(okt, tonumber(s[24])))
+    if est > num(s[5], 0) then
+      redis.call('HSET', key, 'rate', tostring(est), 'rad', tostring(est), 'est', tostring(est))
+      s[3], s[4], s[5] = tostring(est), tostring(est), tostring(est)
+    end
+  end
+end
+if ARGV[1] == 'n' then return {0, 0, now, '0'} end
 if ARGV[1] == 'c' then
   if cd <= now then return {0, 0, now, '0'} end
   return {3, cd - now, now, '0'}
@@ -88,6 +133,12 @@ if adaptive then
       if now - since >= 50000 then base, since = rate, now end
       rate = math.min(rate + 13.862943611198906, 2 * base)
       growth = {'ssb', tostring(base), 'sst', us(since)}
+      if now - num(s[22], 0) >= 10000 then  -- a checkpoint of the ramp, every 10 ms
+        local ki = (num(s[23], -1) + 1) % 32
+        for _, f in ipairs({'ct', us(now), 'ki', ki, 'k' .. ki, us(now) .. ',' .. okt}) do
+          table.insert(growth, f)
+        end
+      end
     else
       local rad = num(s[4], rate)
       local est = num(s[5], math.huge)
@@ -196,14 +247,17 @@ elseif tonumber(ARGV[2]) >= num(s[5], 0) then
   local costly = upcoming * rate / 1000000 > 20
   local factor = tonumber(ARGV[7])
   local est
+  local recount = false  -- or half the rate reached: the cap of the estimate while it grows
   if num(s[4], 1) == 1 then
     -- Slow start ends: the limit lies below the rate reached. A costly 429 cannot tell the
-    -- service's rate from its burst: resume near what it accepted since callers began to
-    -- wait if they still do, else well under half the rate reached.
+    -- service's rate from its burst: resume at what it accepted while callers waited, if
+    -- they still do (and raise it with the replies still coming), else well under half the
+    -- rate reached.
     est = rate / 2
     factor = 1
     if costly and now - num(s[12], 0) < 1000000 then
-      est = math.min(est, 1.08 * accepted(okt - num(s[11], 0), num(s[9], now), num(s[8], 0)))
+      recount = est
+      est = math.min(est, ramp_peak(okt, now))
     elseif costly then
       factor = factor ^ 3
     end
@@ -212,6 +266,11 @@ elseif tonumber(ARGV[2]) >= num(s[5], 0) then
     if costly then factor = factor ^ 3 end
   end
   rate = math.max(tonumber(ARGV[6]), factor * est)
+  if recount then
+    for _, f in ipairs({'rte', us(now), 'rtop', tostring(recount)}) do table.insert(fields, f) end
+  else
+    redis.call('HDEL', key, 'rte')  -- a later decrease: replies still coming say nothing more
+  end
   for _, f in ipairs({'rate', tostring(rate), 'rad', tostring(rate), 'est', tostring(est),
       'ss', 0, 'dec', us(now), 'pz', us(upcoming), 'okd', okt, 'price', us(upcoming)}) do
     table.insert(fields, f)

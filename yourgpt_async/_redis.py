@@ -257,7 +257,9 @@ class RedisLimiter(Limiter):
         self._shared_rate: float | None = None  # the fleet's rate as of the last answer
         self._quota_written = -math.inf
         self._booked: dict[float, int] = {}  # ticket -> when its turn was reserved (Redis µs)
-        self._successes = 0  # seen since the last acquire script, which reports them (adaptive)
+        # Successes since the last acquire script, which reports them (adaptive): when each
+        # request's turn was reserved, µs of Redis's clock (0 if not known).
+        self._successes: list[int] = []
         self._flush: asyncio.Task[None] | None = None  # reporting them during a pause
         self._falling_back = False
         self._epoch = 0  # how many times Redis was lost
@@ -399,9 +401,9 @@ class RedisLimiter(Limiter):
     ) -> tuple[int, int, int]:
         """One round trip of the acquire script: its status, µs, and Redis's time."""
         rank = "b" if priority is BULK else "i"
-        successes, self._successes = self._successes, 0
-        clients = self._config.expected_clients
-        args = (mode, rank, budget, *self._settings, clients, self._idle, successes)
+        successes, self._successes = self._successes, []
+        settings = (*self._settings, self._config.expected_clients, self._idle)
+        args: tuple[str | int, ...] = (mode, rank, budget, *settings, len(successes), *successes)
         reply = await self._acquire_script(keys=(self._key,), args=args)
         status, micros, now, rate = reply
         self._offset = int(now) / _MICROS - self._clock()
@@ -424,11 +426,11 @@ class RedisLimiter(Limiter):
     def on_success(self, ticket: float) -> None:
         """Count the success: towards the shared rate (reported with the next acquire), or the
         local fall-back's while it is in use."""
-        self._booked.pop(ticket, None)
+        booked = self._booked.pop(ticket, 0)
         if self._falling_back and self._local is not None:
             self._local.on_success(ticket)
         elif self._config.is_adaptive:
-            self._successes += 1  # told to Redis with this client's next acquire
+            self._successes.append(booked)  # told to Redis with this client's next acquire
             if self._flush is None and self._clock() < self._cooldown_until:
                 # ... or at once, during a 429's pause: replies it overtook still count
                 # towards what the service accepted, before sending resumes.

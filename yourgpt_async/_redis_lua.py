@@ -14,9 +14,14 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
 ``okt``    successes reported in all (each acquire carries its client's since its last);
            ``okd`` and ``oko`` its value at the last decrease and at ``org``
 ``ct``     in slow start, when the ramp's last checkpoint was written; ``ki`` its index and
-           ``k0`` .. ``k31`` the checkpoints, ``"<µs>,<okt>"``, every 10 ms
-``rte``    while the pause of the 429 that ended slow start lasts, when it came (the end of
-           the spans that say what the service accepted); ``rtop`` half the rate reached
+           ``k0`` .. ``k47`` the checkpoints, ``"<µs>,<okt>"``, every 10 ms
+``rte``    when the 429 that ended slow start came (the end of the spans that say what the
+           service accepted; while its pause lasts, replies reported raise the estimate);
+           ``rsa`` when its request's turn came: replies to requests whose turn came later
+           are left out of ``oke``, the count the estimate reads; ``rtop`` half the rate
+           reached
+``rsm``    when sending resumed after the last pause, ``rpz`` how long it was, ``okr`` ``okt``
+           at the first acquire since
 ``pz``     µs paused since the last decrease
 ``org``    when a caller was first held back; ``ptot`` µs paused in all; ``price`` the pause
            the last 429 cost (what a failed probe costs)
@@ -53,7 +58,7 @@ end
 -- sent, so that a few sent just after the 429 count too.
 local function ramp_peak(okt, te)
   local fields = {'org', 'oko'}
-  for i = 0, 31 do fields[#fields + 1] = 'k' .. i end
+  for i = 0, 47 do fields[#fields + 1] = 'k' .. i end
   local v = redis.call('HMGET', key, unpack(fields))
   local best = 0
   if v[1] then
@@ -73,6 +78,47 @@ local function ramp_peak(okt, te)
   if best > 0 then return 0.97 * best end
   return math.huge
 end
+-- The limit after a costly 429 that came within one pause of the last pause's end (at rsm, of
+-- rpz µs), as _estimate.refill_rate: a token bucket fitted to this 429 and the one that ended
+-- slow start (at rte) drained both times from full; or, when none fits or a window explains
+-- them as well, the chunk accepted since the pause per pause length (or the rate accepted
+-- since demand began, pauses included, if the chunk is under 80 % of it).
+local function refill_rate(okt, now)
+  local fields = {'rsm', 'rpz', 'okr', 'rte', 'org', 'oko'}
+  for i = 0, 47 do fields[#fields + 1] = 'k' .. i end
+  local v = redis.call('HMGET', key, unpack(fields))
+  local pause = tonumber(v[2]) / 1000000
+  local resumed_with = num(v[3], okt)  -- the count when sending resumed: the ramp's, all told
+  local refill = okt - resumed_with
+  local span = (now - tonumber(v[1])) / 1000000
+  local windowed = refill / pause
+  if v[5] then
+    local overall = (okt - tonumber(v[6])) / math.max((now - tonumber(v[5])) / 1000000, pause)
+    if windowed < 0.8 * overall then windowed = overall end
+  end
+  if not v[4] or span <= 0 or refill < 2 then return windowed end
+  local sent = tonumber(v[4])
+  local best, got = math.huge, 0
+  if v[5] and (sent - tonumber(v[5])) / 1000000 <= pause then got = resumed_with - v[6] end
+  for i = 7, #v do
+    if v[i] then
+      local sep = string.find(v[i], ',', 1, true)
+      local drained = (sent - tonumber(string.sub(v[i], 1, sep - 1))) / 1000000
+      local count = resumed_with - tonumber(string.sub(v[i], sep + 1))
+      if drained <= pause and count > got then got = count end
+      if drained >= 0 and drained < span then
+        local r = (refill - count) / (span - drained)
+        if r > 0 and r < 0.9 * refill / span and count - r * drained > 1
+            and refill - r * span > 1 and r < best then
+          best = r
+        end
+      end
+    end
+  end
+  if best == math.huge then return windowed end
+  if got >= 0.9 * refill then return math.max(best, windowed) end
+  return best
+end
 """
 
 # Reserve a turn, or confirm one after its wait. One round trip per request.
@@ -80,7 +126,8 @@ end
 # 3 the most µs the caller can wait (-1: no limit); 4 per_second (0: not told); 5 adaptive
 # ('1', '0'); 6 burst (told or 0); 7 initial rate; 8 min rate; 9 increase; 10 expected
 # clients; 11 idle expiry in ms;
-# 12 successes the client saw since its last call (counted towards what the service accepts).
+# 12 successes the client saw since its last call (counted towards what the service accepts);
+# 13.. when each of their turns was reserved (µs; 0 if not known).
 # Returns {status, µs, now, rate}: status 0 = go after µs; 1 = bulk, not booked: ask again
 # after µs; 2 = not booked, the turn is µs away, past the caller's time; 3 = a cool-down
 # began (confirm only): reserve anew; 4 = the cool-down (µs left) outlasts the caller's time.
@@ -89,20 +136,29 @@ ACQUIRE: Final = (
     + """
 local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'rad', 'est', 'ss', 'dec', 'upd',
   'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst', 'okt',
-  'ct', 'ki', 'rte', 'rtop')
+  'ct', 'ki', 'rte', 'rtop', 'rsm', 'okr', 'rsa')
 local cd = num(s[2], 0)
 local okt = num(s[21], 0)
 if ARGV[12] ~= '0' then
   okt = tonumber(redis.call('HINCRBY', key, 'okt', ARGV[12]))
-  if s[24] and now < cd then
-    -- Replies overtaken by the 429 that ended slow start, reported during its pause: they
-    -- count towards what the service accepted, and can only raise the estimate.
-    local est = math.min(tonumber(s[25]), ramp_peak(okt, tonumber(s[24])))
+  if s[24] and s[24] == s[7] and now < cd then
+    -- Replies overtaken by the 429 that ended slow start, reported during its pause, to
+    -- requests whose turn came before its: they count towards what the service accepted,
+    -- and can only raise the estimate.
+    local before = 0
+    for i = 13, #ARGV do
+      if tonumber(ARGV[i]) <= tonumber(s[28]) then before = before + 1 end
+    end
+    local oke = tonumber(redis.call('HINCRBY', key, 'oke', before))
+    local est = math.min(tonumber(s[25]), ramp_peak(oke, tonumber(s[24])))
     if est > num(s[5], 0) then
       redis.call('HSET', key, 'rate', tostring(est), 'rad', tostring(est), 'est', tostring(est))
       s[3], s[4], s[5] = tostring(est), tostring(est), tostring(est)
     end
   end
+end
+if s[26] and not s[27] and now >= tonumber(s[26]) then
+  redis.call('HSET', key, 'okr', okt)  -- the count as sending resumes after the last pause
 end
 if ARGV[1] == 'n' then return {0, 0, now, '0'} end
 if ARGV[1] == 'c' then
@@ -134,7 +190,7 @@ if adaptive then
       rate = math.min(rate + 13.862943611198906, 2 * base)
       growth = {'ssb', tostring(base), 'sst', us(since)}
       if now - num(s[22], 0) >= 10000 then  -- a checkpoint of the ramp, every 10 ms
-        local ki = (num(s[23], -1) + 1) % 32
+        local ki = (num(s[23], -1) + 1) % 48
         for _, f in ipairs({'ct', us(now), 'ki', ki, 'k' .. ki, us(now) .. ',' .. okt}) do
           table.insert(growth, f)
         end
@@ -213,7 +269,7 @@ THROTTLE: Final = (
     _PRELUDE
     + """
 local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'ss', 'dec', 'okt', 'pz', 'ptot',
-  'org', 'okd', 'oko', 'held')
+  'org', 'okd', 'oko', 'held', 'rsm', 'rpz')
 local wait = tonumber(ARGV[1])
 local cd = num(s[2], 0)
 local upcoming = 0
@@ -261,15 +317,24 @@ elseif tonumber(ARGV[2]) >= num(s[5], 0) then
     elseif costly then
       factor = factor ^ 3
     end
+  elseif costly and s[13] and now <= tonumber(s[13]) + tonumber(s[14]) then
+    -- Within one pause of the last: the service refilled during it and was drained again.
+    est = math.min(rate, refill_rate(okt, now))
+    factor = 0.97
   else
     est = math.min(rate, accepted(okt - num(s[10], 0), num(s[5], now), num(s[7], 0)))
     if costly then factor = factor ^ 3 end
   end
   rate = math.max(tonumber(ARGV[6]), factor * est)
   if recount then
-    for _, f in ipairs({'rte', us(now), 'rtop', tostring(recount)}) do table.insert(fields, f) end
-  else
-    redis.call('HDEL', key, 'rte')  -- a later decrease: replies still coming say nothing more
+    -- Replies still coming count if their request's turn came before this one's.
+    for _, f in ipairs({'rte', us(now), 'rsa', ARGV[2], 'oke', okt, 'rtop', tostring(recount)}) do
+      table.insert(fields, f)
+    end
+  end
+  if upcoming > 0 then  -- when sending resumes, and how long it paused
+    for _, f in ipairs({'rsm', us(cd), 'rpz', us(upcoming)}) do table.insert(fields, f) end
+    redis.call('HDEL', key, 'okr')
   end
   for _, f in ipairs({'rate', tostring(rate), 'rad', tostring(rate), 'est', tostring(est),
       'ss', 0, 'dec', us(now), 'pz', us(upcoming), 'okd', okt, 'price', us(upcoming)}) do

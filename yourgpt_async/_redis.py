@@ -256,9 +256,9 @@ class RedisLimiter(Limiter):
         self._offset = 0.0  # Redis's clock (s) less ours, as of the last answer
         self._shared_rate: float | None = None  # the fleet's rate as of the last answer
         self._quota_written = -math.inf
-        self._booked: dict[float, int] = {}  # ticket -> when its turn was reserved (Redis µs)
+        self._booked: dict[float, int] = {}  # ticket -> when its turn came (Redis µs)
         # Successes since the last acquire script, which reports them (adaptive): when each
-        # request's turn was reserved, µs of Redis's clock (0 if not known).
+        # request's turn came, µs of Redis's clock (0 if not known).
         self._successes: list[int] = []
         self._flush: asyncio.Task[None] | None = None  # reporting them during a pause
         self._falling_back = False
@@ -322,20 +322,18 @@ class RedisLimiter(Limiter):
                     return ticket
                 continue  # Redis is back: re-join the shared schedule
             try:
-                booked = await self._acquire_shared(deadline, priority)
-                if booked is not None:
+                if await self._acquire_shared(deadline, priority):
                     ticket = self._clock()
-                    self._note_booking(ticket, booked)
+                    self._note_booking(ticket)
                     return ticket
             except _Rejoin:
                 continue  # Redis was lost before a slot was reserved: ask the fall-back
             except self._errors as error:
                 self._fall_back(error)
 
-    async def _acquire_shared(self, deadline: float, priority: Priority) -> int | None:
-        """Reserve a slot, sleep until it and confirm it; return when it was reserved (µs of
-        Redis's clock), or ``None`` if a cool-down began meanwhile (or Redis was lost), so
-        the caller must queue again."""
+    async def _acquire_shared(self, deadline: float, priority: Priority) -> bool:
+        """Reserve a slot, sleep until it and confirm it; ``False`` if a cool-down began
+        meanwhile (or Redis was lost), so that the caller must queue again."""
         self._hold_for_own_cooldown(deadline)
         pause = self._cooldown_until - self._clock()
         if pause > 0:  # a 429 this client saw: its write to Redis may still be under way
@@ -343,27 +341,28 @@ class RedisLimiter(Limiter):
         epoch = self._epoch
         if priority is BULK:
             async with self._bulk_gate:
-                wait, booked = await self._reserve(deadline, priority)
+                wait = await self._reserve(deadline, priority)
         elif self._config.is_adaptive:  # no reservation far ahead: one asks at a time
             async with self._gate:
-                wait, booked = await self._reserve(deadline, priority)
+                wait = await self._reserve(deadline, priority)
         else:
-            wait, booked = await self._reserve(deadline, priority)
+            wait = await self._reserve(deadline, priority)
         if wait <= 0:
-            return booked
+            return True
         await self._sleep(wait)
         if self._falling_back or self._epoch != epoch:
             # Redis was lost meanwhile: the slot may be lost with it (a restarted Redis knows
             # nothing of it), so queue again, locally or in Redis as it is now.
-            return None
+            return False
         status, _, _ = await self._run_acquire("c", priority, -1)
-        return booked if status == _GO else None
+        return status == _GO
 
-    def _note_booking(self, ticket: float, booked: int) -> None:
-        """Remember when the turn of ``ticket`` was reserved: a 429 for a request reserved
-        before the last decrease says nothing new (it was paced at the old rate)."""
+    def _note_booking(self, ticket: float) -> None:
+        """Remember when the turn of ``ticket`` came, on Redis's clock: a 429 for a request
+        whose turn came before the last decrease says nothing new (it was paced at the old
+        rate), and a success counts in the span of its turn."""
         log = self._booked
-        log[ticket] = booked
+        log[ticket] = math.floor((ticket + self._offset) * _MICROS)
         if len(log) > _BOOKINGS:
             for old in list(itertools.islice(log, len(log) // 2)):
                 del log[old]
@@ -373,9 +372,8 @@ class RedisLimiter(Limiter):
         if left > 0 and self._clock() + left > deadline:
             raise NoTurnInTime(left, cooldown=True)
 
-    async def _reserve(self, deadline: float, priority: Priority) -> tuple[float, int]:
-        """Reserve the next free slot for which the caller has time; return the wait until it
-        and when it was reserved (µs of Redis's clock).
+    async def _reserve(self, deadline: float, priority: Priority) -> float:
+        """Reserve the next free slot for which the caller has time; return the wait until it.
 
         A bulk caller is told to come back while the slot is more than two turns away.
         """
@@ -384,10 +382,10 @@ class RedisLimiter(Limiter):
             if left <= 0:
                 raise NoTurnInTime(None, cooldown=False)
             budget = -1 if left == math.inf else math.floor(left * _MICROS)
-            status, micros, booked = await self._run_acquire("r", priority, budget)
+            status, micros, _ = await self._run_acquire("r", priority, budget)
             wait = micros / _MICROS
             if status == _GO:
-                return wait, booked
+                return wait
             if status == _COOLDOWN_PAST_DEADLINE:
                 raise NoTurnInTime(wait, cooldown=True)
             if status == _PAST_DEADLINE:

@@ -13,15 +13,12 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
 ``ssb``    in slow start, the rate at ``sst``: it at most doubles every 0.05 s
 ``okt``    successes reported in all (each acquire carries its client's since its last);
            ``okd`` and ``oko`` its value at the last decrease and at ``org``
-``ct``     in slow start, when the ramp's last checkpoint was written; ``ki`` its index and
-           ``k0`` .. ``k47`` the checkpoints, ``"<µs>,<okt>"``, every 10 ms
-``rte``    when the 429 that ended slow start came (the end of the spans that say what the
-           service accepted; while its pause lasts, replies reported raise the estimate);
-           ``rsa`` when its request's turn came: replies to requests whose turn came later
-           are left out of ``oke``, the count the estimate reads; ``rtop`` half the rate
-           reached
-``rsm``    when sending resumed after the last pause, ``rpz`` how long it was, ``okr`` ``okt``
-           at the first acquire since
+``k<n>``   successes by when their request's turn came (each acquire carries their turns):
+           ``k<id % 512>`` = ``"<id>,<count>"`` for the 10 ms bucket ``id`` = µs // 10000
+``rte``    when the 429 that ended slow start came (while its pause lasts, replies reported
+           raise the estimate); ``rsa`` when its request's turn came, the end of the spans
+           that say what the service accepted; ``rtop`` half the rate reached
+``rsm``    when sending resumed after the last pause, ``rpz`` how long it was
 ``pz``     µs paused since the last decrease
 ``org``    when a caller was first held back; ``ptot`` µs paused in all; ``price`` the pause
            the last 429 cost (what a failed probe costs)
@@ -51,72 +48,80 @@ local function told_rate(ps, t429)
   if t429 == 1 then return ps * 0.97 end
   return ps * 0.99
 end
--- The rate the service accepted while slow start ramped up to the 429 that ended it (counted
--- at te, µs), as _estimate.ramp_peak: the best span from a checkpoint (a burst of 0.1 s of
--- rate assumed), or the whole span from org if that is higher and at least 0.25 s long; 3 %
--- under it, since the fleet counts successes when they are reported, not by when they were
--- sent, so that a few sent just after the 429 count too.
-local function ramp_peak(okt, te)
-  local fields = {'org', 'oko'}
-  for i = 0, 47 do fields[#fields + 1] = 'k' .. i end
-  local v = redis.call('HMGET', key, unpack(fields))
-  local best = 0
-  if v[1] then
-    local d = (te - tonumber(v[1])) / 1000000
-    if d >= 0.25 then best = (okt - tonumber(v[2])) / d end
-  end
-  for i = 3, #v do
+-- Successes by when their turn came: 10 ms buckets in a ring of 512 fields ('k<id % 512>' =
+-- "<id>,<count>", id = µs // 10000), so that spans are counted as the local limiter counts
+-- its tickets, whenever the replies are reported. Returns {id -> count} for lo..hi (µs).
+local function turns(lo, hi)
+  local names = {}
+  for i = 0, 511 do names[i + 1] = 'k' .. i end
+  local v = redis.call('HMGET', key, unpack(names))
+  local lo_id, hi_id = math.floor(lo / 10000), math.floor(hi / 10000)
+  local got = {}
+  for i = 1, 512 do
     if v[i] then
       local sep = string.find(v[i], ',', 1, true)
-      local d = (te - tonumber(string.sub(v[i], 1, sep - 1))) / 1000000
-      if d >= 0 then
-        local r = (okt - tonumber(string.sub(v[i], sep + 1))) / (d + 0.1)
-        if r > best then best = r end
-      end
+      local id = tonumber(string.sub(v[i], 1, sep - 1))
+      if id >= lo_id and id <= hi_id then got[id] = tonumber(string.sub(v[i], sep + 1)) end
     end
   end
-  if best > 0 then return 0.97 * best end
+  return got, math.max(lo_id, hi_id - 511), hi_id
+end
+local function count(got, from, to)
+  local n = 0
+  for id = from, to do n = n + (got[id] or 0) end
+  return n
+end
+-- The rate the service accepted while slow start ramped up from since to the 429 whose turn
+-- came at sent (µs), as _estimate.ramp_peak: the best span from a bucket's start (a burst of
+-- 0.1 s of rate assumed), or the whole span if that is higher and at least 0.25 s long.
+local function ramp_peak(since, sent)
+  -- Spans end where the 429's bucket begins: that bucket also holds turns after it.
+  local ends = math.floor(sent / 10000) * 10000
+  local got, lo, hi = turns(since, ends - 1)
+  local best, n = 0, 0
+  for id = hi, lo, -1 do
+    n = n + (got[id] or 0)
+    local r = n / ((ends - id * 10000) / 1000000 + 0.1)
+    if r > best then best = r end
+  end
+  local whole = (ends - since) / 1000000
+  if whole >= 0.25 and n / whole > best then best = n / whole end
+  if best > 0 then return best end
   return math.huge
 end
--- The limit after a costly 429 that came within one pause of the last pause's end (at rsm, of
--- rpz µs), as _estimate.refill_rate: a token bucket fitted to this 429 and the one that ended
--- slow start (at rte) drained both times from full; or, when none fits or a window explains
--- them as well, the chunk accepted since the pause per pause length (or the rate accepted
--- since demand began, pauses included, if the chunk is under 80 % of it).
-local function refill_rate(okt, now)
-  local fields = {'rsm', 'rpz', 'okr', 'rte', 'org', 'oko'}
-  for i = 0, 47 do fields[#fields + 1] = 'k' .. i end
-  local v = redis.call('HMGET', key, unpack(fields))
-  local pause = tonumber(v[2]) / 1000000
-  local resumed_with = num(v[3], okt)  -- the count when sending resumed: the ramp's, all told
-  local refill = okt - resumed_with
-  local span = (now - tonumber(v[1])) / 1000000
+-- The limit after a costly 429 (its turn at sent) that came within one pause of the last
+-- pause's end (at rsm, of rpz µs), as _estimate.refill_rate: a token bucket fitted to it and
+-- the 429 that ended slow start (org to rsa), drained both times from full; or, when none
+-- fits or a window explains them as well, the chunk accepted since the pause per pause length
+-- (or the rate accepted since demand began, pauses included, if the chunk is under 80 % of it).
+local function refill_rate(okt, sent)
+  local v = redis.call('HMGET', key, 'rsm', 'rpz', 'rsa', 'org', 'oko')
+  local resumed, pause = tonumber(v[1]), tonumber(v[2]) / 1000000
+  local got, lo, hi = turns(tonumber(v[4]) or resumed, sent)
+  local refill = count(got, math.floor(resumed / 10000), hi)
   local windowed = refill / pause
-  if v[5] then
-    local overall = (okt - tonumber(v[6])) / math.max((now - tonumber(v[5])) / 1000000, pause)
+  if v[4] then
+    local overall = (okt - tonumber(v[5])) / math.max((now - tonumber(v[4])) / 1000000, pause)
     if windowed < 0.8 * overall then windowed = overall end
   end
-  if not v[4] or span <= 0 or refill < 2 then return windowed end
-  local sent = tonumber(v[4])
-  local best, got = math.huge, 0
-  if v[5] and (sent - tonumber(v[5])) / 1000000 <= pause then got = resumed_with - v[6] end
-  for i = 7, #v do
-    if v[i] then
-      local sep = string.find(v[i], ',', 1, true)
-      local drained = (sent - tonumber(string.sub(v[i], 1, sep - 1))) / 1000000
-      local count = resumed_with - tonumber(string.sub(v[i], sep + 1))
-      if drained <= pause and count > got then got = count end
-      if drained >= 0 and drained < span then
-        local r = (refill - count) / (span - drained)
-        if r > 0 and r < 0.9 * refill / span and count - r * drained > 1
-            and refill - r * span > 1 and r < best then
-          best = r
-        end
+  local span = (sent - resumed) / 1000000
+  if not v[3] or not v[4] or span <= 0 or refill < 2 then return windowed end
+  local ramp_end = tonumber(v[3])
+  local best, n, last = math.huge, 0, 0
+  for id = math.floor(ramp_end / 10000), lo, -1 do
+    n = n + (got[id] or 0)
+    local drained = (ramp_end - id * 10000) / 1000000
+    if drained <= pause then last = n end  -- the ramp's last pause-length
+    if drained < span then
+      local r = (refill - n) / (span - drained)
+      if r > 0 and r < 0.9 * refill / span and n - r * drained > 1 and refill - r * span > 1
+          and r < best then
+        best = r
       end
     end
   end
   if best == math.huge then return windowed end
-  if got >= 0.9 * refill then return math.max(best, windowed) end
+  if last >= 0.9 * refill then return math.max(best, windowed) end
   return best
 end
 """
@@ -136,29 +141,46 @@ ACQUIRE: Final = (
     + """
 local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'rad', 'est', 'ss', 'dec', 'upd',
   'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst', 'okt',
-  'ct', 'ki', 'rte', 'rtop', 'rsm', 'okr', 'rsa')
+  'rte', 'rtop', 'rsa')
 local cd = num(s[2], 0)
 local okt = num(s[21], 0)
 if ARGV[12] ~= '0' then
   okt = tonumber(redis.call('HINCRBY', key, 'okt', ARGV[12]))
-  if s[24] and s[24] == s[7] and now < cd then
-    -- Replies overtaken by the 429 that ended slow start, reported during its pause, to
-    -- requests whose turn came before its: they count towards what the service accepted,
-    -- and can only raise the estimate.
-    local before = 0
-    for i = 13, #ARGV do
-      if tonumber(ARGV[i]) <= tonumber(s[28]) then before = before + 1 end
+  local add, ids = {}, {}
+  for i = 13, #ARGV do
+    local id = math.floor(tonumber(ARGV[i]) / 10000)
+    if id > 0 then
+      if not add[id] then ids[#ids + 1] = id end
+      add[id] = (add[id] or 0) + 1
     end
-    local oke = tonumber(redis.call('HINCRBY', key, 'oke', before))
-    local est = math.min(tonumber(s[25]), ramp_peak(oke, tonumber(s[24])))
+  end
+  if #ids > 0 then
+    table.sort(ids)
+    local names = {}
+    for j, id in ipairs(ids) do names[j] = 'k' .. (id % 512) end
+    local old = redis.call('HMGET', key, unpack(names))
+    local out = {}
+    for j, id in ipairs(ids) do
+      local n, keep = add[id], true
+      if old[j] then
+        local sep = string.find(old[j], ',', 1, true)
+        local was = tonumber(string.sub(old[j], 1, sep - 1))
+        if was == id then n = n + tonumber(string.sub(old[j], sep + 1)) end
+        keep = was <= id  -- a newer bucket is never overwritten by a late report
+      end
+      if keep then out[#out + 1] = names[j]; out[#out + 1] = id .. ',' .. n end
+    end
+    if #out > 0 then redis.call('HSET', key, unpack(out)) end
+  end
+  if s[22] and s[22] == s[7] and now < cd then
+    -- Replies overtaken by the 429 that ended slow start, reported during its pause: they
+    -- count towards what the service accepted, and can only raise the estimate.
+    local est = math.min(tonumber(s[23]), ramp_peak(num(s[10], 0), tonumber(s[24])))
     if est > num(s[5], 0) then
       redis.call('HSET', key, 'rate', tostring(est), 'rad', tostring(est), 'est', tostring(est))
       s[3], s[4], s[5] = tostring(est), tostring(est), tostring(est)
     end
   end
-end
-if s[26] and not s[27] and now >= tonumber(s[26]) then
-  redis.call('HSET', key, 'okr', okt)  -- the count as sending resumes after the last pause
 end
 if ARGV[1] == 'n' then return {0, 0, now, '0'} end
 if ARGV[1] == 'c' then
@@ -189,12 +211,6 @@ if adaptive then
       if now - since >= 50000 then base, since = rate, now end
       rate = math.min(rate + 13.862943611198906, 2 * base)
       growth = {'ssb', tostring(base), 'sst', us(since)}
-      if now - num(s[22], 0) >= 10000 then  -- a checkpoint of the ramp, every 10 ms
-        local ki = (num(s[23], -1) + 1) % 48
-        for _, f in ipairs({'ct', us(now), 'ki', ki, 'k' .. ki, us(now) .. ',' .. okt}) do
-          table.insert(growth, f)
-        end
-      end
     else
       local rad = num(s[4], rate)
       local est = num(s[5], math.huge)
@@ -313,13 +329,13 @@ elseif tonumber(ARGV[2]) >= num(s[5], 0) then
     factor = 1
     if costly and now - num(s[12], 0) < 1000000 then
       recount = est
-      est = math.min(est, ramp_peak(okt, now))
+      est = math.min(est, ramp_peak(num(s[9], now), tonumber(ARGV[2])))
     elseif costly then
       factor = factor ^ 3
     end
   elseif costly and s[13] and now <= tonumber(s[13]) + tonumber(s[14]) then
     -- Within one pause of the last: the service refilled during it and was drained again.
-    est = math.min(rate, refill_rate(okt, now))
+    est = math.min(rate, refill_rate(okt, tonumber(ARGV[2])))
     factor = 0.97
   else
     est = math.min(rate, accepted(okt - num(s[10], 0), num(s[5], now), num(s[7], 0)))
@@ -327,14 +343,12 @@ elseif tonumber(ARGV[2]) >= num(s[5], 0) then
   end
   rate = math.max(tonumber(ARGV[6]), factor * est)
   if recount then
-    -- Replies still coming count if their request's turn came before this one's.
-    for _, f in ipairs({'rte', us(now), 'rsa', ARGV[2], 'oke', okt, 'rtop', tostring(recount)}) do
+    for _, f in ipairs({'rte', us(now), 'rsa', ARGV[2], 'rtop', tostring(recount)}) do
       table.insert(fields, f)
     end
   end
   if upcoming > 0 then  -- when sending resumes, and how long it paused
     for _, f in ipairs({'rsm', us(cd), 'rpz', us(upcoming)}) do table.insert(fields, f) end
-    redis.call('HDEL', key, 'okr')
   end
   for _, f in ipairs({'rate', tostring(rate), 'rad', tostring(rate), 'est', tostring(est),
       'ss', 0, 'dec', us(now), 'pz', us(upcoming), 'okd', okt, 'price', us(upcoming)}) do

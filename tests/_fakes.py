@@ -1,12 +1,16 @@
-"""Test doubles shared by the test modules: a fake monotonic clock with an awaitable sleep."""
+"""Test doubles shared by the test modules: a fake monotonic clock with an awaitable sleep, and
+small helpers for tests that drive the command line against an emulator thread."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import selectors
 from collections.abc import Callable
+from pathlib import Path
 
 from yourgpt_async import AsyncClient
+from yourgpt_async.testing import EmulatorThread
 
 ClientFactory = Callable[..., AsyncClient]
 """The `make_client` fixture: keyword overrides in, a client bound to the emulator out."""
@@ -76,3 +80,24 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         """The virtual time, in seconds."""
         return self.now
+
+
+def new_session(emulator: EmulatorThread) -> str:
+    """A new session of the emulator thread's, made from outside its loop."""
+
+    async def create() -> str:
+        async with AsyncClient(
+            emulator.api_key, widget_uid=emulator.widget_uid, base_url=emulator.base_url
+        ) as client:
+            return (await client.create_session()).session_uid
+
+    return asyncio.run(create())
+
+
+def write_jsonl(path: Path, lines: list[object]) -> Path:
+    """Write ``lines`` to ``path``, one per line: strings as they are, the rest as JSON."""
+    path.write_text(
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
+        encoding="utf-8",
+    )
+    return path

@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
-from _fakes import ClientFactory, FakeClock
+from _fakes import ClientFactory, FakeClock, new_session, write_jsonl
 
 from yourgpt_async import (
     AsyncClient,
@@ -233,21 +232,6 @@ async def test_a_bad_reconcile_argument_is_refused(reconciled: AsyncClient) -> N
 
 
 # -- the command line ------------------------------------------------------------------------
-
-
-def new_session(emulator: EmulatorThread) -> str:
-    async def create() -> str:
-        async with AsyncClient(
-            emulator.api_key, widget_uid=emulator.widget_uid, base_url=emulator.base_url
-        ) as client:
-            return (await client.create_session()).session_uid
-
-    return asyncio.run(create())
-
-
-def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    return path
 
 
 def test_bulk_reconcile_settles_and_reports_the_read_backs(

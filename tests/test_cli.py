@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import os
@@ -14,32 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from _fakes import new_session, write_jsonl
 
 import yourgpt_async
-from yourgpt_async import AsyncClient
 from yourgpt_async._cli import main
 from yourgpt_async._cli._parser import build_parser
 from yourgpt_async.testing import EmulatorThread, Fault
 
 Captured = pytest.CaptureFixture[str]
-
-
-def new_session(emulator: EmulatorThread) -> str:
-    async def create() -> str:
-        async with AsyncClient(
-            emulator.api_key, widget_uid=emulator.widget_uid, base_url=emulator.base_url
-        ) as client:
-            return (await client.create_session()).session_uid
-
-    return asyncio.run(create())
-
-
-def write_jsonl(path: Path, lines: list[object]) -> Path:
-    path.write_text(
-        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines),
-        encoding="utf-8",
-    )
-    return path
 
 
 def delivered(emulator: EmulatorThread) -> list[str]:

@@ -47,8 +47,8 @@ FIT_SHARE = 0.9
 chunk was sent at: closer, the fit is noise."""
 
 WINDOW_SHARE = 0.9
-"""A refill after a pause that gave at most this much more than slow start's whole ramp
-looks like a window's quota (the same chunk each time), not a bucket's rate."""
+"""A window gives its quota in every window: if slow start's last pause-length got less than
+this share of the refill after the pause, no window explains both 429s."""
 
 
 def count_between(log: Sequence[float], start: float, end: float) -> int:
@@ -130,7 +130,8 @@ def refill_rate(
     costly 429 (its span is ``ramp``), a bucket fitted to both 429s (:func:`bucket_fit`)
     may explain them better.
     """
-    chunk = (len(log) - bisect.bisect_left(log, resumed)) / pause
+    refill = len(log) - bisect.bisect_left(log, resumed)
+    chunk = refill / pause
     overall = (len(log) - bisect.bisect_left(log, since)) / max(now - since, pause)
     windowed = chunk if chunk >= CHUNK_SHARE * overall else overall
     if ramp is None:
@@ -142,7 +143,7 @@ def refill_rate(
     # least the refill too; if not, only the bucket explains both 429s. If both do, the
     # higher rate: too high costs one more pause, too low slows the whole run.
     ramp_got = count_between(log, max(ramp[0], ramp[1] - pause), ramp[1])
-    return max(fitted, windowed) if ramp_got >= WINDOW_SHARE * chunk * pause else fitted
+    return max(fitted, windowed) if ramp_got >= WINDOW_SHARE * refill else fitted
 
 
 def accepted_rate(log: Sequence[float], since: float, paused: float) -> float:

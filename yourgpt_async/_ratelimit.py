@@ -213,7 +213,8 @@ class LocalLimiter(Limiter):
         # While a costly 429's pause lasts, replies to requests sent before it (up to this
         # ticket) still come, and each recounts what the service accepted.
         self._recount_until = -math.inf
-        self._refill_from = math.nan  # ... from the end of this pause (NaN: from slow start)
+        # ... and when the pause before it ended, with its length (None: it ended slow start).
+        self._refill: tuple[float, float] | None = None
         self.throttled = 0
         """How many 429s this limiter has been told of."""
         self.paused_seconds = 0.0
@@ -507,12 +508,12 @@ class LocalLimiter(Limiter):
             # than at a guess that another pause would correct.
             self._ramp = (self._demand_since, ticket, ramp)
             self._recount_until = ticket
-            self._refill_from = math.nan
+            self._refill = None
             self._limit_estimate = min(ramp, ramp_peak(self._successes, self._demand_since, ticket))
             return self._limit_estimate
         if costly and self._chunked(self._clock(), ticket):
             self._recount_until = ticket
-            self._refill_from = self._resumed_at
+            self._refill = (self._resumed_at, self._resume_pause)
             return _CHUNK_MARGIN * self._limit_estimate
         accepted = accepted_rate(self._successes, self._last_decrease, self._paused - upcoming)
         estimate = min(self._rate, accepted)
@@ -531,11 +532,12 @@ class LocalLimiter(Limiter):
         resumed = self._resumed_at
         if not resumed <= now <= resumed + self._resume_pause:
             return False
-        self._limit_estimate = min(self._rate, self._refill_estimate(now, resumed, ticket))
+        estimate = self._refill_estimate(now, resumed, self._resume_pause, ticket)
+        self._limit_estimate = min(self._rate, estimate)
         return True
 
-    def _refill_estimate(self, now: float, resumed: float, ticket: float) -> float:
-        """The limit, from what the service accepted between the end of a pause
+    def _refill_estimate(self, now: float, resumed: float, pause: float, ticket: float) -> float:
+        """The limit, from what the service accepted between the end of a ``pause``
         (``resumed``) and the 429 sent at ``ticket``."""
         ramp = None if self._ramp is None else self._ramp[:2]
         return refill_rate(
@@ -543,7 +545,7 @@ class LocalLimiter(Limiter):
             ramp=ramp,
             resumed=resumed,
             end=ticket,
-            pause=self._resume_pause,
+            pause=pause,
             since=self._demand_since,
             now=now,
         )
@@ -555,9 +557,9 @@ class LocalLimiter(Limiter):
         if now >= self._cooldown_until:
             self._recount_until = -math.inf  # sending has resumed at the rate set
             return
-        ramp = self._ramp
-        if not math.isnan(self._refill_from):  # the 429 came soon after a pause
-            estimate = self._refill_estimate(now, self._refill_from, self._recount_until)
+        ramp, refill = self._ramp, self._refill
+        if refill is not None:  # the 429 came soon after a pause
+            estimate = self._refill_estimate(now, *refill, self._recount_until)
             rate = _CHUNK_MARGIN * estimate
         elif ramp is not None:  # the 429 ended slow start
             since, sent, top = ramp

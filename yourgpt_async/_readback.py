@@ -48,6 +48,7 @@ __all__ = [
 logger = logging.getLogger("yourgpt_async")
 
 T = TypeVar("T")
+E = TypeVar("E", bound=YourGPTError)
 
 # -- reading back ----------------------------------------------------------------------------
 
@@ -226,29 +227,33 @@ def as_message(verdict: Verdict, session_uid: str) -> Message:
 # -- a send with reconciliation --------------------------------------------------------------
 
 
+def _restate(error: E, message: str, attempts: int) -> E:
+    """``error`` saying ``message`` instead, after ``attempts`` attempts in all."""
+    error.message = message
+    error.args = (message,)
+    error.attempts = attempts
+    return error
+
+
 def _undecided(failure: DeliveryUnknownError, reason: str, attempts: int) -> DeliveryUnknownError:
     # What happened, without the advice to check or resend: the client has checked.
     what = failure.message.split("; check (e.g.", 1)[0]
-    failure.message = (
+    message = (
         f"{what}; reading the session back did not settle it: {reason}. Look for the message "
         "among the session's messages before sending it again"
     )
-    failure.args = (failure.message,)
-    failure.attempts = attempts
-    return failure
+    return _restate(failure, message, attempts)
 
 
 def _not_delivered(failure: DeliveryUnknownError, attempts: int) -> YourGPTError:
     """The last attempt's own error, saying that the read-back showed it was not delivered."""
     cause = failure.__cause__
     error = cause if isinstance(cause, YourGPTError) else failure
-    error.message = (
+    message = (
         f"{error.message}; reading the session back showed the message was not delivered, "
         "and no attempt or time was left to send it again"
     )
-    error.args = (error.message,)
-    error.attempts = attempts
-    return error
+    return _restate(error, message, attempts)
 
 
 async def send_reconciled(

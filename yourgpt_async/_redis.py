@@ -256,9 +256,9 @@ class RedisLimiter(Limiter):
         self._offset = 0.0  # Redis's clock (s) less ours, as of the last answer
         self._shared_rate: float | None = None  # the fleet's rate as of the last answer
         self._quota_written = -math.inf
-        self._booked: dict[float, int] = {}  # ticket -> when its turn came (Redis µs)
+        self._booked: dict[float, int] = {}  # ticket -> when it was sent (Redis µs)
         # Successes since the last acquire script, which reports them (adaptive): when each
-        # request's turn came, µs of Redis's clock (0 if not known).
+        # request was sent, µs of Redis's clock (0 if not known).
         self._successes: list[int] = []
         self._flush: asyncio.Task[None] | None = None  # reporting them during a pause
         self._falling_back = False
@@ -358,9 +358,9 @@ class RedisLimiter(Limiter):
         return status == _GO
 
     def _note_booking(self, ticket: float) -> None:
-        """Remember when the turn of ``ticket`` came, on Redis's clock: a 429 for a request
-        whose turn came before the last decrease says nothing new (it was paced at the old
-        rate), and a success counts in the span of its turn."""
+        """Remember when the request of ``ticket`` was sent, on Redis's clock (as of the last
+        answer): a 429 for a request sent before the last decrease says nothing new (it was
+        paced at the old rate), and a success counts in the span it was sent in."""
         log = self._booked
         log[ticket] = math.floor((ticket + self._offset) * _MICROS)
         if len(log) > _BOOKINGS:

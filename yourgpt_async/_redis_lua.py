@@ -13,10 +13,10 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
 ``ssb``    in slow start, the rate at ``sst``: it at most doubles every 0.05 s
 ``okt``    successes reported in all (each acquire carries its client's since its last);
            ``okd`` and ``oko`` its value at the last decrease and at ``org``
-``k<n>``   successes by when their request's turn came (each acquire carries their turns):
+``k<n>``   successes by when their request was sent (each acquire carries those times):
            ``k<id % 512>`` = ``"<id>,<count>"`` for the 10 ms bucket ``id`` = µs // 10000
 ``rte``    when the 429 that ended slow start came (while its pause lasts, replies reported
-           raise the estimate); ``rsa`` when its request's turn came, the end of the spans
+           raise the estimate); ``rsa`` when its request was sent, the end of the spans
            that say what the service accepted; ``rtop`` half the rate reached
 ``rsm``    when sending resumed after the last pause, ``rpz`` how long it was
 ``pz``     µs paused since the last decrease
@@ -48,7 +48,7 @@ local function told_rate(ps, t429)
   if t429 == 1 then return ps * 0.97 end
   return ps * 0.99
 end
--- Successes by when their turn came: 10 ms buckets in a ring of 512 fields ('k<id % 512>' =
+-- Successes by when they were sent: 10 ms buckets in a ring of 512 fields ('k<id % 512>' =
 -- "<id>,<count>", id = µs // 10000), so that spans are counted as the local limiter counts
 -- its tickets, whenever the replies are reported. Returns {id -> count} for lo..hi (µs).
 local function turns(lo, hi)
@@ -71,11 +71,11 @@ local function count(got, from, to)
   for id = from, to do n = n + (got[id] or 0) end
   return n
 end
--- The rate the service accepted while slow start ramped up from since to the 429 whose turn
--- came at sent (µs), as _estimate.ramp_peak: the best span from a bucket's start (a burst of
--- 0.1 s of rate assumed), or the whole span if that is higher and at least 0.25 s long.
+-- The rate the service accepted while slow start ramped up from since to the 429 whose
+-- request was sent at sent (µs), as _estimate.ramp_peak: the best span from a bucket's start
+-- (a burst of 0.1 s of rate assumed), or the whole span if higher and at least 0.25 s long.
 local function ramp_peak(since, sent)
-  -- Spans end where the 429's bucket begins: that bucket also holds turns after it.
+  -- Spans end where the 429's bucket begins: that bucket also holds later sends.
   local ends = math.floor(sent / 10000) * 10000
   local got, lo, hi = turns(since, ends - 1)
   local best, n = 0, 0
@@ -89,9 +89,9 @@ local function ramp_peak(since, sent)
   if best > 0 then return best end
   return math.huge
 end
--- The limit after a costly 429 (its turn at sent) that came within one pause of the last
--- pause's end (at rsm, of rpz µs), as _estimate.refill_rate: a token bucket fitted to it and
--- the 429 that ended slow start (org to rsa), drained both times from full; or, when none
+-- The limit after a costly 429 (its request sent at sent) soon after the last pause's end
+-- (at rsm, of rpz µs), as _estimate.refill_rate: a token bucket fitted to it and the 429
+-- that ended slow start (org to rsa), drained both times from full; or, when none
 -- fits or a window explains them as well, the chunk accepted since the pause per pause length
 -- (or the rate accepted since demand began, pauses included, if the chunk is under 80 % of it).
 local function refill_rate(okt, sent)
@@ -132,7 +132,7 @@ end
 # ('1', '0'); 6 burst (told or 0); 7 initial rate; 8 min rate; 9 increase; 10 expected
 # clients; 11 idle expiry in ms;
 # 12 successes the client saw since its last call (counted towards what the service accepts);
-# 13.. when each of their turns was reserved (µs; 0 if not known).
+# 13.. when each of their requests was sent (µs of Redis's clock; 0 if not known).
 # Returns {status, µs, now, rate}: status 0 = go after µs; 1 = bulk, not booked: ask again
 # after µs; 2 = not booked, the turn is µs away, past the caller's time; 3 = a cool-down
 # began (confirm only): reserve anew; 4 = the cool-down (µs left) outlasts the caller's time.

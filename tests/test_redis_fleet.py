@@ -90,10 +90,14 @@ async def test_a_fleet_pays_one_whole_second_pause_to_learn_a_bucket(
     """Two clients with no per_second against a 300/s bucket (burst 30) answering 429 with
     ``Retry-After: 1``: the 429 that ends slow start is the only pause. The fleet resumes at
     what the service accepted while the ramp drained the bucket, counted by when each request
-    was sent (replies that the 429 overtook, reported during the pause, included): within
-    12 % under the limit. Here one event loop plays both clients and the service, so a
-    request's arrival lags its send by the loop's backlog and the 429 overtakes a few earlier
-    sends: the estimate may read up to 6 % over (four processes on loopback read 2-8 % under)."""
+    was sent (replies that the 429 overtook, reported during the pause, included).
+
+    The bounds are wide because one 429 is a short sample: the ramp crosses 300/s for a
+    tenth of a second or so, counted in 10 ms buckets, and here one event loop plays both
+    clients and the service, so a request's arrival lags its send by the loop's backlog and
+    the 429 overtakes a few earlier sends. In 33 runs, some beside a full test run, the
+    estimate read from 13 % under to 6 % over (four processes on loopback read 2-8 % under);
+    the rule it replaced read 26 % under, and counting by report time up to 15 % over."""
     limit = RedisRateLimit(redis_server.url, name="fleet")
     rate_limit = EmulatorRateLimit(300, 30)
     async with Emulator(rate_limit=rate_limit) as emu:
@@ -103,7 +107,7 @@ async def test_a_fleet_pays_one_whole_second_pause_to_learn_a_bucket(
     if "coverage" not in sys.modules:
         # Tracing every line slows the one loop that plays both clients and the service, so
         # that sends lag their turns by more than the spans measured (223/s was seen).
-        assert 0.88 * 300 <= state["est"] <= 1.06 * 300
+        assert 0.82 * 300 <= state["est"] <= 1.10 * 300
 
 
 async def test_one_absurd_retry_after_holds_the_fleet_only_max_cooldown(

@@ -84,6 +84,32 @@ async def shared_state(redis_server: RedisServer) -> dict[str, float]:
     return {k.decode(): float(v) for k, v in fields.items() if b"," not in v}
 
 
+class Schedule:
+    """The shared schedule in Redis, read as the tests see it (µs on Redis's clock)."""
+
+    def __init__(self, redis_server: RedisServer) -> None:
+        self._redis = Redis.from_url(redis_server.url)
+
+    async def now(self) -> float:
+        seconds, micros = await self._redis.time()
+        return seconds * 1e6 + micros
+
+    async def booked_until(self, until: float) -> None:
+        """Wait until the schedule's next free slot is at or past `until`."""
+
+        async def poll() -> None:
+            while True:
+                tat = await self._redis.hget(KEY, "tat")
+                if tat is not None and float(tat) >= until:
+                    return
+                await asyncio.sleep(0.002)
+
+        await asyncio.wait_for(poll(), 10)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
 async def test_a_fleet_pays_one_whole_second_pause_to_learn_a_bucket(
     redis_server: RedisServer,
 ) -> None:
@@ -176,8 +202,15 @@ async def test_bulk_is_not_starved_by_a_fleets_interactive_calls(
         await limiter.acquire(priority)
         order.append(label)
 
-    waves = [asyncio.ensure_future(take("i", busy, Priority.INTERACTIVE)) for _ in range(20)]
-    await asyncio.sleep(0.05)
+    schedule = Schedule(redis_server)
+    try:
+        start = await schedule.now()
+        waves = [asyncio.ensure_future(take("i", busy, Priority.INTERACTIVE)) for _ in range(20)]
+        # Until all 20 are booked: each may open a connection of its own first, which on a
+        # loaded machine can take longer than a few turns.
+        await schedule.booked_until(start + 19.5 * 25_000)
+    finally:
+        await schedule.aclose()
     waves.append(asyncio.ensure_future(take("b", first, Priority.BULK)))
     await asyncio.sleep(0.01)
     waves += [asyncio.ensure_future(take("i", busy, Priority.INTERACTIVE)) for _ in range(20)]

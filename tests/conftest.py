@@ -99,7 +99,13 @@ async def limiters() -> AsyncIterator[list[Any]]:
 # Files whose tests take longest (subprocesses, real Redis, real time). Run first, so that with
 # pytest-xdist the other workers' short tests fill the time they take, rather than one worker
 # finishing alone at the end.
-_SLOW_FIRST = ("test_docs.py", "test_redis_fleet.py", "test_redis.py", "test_cli.py")
+_SLOW_FIRST = (
+    "test_docs.py",
+    "test_redis_fleet.py",
+    "test_redis.py",
+    "test_cli.py",
+    "test_server_kinds.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

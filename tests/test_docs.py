@@ -57,8 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PACKAGE = "yourgpt_async"
 PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
-# The page runs start together in one fixture: under pytest-xdist they belong to one worker.
-pytestmark = pytest.mark.xdist_group("docs")
+# The page runs start together in one fixture, so under pytest-xdist this file stays on one
+# worker (`--dist loadfile` in pyproject.toml): a worker runs every page its tests select.
 
 PAGE_TIMEOUT = 60.0
 PARALLEL_PAGES = 4

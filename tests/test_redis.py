@@ -31,15 +31,24 @@ KEY = "yourgpt-async:{test}"  # the shared state of the budget the tests name "t
 
 
 class SleepRecorder:
-    """An injectable sleep that records each requested wait and returns at once."""
+    """An injectable sleep that records when each requested wait would end, and returns at once."""
 
     def __init__(self) -> None:
-        self.sleeps: list[float] = []
+        self._ends: list[float] = []
 
     async def sleep(self, seconds: float) -> None:
         """Record the wait and yield to the event loop."""
-        self.sleeps.append(seconds)
+        self._ends.append(time.monotonic() + seconds)
         await asyncio.sleep(0)
+
+    def slots_after(self, start: float) -> list[float]:
+        """When each wait would have ended, in seconds after `start` (a `time.monotonic()`).
+
+        Redis's clock runs on while nothing sleeps, so a wait shrinks by the time the test
+        took to get there (tens of milliseconds on a loaded machine); the slot it ends at
+        does not.
+        """
+        return [end - start for end in self._ends]
 
 
 @pytest.fixture
@@ -213,9 +222,11 @@ async def test_burst_then_one_request_per_interval(
     request is scheduled one interval after the last."""
     recorder = SleepRecorder()
     limiter = make(limiters, redis_server.url, per_second=10, burst=12, sleep=recorder.sleep)
-    for _ in range(6):
+    await limiter.acquire()
+    first = time.monotonic()
+    for _ in range(5):
         await limiter.acquire()
-    assert recorder.sleeps == [
+    assert recorder.slots_after(first) == [
         pytest.approx(0.1, abs=0.03),
         pytest.approx(0.2, abs=0.03),
         pytest.approx(0.3, abs=0.03),
@@ -231,10 +242,12 @@ async def test_clients_naming_the_same_budget_share_it(
     second = make(limiters, redis_server.url, sleep=recorder.sleep)
     other = make(limiters, redis_server.url, name="other", sleep=recorder.sleep)
     await first.acquire()
+    start = time.monotonic()
     await second.acquire()
     await first.acquire()
     await other.acquire()
-    assert recorder.sleeps == [pytest.approx(0.1, abs=0.03), pytest.approx(0.2, abs=0.03)]
+    slots = recorder.slots_after(start)
+    assert slots == [pytest.approx(0.1, abs=0.03), pytest.approx(0.2, abs=0.03)]
 
 
 async def test_a_429_pauses_every_client_and_no_burst_follows(

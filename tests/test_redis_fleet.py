@@ -25,6 +25,14 @@ from yourgpt_async.testing import Emulator, EmulatorRateLimit
 
 KEY = "yourgpt-async:{fleet}"
 
+# One event loop plays every client and the service here. Under coverage's tracing it lags its
+# own schedule by more than the spans these tests measure, the more so beside another worker's
+# subprocesses: the service then sees the requests spread out (no 429 at all, or an estimate of
+# three times the limit, were seen), so what they check means nothing. `nox -s tests` runs them.
+needs_full_speed = pytest.mark.skipif(
+    "coverage" in sys.modules, reason="the fleet's timing means nothing under coverage's tracing"
+)
+
 
 def make(made: list[RedisLimiter], url: str, **settings: Any) -> RedisLimiter:
     limiter = RedisRateLimit(url, **{"name": "fleet", **settings}).make_limiter()
@@ -58,6 +66,7 @@ async def run_fleet(
     return fleet
 
 
+@needs_full_speed
 async def test_a_fleet_not_told_the_rate_learns_it_together(redis_server: RedisServer) -> None:
     """Three clients with no per_second against a 300/s service: the shared rate climbs from
     20/s, the first 429s lower it for all of them, and the fleet settles near the limit."""
@@ -110,6 +119,7 @@ class Schedule:
         await self._redis.aclose()
 
 
+@needs_full_speed
 async def test_a_fleet_pays_one_whole_second_pause_to_learn_a_bucket(
     redis_server: RedisServer,
 ) -> None:
@@ -130,10 +140,7 @@ async def test_a_fleet_pays_one_whole_second_pause_to_learn_a_bucket(
         await run_fleet(emu, limit, 2, 200, lambda: asyncio.sleep(0))
     state = await shared_state(redis_server)
     assert state["ptot"] == pytest.approx(1_000_000, abs=50_000)  # µs: one pause of 1 s
-    if "coverage" not in sys.modules:
-        # Tracing every line slows the one loop that plays both clients and the service, so
-        # that sends lag their turns by more than the spans measured (223/s was seen).
-        assert 0.82 * 300 <= state["est"] <= 1.10 * 300
+    assert 0.82 * 300 <= state["est"] <= 1.10 * 300
 
 
 async def test_one_absurd_retry_after_holds_the_fleet_only_max_cooldown(
@@ -172,17 +179,17 @@ async def test_an_interactive_call_overtakes_a_fleets_bulk_queue(
     redis_server: RedisServer, limiters: list[RedisLimiter]
 ) -> None:
     """Two clients queue 40 bulk calls at 50/s (0.8 s of work); an interactive call of a third
-    client goes within about two turns, not behind them."""
+    client goes within about two turns, not behind them. Counted in turns, not seconds: a
+    slow machine (or coverage's tracing) adds to the call's own round trips, not to its turns."""
     bulk = [make(limiters, redis_server.url, per_second=50) for _ in range(2)]
     queued = [asyncio.ensure_future(b.acquire(Priority.BULK)) for b in bulk for _ in range(20)]
     await asyncio.sleep(0.1)
-    start = time.monotonic()
+    waiting = sum(not task.done() for task in queued)
     await make(limiters, redis_server.url, per_second=50).acquire(Priority.INTERACTIVE)
-    waited = time.monotonic() - start
     left = sum(not task.done() for task in queued)
     await asyncio.gather(*queued)
-    assert waited < 0.1
-    assert left >= 25
+    assert waiting >= 30  # the bulk queue is long: behind it, the call would wait 30 turns
+    assert waiting - left <= 6  # the bulk turns that went while it waited
 
 
 async def test_bulk_is_not_starved_by_a_fleets_interactive_calls(
@@ -218,6 +225,7 @@ async def test_bulk_is_not_starved_by_a_fleets_interactive_calls(
     assert 10 <= order.index("b") <= 21
 
 
+@needs_full_speed
 @pytest.mark.parametrize("outage", ["restart", "freeze"])
 async def test_an_outage_never_puts_the_fleet_over_its_rate(
     redis_server: RedisServer, outage: str
@@ -225,10 +233,6 @@ async def test_an_outage_never_puts_the_fleet_over_its_rate(
     """Three clients at 150/s shared (expected_clients=3): Redis killed and restarted, or frozen
     (SIGSTOP) and thawed, mid-run. Each client keeps to its share while Redis is away, then
     re-joins; in no one-second window does the service see more than per_second + burst."""
-    if "coverage" in sys.modules:
-        # Tracing every line triples the CPU the clients and the service (one loop) need at
-        # 150/s, and the loop's lag then bunches arrivals: `nox -s tests` runs this one.
-        pytest.skip("per-second counts at the service mean nothing under coverage's tracing")
     arrivals = ArrivalClock()
     limit = RedisRateLimit(
         redis_server.url,

@@ -61,7 +61,9 @@ PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
 # worker (`--dist loadfile` in pyproject.toml): a worker runs every page its tests select.
 
 PAGE_TIMEOUT = 60.0
-PARALLEL_PAGES = 4
+# Pages run two at a time: a page is mostly its own Python process, and more at once starve the
+# other worker of a two-core machine, whose Redis tests read real time.
+PARALLEL_PAGES = 2
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>.*)$")
 _TITLE = re.compile(r"""title=(?:"([^"]*)"|'([^']*)')""")

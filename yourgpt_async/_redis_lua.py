@@ -74,17 +74,21 @@ end
 -- The rate the service accepted while slow start ramped up from since to the 429 whose
 -- request was sent at sent (µs), as _estimate.ramp_peak: the best span from a bucket's start
 -- (a burst of 0.1 s of rate assumed), or the whole span if higher and at least 0.25 s long.
+-- A bucket's sends are taken at its middle, and the 429's own bucket, which also holds later
+-- sends, counts for its share before the 429: so the buckets read within a few per cent of
+-- the send times themselves, whatever the phase of the 10 ms grid.
 local function ramp_peak(since, sent)
-  -- Spans end where the 429's bucket begins: that bucket also holds later sends.
-  local ends = math.floor(sent / 10000) * 10000
-  local got, lo, hi = turns(since, ends - 1)
+  local last = math.floor(sent / 10000)
+  local got, lo, hi = turns(since, last * 10000 + 9999)
   local best, n = 0, 0
   for id = hi, lo, -1 do
-    n = n + (got[id] or 0)
-    local r = n / ((ends - id * 10000) / 1000000 + 0.1)
+    local k = got[id] or 0
+    if id == last then k = k * (sent - id * 10000) / 10000 end
+    n = n + k
+    local r = n / (math.max(sent - id * 10000 - 5000, 0) / 1000000 + 0.1)
     if r > best then best = r end
   end
-  local whole = (ends - since) / 1000000
+  local whole = (sent - since) / 1000000
   if whole >= 0.25 and n / whole > best then best = n / whole end
   if best > 0 then return best end
   return math.huge

@@ -124,27 +124,28 @@ class Schedule:
 
 
 @needs_full_speed
-async def test_a_fleet_pays_one_whole_second_pause_to_learn_a_bucket(
+async def test_a_fleet_learns_a_bucket_for_a_whole_second_pause_or_two(
     redis_server: RedisServer,
 ) -> None:
-    """Two clients with no per_second against a 300/s bucket (burst 30) answering 429 with
-    ``Retry-After: 1``: the 429 that ends slow start is the only pause, and the fleet resumes
-    near the limit.
+    """Two clients with no per_second against a 150/s bucket (burst 15) answering 429 with
+    ``Retry-After: 1``: the 429 that ends slow start costs one pause, and the fleet resumes
+    near the limit, so at most one more pause follows.
 
-    How near is checked on exact send times by the test below. Here one event loop plays
-    both clients and the service, so on a busy machine a request's arrival lags its turn by
-    the loop's backlog: in 78 runs, 38 of them beside the documentation's pages on two busy
-    cores, the estimate read from 23 % under to 9 % over (up to 13 % of the under from how
-    the buckets were read then, since mended), and once, in a full test run, six times over,
-    after a stall let slow start run far past the limit before its first 429."""
+    How near is checked on exact send times by the next test. Here one event loop plays
+    both clients and the service, so on a busy machine a request reaches the service later
+    than its turn by the loop's backlog, which the fleet's counts cannot see: beside the
+    documentation's pages on two busy cores, a 300/s bucket was read from 23 % under to 13 %
+    over, and once six times over, after a stall let slow start run far past the limit; a
+    second pause then follows the first. (The benchmark's row (b), four processes against a
+    service of its own, is where the fleet's pace is measured.)"""
     limit = RedisRateLimit(redis_server.url, name="fleet")
-    rate_limit = EmulatorRateLimit(300, 30)
+    rate_limit = EmulatorRateLimit(150, 15)
     async with Emulator(rate_limit=rate_limit) as emu:
-        await run_fleet(emu, limit, 2, 200, lambda: asyncio.sleep(0))
+        await run_fleet(emu, limit, 2, 120, lambda: asyncio.sleep(0))
     state = await shared_state(redis_server)
-    assert state["ptot"] == pytest.approx(1_000_000, abs=50_000)  # µs: one pause of 1 s
-    assert state["ss"] == 0  # slow start is over: the fleet paces at what it learnt
-    assert state["est"] > 0.5 * 300  # not halved blindly
+    assert state["ss"] == 0  # slow start ended at a 429
+    assert state["ptot"] in (pytest.approx(1e6, abs=5e4), pytest.approx(2e6, abs=1e5))  # µs
+    assert state["est"] > 0.5 * 150  # not halved blindly
 
 
 RAMP_PEAK = _PRELUDE + "return tostring(ramp_peak(tonumber(ARGV[1]), tonumber(ARGV[2])))"

@@ -43,6 +43,14 @@ local key = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function num(v, d) if v then return tonumber(v) else return d end end
+-- The share of the rate read from slow start's ramp that a fleet resumes at: its processes'
+-- sends reach the service a few ms off the turns they were counted by, which reads a few per
+-- cent either way, and reading over costs another whole pause.
+local RAMP_MARGIN = 0.97
+-- How far the replies reported during that pause may raise the estimate: a request counted
+-- by its turn just before the 429's may reach the service just after it, on a token refilled
+-- meanwhile, so the fleet's late replies read up to 13 % over.
+local RECOUNT_CAP = 1.03
 local function us(v) return string.format('%.0f', v) end
 local function told_rate(ps, t429)
   if t429 == 1 then return ps * 0.97 end
@@ -181,8 +189,9 @@ if ARGV[12] ~= '0' then
     -- count towards what the service accepted, and can only raise the estimate.
     local est = math.min(tonumber(s[23]), ramp_peak(num(s[10], 0), tonumber(s[24])))
     if est > num(s[5], 0) then
-      redis.call('HSET', key, 'rate', tostring(est), 'rad', tostring(est), 'est', tostring(est))
-      s[3], s[4], s[5] = tostring(est), tostring(est), tostring(est)
+      local paced = RAMP_MARGIN * est
+      redis.call('HSET', key, 'rate', tostring(paced), 'rad', tostring(paced), 'est', tostring(est))
+      s[3], s[4], s[5] = tostring(paced), tostring(paced), tostring(est)
     end
   end
 end
@@ -334,6 +343,8 @@ elseif tonumber(ARGV[2]) >= num(s[5], 0) then
     if costly and now - num(s[12], 0) < 1000000 then
       recount = est
       est = math.min(est, ramp_peak(num(s[9], now), tonumber(ARGV[2])))
+      recount = math.min(recount, RECOUNT_CAP * est)
+      factor = RAMP_MARGIN
     elseif costly then
       factor = factor ^ 3
     end

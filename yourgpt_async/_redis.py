@@ -354,7 +354,7 @@ class RedisLimiter(Limiter):
             # Redis was lost meanwhile: the slot may be lost with it (a restarted Redis knows
             # nothing of it), so queue again, locally or in Redis as it is now.
             return False
-        status, _, _ = await self._run_acquire("c", priority, -1)
+        status, _ = await self._run_acquire("c", priority, -1)
         return status == _GO
 
     def _note_booking(self, ticket: float) -> None:
@@ -382,7 +382,7 @@ class RedisLimiter(Limiter):
             if left <= 0:
                 raise NoTurnInTime(None, cooldown=False)
             budget = -1 if left == math.inf else math.floor(left * _MICROS)
-            status, micros, _ = await self._run_acquire("r", priority, budget)
+            status, micros = await self._run_acquire("r", priority, budget)
             wait = micros / _MICROS
             if status == _GO:
                 return wait
@@ -394,10 +394,9 @@ class RedisLimiter(Limiter):
             if self._falling_back:
                 raise _Rejoin  # nothing reserved, and Redis is gone: the caller starts over
 
-    async def _run_acquire(
-        self, mode: str, priority: Priority, budget: int
-    ) -> tuple[int, int, int]:
-        """One round trip of the acquire script: its status, µs, and Redis's time."""
+    async def _run_acquire(self, mode: str, priority: Priority, budget: int) -> tuple[int, int]:
+        """One round trip of the acquire script: its status and µs (Redis's time, which it
+        also answers, maps our clock onto Redis's)."""
         rank = "b" if priority is BULK else "i"
         successes, self._successes = self._successes, []
         settings = (*self._settings, self._config.expected_clients, self._idle)
@@ -407,7 +406,7 @@ class RedisLimiter(Limiter):
         self._offset = int(now) / _MICROS - self._clock()
         if mode == "r":
             self._shared_rate = float(rate)
-        return int(status), int(micros), int(now)
+        return int(status), int(micros)
 
     async def _acquire_locally(self, deadline: float, priority: Priority) -> float | None:
         """A turn from the local fall-back; ``None`` if Redis came back meanwhile."""

@@ -17,7 +17,8 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
            ``k<id % 512>`` = ``"<id>,<count>"`` for the 10 ms bucket ``id`` = µs // 10000
 ``rte``    when the 429 that ended slow start came (while its pause lasts, replies reported
            raise the estimate); ``rsa`` when its request was sent, the end of the spans
-           that say what the service accepted; ``rtop`` half the rate reached
+           that say what the service accepted; ``rtop`` the most those replies may raise
+           it to: half the rate reached, and 3 % over the estimate at the 429
 ``rsm``    when sending resumed after the last pause, ``rpz`` how long it was
 ``pz``     µs paused since the last decrease
 ``org``    when a caller was first held back; ``ptot`` µs paused in all; ``price`` the pause
@@ -332,7 +333,7 @@ elseif tonumber(ARGV[2]) >= num(s[5], 0) then
   local costly = upcoming * rate / 1000000 > 20
   local factor = tonumber(ARGV[7])
   local est
-  local recount = false  -- or half the rate reached: the cap of the estimate while it grows
+  local recount = false  -- or the cap of the estimate while it grows (rtop)
   if num(s[4], 1) == 1 then
     -- Slow start ends: the limit lies below the rate reached. A costly 429 cannot tell the
     -- service's rate from its burst: resume at what it accepted while callers waited, if

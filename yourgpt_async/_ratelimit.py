@@ -19,35 +19,19 @@ import math
 from typing import Final
 
 from ._config import Clock, RateLimit, Sleep
-from ._estimate import accepted_rate, ramp_peak, refill_rate
+from ._estimate import RateModel
 from ._models import Priority
 from ._quota import Quota
 from ._wire import RateHints
 
 __all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "NoTurnInTime", "make_limiter"]
 
-# Slow start adds this much rate (requests/s) per success while callers wait for turns: at
-# rate r that is r/20 successes per 0.05 s, each adding ln 2 / 0.05 — doubling every 0.05 s.
-_SLOW_START_GAIN = math.log(2) / 0.05
 _ARRIVAL_TOLERANCE = 0.002  # seconds of the adaptive rate that may go at once
-# Near the rate of the last 429 the additive increase slows down this much: every probe past
-# the limit costs a 429 and its Retry-After pause, so it should come rarely.
-_PLATEAU = 0.97
-_PROBE_SLOWDOWN = 0.1
-_COSTLY_PAUSE = 20.0  # a cool-down longer than this many requests' worth is expensive
 _DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
-# Probing past the last known limit risks a 429 and its pause for every call: it is allowed
-# only while the pauses so far, and the one a failed probe would add, stay under this share of
-# the time since the limiter was first used.
-_PAUSE_BUDGET = 0.03
-# A costly 429 within one pause of the end of the last one shows a service that refills in
-# chunks (a window): the rate becomes the chunk it accepted per pause, this much under it.
-_CHUNK_MARGIN = 0.97
 _TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
 _TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
 _BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
 _INF = math.inf
-_SUCCESS_LOG = 4096  # successes remembered to count the rate the service accepted
 # While interactive and bulk calls both wait, every this many turns one goes to bulk: bulk
 # keeps a tenth of the rate, however busy the interactive side.
 BULK_SHARE_EVERY = 10
@@ -194,27 +178,16 @@ class LocalLimiter(Limiter):
         self._interrupted = False
         self._quota: Quota | None = None  # made when a reply first has rate-limit headers
         self._quota_rate = math.inf
-        # Adaptive state.
-        self._slow_start = self._adaptive
-        self._rate_at_decrease = self._rate
-        self._last_decrease = -math.inf
-        self._paused = 0.0  # cool-down seconds since the last decrease
-        self._limit_estimate = math.inf  # where the service's limit seems to be
+        # Adaptive: the rate, and where the service's limit seems to be.
+        self._model = RateModel(
+            initial=self._rate,
+            ceiling=self._ceiling,
+            floor=config.min_per_second,
+            increase=config.increase,
+            decrease=config.decrease,
+        )
         self._held_back_at = -math.inf  # when a caller last had to wait for a turn
         self._demand_since = -math.inf  # since when callers have been held back without a lapse
-        self._origin = math.nan  # when a caller was first held back (or a 429 came)
-        self._resumed_at = math.inf  # when the pause of the last decrease ended
-        self._resume_pause = 1.0  # how long that pause was
-        self._probe_price = 0.0  # the pause the last 429 cost: what a failed probe costs
-        self._successes: collections.deque[float] = collections.deque(maxlen=_SUCCESS_LOG)
-        # Slow start's span to the ticket of the costly 429 that ended it, and half the rate
-        # it reached (the limit lies below).
-        self._ramp: tuple[float, float, float] | None = None
-        # While a costly 429's pause lasts, replies to requests sent before it (up to this
-        # ticket) still come, and each recounts what the service accepted.
-        self._recount_until = -math.inf
-        # ... and when the pause before it ended, with its length (None: it ended slow start).
-        self._refill: tuple[float, float] | None = None
         self.throttled = 0
         """How many 429s this limiter has been told of."""
         self.paused_seconds = 0.0
@@ -304,8 +277,7 @@ class LocalLimiter(Limiter):
 
     async def _queue(self, now: float, seconds: float, priority: Priority = INTERACTIVE) -> float:
         """Wait in line for a turn, for at most ``seconds``."""
-        if self._origin != self._origin:  # NaN: the first time anyone was held back
-            self._origin = now
+        self._model.held_back(now)
         hold = self._hold()
         if hold > now + seconds:
             raise NoTurnInTime(hold - now, cooldown=True)
@@ -412,44 +384,25 @@ class LocalLimiter(Limiter):
         self._quota_rate = max(quota.rate(now), self._config.min_per_second)
         self._wake_pump()
 
-    def _may_probe(self, now: float) -> bool:
-        """Whether a 429 now would keep the time lost to pauses within the budget (of the time
-        since callers were first held back)."""
-        return self.paused_seconds + self._probe_price <= _PAUSE_BUDGET * (now - self._origin)
-
     def on_success(self, ticket: float) -> None:
         """Count the success; while the rate holds callers back, let it grow."""
         if not self._adaptive:
             return
-        self._successes.append(ticket)
-        if ticket <= self._recount_until:
-            self._recount()
-            return
-        if self._rate >= self._ceiling or self._rate > self._quota_rate:
-            return  # at the ceiling, or the headers' quota is what holds callers back
         now = self._clock()
-        if not self._waiters and not self._bulk and now - self._held_back_at > _DEMAND_WINDOW:
-            return  # the rate is not what holds callers back: no reason to raise it
-        if self._slow_start:
-            self._rate += _SLOW_START_GAIN
-        else:
-            step = self._config.increase * self._rate_at_decrease / self._rate
-            near = self._rate >= _PLATEAU * self._limit_estimate
-            costly = self._probe_price * self._rate > _COSTLY_PAUSE
-            if (near or costly) and not self._may_probe(now):
-                return  # a failed probe would cost more time than the budget allows
-            if near:
-                step *= _PROBE_SLOWDOWN  # near where the last 429 came: creep, don't climb
-            self._rate += step
-        self._rate = min(self._rate, self._ceiling)
+        model = self._model
+        demand = model.rate < self._quota_rate and (
+            bool(self._waiters or self._bulk) or now - self._held_back_at <= _DEMAND_WINDOW
+        )  # the rate is what holds callers back, not the headers' quota
+        before = model.rate
+        model.on_success(ticket, now, demand=demand)
+        if model.rate != before:
+            self._rate = model.rate
 
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
         """Start the shared cool-down (capped at ``max_cooldown``) and, in adaptive mode,
         lower the rate."""
         self.throttled += 1
         now = self._clock()
-        if self._origin != self._origin:
-            self._origin = now
         upcoming = self._cool_down(now, retry_after)
         if not self._adaptive:
             # The margins were too thin for this service: keep the whole burst, and 3 %.
@@ -457,18 +410,12 @@ class LocalLimiter(Limiter):
             if self._config.per_second is not None:
                 self._rate = min(self._rate, self._config.per_second * _TOLD_AFTER_429)
             return
-        if ticket < self._last_decrease:
-            return  # sent before the last decrease: says nothing new
-        self._probe_price = upcoming
-        self._rate = self._rate_at_decrease = max(
-            self._config.min_per_second, self._decreased(upcoming, ticket)
+        held_back = now - self._held_back_at <= _DEMAND_WINDOW
+        model = self._model
+        model.on_throttled(
+            ticket, now, pause=upcoming, demand=held_back, demand_since=self._demand_since
         )
-        self._slow_start = False
-        self._last_decrease = now
-        self._paused = upcoming
-        if upcoming > 0:
-            self._resumed_at = self._cooldown_until  # when sending starts again
-            self._resume_pause = upcoming
+        self._rate = model.rate
         self._wake_pump()
 
     def _cool_down(self, now: float, retry_after: float | None) -> float:
@@ -480,7 +427,6 @@ class LocalLimiter(Limiter):
         if until > self._cooldown_until:
             # Time spent paused is not time the service was asked to accept anything.
             upcoming = until - max(self._cooldown_until, now)
-            self._paused += upcoming
             self.paused_seconds += upcoming
             self._cooldown_until = until
         # No burst after it: the first turn at its end, the next ones paced.
@@ -488,87 +434,6 @@ class LocalLimiter(Limiter):
         self._next = max(self._next, self._cooldown_until + backlog)
         self._wake_pump()
         return upcoming
-
-    def _decreased(self, upcoming: float, ticket: float) -> float:
-        """The rate after a 429 for a request sent since the last decrease."""
-        costly = upcoming * self._rate > _COSTLY_PAUSE
-        if self._slow_start:
-            # What slow start sent was all accepted until now: the limit lies below the rate
-            # reached, and, once the service's saved burst is spent, near what it accepted.
-            ramp = self._rate / 2
-            if not costly:
-                self._limit_estimate = ramp
-                return ramp
-            held_back = self._clock() - self._held_back_at <= _DEMAND_WINDOW
-            # Unless callers are being held back, what was accepted is what was asked for.
-            if not held_back:
-                self._limit_estimate = ramp
-                return ramp * self._config.decrease**3
-            # A costly 429 stalls every call: resume at the rate the service accepted rather
-            # than at a guess that another pause would correct.
-            self._ramp = (self._demand_since, ticket, ramp)
-            self._recount_until = ticket
-            self._refill = None
-            self._limit_estimate = min(ramp, ramp_peak(self._successes, self._demand_since, ticket))
-            return self._limit_estimate
-        if costly and self._chunked(self._clock(), ticket):
-            self._recount_until = ticket
-            self._refill = (self._resumed_at, self._resume_pause)
-            return _CHUNK_MARGIN * self._limit_estimate
-        accepted = accepted_rate(self._successes, self._last_decrease, self._paused - upcoming)
-        estimate = min(self._rate, accepted)
-        self._limit_estimate = estimate
-        factor = self._config.decrease
-        if costly:
-            # Each such 429 stalls every call: step well under the limit rather than probe it
-            # again soon (the accepted rate counts the burst the service refilled meanwhile).
-            factor = factor**3
-        return factor * estimate
-
-    def _chunked(self, now: float, ticket: float) -> bool:
-        """Whether a 429 that came this soon after the last pause ended shows a service that
-        refills in chunks (a window's quota, or a bucket's burst); if so, set the limit to
-        what it accepted."""
-        resumed = self._resumed_at
-        if not resumed <= now <= resumed + self._resume_pause:
-            return False
-        estimate = self._refill_estimate(now, resumed, self._resume_pause, ticket)
-        self._limit_estimate = min(self._rate, estimate)
-        return True
-
-    def _refill_estimate(self, now: float, resumed: float, pause: float, ticket: float) -> float:
-        """The limit, from what the service accepted between the end of a ``pause``
-        (``resumed``) and the 429 sent at ``ticket``."""
-        ramp = None if self._ramp is None else self._ramp[:2]
-        return refill_rate(
-            self._successes,
-            ramp=ramp,
-            resumed=resumed,
-            end=ticket,
-            pause=pause,
-            since=self._demand_since,
-            now=now,
-        )
-
-    def _recount(self) -> None:
-        """A success for a request sent before the last costly 429: while its pause lasts,
-        count it in what the service accepted (the estimate only grows with it)."""
-        now = self._clock()
-        if now >= self._cooldown_until:
-            self._recount_until = -math.inf  # sending has resumed at the rate set
-            return
-        ramp, refill = self._ramp, self._refill
-        if refill is not None:  # the 429 came soon after a pause
-            estimate = self._refill_estimate(now, *refill, self._recount_until)
-            rate = _CHUNK_MARGIN * estimate
-        elif ramp is not None:  # the 429 ended slow start
-            since, sent, top = ramp
-            estimate = rate = min(top, ramp_peak(self._successes, since, sent))
-        else:
-            return
-        if estimate > self._limit_estimate:
-            self._limit_estimate = estimate
-            self._rate = self._rate_at_decrease = min(rate, self._ceiling)
 
     def abandon_queue(self, error: type[Exception]) -> None:
         """Fail every queued caller with ``error`` (they are to wait elsewhere), keeping their

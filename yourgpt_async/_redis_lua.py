@@ -12,13 +12,15 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
 ``upd``    when a turn was last given; ``held`` when a caller last had to wait
 ``ssb``    in slow start, the rate at ``sst``: it at most doubles every 0.05 s
 ``okt``    successes reported in all (each acquire carries its client's since its last);
-           ``okd`` and ``oko`` its value at the last decrease and at ``org``
+           ``okd`` its value at the last decrease
 ``k<n>``   successes by when their request was sent (each acquire carries those times):
            ``k<id % 512>`` = ``"<id>,<count>"`` for the 10 ms bucket ``id`` = µs // 10000
-``rte``    when the 429 that ended slow start came (while its pause lasts, replies reported
-           raise the estimate); ``rsa`` when its request was sent, the end of the spans
-           that say what the service accepted; ``rtop`` the most those replies may raise
-           it to: half the rate reached, and 3 % over the estimate at the 429
+``rsa``    while the pause of a costly 429 lasts, when its request was sent: replies to
+           requests sent until then recount what the service accepted, and can only raise
+           the estimate; ``rtop`` the most they raise it to (half the rate slow start
+           reached), or ``rfr``/``rfp`` the pause before, if the 429 came soon after it
+``dms``    since when callers have been held back without a lapse of a second; ``dmo``
+           ``okt`` then
 ``rsm``    when sending resumed after the last pause, ``rpz`` how long it was
 ``pz``     µs paused since the last decrease
 ``org``    when a caller was first held back; ``ptot`` µs paused in all; ``price`` the pause
@@ -29,29 +31,40 @@ matter. The hash ``<prefix>:{<name>}`` holds (times in µs of Redis's clock, rat
 ``gu``     until when the fleet re-forms after a Redis outage; ``rj`` how many clients re-joined
 =========  ==================================================================================
 
-The constants mirror the local limiter's (see ``_ratelimit.py``).
+The adaptive rules are those of :class:`~yourgpt_async._estimate.RateModel`, transcribed: the
+same constants under the same names, the same branches in the same order. The tests run both on
+one virtual-time matrix of servers; :func:`on_virtual_clock` gives them the scripts with Redis's
+clock replaced by one they set.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ACQUIRE", "QUOTA", "REJOIN", "THROTTLE"]
+__all__ = ["ACQUIRE", "QUOTA", "REJOIN", "THROTTLE", "on_virtual_clock"]
+
+_CLOCK: Final = (
+    "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000000 + tonumber(t[2])"
+)
+
+
+def on_virtual_clock(script: str) -> str:
+    """``script`` with Redis's clock replaced by the integer (µs) stored at ``<key>:now``, for
+    tests that run the scripts on virtual time; nothing else changes."""
+    if script.count(_CLOCK) != 1:
+        raise ValueError("not one of this module's scripts")
+    return script.replace(_CLOCK, "local now = tonumber(redis.call('GET', key .. ':now'))")
 
 # Shared by the scripts: read the state, and the rate a told or learnt limit allows now.
 _PRELUDE: Final = """
 local key = KEYS[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function num(v, d) if v then return tonumber(v) else return d end end
--- The share of the rate read from slow start's ramp that a fleet resumes at: its processes'
--- sends reach the service a few ms off the turns they were counted by, which reads a few per
--- cent either way, and reading over costs another whole pause.
-local RAMP_MARGIN = 0.97
--- How far the replies reported during that pause may raise the estimate: a request counted
--- by its turn just before the 429's may reach the service just after it, on a token refilled
--- meanwhile, so the fleet's late replies read up to 13 % over.
-local RECOUNT_CAP = 1.03
+-- The rules of _estimate.RateModel, whose names these constants keep.
+local MARGIN = 0.97
+local SLOW_START_GAIN = 13.862943611198906
+local PLATEAU, PROBE_SLOWDOWN, COSTLY_PAUSE, PAUSE_BUDGET = 0.97, 0.1, 20, 0.03
+local ASSUMED_BURST, MIN_SPAN = 0.1, 0.25
 local function us(v) return string.format('%.0f', v) end
 local function told_rate(ps, t429)
   if t429 == 1 then return ps * 0.97 end
@@ -94,11 +107,11 @@ local function ramp_peak(since, sent)
     local k = got[id] or 0
     if id == last then k = k * (sent - id * 10000) / 10000 end
     n = n + k
-    local r = n / (math.max(sent - id * 10000 - 5000, 0) / 1000000 + 0.1)
+    local r = n / (math.max(sent - id * 10000 - 5000, 0) / 1000000 + ASSUMED_BURST)
     if r > best then best = r end
   end
   local whole = (sent - since) / 1000000
-  if whole >= 0.25 and n / whole > best then best = n / whole end
+  if whole >= MIN_SPAN and n / whole > best then best = n / whole end
   if best > 0 then return best end
   return math.huge
 end
@@ -107,19 +120,19 @@ end
 -- that ended slow start (org to rsa), drained both times from full; or, when none
 -- fits or a window explains them as well, the chunk accepted since the pause per pause length
 -- (or the rate accepted since demand began, pauses included, if the chunk is under 80 % of it).
-local function refill_rate(okt, sent)
-  local v = redis.call('HMGET', key, 'rsm', 'rpz', 'rsa', 'org', 'oko')
-  local resumed, pause = tonumber(v[1]), tonumber(v[2]) / 1000000
-  local got, lo, hi = turns(tonumber(v[4]) or resumed, sent)
+local function refill_rate(okt, sent, resumed, pause_us)
+  local v = redis.call('HMGET', key, 'rsa', 'dms', 'dmo')
+  local pause = pause_us / 1000000
+  local got, lo, hi = turns(tonumber(v[2]) or resumed, sent)
   local refill = count(got, math.floor(resumed / 10000), hi)
   local windowed = refill / pause
-  if v[4] then
-    local overall = (okt - tonumber(v[5])) / math.max((now - tonumber(v[4])) / 1000000, pause)
+  if v[2] then
+    local overall = (okt - tonumber(v[3])) / math.max((now - tonumber(v[2])) / 1000000, pause)
     if windowed < 0.8 * overall then windowed = overall end
   end
   local span = (sent - resumed) / 1000000
-  if not v[3] or not v[4] or span <= 0 or refill < 2 then return windowed end
-  local ramp_end = tonumber(v[3])
+  if not v[1] or not v[2] or span <= 0 or refill < 2 then return windowed end
+  local ramp_end = tonumber(v[1])
   local best, n, last = math.huge, 0, 0
   for id = math.floor(ramp_end / 10000), lo, -1 do
     n = n + (got[id] or 0)
@@ -136,6 +149,17 @@ local function refill_rate(okt, sent)
   if best == math.huge then return windowed end
   if last >= 0.9 * refill then return math.max(best, windowed) end
   return best
+end
+-- The limit from what was accepted between the end of a pause (resumed) and the 429 whose
+-- request was sent at sent, more than one pause later, as _estimate.resumed_rate: the bucket
+-- the pause refilled gave its burst (a tenth of a second of the rate, assumed) and its rate.
+local function resumed_rate(resumed, sent)
+  local span = (sent - resumed) / 1000000
+  if span < MIN_SPAN then return math.huge end
+  local got, lo, hi = turns(resumed, sent)
+  local n = count(got, lo, hi)
+  if n < 2 then return math.huge end
+  return n * (1 - ASSUMED_BURST / span) / span
 end
 """
 
@@ -154,14 +178,24 @@ ACQUIRE: Final = (
     + """
 local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'rad', 'est', 'ss', 'dec', 'upd',
   'held', 'org', 'ptot', 'price', 't429', 'qr', 'qu', 'bulk', 'gu', 'rj', 'ssb', 'sst', 'okt',
-  'rte', 'rtop', 'rsa')
+  'rsa', 'rtop', 'rfr', 'rfp', 'dms')
 local cd = num(s[2], 0)
 local okt = num(s[21], 0)
+local ps = tonumber(ARGV[4])
+local adaptive = ARGV[5] == '1'
+local ceiling = ps
+if ceiling <= 0 then ceiling = math.huge end
+local held = num(s[9], 0)
 if ARGV[12] ~= '0' then
   okt = tonumber(redis.call('HINCRBY', key, 'okt', ARGV[12]))
   local add, ids = {}, {}
+  -- As RateModel.on_success: a success for a request sent up to the last costly 429's
+  -- (rsa) recounts what the service accepted while its pause lasts; the others grow the rate.
+  local rsa, fresh, late = num(s[22], -1), 0, 0
   for i = 13, #ARGV do
-    local id = math.floor(tonumber(ARGV[i]) / 10000)
+    local sent = tonumber(ARGV[i])
+    if sent > 0 and sent <= rsa then late = late + 1 else fresh = fresh + 1 end
+    local id = math.floor(sent / 10000)
     if id > 0 then
       if not add[id] then ids[#ids + 1] = id end
       add[id] = (add[id] or 0) + 1
@@ -185,14 +219,49 @@ if ARGV[12] ~= '0' then
     end
     if #out > 0 then redis.call('HSET', key, unpack(out)) end
   end
-  if s[22] and s[22] == s[7] and now < cd then
-    -- Replies overtaken by the 429 that ended slow start, reported during its pause: they
-    -- count towards what the service accepted, and can only raise the estimate.
-    local est = math.min(tonumber(s[23]), ramp_peak(num(s[10], 0), tonumber(s[24])))
+  if late > 0 and now >= cd then
+    redis.call('HDEL', key, 'rsa')  -- sending has resumed at the rate set: recounting ends
+  elseif late > 0 then
+    local est
+    if s[24] then  -- the 429 came soon after a pause (RateModel.refill)
+      est = refill_rate(okt, rsa, tonumber(s[24]), tonumber(s[25]))
+    else  -- it ended slow start (RateModel.ramp)
+      est = math.min(tonumber(s[23]), ramp_peak(num(s[26], 0), rsa))
+    end
     if est > num(s[5], 0) then
-      local paced = RAMP_MARGIN * est
+      local paced = math.min(MARGIN * est, ceiling)
       redis.call('HSET', key, 'rate', tostring(paced), 'rad', tostring(paced), 'est', tostring(est))
       s[3], s[4], s[5] = tostring(paced), tostring(paced), tostring(est)
+    end
+  end
+  local quota = math.huge
+  if num(s[15], 0) > now then quota = num(s[14], quota) end
+  local rate = num(s[3], math.min(tonumber(ARGV[7]), ceiling))
+  if adaptive and fresh > 0 and now - held <= 1000000 and rate < ceiling and rate < quota then
+    -- As RateModel.grow: slow start doubles the rate every 0.05 s of successes, never
+    -- faster; then additive increase, creeping near the last limit, within the pause budget.
+    local grown = rate
+    if num(s[6], 1) == 1 then
+      local base, since = num(s[19], rate), num(s[20], -1e18)
+      if now - since >= 50000 then base, since = rate, now end
+      grown = math.min(rate + SLOW_START_GAIN * fresh, 2 * base)
+      redis.call('HSET', key, 'ssb', tostring(base), 'sst', us(since))
+    else
+      local est = num(s[5], math.huge)
+      local near = rate >= PLATEAU * est
+      local price = num(s[12], 0)
+      local costly = price * rate / 1000000 > COSTLY_PAUSE
+      local may = num(s[11], 0) + price <= PAUSE_BUDGET * (now - num(s[10], now))
+      if not ((near or costly) and not may) then
+        local step = tonumber(ARGV[9]) * num(s[4], rate) / rate * fresh
+        if near then step = step * PROBE_SLOWDOWN end
+        grown = rate + step
+      end
+    end
+    grown = math.max(math.min(grown, ceiling), tonumber(ARGV[8]))
+    if grown ~= rate then
+      redis.call('HSET', key, 'rate', tostring(grown))
+      s[3] = tostring(grown)
     end
   end
 end
@@ -205,41 +274,11 @@ local maxwait = tonumber(ARGV[3])
 if cd > now and maxwait >= 0 and cd - now > maxwait then
   return {4, cd - now, now, '0'}
 end
-local ps = tonumber(ARGV[4])
-local adaptive = ARGV[5] == '1'
-local growth = {}
-local ceiling = ps
-if ceiling <= 0 then ceiling = math.huge end
 local rate
 local burst = tonumber(ARGV[6])
 local t429 = num(s[13], 0)
-local held = num(s[9], 0)
 if adaptive then
   rate = num(s[3], math.min(tonumber(ARGV[7]), ceiling))
-  -- Grow while callers are held back, by each turn given, as the local limiter does by
-  -- each success: slow start doubles the rate every 0.05 s of sending at it, and never
-  -- faster (many callers reserving at once are not many successes).
-  if rate < ceiling and now - held < 1000000 then
-    if num(s[6], 1) == 1 then
-      local base, since = num(s[19], rate), num(s[20], now)
-      if now - since >= 50000 then base, since = rate, now end
-      rate = math.min(rate + 13.862943611198906, 2 * base)
-      growth = {'ssb', tostring(base), 'sst', us(since)}
-    else
-      local rad = num(s[4], rate)
-      local est = num(s[5], math.huge)
-      local step = tonumber(ARGV[9]) * rad / rate
-      local near = rate >= 0.97 * est
-      local price = num(s[12], 0)
-      local costly = price * rate / 1000000 > 20
-      local org = num(s[10], now)
-      local may = num(s[11], 0) + price <= 0.03 * (now - org)
-      if (near or costly) and not may then step = 0 end
-      if near then step = step * 0.1 end
-      rate = rate + step
-    end
-    rate = math.max(math.min(rate, ceiling), tonumber(ARGV[8]))
-  end
   if burst < 1 then burst = 1 end
 else
   rate = told_rate(ps, t429)
@@ -274,17 +313,14 @@ if maxwait >= 0 and send - now > maxwait then
   return {2, math.ceil(send - now), now, tostring(rate)}
 end
 local fields = {'tat', string.format('%.3f', tat + interval), 'upd', us(now)}
-if adaptive then
-  table.insert(fields, 'rate'); table.insert(fields, tostring(rate))
-end
 if send - now >= interval then  -- queued behind others, not just arriving together
   table.insert(fields, 'held'); table.insert(fields, us(now))
-  if not s[10] then
-    for _, f in ipairs({'org', us(now), 'oko', okt}) do table.insert(fields, f) end
+  if now - held > 1000000 then  -- demand (re)starts: earlier, the pace held nobody back
+    for _, f in ipairs({'dms', us(now), 'dmo', okt}) do table.insert(fields, f) end
   end
+  if not s[10] then table.insert(fields, 'org'); table.insert(fields, us(now)) end
 end
 if bulk then table.insert(fields, 'bulk'); table.insert(fields, string.format('%.3f', send)) end
-for _, f in ipairs(growth) do table.insert(fields, f) end
 redis.call('HSET', key, unpack(fields))
 redis.call('PEXPIRE', key, ARGV[11])
 return {0, math.ceil(send - now), now, tostring(rate)}
@@ -299,70 +335,77 @@ THROTTLE: Final = (
     _PRELUDE
     + """
 local s = redis.call('HMGET', key, 'tat', 'cd', 'rate', 'ss', 'dec', 'okt', 'pz', 'ptot',
-  'org', 'okd', 'oko', 'held', 'rsm', 'rpz')
+  'org', 'okd', 'oko', 'held', 'rsm', 'rpz', 'est', 'dms')
 local wait = tonumber(ARGV[1])
 local cd = num(s[2], 0)
 local upcoming = 0
 local fields = {}
+local paused = num(s[7], 0)
 if wait > 0 then
   local ends = now + wait
   if ends > cd then
     upcoming = ends - math.max(cd, now)
     cd = ends
+    paused = paused + upcoming
     table.insert(fields, 'cd'); table.insert(fields, us(cd))
-    table.insert(fields, 'pz'); table.insert(fields, us(num(s[7], 0) + upcoming))
+    table.insert(fields, 'pz'); table.insert(fields, us(paused))
     table.insert(fields, 'ptot'); table.insert(fields, us(num(s[8], 0) + upcoming))
   end
 end
 local okt = num(s[6], 0)
-if not s[9] then
-  for _, f in ipairs({'org', us(now), 'oko', okt}) do table.insert(fields, f) end
-end
+if not s[9] then table.insert(fields, 'org'); table.insert(fields, us(now)) end
 local ps = tonumber(ARGV[3])
 local rate = num(s[3], tonumber(ARGV[5]))
+local sent = tonumber(ARGV[2])
 if ARGV[4] ~= '1' then
   table.insert(fields, 't429'); table.insert(fields, 1)
   rate = told_rate(ps, 1)
-elseif tonumber(ARGV[2]) >= num(s[5], 0) then
-  -- The successes reported, over a span of sending (pauses left out); inf if too short.
-  local function accepted(count, since, paused)
-    local elapsed = (now - since - paused) / 1000000
-    if elapsed >= 0.25 and count > 0 then return count / elapsed end
-    return math.huge
-  end
-  local costly = upcoming * rate / 1000000 > 20
-  local factor = tonumber(ARGV[7])
-  local est
-  local recount = false  -- or the cap of the estimate while it grows (rtop)
+elseif sent >= num(s[5], 0) then
+  -- As RateModel.on_throttled, for a request sent since the last decrease.
+  local ceiling = ps
+  if ceiling <= 0 then ceiling = math.huge end
+  local costly = upcoming * rate / 1000000 > COSTLY_PAUSE
+  local decrease = tonumber(ARGV[7])
+  local old_est = num(s[15], math.huge)
+  local rsm, rpz = tonumber(s[13]), tonumber(s[14])
+  local est, new
+  local recount = nil  -- the fields of a recount while the pause lasts (RateModel.ramp/refill)
   if num(s[4], 1) == 1 then
-    -- Slow start ends: the limit lies below the rate reached. A costly 429 cannot tell the
-    -- service's rate from its burst: resume at what it accepted while callers waited, if
-    -- they still do (and raise it with the replies still coming), else well under half the
-    -- rate reached.
-    est = rate / 2
-    factor = 1
-    if costly and now - num(s[12], 0) < 1000000 then
-      recount = est
-      est = math.min(est, ramp_peak(num(s[9], now), tonumber(ARGV[2])))
-      recount = math.min(recount, RECOUNT_CAP * est)
-      factor = RAMP_MARGIN
+    -- Slow start ends: the limit lies below half the rate reached; a costly 429 reads
+    -- what the service accepted while callers were held back, if they were.
+    local top = rate / 2
+    est, new = top, top
+    if costly and now - num(s[12], 0) <= 1000000 then
+      est = math.min(top, ramp_peak(num(s[16], now), sent))
+      new = MARGIN * est
+      recount = {'rsa', ARGV[2], 'rtop', tostring(top)}
     elseif costly then
-      factor = factor ^ 3
+      new = top * decrease ^ 3
     end
-  elseif costly and s[13] and now <= tonumber(s[13]) + tonumber(s[14]) then
+  elseif costly and rsm and rsm <= now and now <= rsm + rpz then
     -- Within one pause of the last: the service refilled during it and was drained again.
-    est = math.min(rate, refill_rate(okt, tonumber(ARGV[2])))
-    factor = 0.97
+    est = math.min(math.max(rate, old_est), refill_rate(okt, sent, rsm, rpz))
+    new = MARGIN * est
+    recount = {'rsa', ARGV[2], 'rfr', us(rsm), 'rfp', us(rpz)}
   else
-    est = math.min(rate, accepted(okt - num(s[10], 0), num(s[5], now), num(s[7], 0)))
-    if costly then factor = factor ^ 3 end
-  end
-  rate = math.max(tonumber(ARGV[6]), factor * est)
-  if recount then
-    for _, f in ipairs({'rte', us(now), 'rsa', ARGV[2], 'rtop', tostring(recount)}) do
-      table.insert(fields, f)
+    local resumed = math.huge
+    if costly and rsm and now > rsm then resumed = resumed_rate(rsm, sent) end
+    if resumed < math.huge then
+      est = math.min(rate, resumed)
+      new = MARGIN * est
+    else
+      -- The successes reported since the last decrease, its pauses left out.
+      local accepted = math.huge
+      local elapsed = (now - num(s[5], now) - (paused - upcoming)) / 1000000
+      local n = okt - num(s[10], 0)
+      if elapsed >= MIN_SPAN and n > 0 then accepted = n / elapsed end
+      est = math.min(rate, accepted)
+      if costly then new = est * decrease ^ 3 else new = est * decrease end
     end
   end
+  rate = math.max(tonumber(ARGV[6]), math.min(ceiling, new))
+  redis.call('HDEL', key, 'rsa', 'rtop', 'rfr', 'rfp')
+  if recount then for _, f in ipairs(recount) do table.insert(fields, f) end end
   if upcoming > 0 then  -- when sending resumes, and how long it paused
     for _, f in ipairs({'rsm', us(cd), 'rpz', us(upcoming)}) do table.insert(fields, f) end
   end

@@ -116,27 +116,11 @@ class LocalLimiter(Limiter):
     unused, so that the service's bucket never runs dry on jitter; a 429 shows those margins
     too thin for the service, and drops the burst to one and the rate to 3 % under.
 
-    Adaptive mode starts at ``initial_per_second``. While the rate holds callers back (one
-    waits now, or did in the last second), each success adds to it so that it doubles every
-    0.05 s (slow start). The first 429 halves it: everything sent until then was accepted, so
-    the limit is only known to lie below the rate reached. If that 429's pause is worth more
-    than 20 requests, another would stall every call as long: the rate becomes instead the
-    rate the service accepted while callers were held back (``_estimate.ramp_peak``: its
-    burst taken as a tenth of a second of its rate), never above half the rate reached;
-    replies still coming during the pause, to requests sent before the 429, raise it. A
-    later 429 (for a request sent after the last decrease) lowers it to ``decrease`` times
-    the rate the service accepted since the last decrease, counted up to the latest success
-    reported, time paused left out, never above the current rate. A 429 whose pause is worth
-    more than 20 requests at the current rate steps down by ``decrease`` cubed: such a probe
-    stalls every call, unless it comes within one pause of the end of the last one. The
-    service then refilled after the pause and was drained again: a token bucket fitted to
-    both 429s gives its rate, a window that hands out its quota per pause that chunk per
-    pause length (``_estimate.refill_rate``); the rate goes 3 % under it. After the
-    first 429, while callers are held back, each success adds back ``increase`` times the rate
-    set at the last decrease per second of sending, a tenth of that within 3 % of where the
-    last 429 came. Climbing that close (or at all, after a costly 429) needs the time lost to
-    pauses, with the pause a failed probe would add, to stay under 3 % of the time since the
-    limiter was first used. ``per_second``, when set, caps the rate.
+    Adaptive mode paces at the rate of its :class:`~._estimate.RateModel`, which starts at
+    ``initial_per_second``, doubles it every 0.05 s while callers are held back (slow start),
+    reads where the service's limit lies from what it accepted before each 429, and probes
+    higher again only within the pause budget; the fleet's Lua runs the same rules (see
+    ``_estimate`` for them). ``per_second``, when set, caps the rate.
 
     Rate-limit headers, when a reply has them, say how many requests the service will still
     take before its quota resets: the limiter spreads those over the time left (less what it

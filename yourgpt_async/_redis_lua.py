@@ -55,6 +55,7 @@ def on_virtual_clock(script: str) -> str:
         raise ValueError("not one of this module's scripts")
     return script.replace(_CLOCK, "local now = tonumber(redis.call('GET', key .. ':now'))")
 
+
 # Shared by the scripts: read the state, and the rate a told or learnt limit allows now.
 _PRELUDE: Final = """
 local key = KEYS[1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+import typing
 
 import yourgpt_async
 
@@ -13,6 +15,7 @@ EXPORTED = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "BulkClient",
     "BulkInput",
     "BulkItem",
     "BulkOutcome",
@@ -34,11 +37,13 @@ EXPORTED = [
     "Page",
     "PermissionDeniedError",
     "Priority",
+    "RateHints",
     "RateLimit",
     "RateLimitError",
     "RateLimitInfo",
     "RateLimiterUnavailableError",
     "RawResponse",
+    "RawResponses",
     "RedisRateLimit",
     "RequestEvent",
     "ResponseEvent",
@@ -66,7 +71,7 @@ def isort_style(name: str) -> tuple[int, str]:
     return category, name
 
 
-def test_exported_members() -> None:
+def test_all_is_the_agreed_list() -> None:
     """__all__ is exactly the agreed list, sorted, and every name in it is importable."""
     assert yourgpt_async.__all__ == EXPORTED
     assert yourgpt_async.__all__ == sorted(yourgpt_async.__all__, key=isort_style)
@@ -84,3 +89,61 @@ def test_public_objects_live_in_private_modules() -> None:
         value = getattr(yourgpt_async, name)
         if isinstance(value, type):
             assert value.__module__.startswith("yourgpt_async._"), name
+
+
+def _named_types(annotation: object) -> set[type]:
+    """Every class an annotation names, through unions, generics and callables."""
+    found: set[type] = set()
+    if isinstance(annotation, type):
+        found.add(annotation)
+    for argument in typing.get_args(annotation):
+        if isinstance(argument, list):  # Callable[[...], ...]
+            for item in argument:
+                found |= _named_types(item)
+        else:
+            found |= _named_types(argument)
+    origin = typing.get_origin(annotation)
+    if isinstance(origin, type):
+        found.add(origin)
+    return found
+
+
+def _signatures(member: object) -> list[tuple[str, object]]:
+    """The public callables and annotated attributes of an exported class or function."""
+    if not inspect.isclass(member):
+        return [(getattr(member, "__name__", "?"), member)] if callable(member) else []
+    found: list[tuple[str, object]] = [(member.__name__, member)]
+    for name, value in vars(member).items():
+        if name.startswith("_") and name != "__init__":
+            continue
+        if isinstance(value, property) and value.fget is not None:
+            found.append((f"{member.__name__}.{name}", value.fget))
+        elif isinstance(value, (staticmethod, classmethod)):
+            found.append((f"{member.__name__}.{name}", value.__func__))
+        elif inspect.isfunction(value):
+            found.append((f"{member.__name__}.{name}", value))
+    return found
+
+
+def test_exported_members() -> None:
+    """Every class of the package that a public signature names (a parameter, a return, a
+    public attribute of an exported class) is exported too, so a user can name it in their
+    own annotations without reaching into a private module."""
+    missing: dict[str, set[str]] = {}
+    for name in yourgpt_async.__all__:
+        member = getattr(yourgpt_async, name)
+        for where, target in _signatures(member):
+            try:
+                hints = typing.get_type_hints(target)
+            except (NameError, TypeError):
+                continue  # a hint only a type checker can resolve
+            for attribute, hint in hints.items():
+                if attribute.startswith("_"):
+                    continue  # a private attribute's type is the package's own business
+                for named in _named_types(hint):
+                    module = getattr(named, "__module__", "")
+                    if not module.startswith("yourgpt_async") or named.__name__.startswith("_"):
+                        continue
+                    if getattr(yourgpt_async, named.__name__, None) is not named:
+                        missing.setdefault(named.__name__, set()).add(where)
+    assert not missing, f"named in public signatures but not exported: {missing}"

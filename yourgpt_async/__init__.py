@@ -10,7 +10,8 @@ from ._bulk import (
     InDoubt,
     Sent,
 )
-from ._client import DEFAULT_BASE_URL, AsyncClient
+from ._bulk._protocol import BulkClient
+from ._client import DEFAULT_BASE_URL, AsyncClient, RawResponses
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import (
     APIError,
@@ -48,6 +49,7 @@ from ._models import (
 from ._ratelimit import Limiter, LimiterFactory
 from ._redis import RedisRateLimit
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
+from ._wire import RateHints
 
 __version__ = "0.1.0"
 """The version of this package."""
@@ -59,6 +61,7 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "BulkClient",
     "BulkInput",
     "BulkItem",
     "BulkOutcome",
@@ -80,11 +83,13 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "Priority",
+    "RateHints",
     "RateLimit",
     "RateLimitError",
     "RateLimitInfo",
     "RateLimiterUnavailableError",
     "RawResponse",
+    "RawResponses",
     "RedisRateLimit",
     "RequestEvent",
     "ResponseEvent",

@@ -30,6 +30,7 @@ from ._clients import VARIANTS
 from ._pacing import ROWS, run_pacing, table_lines
 from ._pacing import targets as pacing_targets
 from ._settle import run_settle, settle_table, settle_targets
+from .nginx_gateway import REFUSALS, nginx_table, nginx_targets, refusal_list, run_nginx
 
 __all__ = ["main"]
 
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.json"
 CHART = ROOT / "docs" / "assets" / "benchmarks.png"
 FLOOR = "aiohttp"
-SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "pacing", "settle")
+SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "pacing", "settle", "nginx")
 CONCURRENCIES = (1, 64)
 BULK_CONCURRENCY = 64
 BULK_VARIANTS = ("send-many", "gather")  # A, the SDK; B, what it is held against
@@ -512,6 +513,8 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     pacing = results.get("pacing")
     if pacing:
         targets += pacing_targets(pacing)
+    if results.get("nginx"):
+        targets += nginx_targets(results["nginx"])
     return targets
 
 
@@ -598,6 +601,9 @@ def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by
     if pacing:
         lines.append("")
         lines += table_lines(pacing)
+    if results.get("nginx"):
+        lines.append("")
+        lines += nginx_table(results["nginx"])
     targets = results.get("targets")
     if targets:
         lines.append("")
@@ -682,6 +688,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--pacing-rounds", type=int, default=1, help="runs of each pacing row (default 1)"
+    )
+    parser.add_argument(
+        "--nginx-refusals",
+        type=refusal_list,
+        default=list(REFUSALS),
+        help=f"comma-separated refusal styles of the nginx gateway (default: {','.join(REFUSALS)})",
+    )
+    parser.add_argument(
+        "--nginx-rounds", type=int, default=1, help="runs of each nginx refusal style (default 1)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument(
@@ -776,7 +791,7 @@ def _profile_overhead(args: argparse.Namespace) -> None:
         stats.sort_stats("cumulative").print_stats("yourgpt_async", 30)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one block per scenario
     """Entry point of ``python -m benchmarks``."""
     args = _parser().parse_args(argv)
     args.seconds = args.seconds or (0.8 if args.quick else 2.0)
@@ -839,6 +854,16 @@ def main(argv: list[str] | None = None) -> int:
         results["bulk"] = run_bulk(args, log)
     if "settle" in chosen:
         results["settle"] = run_settle(args, log, _run_json)
+    if "nginx" in chosen:
+        results["nginx"] = run_nginx(
+            refusals=args.nginx_refusals,
+            items=args.rate_items,
+            per_second=round(args.rate),
+            burst=args.rate_burst,
+            rounds=args.nginx_rounds,
+            run_json=_run_json,
+            log=log,
+        )
     results["targets"] = _targets(results)
     results["elapsed_s"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
+import sys
 import typing
 
 import yourgpt_async
@@ -108,11 +110,75 @@ def _named_types(annotation: object) -> set[type]:
     return found
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")  # Literal["ASC", "DESC"] names no class
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+def _package_classes(name: str) -> set[type]:
+    """The classes called `name` that a loaded module of the package defines."""
+    return {
+        value
+        for module_name, module in list(sys.modules.items())
+        if module_name.startswith("yourgpt_async") and module is not None
+        for value in vars(module).values()
+        if inspect.isclass(value) and value.__module__ == module_name and value.__name__ == name
+    }
+
+
+def _types_in_text(text: str, namespace: dict[str, object]) -> set[type]:
+    """The classes a string annotation names, read as text when it does not evaluate (a name
+    imported only for type checkers): each dotted name in it, looked up in the namespace of
+    the module that wrote it, else among the package's classes of that name."""
+    found: set[type] = set()
+    for dotted in _DOTTED_NAME.findall(_QUOTED.sub("", text)):
+        head, *rest = dotted.split(".")
+        value = namespace.get(head)
+        for part in rest:
+            value = getattr(value, part, None)
+        if value is None:
+            found |= _package_classes(dotted.rsplit(".", 1)[-1])
+        else:
+            found |= _named_types(value)
+    return found
+
+
+def _annotated_types(target: object) -> dict[str, set[type]]:
+    """The classes each public annotation of a function or class names, by annotated name.
+
+    Under ``from __future__ import annotations`` every annotation is a string. They are
+    resolved by ``typing.get_type_hints``, in the globals of the module that wrote them; when
+    one does not resolve there, each is evaluated on its own and, failing that, read as text.
+    """
+    try:
+        hints = typing.get_type_hints(target)
+    except (NameError, TypeError, AttributeError):
+        pass
+    else:
+        return {name: _named_types(hint) for name, hint in hints.items() if name[:1] != "_"}
+    found: dict[str, set[type]] = {}
+    owners = inspect.getmro(target) if inspect.isclass(target) else (target,)
+    for owner in owners:
+        module = sys.modules.get(getattr(owner, "__module__", ""))
+        namespace = getattr(owner, "__globals__", None) or (vars(module) if module else {})
+        for name, annotation in inspect.get_annotations(owner).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(annotation, str):
+                try:
+                    types = _named_types(eval(annotation, namespace))
+                except Exception:  # a name imported only for type checkers, say
+                    types = _types_in_text(annotation, namespace)
+            else:
+                types = _named_types(annotation)
+            found.setdefault(name, set()).update(types)
+    return found
+
+
 def _signatures(member: object) -> list[tuple[str, object]]:
     """The public callables and annotated attributes of an exported class or function."""
     if not inspect.isclass(member):
         return [(getattr(member, "__name__", "?"), member)] if callable(member) else []
-    found: list[tuple[str, object]] = [(member.__name__, member)]
+    found: list[tuple[str, object]] = [(member.__name__, member)]  # its attributes (attrs fields)
     for name, value in vars(member).items():
         if name.startswith("_") and name != "__init__":
             continue
@@ -131,19 +197,17 @@ def test_exported_members() -> None:
     own annotations without reaching into a private module."""
     missing: dict[str, set[str]] = {}
     for name in yourgpt_async.__all__:
-        member = getattr(yourgpt_async, name)
-        for where, target in _signatures(member):
-            try:
-                hints = typing.get_type_hints(target)
-            except (NameError, TypeError):
-                continue  # a hint only a type checker can resolve
-            for attribute, hint in hints.items():
-                if attribute.startswith("_"):
-                    continue  # a private attribute's type is the package's own business
-                for named in _named_types(hint):
+        for where, target in _signatures(getattr(yourgpt_async, name)):
+            for attribute, types in _annotated_types(target).items():
+                for named in types:
                     module = getattr(named, "__module__", "")
                     if not module.startswith("yourgpt_async") or named.__name__.startswith("_"):
                         continue
                     if getattr(yourgpt_async, named.__name__, None) is not named:
-                        missing.setdefault(named.__name__, set()).add(where)
-    assert not missing, f"named in public signatures but not exported: {missing}"
+                        missing.setdefault(f"{module}.{named.__name__}", set()).add(
+                            f"{where} ({attribute})"
+                        )
+    report = "\n".join(
+        f"  {name}, named by {', '.join(sorted(seen))}" for name, seen in sorted(missing.items())
+    )
+    assert not missing, f"named in public signatures but not exported:\n{report}"

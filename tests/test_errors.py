@@ -39,7 +39,8 @@ from yourgpt_async import (
     YourGPTError,
     _exceptions,
 )
-from yourgpt_async._wire import SEND_MESSAGE, decode_reply
+from yourgpt_async._project_api import SEND_MESSAGE
+from yourgpt_async._wire import decode_reply
 from yourgpt_async.testing import OTHER_WIDGET_UID, Emulator, Fault
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

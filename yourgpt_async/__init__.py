@@ -1,4 +1,4 @@
-"""yourgpt-async: an asyncio SDK for YourGPT's chatbot Project Integration API."""
+"""yourgpt-async: an asyncio SDK for YourGPT's chatbot API."""
 
 from ._bulk import (
     BulkInput,
@@ -31,12 +31,19 @@ from ._exceptions import (
     UnexpectedResponseError,
     YourGPTError,
 )
-from ._models import (
+from ._ratelimit import Limiter, LimiterFactory
+from ._redis import RedisRateLimit
+from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
+from ._wire import RateHints
+from .types import (
     AILogEntry,
     ChatMode,
     Choice,
     ContentType,
+    ExecutionLog,
+    KnowledgebaseHit,
     Message,
+    OutboundCall,
     Page,
     Priority,
     RateLimitInfo,
@@ -46,10 +53,6 @@ from ._models import (
     SessionMessage,
     SessionState,
 )
-from ._ratelimit import Limiter, LimiterFactory
-from ._redis import RedisRateLimit
-from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
-from ._wire import RateHints
 
 __version__ = "0.1.0"
 """The version of this package."""
@@ -73,13 +76,16 @@ __all__ = [
     "ConnectError",
     "ContentType",
     "DeliveryUnknownError",
+    "ExecutionLog",
     "Failed",
     "FailureKind",
     "InDoubt",
+    "KnowledgebaseHit",
     "Limiter",
     "LimiterFactory",
     "Message",
     "NotFoundError",
+    "OutboundCall",
     "Page",
     "PermissionDeniedError",
     "Priority",

@@ -1,15 +1,18 @@
-"""One call, from a checked payload to its result: the request cycle of a client or of a view.
+"""One call of any declared endpoint, from a checked payload to its result, for both families.
 
 A :class:`Caller` holds what a view of a client may change (retry policy, timeouts, headers)
-over what every view shares (the :class:`~._transport.Transport` and the
-:class:`~._telemetry.Telemetry`). :meth:`Caller.call` encodes the body and runs the attempts
-under the retry policy, watched by a :class:`~._telemetry.CallTrace` only when something looks.
+over what every view shares (the :class:`~._transport.Transport`, the
+:class:`~._telemetry.Telemetry` and the reconcilers). :meth:`Caller.call` encodes the body and
+runs the attempts under the retry policy, watched by a :class:`~._telemetry.CallTrace` only when
+something looks; with a reconciling policy, a create the endpoint can read back is settled by
+its declared :class:`~._endpoints.Reconciler`. :meth:`Caller.page` makes a list reply a
+:class:`~yourgpt_async.Page` that can fetch the pages after it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -17,32 +20,36 @@ from multidict import CIMultiDict
 
 from . import _validate as check
 from ._config import RetryPolicy, Timeouts
+from ._endpoints import Endpoint, Family, Reconciler
 from ._exceptions import ConfigurationError, YourGPTError
-from ._models import Page, Priority, RawResponse, with_fetch
+from ._replies import Listing
 from ._retry import run_with_retries
 from ._telemetry import CallTrace, Telemetry
 from ._transport import RequestTimeout, Transport, request_timeout
-from ._wire import Endpoint, encode_body, rate_limit_info
+from ._wire import encode_body, rate_limit_info
+from .types import Page, Priority, RawResponse
+from .types._common import with_fetch
 
-__all__ = ["Caller", "Timeout", "request_headers"]
+__all__ = ["Caller", "Reader", "Timeout", "request_headers"]
 
 T = TypeVar("T")
+P = TypeVar("P", bound=Page[Any])
 Timeout = float | Timeouts
-_ListEndpoint = Endpoint[tuple[tuple[T, ...], int | None]]
 
 USER_AGENT: Final = "yourgpt-async/0.1.0"
 
 
 def request_headers(
-    api_key: str, default_headers: object, user_agent_suffix: object
+    credential: Mapping[str, str], default_headers: object, user_agent_suffix: object
 ) -> CIMultiDict[str]:
-    """The headers of every request: the client's own, the caller's defaults, the user agent."""
+    """The headers of every request: the caller's defaults, the user agent, and the client's
+    own (the credential's header, from the client, and the content type)."""
     extra = check.headers("default_headers", default_headers)
     suffix = check.user_agent_suffix(user_agent_suffix)
     headers = CIMultiDict({"User-Agent": USER_AGENT, "Accept": "application/json", **extra})
     if suffix is not None:
         headers["User-Agent"] = f"{headers['User-Agent']} {suffix}"
-    headers.update({"api-key": api_key, "Content-Type": "application/json"})
+    headers.update({**credential, "Content-Type": "application/json"})
     return headers
 
 
@@ -57,8 +64,10 @@ class Caller:
         retry: RetryPolicy,
         timeouts: Timeouts,
         headers: CIMultiDict[str],
+        family: Family,
     ) -> None:
         self.transport = transport
+        self.family = family
         self.telemetry = telemetry
         self.retry = retry
         self.timeouts = timeouts
@@ -69,6 +78,8 @@ class Caller:
         self._request_headers: CIMultiDict[str] | None = None
         self._record = False  # for one raw response: always trace, and keep the trace
         self.last_trace: CallTrace | None = None
+        # Each endpoint's reconciler, made on first use; shared by every view of the client.
+        self._reconcilers: dict[str, Reconciler[Any]] = {}
 
     def _copy(self) -> Caller:
         other = object.__new__(Caller)
@@ -139,14 +150,47 @@ class Caller:
         timeout: Timeout | None,
         priority: Priority | str | None = None,
     ) -> T:
-        """Send one call, with retries, and return the endpoint's decoded result."""
+        """Send one call, with retries, and return the endpoint's decoded result.
+
+        With a policy that reconciles, a call the endpoint can read back is settled by its
+        reconciler after an ambiguous failure, instead of raising ``DeliveryUnknownError``.
+        """
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         rank = self.priority if priority is None else check.choice("priority", priority, Priority)
         call_timeout = self._timeout
         if timeout is not None:
             call_timeout = request_timeout(check.timeout(timeout))
-        body = encode_body(payload)
         policy = retry or self.retry
+        if policy.reconcile and endpoint.reconcile is not None:
+            reconciler = self._reconcilers.get(endpoint.name)
+            if reconciler is None:
+                reconciler = self._reconcilers[endpoint.name] = endpoint.reconcile()
+
+            def send(budget: RetryPolicy) -> Awaitable[T]:
+                return self._send(endpoint, payload, budget, call_timeout, rank)
+
+            reader = Reader(self._plain(), timeout, rank)
+            result: T = await reconciler(send, reader, payload, policy)
+            return result
+        return await self._send(endpoint, payload, policy, call_timeout, rank)
+
+    def _plain(self) -> Caller:
+        """This caller, not recording: read-backs must not pass for the call's own reply."""
+        if not self._record:
+            return self
+        other = self._copy()
+        other._record = False
+        return other
+
+    async def _send(
+        self,
+        endpoint: Endpoint[T],
+        payload: Mapping[str, Any],
+        policy: RetryPolicy,
+        call_timeout: RequestTimeout | None,
+        rank: Priority,
+    ) -> T:
+        body = encode_body(payload)
         trace = self.telemetry.trace(endpoint.name, force=self._record)
         if trace is None:
             return await run_with_retries(
@@ -159,7 +203,7 @@ class Caller:
                     priority=rank,
                 ),
                 endpoint=endpoint.name,
-                idempotent=endpoint.idempotent,
+                safety=endpoint.safety,
                 policy=policy,
             )
         if self._record:
@@ -170,7 +214,7 @@ class Caller:
                     self._traced_attempt, trace, endpoint, body, call_timeout, priority=rank
                 ),
                 endpoint=endpoint.name,
-                idempotent=endpoint.idempotent,
+                safety=endpoint.safety,
                 policy=policy,
                 on_retry=trace.retrying,
             )
@@ -204,7 +248,7 @@ class Caller:
 
     async def page(
         self,
-        endpoint: _ListEndpoint[T],
+        endpoint: Endpoint[Listing[T]],
         query: Mapping[str, Any],
         *,
         page: int,
@@ -212,11 +256,17 @@ class Caller:
         retry: RetryPolicy | None,
         timeout: Timeout | None,
         priority: Priority | str | None = None,
+        page_type: type[Page[T]] = Page,
+        max_limit: int = check.MAX_PAGE_SIZE,
     ) -> Page[T]:
-        """Fetch one page of a list endpoint, able to fetch the pages after it."""
-        page, limit = check.page_args(page, limit)
+        """Fetch one page of a list endpoint, able to fetch the pages after it.
+
+        ``page_type`` is the :class:`~yourgpt_async.Page` (sub)class made, with the listing's
+        extras as its further attributes.
+        """
+        page, limit = check.page_args(page, limit, maximum=max_limit)
         payload = {**query, "page": page, "limit": limit}
-        items, total = await self.call(endpoint, payload, retry, timeout, priority)
+        listing = await self.call(endpoint, payload, retry, timeout, priority)
 
         async def fetch(number: int) -> Page[T]:
             return await self.page(
@@ -227,6 +277,52 @@ class Caller:
                 retry=retry,
                 timeout=timeout,
                 priority=priority,
+                page_type=page_type,
+                max_limit=max_limit,
             )
 
-        return with_fetch(Page(items=items, page=page, limit=limit, total=total), fetch)
+        made = page_type(
+            items=listing.items, page=page, limit=limit, total=listing.total, **listing.extras
+        )
+        return with_fetch(made, fetch)
+
+
+class Reader:
+    """What a reconciler reads the service back with: the call's caller (never recording),
+    timeout and priority, with a policy of the reconciler's choosing."""
+
+    def __init__(self, caller: Caller, timeout: Timeout | None, priority: Priority) -> None:
+        self._caller = caller
+        self._timeout = timeout
+        self._priority = priority
+
+    @property
+    def family(self) -> Family:
+        """The API family of the credential the call is made with."""
+        return self._caller.family
+
+    async def call(
+        self, endpoint: Endpoint[T], payload: Mapping[str, Any], retry: RetryPolicy
+    ) -> T:
+        """One call of ``endpoint``."""
+        return await self._caller.call(endpoint, payload, retry, self._timeout, self._priority)
+
+    async def page(
+        self,
+        endpoint: Endpoint[Listing[T]],
+        query: Mapping[str, Any],
+        *,
+        page: int,
+        limit: int,
+        retry: RetryPolicy,
+    ) -> Page[T]:
+        """One page of a list endpoint."""
+        return await self._caller.page(
+            endpoint,
+            query,
+            page=page,
+            limit=limit,
+            retry=retry,
+            timeout=self._timeout,
+            priority=self._priority,
+        )

@@ -1,60 +1,64 @@
-"""AsyncClient: the five endpoints over one aiohttp session, with validation, retries and pacing.
+"""AsyncClient: the Project Integration API (a project's API key), its eight endpoints as methods.
 
-Every endpoint method validates its arguments, builds a JSON body and hands it to
-its :class:`~._calls.Caller`, the one place that sends requests: concurrency gate, rate limiter,
-POST, size-capped read, envelope decoding and the retry policy all happen there. A view made by
-:meth:`AsyncClient.with_options` is another ``AsyncClient`` sharing the same transport and
-telemetry, with a caller of its own timeouts, retry policy and headers.
+Each method checks its arguments and builds the request's body, then hands it to the client's
+:class:`~._calls.Caller` with the endpoint's declaration (``_project_api``): the one request
+path of both API families, where the concurrency gate, the rate limiter, the POST, the decoding
+and the retry policy all happen. The lifecycle, views and ``with_raw_response`` come from
+:class:`~._base_client.BaseClient`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Final, TypeVar
+from datetime import date
+from typing import Any, Literal
 
 import aiohttp
 
 from . import _validate as check
-from ._bulk import BulkInput, BulkRun, BulkSummary
-from ._calls import Caller, Timeout, request_headers
-from ._config import RateLimit, RetryPolicy, Timeouts
-from ._exceptions import ConfigurationError
-from ._listing import ListingMethods
-from ._models import ChatMode, Message, Priority, SendBy, Session, SessionState
-from ._ratelimit import Limiter, LimiterFactory, make_limiter
-from ._raw import RawMethod
-from ._readback import send_message_reconciled
-from ._settle import Sending
-from ._telemetry import (
-    RequestEvent,
-    ResponseEvent,
-    RetryEvent,
-    Telemetry,
-    ThrottleEvent,
-    setup_logging,
+from ._base_client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    BaseClient,
 )
-from ._transport import Transport
-from ._wire import (
+from ._bulk import BulkInput, BulkRun, BulkSummary
+from ._calls import Timeout
+from ._config import RateLimit, RetryPolicy
+from ._endpoints import Family
+from ._exceptions import ConfigurationError
+from ._project_api import (
     CREATE_SESSION,
+    GET_EXECUTION_LOGS,
+    GET_SESSION_MESSAGES,
+    GET_SESSIONS,
+    MAKE_OUTBOUND_CALL,
+    SEARCH_KNOWLEDGEBASE,
     SEND_MESSAGE,
     UPDATE_SESSION,
 )
+from ._ratelimit import LimiterFactory
+from ._resource import RawResponses, calls, iterates
+from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
+from .types import (
+    ChatMode,
+    ExecutionLog,
+    KnowledgebaseHit,
+    Message,
+    OutboundCall,
+    Page,
+    Priority,
+    SendBy,
+    Session,
+    SessionMessage,
+    SessionState,
+)
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
-
-T = TypeVar("T")
-
-DEFAULT_BASE_URL: Final = "https://api.yourgpt.ai/chatbot/v1"
-"""The service's base URL; every endpoint is ``POST <base>/<name>``."""
-
-DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
-"""Replies over this many bytes (4 MiB) are refused unread; see ``max_response_bytes``."""
+__all__ = ["DEFAULT_BASE_URL", "AsyncClient", "RawResponses"]
 
 
-class AsyncClient(ListingMethods):
+class AsyncClient(BaseClient):
     """An asyncio client for YourGPT's Project Integration API.
 
     One client holds one ``aiohttp.ClientSession`` (made on first use, inside the running event
@@ -94,7 +98,7 @@ class AsyncClient(ListingMethods):
             an unknown ``YOURGPT_LOG`` value).
     """
 
-    _is_view = False  # a view made by with_options() shares the transport it does not own
+    _family = Family.PROJECT
 
     def __init__(
         self,
@@ -105,7 +109,7 @@ class AsyncClient(ListingMethods):
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | LimiterFactory | None = None,
-        max_concurrency: int = 64,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         session: aiohttp.ClientSession | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         default_headers: Mapping[str, str] | None = None,
@@ -115,98 +119,39 @@ class AsyncClient(ListingMethods):
         on_retry: Callable[[RetryEvent], object] | None = None,
         on_throttle: Callable[[ThrottleEvent], object] | None = None,
     ) -> None:
-        setup_logging()
         key = check.api_key(check.from_env(api_key, "YOURGPT_API_KEY"))
         widget = check.from_env(widget_uid, "YOURGPT_WIDGET_UID")
         self._widget_uid = None if widget is None else check.uid("widget_uid", widget)
-        url = check.from_env(base_url, "YOURGPT_BASE_URL")
-        self._base_url = check.base_url(DEFAULT_BASE_URL if url is None else url)
-        timeouts = Timeouts() if timeout is None else check.timeout(timeout)
-        check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
-        check.instance(
-            "rate_limit", rate_limit, (RateLimit, LimiterFactory), "a RateLimit or a shared limiter"
-        )
-        check.positive_int("max_concurrency", max_concurrency)
-        check.positive_int("max_response_bytes", max_response_bytes)
-        check.instance("session", session, aiohttp.ClientSession, "an aiohttp.ClientSession")
-        headers = request_headers(key, default_headers, user_agent_suffix)
-        self._sending = Sending()  # the sends being reconciled, shared by views of the client
-        self._max_concurrency = max_concurrency
-        self._transport = Transport(
-            base_url=self._base_url,
-            headers=headers,
-            timeouts=timeouts,
-            limiter=make_limiter(rate_limit or RateLimit()),
+        super().__init__(
+            credential={"api-key": key},
+            secret=key,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            rate_limit=rate_limit,
             max_concurrency=max_concurrency,
-            max_response_bytes=max_response_bytes,
             session=session,
-        )
-        telemetry = Telemetry(
-            self._transport.limiter,
-            host=self._base_url.host or "",
+            max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
+            user_agent_suffix=user_agent_suffix,
             on_request=on_request,
             on_response=on_response,
             on_retry=on_retry,
             on_throttle=on_throttle,
         )
-        self._caller = Caller(
-            self._transport,
-            telemetry,
-            retry=retry or RetryPolicy(),
-            timeouts=timeouts,
-            headers=headers,
-        )
-
-    # -- lifecycle -------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        state = "closed" if self._transport.closed else "open"
+        state = "closed" if self.closed else "open"
         view = " view" if self._is_view else ""
         return (
-            f"<AsyncClient{view} base_url={str(self._base_url)!r} "
+            f"<AsyncClient{view} base_url={self.base_url!r} "
             f"widget_uid={self._widget_uid!r} {state}>"
         )
-
-    async def __aenter__(self) -> AsyncClient:
-        self._transport.session()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the client's own HTTP session (not one you passed in). Safe to call twice.
-
-        On a view made by :meth:`with_options` it does nothing: the views share the client's
-        session, which closes with the client.
-        """
-        if not self._is_view:
-            await self._transport.aclose()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` has been called."""
-        return self._transport.closed
-
-    @property
-    def base_url(self) -> str:
-        """The base URL requests go to."""
-        return str(self._base_url)
 
     @property
     def widget_uid(self) -> str | None:
         """The default widget id, if one was given or found in the environment."""
         return self._widget_uid
-
-    @property
-    def limiter(self) -> Limiter:
-        """The rate limiter this client paces its requests with."""
-        return self._transport.limiter
 
     def _widget(self, widget_uid: str | None) -> str:
         if widget_uid is not None:
@@ -218,67 +163,9 @@ class AsyncClient(ListingMethods):
             )
         return self._widget_uid  # checked when the client was made
 
-    # -- views ---------------------------------------------------------------------------
+    # -- conversations ---------------------------------------------------------------------
 
-    def with_options(
-        self,
-        *,
-        timeout: Timeout | None = None,
-        retry: RetryPolicy | None = None,
-        max_retries: int | None = None,
-        headers: Mapping[str, str] | None = None,
-        priority: Priority | str | None = None,
-    ) -> AsyncClient:
-        """A view of this client with other defaults, sharing its session, limiter and gate.
-
-        Making one costs next to nothing, so it can be made per request or per task::
-
-            fast = yg.with_options(timeout=5, max_retries=0)
-            reply = await fast.send_message(session_uid, "Hi")
-
-        The view's calls are paced and counted with the client's own; closing the client closes
-        its views, and closing a view does nothing.
-
-        Args:
-            timeout: How long one attempt may take: seconds, or a :class:`Timeouts`.
-            retry: The retry policy of the view's calls.
-            max_retries: Retries after the first attempt (0 for none): ``retry`` (or the
-                client's policy) with ``attempts = max_retries + 1``.
-            headers: Headers to add to (or replace in) the client's, for every call of the view.
-            priority: The :class:`Priority` of the view's calls (direct calls are interactive
-                by default): ``"bulk"`` lets every interactive call go first.
-
-        Returns:
-            The view, an ``AsyncClient``; views of views add up.
-        """
-        view = self._fork()
-        view._caller = self._caller.with_options(
-            timeout=timeout,
-            retry=retry,
-            max_retries=max_retries,
-            headers=headers,
-            priority=priority,
-        )
-        return view
-
-    @property
-    def with_raw_response(self) -> RawResponses:
-        """The endpoint methods (not ``iter_*``), returning a :class:`RawResponse`.
-
-        ``await yg.with_raw_response.send_message(uid, "Hi")`` sends as ``send_message`` does
-        and returns the reply's ``status``, ``headers``, ``request_id``, ``elapsed`` and more;
-        its ``parse()`` gives what ``send_message`` would have returned.
-        """
-        return RawResponses(self)
-
-    def _fork(self) -> AsyncClient:
-        view = object.__new__(AsyncClient)
-        view.__dict__.update(self.__dict__)
-        view._is_view = True
-        return view
-
-    # -- endpoints -------------------------------------------------------------------------
-
+    @calls(CREATE_SESSION)
     async def create_session(
         self,
         *,
@@ -305,6 +192,7 @@ class AsyncClient(ListingMethods):
         payload = {"widget_uid": self._widget(widget_uid)}
         return await self._caller.call(CREATE_SESSION, payload, retry, timeout, priority)
 
+    @calls(SEND_MESSAGE)
     async def send_message(
         self,
         session_uid: str,
@@ -355,29 +243,13 @@ class AsyncClient(ListingMethods):
             "message": text,
             "send_by": sender.value,
         }
-        reply = await self._send(payload, retry, timeout, priority)
+        reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout, priority)
         if reply is not None:
             return reply
         # Operator and assistant sends may come back without a body: the message as sent.
         return Message(session_uid=uid, message=text, send_by=sender, raw={})
 
-    async def _send(
-        self,
-        payload: dict[str, str],
-        retry: RetryPolicy | None,
-        timeout: Timeout | None,
-        priority: Priority | str | None,
-    ) -> Message | None:
-        """sendMessage, settled by reading the session back when the policy reconciles."""
-        policy = retry or self._caller.retry
-        if not (isinstance(policy, RetryPolicy) and policy.reconcile):
-            return await self._caller.call(SEND_MESSAGE, payload, retry, timeout, priority)
-        send = functools.partial(
-            self._caller.call, SEND_MESSAGE, payload, timeout=timeout, priority=priority
-        )
-        read = functools.partial(self.get_session_messages, timeout=timeout, priority=priority)
-        return await send_message_reconciled(send, read, payload, policy, self._sending)
-
+    @calls(UPDATE_SESSION)
     async def update_session(
         self,
         session_uid: str,
@@ -424,6 +296,234 @@ class AsyncClient(ListingMethods):
                 "nothing to update: pass at least one of state, chat_mode or segment"
             )
         return await self._caller.call(UPDATE_SESSION, payload, retry, timeout, priority)
+
+    @calls(GET_SESSIONS)
+    async def get_sessions(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 10,
+        order: Literal["ASC", "DESC"] | None = None,
+        date_from: date | str | None = None,
+        date_to: date | str | None = None,
+        view_id: int | None = None,
+        filters: Sequence[Mapping[str, Any]] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> Page[Session]:
+        """Get one page of the project's sessions.
+
+        The page can fetch the next one (:meth:`Page.get_next_page`), and ``async for`` over
+        it goes through every page from it on.
+
+        Args:
+            page: The page number, from 1.
+            limit: Sessions per page, 1 to 100.
+            order: ``"ASC"`` or ``"DESC"`` by last message time (the service defaults to ASC).
+            date_from: Only sessions from this day (a ``date`` or ``"YYYY-MM-DD"``).
+            date_to: Only sessions up to this day (the service defaults to today).
+            view_id: A saved view of the dashboard.
+            filters: Conditions as the service takes them, e.g.
+                ``[{"key": "state", "operator": "=", "value": "pending"}]``; ``model`` defaults
+                to ``"SESSION"``.
+            retry: Overrides the client's retry policy for this call (and later pages').
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
+
+        Returns:
+            The page, with ``total`` when the service sends it and ``has_more``.
+        """
+        query = check.sessions_query(order, date_from, date_to, view_id, filters)
+        return await self._caller.page(
+            GET_SESSIONS,
+            query,
+            page=page,
+            limit=limit,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
+        )
+
+    iter_sessions = iterates(get_sessions)
+
+    @calls(GET_SESSION_MESSAGES)
+    async def get_session_messages(
+        self,
+        session_uid: str,
+        *,
+        page: int = 1,
+        limit: int = 10,
+        order: Literal["ASC", "DESC"] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> Page[SessionMessage]:
+        """Get one page of a session's messages (the user's, the AI's and operators').
+
+        The page can fetch the next one (:meth:`Page.get_next_page`), and ``async for`` over
+        it goes through every page from it on.
+
+        Args:
+            session_uid: The session.
+            page: The page number, from 1.
+            limit: Messages per page, 1 to 100.
+            order: ``"ASC"`` (oldest first, the service's default) or ``"DESC"``.
+            retry: Overrides the client's retry policy for this call (and later pages').
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
+
+        Returns:
+            The page, with ``total`` when the service sends it and ``has_more``.
+        """
+        query: dict[str, Any] = {"session_uid": check.uid("session_uid", session_uid)}
+        sort = check.order(order)
+        if sort is not None:
+            query["orderBy"] = sort
+        return await self._caller.page(
+            GET_SESSION_MESSAGES,
+            query,
+            page=page,
+            limit=limit,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
+        )
+
+    iter_session_messages = iterates(get_session_messages)
+
+    # -- debugging, knowledge and calls --------------------------------------------------
+
+    @calls(GET_EXECUTION_LOGS)
+    async def get_execution_logs(
+        self,
+        *,
+        session_uid: str | None = None,
+        date_from: date | str | None = None,
+        date_to: date | str | None = None,
+        order: Literal["ASC", "DESC"] | None = None,
+        page: int = 1,
+        limit: int = 10,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> Page[ExecutionLog]:
+        """Get one page of what the bot did in conversations: actions it ran, flows it started.
+
+        Unlike the other lists, the service lists these newest first unless told otherwise.
+        The page can fetch the next one, and ``async for`` over it goes through every page
+        from it on.
+
+        Args:
+            session_uid: Only this session's logs.
+            date_from: Only logs from this day (a ``date`` or ``"YYYY-MM-DD"``).
+            date_to: Only logs up to this day.
+            order: ``"DESC"`` (newest first, the service's default) or ``"ASC"``.
+            page: The page number, from 1.
+            limit: Entries per page, 1 to 100.
+            retry: Overrides the client's retry policy for this call (and later pages').
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
+
+        Returns:
+            The page, with ``has_more`` (and ``total`` when the service sends it).
+        """
+        query = check.log_query(session_uid, order, date_from, date_to)
+        return await self._caller.page(
+            GET_EXECUTION_LOGS,
+            query,
+            page=page,
+            limit=limit,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
+        )
+
+    iter_execution_logs = iterates(get_execution_logs)
+
+    @calls(SEARCH_KNOWLEDGEBASE)
+    async def search_knowledgebase(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        offset: int | None = None,
+        node_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> list[KnowledgebaseHit]:
+        """Search what the bot was trained on, and get the best-matching chunks, best first.
+
+        Available on the Professional plan and above: on another plan the service refuses it
+        with :class:`~yourgpt_async.PermissionDeniedError`, which says so.
+
+        Args:
+            query: What to look for, at most 5,000 characters.
+            limit: Most chunks to return, 1 to 100.
+            offset: Chunks to skip, for the next results of the same query (``offset=limit``
+                gives the second lot).
+            node_id: Only chunks of this document (a hit's ``doc_id``).
+            retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
+
+        Returns:
+            The matching chunks (empty when nothing matches).
+        """
+        payload = check.search_query(query, limit, offset, node_id)
+        hits = await self._caller.call(SEARCH_KNOWLEDGEBASE, payload, retry, timeout, priority)
+        return list(hits)
+
+    @calls(MAKE_OUTBOUND_CALL)
+    async def make_outbound_call(
+        self,
+        agent_id: str,
+        call_to: str,
+        *,
+        extra_data: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> OutboundCall:
+        """Have the project's voice agent phone a number and hold the conversation.
+
+        Never resent once the request may have reached the service, whatever ``retry_unsafe``
+        says: a repeat rings the person twice. After a timeout or a dropped connection it
+        raises :class:`~yourgpt_async.DeliveryUnknownError`; only
+        ``RetryPolicy(retry_outbound_calls=True)`` resends. A request that never reached the
+        service, or was refused with 429 or 503, is retried as any other.
+
+        Args:
+            agent_id: The voice agent that makes the call.
+            call_to: The number to call, in E.164 form: ``+``, then 8 to 15 digits, the
+                country code first (``"+4915112345678"``).
+            extra_data: Data the agent may use in the call (``{"contact_data": {...}}``); it
+                must encode as JSON.
+            retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"`` (a :class:`Priority`); defaults to the
+                view's (``with_options``), else interactive.
+
+        Returns:
+            What the service says of the call; fields it does not send are ``None``.
+        """
+        payload: dict[str, Any] = {
+            "agent_id": check.uid("agent_id", agent_id),
+            "call_to": check.e164("call_to", call_to),
+        }
+        if extra_data is not None:
+            payload["extra_data"] = check.json_object("extra_data", extra_data)
+        placed = await self._caller.call(MAKE_OUTBOUND_CALL, payload, retry, timeout, priority)
+        if placed is not None:
+            return placed
+        return OutboundCall(call_to=payload["call_to"], agent_id=payload["agent_id"], raw={})
+
+    # -- bulk ------------------------------------------------------------------------------
 
     def send_many(
         self,
@@ -485,16 +585,3 @@ class AsyncClient(ListingMethods):
             resend_in_doubt=resend_in_doubt,
             reconcile=self._caller.retry if self._caller.retry.reconcile else None,
         )
-
-
-class RawResponses:
-    """``client.with_raw_response``: each endpoint method, returning a ``RawResponse``."""
-
-    create_session = RawMethod(AsyncClient.create_session)
-    send_message = RawMethod(AsyncClient.send_message)
-    update_session = RawMethod(AsyncClient.update_session)
-    get_sessions = RawMethod(AsyncClient.get_sessions)
-    get_session_messages = RawMethod(AsyncClient.get_session_messages)
-
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client

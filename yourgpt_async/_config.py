@@ -66,8 +66,11 @@ class RetryPolicy:
             an attempt gets at most the time left (less than ``Timeouts.total`` if need be),
             and a ``Retry-After``, a cool-down or a wait for a turn that would end past it is
             not waited for: :class:`~yourgpt_async.RateLimitError` is raised at once.
-        retry_unsafe: Also retry ambiguous failures of ``sendMessage`` and ``createSession``,
-            accepting that the service may then store a message or session twice.
+        retry_unsafe: Also retry ambiguous failures of creates and sends (``sendMessage``,
+            ``createSession``, ...), accepting that the service may then store one twice. It
+            never covers an outbound phone call: see ``retry_outbound_calls``.
+        retry_outbound_calls: Also retry ambiguous failures of ``make_outbound_call``,
+            accepting that a person may be rung twice.
         reconcile: After an ambiguous failure of ``send_message``, read the session's newest
             messages back and settle what happened: a message found there is returned as
             delivered, one not found after ``settle`` seconds is sent again, and only when the
@@ -93,6 +96,7 @@ class RetryPolicy:
     max_backoff: float = 8.0
     deadline: float = 90.0
     retry_unsafe: bool = False
+    retry_outbound_calls: bool = False
     reconcile: bool = False
     settle: float = 5.0
     clock_skew: float = 60.0
@@ -115,7 +119,7 @@ class RetryPolicy:
         self._check_reconcile()
 
     def _check_reconcile(self) -> None:
-        for name in ("retry_unsafe", "reconcile"):
+        for name in ("retry_unsafe", "retry_outbound_calls", "reconcile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(
                     f"RetryPolicy.{name} must be True or False, got {getattr(self, name)!r}"

@@ -3,14 +3,20 @@
 The service's field sets drift between endpoints and over time, so decoding is lenient:
 unknown fields are ignored (and kept in ``raw``), missing ones take defaults, nulls are fine,
 an unknown enum value is kept as a plain ``str``, ``createdAt`` and ``created_at`` both work,
-``session_uid`` is always the exact decimal ``str``, even when sent as a 17-digit number, and a
-number or date out of any representable range in an optional field decodes to ``None``.
-A strict twin (``make_converter(strict=True)``) forbids unknown fields, for tests that
+ids such as ``session_uid`` are always the exact decimal ``str``, even when sent as a 17-digit
+number, and a number or date out of any representable range in an optional field decodes to
+``None``. A strict twin (``make_converter(strict=True)``) forbids unknown fields, for tests that
 watch for drift.
+
+Every attrs model of :mod:`yourgpt_async.types` is registered; a new model needs an entry here
+only if a field's wire name is not its own (``_RENAMES``, ``_ALIASES``) or sits deeper in the
+reply (``_LIFTED``). A timestamp field ``x_at`` is read from ``xAt`` or ``x_at``, whichever
+the reply has.
 """
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -21,35 +27,43 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._models import (
-    AILogEntry,
-    ChatMode,
-    Choice,
-    ContentType,
-    Message,
-    SendBy,
-    Session,
-    SessionMessage,
-    SessionState,
-)
+from . import types as models
+from .types import ExecutionLog, Message, SessionMessage
+from .types._common import StrEnum
 
 __all__ = ["converter", "make_converter", "parse_datetime", "structure"]
 
 T = TypeVar("T")
 
-_ENUMS: tuple[type, ...] = (SendBy, ChatMode, SessionState, ContentType)
-
-# Fields whose wire name differs from the model's, per model, and the alternative spellings
-# that are accepted too (camelCase in createSession, snake_case in getSessions).
+# Fields whose wire name is not the field's own (besides the `x_at` timestamps), per model.
 _RENAMES: dict[type, dict[str, str]] = {
-    Session: {"created_at": "createdAt", "updated_at": "updatedAt"},
-    SessionMessage: {"created_at": "createdAt", "ai_log": "AILog"},
+    SessionMessage: {"ai_log": "AILog"},
 }
+# Other spellings accepted for a field's wire name: (alternative, wire).
 _ALIASES: dict[type, tuple[tuple[str, str], ...]] = {
-    Session: (("created_at", "createdAt"), ("updated_at", "updatedAt")),
-    SessionMessage: (("created_at", "createdAt"),),
     Message: (("message_id", "id"),),
 }
+# Fields read from inside a nested object of the reply: field -> path of keys.
+_LIFTED: dict[type, dict[str, tuple[str, ...]]] = {
+    ExecutionLog: {
+        "task": ("data", "task"),
+        "type": ("data", "type"),
+        "message": ("data", "message"),
+        "details": ("data", "data"),
+        "session_uid": ("executionlog_session_data", "session_uid"),
+    },
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _models() -> list[type]:
+    """Every attrs model the package decodes replies into."""
+    found = [value for value in vars(models).values() if isinstance(value, type)]
+    return [m for m in found if attrs.has(m) and not getattr(m, "__parameters__", ())]
 
 
 def parse_datetime(value: object) -> datetime | None:
@@ -85,8 +99,12 @@ def _union_args(tp: Any) -> tuple[Any, ...]:
     return ()
 
 
+def _is_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, StrEnum)
+
+
 def _lenient_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
-    enum_type = next(arg for arg in _union_args(tp) if arg in _ENUMS)
+    enum_type = next(arg for arg in _union_args(tp) if _is_enum(arg))
     members = {member.value: member for member in enum_type}  # what enum_type(value) finds
 
     def structure_enum(value: Any, _: Any) -> Any:
@@ -144,6 +162,16 @@ def _bool(value: Any, _: Any) -> bool:
     return bool(_optional_bool(value, _))
 
 
+def _optional_float(value: Any, _: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _optional_datetime(value: Any, _: Any) -> datetime | None:
     return parse_datetime(value)
 
@@ -175,20 +203,45 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
 
     # A factory: the hook for each enum union is built once, not on every value.
     conv.register_structure_hook_factory(
-        lambda tp: any(arg in _ENUMS for arg in _union_args(tp)), _lenient_enum_hook
+        lambda tp: any(_is_enum(arg) for arg in _union_args(tp)), _lenient_enum_hook
     )
     exact: list[tuple[Any, Callable[[Any, Any], Any]]] = [
         (int | None, _optional_int),
         (str | None, _optional_str),
         (bool | None, _optional_bool),
         (datetime | None, _optional_datetime),
+        (float | None, _optional_float),
         (Mapping[str, Any] | None, _optional_mapping),
     ]
 
-    def _tuple_of(item: type[T]) -> Callable[[Any, Any], tuple[T, ...]]:
-        hook: Callable[[Any, Any], T] | None = None  # the item's hook, looked up on first use
+    for tp, hook in exact:
+        conv.register_structure_hook_func(_is_exactly(tp), hook)
+    conv.register_structure_hook_factory(_is_tuple_of_models, _tuple_hook(conv))
+    # Plain str and bool have direct hooks in cattrs, which a predicate hook does not override:
+    # without these a null text would become "None" and a "false" flag True.
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(bool, _bool)
 
-        def structure_tuple(value: Any, _: Any) -> tuple[T, ...]:
+    for model in _models():
+        _register_model(conv, model, strict=strict)
+    return conv
+
+
+def _is_tuple_of_models(tp: Any) -> bool:
+    args = typing.get_args(tp)
+    return (
+        typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is ... and attrs.has(args[0])
+    )
+
+
+def _tuple_hook(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """Hooks for ``tuple[Model, ...]``: a list's objects as models; anything else is empty."""
+
+    def factory(tp: Any) -> Callable[[Any, Any], tuple[Any, ...]]:
+        item = typing.get_args(tp)[0]
+        hook: Callable[[Any, Any], Any] | None = None  # the item's hook, looked up on first use
+
+        def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
             nonlocal hook
             if not isinstance(value, list):
                 return ()
@@ -200,28 +253,22 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
 
         return structure_tuple
 
-    exact += [
-        (tuple[Choice, ...], _tuple_of(Choice)),
-        (tuple[AILogEntry, ...], _tuple_of(AILogEntry)),
-    ]
-    for tp, hook in exact:
-        conv.register_structure_hook_func(_is_exactly(tp), hook)
-    # Plain str and bool have direct hooks in cattrs, which a predicate hook does not override:
-    # without these a null text would become "None" and a "false" flag True.
-    conv.register_structure_hook(str, _str)
-    conv.register_structure_hook(bool, _bool)
-
-    for model in (Choice, AILogEntry, Message, Session, SessionMessage):
-        _register_model(conv, model, strict=strict)
-    return conv
+    return factory
 
 
 def _register_model(conv: cattrs.Converter, model: type[T], *, strict: bool) -> None:
-    overrides: dict[str, Any] = {"raw": override(omit=True)} if "raw" in _field_names(model) else {}
+    names = _field_names(model)
+    overrides: dict[str, Any] = {"raw": override(omit=True)} if "raw" in names else {}
+    aliases = list(_ALIASES.get(model, ()))
+    for field in sorted(names):
+        if field.endswith("_at"):  # createdAt in most replies, created_at in some
+            overrides[field] = override(rename=_camel(field))
+            aliases.append((field, _camel(field)))
     for field, wire in _RENAMES.get(model, {}).items():
         overrides[field] = override(rename=wire)
+    lifted = tuple(_LIFTED.get(model, {}).items())
+    containers = {path[0] for _, path in lifted}
     generated = make_dict_structure_fn(model, conv, _cattrs_forbid_extra_keys=strict, **overrides)
-    aliases = _ALIASES.get(model, ())
     keeps_raw = "raw" in overrides
 
     def structure_model(value: Any, _: Any) -> T:
@@ -238,12 +285,34 @@ def _register_model(conv: cattrs.Converter, model: type[T], *, strict: bool) -> 
                     source = {**source, wire: source[alternative]}
                 if strict:  # a known spelling, not drift
                     source = {k: v for k, v in source.items() if k != alternative}
+        if lifted:
+            source = _lift(source, lifted, containers, strict=strict)
         obj = generated(source, model)
         if keeps_raw:
             object.__setattr__(obj, "raw", value)
         return obj
 
     conv.register_structure_hook(model, structure_model)
+
+
+def _lift(
+    source: Mapping[str, Any],
+    lifted: tuple[tuple[str, tuple[str, ...]], ...],
+    containers: set[str],
+    *,
+    strict: bool,
+) -> dict[str, Any]:
+    """``source`` with each lifted field read from its nested path (absent if it is not there)."""
+    flat = {k: v for k, v in source.items() if not (strict and k in containers)}
+    for field, path in lifted:
+        node: Any = source
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if node is not None:
+            flat[field] = node
+        elif field in containers:  # a container's own name: not a value of the model's
+            flat.pop(field, None)
+    return flat
 
 
 def _field_names(model: type) -> set[str]:

@@ -9,18 +9,20 @@ there, and :func:`track` lets the bulk engine count read-backs per item.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from ._config import RetryPolicy
 from ._exceptions import DeliveryUnknownError, YourGPTError
 from ._models import Message, Page, SessionMessage
+from ._replies import Listing
 from ._settle import (
     READ_BACK_LIMIT,
     READ_BACK_PAGES,
@@ -35,15 +37,18 @@ from ._settle import (
 )
 
 __all__ = [
+    "MessageReconciler",
     "SettleReport",
     "as_message",
     "look",
-    "send_message_reconciled",
     "send_reconciled",
     "settle",
     "settle_earlier",
     "track",
 ]
+
+if TYPE_CHECKING:
+    from ._endpoints import Endpoint, ReadBack
 
 logger = logging.getLogger("yourgpt_async")
 
@@ -318,25 +323,45 @@ async def _rounds(
         budget = attrs.evolve(policy, attempts=policy.attempts - used, deadline=left)
 
 
-async def send_message_reconciled(
-    send: Callable[[RetryPolicy], Awaitable[T]],
-    messages: Callable[..., Awaitable[Page[SessionMessage]]],
-    payload: Mapping[str, Any],
-    policy: RetryPolicy,
-    sending: Sending,
-) -> T | Message:
-    """sendMessage with ``payload`` through ``send``, settling an ambiguous failure by reading
-    the session back with ``messages`` (the client's ``get_session_messages``)."""
-    uid = payload["session_uid"]
+class MessageReconciler:
+    """Settles a sendMessage left in doubt by reading its session's newest messages back.
 
-    async def read(page: int, budget: RetryPolicy) -> Page[SessionMessage]:
-        return await messages(uid, page=page, limit=READ_BACK_LIMIT, order="DESC", retry=budget)
+    One per client (its views share it), so that two sends of the same text into the same
+    session at once are known to overlap (see :class:`~._settle.Sending`).
+    """
 
-    target = Target.of(
-        uid,
-        payload["message"],
-        payload["send_by"],
-        started=time.time(),
-        clock_skew=policy.clock_skew,
-    )
-    return await send_reconciled(send, read, target, policy, sending)
+    def __init__(self, lister: Endpoint[Listing[SessionMessage]]) -> None:
+        self._lister = lister
+        self._sending = Sending()
+
+    @classmethod
+    def factory(cls, lister: Endpoint[Listing[SessionMessage]]) -> Callable[[], MessageReconciler]:
+        """What a declaration holds: makes a reconciler reading back through ``lister``."""
+        return functools.partial(cls, lister)
+
+    async def __call__(
+        self,
+        send: Callable[[RetryPolicy], Awaitable[Message | None]],
+        reader: ReadBack,
+        payload: Mapping[str, Any],
+        policy: RetryPolicy,
+    ) -> Message | None:
+        """sendMessage with ``payload`` through ``send``, settling an ambiguous failure."""
+        if reader.family not in self._lister.families:
+            return await send(policy)  # this credential cannot read a session's messages
+        uid = payload["session_uid"]
+        query = {"session_uid": uid, "orderBy": "DESC"}
+
+        async def read(page: int, budget: RetryPolicy) -> Page[SessionMessage]:
+            return await reader.page(
+                self._lister, query, page=page, limit=READ_BACK_LIMIT, retry=budget
+            )
+
+        target = Target.of(
+            uid,
+            payload["message"],
+            payload.get("send_by", "user"),
+            started=time.time(),
+            clock_skew=policy.clock_skew,
+        )
+        return await send_reconciled(send, read, target, policy, self._sending)

@@ -2,18 +2,23 @@
 
 Every failure arrives with its :class:`~yourgpt_async.FailureKind`, decided where it was seen
 (``_wire`` for replies, ``_transport`` for the network); whether it is retried depends only on
-that kind, on whether the endpoint is idempotent, and on ``RetryPolicy.retry_unsafe``:
+that kind, on the endpoint's declared :class:`~._endpoints.Safety`, and on the policy:
 
-=================================================  ==========================  ========
-failure                                            createSession, sendMessage  others
-=================================================  ==========================  ========
-could not connect                                  retry                       retry
-429, 503                                           retry after Retry-After     retry
-timeout or disconnect after sending, 500/502/504   DeliveryUnknownError        retry
-a 2xx reply that cannot be decoded                 DeliveryUnknownError        retry
-a reply over max_response_bytes                    raise                       raise
-400/401/403/404, other 4xx, RXERROR at 200         raise                       raise
-=================================================  ==========================  ========
+===============================================  ===========  ====================  ==========
+failure                                          READ/DELETE  CREATE                CALL
+===============================================  ===========  ====================  ==========
+could not connect                                retry        retry                 retry
+429, 503                                         retry        retry                 retry
+timeout or disconnect after sending, 500/502/504 retry        DeliveryUnknownError  DeliveryUn-
+a 2xx reply that cannot be decoded               retry        (``retry_unsafe``:    knownError
+                                                              retry)                (see below)
+a reply over max_response_bytes                  raise        raise                 raise
+400/401/403/404, other 4xx, RXERROR at 200       raise        raise                 raise
+===============================================  ===========  ====================  ==========
+
+A ``CALL`` (an outbound phone call) is resent after an ambiguous failure only under
+``retry_outbound_calls``, never under ``retry_unsafe``: a repeat rings a person twice. A
+``DELETE`` whose retry finds "Not found" after an attempt that may have landed is done.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from typing import Final, Generic, TypeVar
 
 import tenacity
 
 from ._config import RetryPolicy
-from ._exceptions import APIError, DeliveryUnknownError, FailureKind, YourGPTError
+from ._endpoints import Safety
+from ._exceptions import APIError, DeliveryUnknownError, FailureKind, NotFoundError, YourGPTError
 
 __all__ = ["is_retryable", "run_with_retries"]
 
@@ -41,16 +47,39 @@ _RETRIED_IF_SAFE: Final = frozenset(
 )
 
 
-def is_retryable(kind: FailureKind, *, idempotent: bool, policy: RetryPolicy) -> bool:
-    """Whether a failure of this kind may be retried on this endpoint under this policy."""
+def is_retryable(kind: FailureKind, *, safety: Safety, policy: RetryPolicy) -> bool:
+    """Whether a failure of this kind may be retried on an endpoint of this safety."""
     if kind in _RETRIED_ALWAYS:
         return True
     if kind in _RETRIED_IF_SAFE:
-        return idempotent or policy.retry_unsafe
+        if safety is Safety.CREATE:
+            return policy.retry_unsafe
+        if safety is Safety.CALL:
+            return policy.retry_outbound_calls
+        return True
     return False
 
 
-def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: str) -> YourGPTError:
+def _may_have_landed(kind: FailureKind) -> bool:
+    return kind in _RETRIED_IF_SAFE
+
+
+def _advice(endpoint: str, safety: Safety) -> str:
+    if safety is Safety.CALL:
+        return (
+            "check whether the call was placed before calling again; "
+            "RetryPolicy(retry_outbound_calls=True) would call again automatically, and may "
+            "ring the person twice"
+        )
+    return (
+        "check (e.g. get_session_messages) before sending again, or pass "
+        "RetryPolicy(retry_unsafe=True) to resend automatically"
+    )
+
+
+def _ambiguous_to_delivery_unknown(
+    error: YourGPTError, endpoint: str, safety: Safety
+) -> YourGPTError:
     """Turn an ambiguous failure of a non-idempotent call into DeliveryUnknownError."""
     if isinstance(error, DeliveryUnknownError):
         return error
@@ -66,8 +95,7 @@ def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: str) -> YourGP
         what = f"no answer came back ({type(cause).__name__ if cause else 'connection lost'})"
     unknown = DeliveryUnknownError(
         f"{endpoint}: the request was sent but {what}, so it may or may not have taken "
-        "effect; check (e.g. get_session_messages) before sending again, or pass "
-        "RetryPolicy(retry_unsafe=True) to resend automatically",
+        f"effect; {_advice(endpoint, safety)}",
         endpoint=endpoint,
     )
     unknown.__cause__ = error
@@ -107,7 +135,7 @@ async def run_with_retries(
     attempt: Callable[[Callable[[], float]], Awaitable[T]],
     *,
     endpoint: str,
-    idempotent: bool,
+    safety: Safety,
     policy: RetryPolicy,
     on_retry: Callable[[int, float, BaseException], None] | None = None,
 ) -> T:
@@ -123,7 +151,7 @@ async def run_with_retries(
         attempt: Makes one HTTP request within the seconds its argument says are left, and
             returns the decoded result, or raises.
         endpoint: The endpoint's name, for errors and logs.
-        idempotent: Whether repeating the request is harmless.
+        safety: What repeating the request does.
         policy: When and how long to retry.
         on_retry: Called with the failed attempt's number, the wait before the next one and
             the error, before each wait.
@@ -138,29 +166,52 @@ async def run_with_retries(
         return await attempt(time_left)
     except YourGPTError as error:
         first = error
-    if policy.attempts == 1 or not is_retryable(first.kind, idempotent=idempotent, policy=policy):
-        raise _final(first, endpoint=endpoint, idempotent=idempotent, attempts=1)
+    if policy.attempts == 1 or not is_retryable(first.kind, safety=safety, policy=policy):
+        raise _final(first, endpoint=endpoint, safety=safety, attempts=1)
 
-    replayed = False
-
-    async def again() -> T:
-        # Hand tenacity the first failure without a second request, so its bookkeeping
-        # (attempt numbers, waits) covers the whole call.
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            raise first
-        return await attempt(time_left)
-
-    retrying = _retrying(
-        policy, deadline, endpoint=endpoint, idempotent=idempotent, on_retry=on_retry
-    )
+    again = _Again(attempt, time_left, first, safety)
+    retrying = _retrying(policy, deadline, endpoint=endpoint, safety=safety, on_retry=on_retry)
     try:
         return await retrying(again)
     except YourGPTError as error:
         attempts = retrying.statistics.get("attempt_number", 1)
-        final = _final(error, endpoint=endpoint, idempotent=idempotent, attempts=attempts)
+        final = _final(error, endpoint=endpoint, safety=safety, attempts=attempts)
         raise final from final.__cause__
+
+
+class _Again(Generic[T]):
+    """The attempts tenacity makes: the first failure handed back without a second request
+    (so its bookkeeping of attempt numbers and waits covers the whole call), then new ones.
+
+    A delete whose retry finds "Not found" after an attempt that may have landed is done.
+    """
+
+    def __init__(
+        self,
+        attempt: Callable[[Callable[[], float]], Awaitable[T]],
+        time_left: Callable[[], float],
+        first: YourGPTError,
+        safety: Safety,
+    ) -> None:
+        self._attempt = attempt
+        self._time_left = time_left
+        self._first: YourGPTError | None = first
+        self._gone_is_done = safety is Safety.DELETE
+        self._landed = _may_have_landed(first.kind)  # an attempt may have taken effect
+
+    async def __call__(self) -> T:
+        first, self._first = self._first, None
+        if first is not None:
+            raise first
+        try:
+            return await self._attempt(self._time_left)
+        except NotFoundError:
+            if self._landed and self._gone_is_done:
+                return None  # type: ignore[return-value]  # a delete's result is None
+            raise
+        except YourGPTError as error:
+            self._landed = self._landed or _may_have_landed(error.kind)
+            raise
 
 
 def _retrying(
@@ -168,7 +219,7 @@ def _retrying(
     deadline: float,
     *,
     endpoint: str,
-    idempotent: bool,
+    safety: Safety,
     on_retry: Callable[[int, float, BaseException], None] | None,
 ) -> tenacity.AsyncRetrying:
     """The tenacity loop for one call: the policy's stop, wait and sleep, retrying by kind."""
@@ -178,7 +229,7 @@ def _retrying(
         error = retry_state.outcome.exception()
         if not isinstance(error, YourGPTError):
             return False
-        return is_retryable(error.kind, idempotent=idempotent, policy=policy)
+        return is_retryable(error.kind, safety=safety, policy=policy)
 
     def log_retry(retry_state: tenacity.RetryCallState) -> None:
         assert retry_state.outcome is not None
@@ -206,8 +257,8 @@ def _retrying(
     )
 
 
-def _final(error: YourGPTError, *, endpoint: str, idempotent: bool, attempts: int) -> YourGPTError:
-    if not idempotent and error.kind in _RETRIED_IF_SAFE:
-        error = _ambiguous_to_delivery_unknown(error, endpoint)
+def _final(error: YourGPTError, *, endpoint: str, safety: Safety, attempts: int) -> YourGPTError:
+    if safety in (Safety.CREATE, Safety.CALL) and error.kind in _RETRIED_IF_SAFE:
+        error = _ambiguous_to_delivery_unknown(error, endpoint, safety)
     error.attempts = attempts
     return error

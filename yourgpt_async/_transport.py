@@ -33,7 +33,7 @@ from ._exceptions import (
 from ._inflight import CALL_STATE, CallState
 from ._models import Priority
 from ._ratelimit import BULK, INTERACTIVE, Limiter, NoTurnInTime
-from ._wire import ENDPOINTS, Endpoint, decode_reply, rate_hints
+from ._wire import Decodes, decode_reply, rate_hints
 
 if TYPE_CHECKING:
     from ._telemetry import CallTrace
@@ -90,6 +90,7 @@ class Transport:
         max_concurrency: int,
         max_response_bytes: int,
         session: aiohttp.ClientSession | None,
+        secrets: tuple[str, ...],
     ) -> None:
         self.base_url = base_url
         self.limiter = limiter
@@ -108,10 +109,10 @@ class Transport:
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
-        self._urls = {e.name: base_url / e.name for e in ENDPOINTS}
+        self._urls: dict[str, URL] = {}  # each endpoint's URL, made on its first request
         # Built once as the multidict aiohttp would otherwise convert a plain dict into.
         self._headers = CIMultiDict(headers)
-        self._secrets = tuple(v for k, v in headers.items() if k.lower() == "api-key")
+        self._secrets = secrets
 
     def session(self) -> aiohttp.ClientSession:
         """The HTTP session, made on first use inside the running event loop."""
@@ -141,7 +142,7 @@ class Transport:
 
     async def attempt(
         self,
-        endpoint: Endpoint[T],
+        endpoint: Decodes[T],
         body: bytes,
         time_left: Callable[[], float] | None = None,
         *,
@@ -271,7 +272,7 @@ class Transport:
             # Timeouts and error handling are set per request so that they hold on a session
             # the caller passed in, whatever its own defaults.
             response = await session.post(
-                self._urls[name],
+                self._urls.get(name) or self._url(name),
                 data=body,
                 headers=headers,
                 allow_redirects=False,
@@ -301,6 +302,10 @@ class Transport:
         # that one may hold the request's headers, API key included.
         raise failure
 
+    def _url(self, name: str) -> URL:
+        url = self._urls[name] = self.base_url / name
+        return url
+
     def _describe(self, error: BaseException) -> str:
         """The type and text of a network error, without the key, in a line."""
         text = " ".join(redact(str(error), self._secrets).split())
@@ -317,9 +322,9 @@ class Transport:
         """
         if isinstance(error, aiohttp.ClientResponseError):
             info = error.request_info
-            headers = CIMultiDict(info.headers)
-            for name in headers.keys() & {"api-key"}:
-                headers[name] = "***"
+            headers = CIMultiDict(
+                (name, redact(value, self._secrets)) for name, value in info.headers.items()
+            )
             error = aiohttp.ClientResponseError(
                 aiohttp.RequestInfo(
                     info.url, info.method, CIMultiDictProxy(headers), info.real_url

@@ -9,8 +9,10 @@ expected, or returns the value normalised.
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import os
+import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
@@ -28,7 +30,10 @@ __all__ = [
     "api_key",
     "base_url",
     "choice",
+    "credential",
+    "dates",
     "day",
+    "e164",
     "filters",
     "from_env",
     "good_key",
@@ -36,15 +41,19 @@ __all__ = [
     "hook",
     "instance",
     "is_loopback",
+    "json_object",
+    "log_query",
     "message_text",
     "order",
     "page_args",
     "positive_int",
     "positive_number",
+    "search_query",
     "segment",
     "sessions_query",
     "short",
     "timeout",
+    "token",
     "uid",
     "user_agent_suffix",
     "view_id",
@@ -55,9 +64,13 @@ E = TypeVar("E")
 MAX_PAGE_SIZE: Final = 100
 MAX_SEGMENT: Final = 255
 MAX_KEY_LENGTH: Final = 256
+MAX_QUERY: Final = 5000
+_E164: Final = re.compile(r"\+[1-9][0-9]{7,14}")
 _ORDERS: Final = ("ASC", "DESC")
 # Headers the client sets itself: the key travels only as api_key=, the body is always JSON.
-_RESERVED_HEADERS: Final = frozenset({"api-key", "content-type", "content-length", "host"})
+_RESERVED_HEADERS: Final = frozenset(
+    {"api-key", "authorization", "content-type", "content-length", "host"}
+)
 _TOKEN: Final = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 
 
@@ -102,24 +115,44 @@ def positive_number(name: str, value: object, *, allow_none: bool = False) -> No
 
 
 def api_key(key: object) -> str:
-    """A key that can travel in an HTTP header: non-empty, no white space at its ends, no
-    control characters. The message never contains the key itself."""
-    if key is None:
-        raise ConfigurationError(
-            "no API key: pass api_key= (or --api-key) or set the YOURGPT_API_KEY environment "
-            "variable"
-        )
-    if not isinstance(key, str) or not key.strip():
-        raise ConfigurationError(f"api_key must be a non-empty str, got {type(key).__name__}")
-    if key != key.strip():
-        raise ConfigurationError("api_key has white space at its start or end")
-    bad = next((c for c in key if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
+    """A project's API key that can travel in an HTTP header (see :func:`credential`)."""
+    return credential(
+        "api_key", key, "no API key: pass api_key= or set the YOURGPT_API_KEY environment variable"
+    )
+
+
+def token(value: object) -> str:
+    """An organisation's API token that can travel in an HTTP header (see :func:`credential`)."""
+    return credential(
+        "token",
+        value,
+        "no API token: pass token= or set the YOURGPT_API_TOKEN environment variable (an "
+        "organisation's token, made in Settings > API Tokens)",
+    )
+
+
+def credential(name: str, value: object, missing: str) -> str:
+    """A credential that can travel in an HTTP header: non-empty, no white space at its ends,
+    no control characters. The message never contains the credential itself.
+
+    Args:
+        name: The argument's name, for the message.
+        value: The credential, or ``None`` when none was given.
+        missing: The message when it is ``None``.
+    """
+    if value is None:
+        raise ConfigurationError(missing)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{name} must be a non-empty str, got {type(value).__name__}")
+    if value != value.strip():
+        raise ConfigurationError(f"{name} has white space at its start or end")
+    bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
     if bad is not None:
         raise ConfigurationError(
-            f"api_key contains the control character {hex(ord(bad))}, which cannot be sent in "
-            "an HTTP header; copy the key again from the dashboard"
+            f"{name} contains the control character {hex(ord(bad))}, which cannot be sent in "
+            "an HTTP header; copy it again from the dashboard"
         )
-    return key
+    return value
 
 
 def is_loopback(host: str | None) -> bool:
@@ -209,13 +242,15 @@ def segment(value: object) -> str:
     return text
 
 
-def page_args(page: object, limit: object, *, limit_name: str = "limit") -> tuple[int, int]:
-    """A page number from 1 and a page size from 1 to 100."""
+def page_args(
+    page: object, limit: object, *, limit_name: str = "limit", maximum: int = MAX_PAGE_SIZE
+) -> tuple[int, int]:
+    """A page number from 1 and a page size from 1 to ``maximum`` (100 by default)."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise ConfigurationError(f"page must be an int of at least 1, got {short(page)}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
         raise ConfigurationError(
-            f"{limit_name} must be an int from 1 to {MAX_PAGE_SIZE}, got {short(limit)}"
+            f"{limit_name} must be an int from 1 to {maximum}, got {short(limit)}"
         )
     return page, limit
 
@@ -272,6 +307,77 @@ def filters(value: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] |
     return conditions
 
 
+def log_query(
+    session: object, sort_order: object, date_from: object, date_to: object
+) -> dict[str, Any]:
+    """The checked body of an execution-log query, less the page."""
+    payload = dates(date_from, date_to)
+    if session is not None:
+        payload["session_uid"] = uid("session_uid", session)
+    sort = order(sort_order)
+    if sort is not None:
+        payload["orderBy"] = sort
+    return payload
+
+
+def dates(date_from: object, date_to: object) -> dict[str, Any]:
+    """A ``from``/``to`` day range, each optional, in order."""
+    payload: dict[str, Any] = {}
+    start, end = day("date_from", date_from), day("date_to", date_to)
+    if start is not None and end is not None and start > end:
+        raise ConfigurationError(f"date_from {start} is after date_to {end}")
+    if start is not None:
+        payload["from"] = start
+    if end is not None:
+        payload["to"] = end
+    return payload
+
+
+def search_query(text: object, limit: object, offset: object, node: object) -> dict[str, Any]:
+    """The checked body of a knowledge-base search."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigurationError(f"query must be a non-blank str, got {short(text)}")
+    if len(text) > MAX_QUERY:
+        raise ConfigurationError(
+            f"query must be at most {MAX_QUERY:,} characters, got {len(text):,}"
+        )
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ConfigurationError(
+            f"limit must be an int from 1 to {MAX_PAGE_SIZE}, got {short(limit)}"
+        )
+    payload: dict[str, Any] = {"query": text, "limit": limit}
+    if offset is not None:
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ConfigurationError(f"offset must be an int of at least 0, got {short(offset)}")
+        payload["offset"] = offset
+    if node is not None:
+        payload["node_id"] = uid("node_id", node)
+    return payload
+
+
+def e164(name: str, value: object) -> str:
+    """A phone number in E.164 form: ``+`` and 8 to 15 digits, the first not 0."""
+    if not isinstance(value, str) or _E164.fullmatch(value) is None:
+        raise ConfigurationError(
+            f"{name} must be a phone number in E.164 form: '+', then 8 to 15 digits with the "
+            f"country code first and no spaces (e.g. '+4915112345678'); got {short(value)}"
+        )
+    return value
+
+
+def json_object(name: str, value: object) -> dict[str, Any]:
+    """A mapping that encodes as a JSON object (str keys; values JSON can hold)."""
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise ConfigurationError(f"{name} must be a mapping with str keys, got {short(value)}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(f"{name} cannot be sent as JSON: {error}") from None
+    except RecursionError:
+        raise ConfigurationError(f"{name} is nested too deeply to send as JSON") from None
+    return dict(value)
+
+
 def good_key(key: object) -> bool:
     """Whether ``key`` may name a bulk item: a non-blank ``str`` of at most 256 characters
     not starting with ``#`` (which marks the keys bulk makes itself)."""
@@ -295,13 +401,7 @@ def sessions_query(
     sort = order(sort_order)
     if sort is not None:
         payload["orderBy"] = sort
-    start, end = day("date_from", date_from), day("date_to", date_to)
-    if start is not None and end is not None and start > end:
-        raise ConfigurationError(f"date_from {start} is after date_to {end}")
-    if start is not None:
-        payload["from"] = start
-    if end is not None:
-        payload["to"] = end
+    payload.update(dates(date_from, date_to))
     checked_view = view_id(view)
     if checked_view is not None:
         payload["view_id"] = checked_view

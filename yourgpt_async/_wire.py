@@ -18,11 +18,10 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
-from ._converter import converter
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -34,15 +33,11 @@ from ._exceptions import (
     ServerError,
     UnexpectedResponseError,
 )
-from ._models import Message, RateLimitInfo, Session, SessionMessage
+from ._models import RateLimitInfo
+from ._replies import ShapeError
 
 __all__ = [
-    "CREATE_SESSION",
-    "GET_SESSIONS",
-    "GET_SESSION_MESSAGES",
-    "SEND_MESSAGE",
-    "UPDATE_SESSION",
-    "Endpoint",
+    "Decodes",
     "RateHints",
     "decode_reply",
     "encode_body",
@@ -53,6 +48,20 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Decodes(Protocol[T_co]):
+    """What :func:`decode_reply` needs of an endpoint's declaration."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def hints(self) -> Mapping[int, str]: ...
+
+    def decode(self, envelope: dict[str, Any]) -> T_co: ...
+
 
 EXCERPT: Final = 200
 """How many characters of an unreadable body an error keeps, for diagnosis."""
@@ -303,93 +312,6 @@ def rate_limit_info(
     return RateLimitInfo(limit=hints.limit, remaining=hints.remaining, reset=hints.reset)
 
 
-# -- endpoints -------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Endpoint(Generic[T]):
-    """An API endpoint: its name, whether repeating a request is harmless, and how its
-    ``RXSUCCESS`` envelope becomes a result."""
-
-    name: str
-    idempotent: bool
-    parse: Callable[[dict[str, Any]], T] = attrs.field(repr=False)
-
-
-class _Shape(Exception):
-    """The envelope is a success but ``data`` does not have the endpoint's shape."""
-
-
-def _data_object(envelope: dict[str, Any]) -> dict[str, Any]:
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        raise _Shape(f"expected an object in 'data', got {type(data).__name__}")
-    return data
-
-
-def _data_list(envelope: dict[str, Any]) -> list[dict[str, Any]]:
-    data = envelope.get("data")
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise _Shape(f"expected a list in 'data', got {type(data).__name__}")
-    return [item for item in data if isinstance(item, dict)]
-
-
-def _total(envelope: dict[str, Any]) -> int | None:
-    total = envelope.get("total")
-    if isinstance(total, bool):
-        return None
-    if isinstance(total, int):
-        return total
-    if isinstance(total, str) and total.isdigit():
-        return int(total)
-    return None
-
-
-_structure_message = converter.get_structure_hook(Message)
-_structure_session = converter.get_structure_hook(Session)
-_structure_session_message = converter.get_structure_hook(SessionMessage)
-
-
-def _session(envelope: dict[str, Any]) -> Session:
-    return _structure_session(_data_object(envelope), Session)  # type: ignore[no-any-return]
-
-
-def _sent_message(envelope: dict[str, Any]) -> Message | None:
-    data = envelope.get("data")
-    if isinstance(data, dict) and data:
-        return _structure_message(data, Message)  # type: ignore[no-any-return]
-    return None  # operator and assistant sends may come back without a body
-
-
-def _sessions(envelope: dict[str, Any]) -> tuple[tuple[Session, ...], int | None]:
-    items = tuple(_structure_session(item, Session) for item in _data_list(envelope))
-    return items, _total(envelope)
-
-
-def _session_messages(
-    envelope: dict[str, Any],
-) -> tuple[tuple[SessionMessage, ...], int | None]:
-    items = tuple(_structure_session_message(item, SessionMessage) for item in _data_list(envelope))
-    return items, _total(envelope)
-
-
-CREATE_SESSION: Final = Endpoint("createSession", idempotent=False, parse=_session)
-SEND_MESSAGE: Final = Endpoint("sendMessage", idempotent=False, parse=_sent_message)
-UPDATE_SESSION: Final = Endpoint("updateSession", idempotent=True, parse=_session)
-GET_SESSIONS: Final = Endpoint("getSessions", idempotent=True, parse=_sessions)
-GET_SESSION_MESSAGES: Final = Endpoint(
-    "getSessionMessages", idempotent=True, parse=_session_messages
-)
-ENDPOINTS: Final = (
-    CREATE_SESSION,
-    SEND_MESSAGE,
-    UPDATE_SESSION,
-    GET_SESSIONS,
-    GET_SESSION_MESSAGES,
-)
-
 # -- replies ---------------------------------------------------------------------------------
 
 _ERROR_CLASSES: Final[dict[int, type[APIError]]] = {
@@ -416,7 +338,7 @@ def excerpt(body: bytes) -> str:
 
 
 def decode_reply(
-    endpoint: Endpoint[T], status: int, headers: Mapping[str, str], body: bytes
+    endpoint: Decodes[T], status: int, headers: Mapping[str, str], body: bytes
 ) -> T | APIError:
     """Turn one reply into the endpoint's result, or the error that says what went wrong.
 
@@ -429,9 +351,9 @@ def decode_reply(
         payload = None
     if status == 200 and type(payload) is dict and payload.get("type") == "RXSUCCESS":
         try:
-            return endpoint.parse(payload)
+            return endpoint.decode(payload)
         except Exception as error:
-            detail = str(error) if isinstance(error, _Shape) else "its data cannot be decoded"
+            detail = str(error) if isinstance(error, ShapeError) else "its data cannot be decoded"
             return UnexpectedResponseError(
                 f"a success reply whose data is not what {endpoint.name} returns: {detail}",
                 status=status,
@@ -440,7 +362,7 @@ def decode_reply(
                 request_id=headers.get("x-request-id"),
                 kind=FailureKind.UNREADABLE,
             )
-    return _failure(endpoint.name, status, headers, body, payload)
+    return _failure(endpoint, status, headers, body, payload)
 
 
 # What the service's RXERROR texts mean, by their text: the class a caller would catch and
@@ -477,17 +399,20 @@ def known_text(message: str) -> tuple[type[APIError], str] | None:
     return _KNOWN_TEXTS.get(message.strip().rstrip(".").lower())
 
 
-def _hint(status: int, known: tuple[type[APIError], str] | None) -> str:
+def _hint(status: int, known: tuple[type[APIError], str] | None, own: Mapping[int, str]) -> str:
     if known is not None:
         return known[1]
+    if status in own:
+        return own[status]
     if status >= 500:
         return "the service failed; try again later"
     return _STATUS_HINTS.get(status, "")
 
 
 def _failure(
-    name: str, status: int, headers: Mapping[str, str], body: bytes, payload: Any
+    endpoint: Decodes[Any], status: int, headers: Mapping[str, str], body: bytes, payload: Any
 ) -> APIError:
+    name = endpoint.name
     is_envelope = isinstance(payload, dict) and payload.get("type") in ("RXERROR", "RXSUCCESS")
     if not is_envelope:
         return _unexpected(name, status, headers, body, payload)
@@ -502,7 +427,7 @@ def _failure(
             endpoint=name,
             body=payload,
             request_id=request_id,
-            hint=_hint(status, known),
+            hint=_hint(status, known, endpoint.hints),
         )
     error_class = _ERROR_CLASSES.get(status) or (ServerError if status >= 500 else APIError)
     return error_class(
@@ -513,7 +438,7 @@ def _failure(
         request_id=request_id,
         retry_after=retry_after(headers),
         kind=status_kind(status),
-        hint=_hint(status, known),
+        hint=_hint(status, known, endpoint.hints),
     )
 
 

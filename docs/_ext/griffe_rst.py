@@ -11,6 +11,10 @@ after a ``::``. This extension rewrites them when the docs are built:
   that resolves to nothing is left as a link that autorefs cannot resolve, so
   ``mkdocs build --strict`` fails;
 - an indented block after a line ending in ``::`` becomes a fenced ``python`` block.
+
+It also documents the ``iter_*`` methods made by ``iterates(get_x)`` in a class body (a static
+reader sees an attribute): each becomes a method with ``get_x``'s parameters, ``limit``
+defaulting to 100 as it does at run time, and the docstring ``iterates`` gives it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ class ReSTInline(griffe.Extension):
         """Rewrite the docstrings of the whole package once it is loaded."""
         public = _public_paths(pkg, loader)
         for obj in _walk(pkg):
+            if obj.is_class:
+                _iterating_twins(obj)  # type: ignore[arg-type]
+        for obj in _walk(pkg):
             if obj.docstring is not None:
                 text = _literal_blocks(obj.docstring.value)
                 obj.docstring.value = _ROLE.sub(
@@ -44,6 +51,44 @@ class ReSTInline(griffe.Extension):
     ) -> None:
         """The same, under the hook's name in Griffe 1 (Griffe 2 calls ``on_package``)."""
         self.on_package(pkg=pkg, loader=loader, **kwargs)
+
+
+_ITERATES = re.compile(r"iterates\((\w+)\)")
+
+
+def _iterating_twins(cls: griffe.Class) -> None:
+    """Replace each ``iter_x = iterates(get_x)`` attribute by the method it makes."""
+    for name, member in list(cls.members.items()):
+        if member.is_alias or not member.is_attribute:
+            continue
+        found = _ITERATES.fullmatch(str(member.value or ""))  # type: ignore[union-attr]
+        source = cls.members.get(found.group(1)) if found else None
+        if source is None or source.is_alias or not source.is_function:
+            continue
+        parameters = [
+            griffe.Parameter(p.name, annotation=p.annotation, kind=p.kind,
+                             default="100" if p.name == "limit" else p.default)
+            for p in source.parameters  # type: ignore[union-attr]
+        ]  # fmt: skip
+        getter = source.name
+        text = (
+            f"Iterate over every item :meth:`{getter}` lists, fetching page after page.\n\n"
+            f"The same as ``async for item in await {getter}(...)``, with the same arguments; "
+            "``limit`` is the page size (100 unless given), not a total."
+        )
+        twin = griffe.Function(
+            name,
+            lineno=member.lineno,
+            endlineno=member.endlineno,
+            parameters=griffe.Parameters(*parameters),
+            returns="AsyncIterator",
+            docstring=griffe.Docstring(
+                text, parser=source.docstring.parser if source.docstring else None
+            ),
+        )
+        twin.labels.add("async")
+        cls.set_member(name, twin)
+        twin.docstring.parent = twin  # type: ignore[union-attr]
 
 
 def _walk(obj: griffe.Object) -> list[griffe.Object]:

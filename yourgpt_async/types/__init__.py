@@ -1,0 +1,40 @@
+"""The typed results of every endpoint: frozen attrs models and str enums, grouped by resource.
+
+Models know nothing of JSON or HTTP; the package's converter (``_converter``) decodes replies into
+them. Each keeps what it was decoded from in ``raw``, for fields it does not name. Everything here
+is also importable from ``yourgpt_async``.
+"""
+
+from ._calls import OutboundCall
+from ._common import Page, Priority, RateLimitInfo, RawResponse
+from ._conversations import (
+    AILogEntry,
+    ChatMode,
+    Choice,
+    ContentType,
+    Message,
+    SendBy,
+    Session,
+    SessionMessage,
+    SessionState,
+)
+from ._debugging import ExecutionLog, KnowledgebaseHit
+
+__all__ = [
+    "AILogEntry",
+    "ChatMode",
+    "Choice",
+    "ContentType",
+    "ExecutionLog",
+    "KnowledgebaseHit",
+    "Message",
+    "OutboundCall",
+    "Page",
+    "Priority",
+    "RateLimitInfo",
+    "RawResponse",
+    "SendBy",
+    "Session",
+    "SessionMessage",
+    "SessionState",
+]

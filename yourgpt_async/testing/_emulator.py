@@ -18,11 +18,16 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from .._endpoints import registry
+from ._conversations import Conversations
+from ._debugging import Debugging
+from ._dispatch import Caller, ProjectCaller, handler_table
 from ._faults import Fault, FaultKind, FaultPlan
-from ._handlers import Handlers
+from ._params import RequestError, parse_body
 from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
 from ._responses import after_processing, error, fault_response, throttled
-from ._state import LedgerEntry, RequestRecord, State
+from ._state import CallRecord, LedgerEntry, Plan, RequestRecord, State
+from ._voice import Voice
 
 __all__ = ["Emulator"]
 
@@ -38,8 +43,7 @@ class _Call:
     endpoint: str
     content_type: str
     body: bytes
-    api_key: str | None
-    project: str | None  # None: the key is missing or unknown
+    caller: Caller | None  # None: no credential, or one the emulator does not know
 
 
 class Emulator:
@@ -141,7 +145,12 @@ class Emulator:
         self._clock = clock
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
         self.requests: list[RequestRecord] = []
-        self._handlers = Handlers(self._state, ai_latency=ai_latency)
+        self._handlers = handler_table(
+            Conversations(self._state, ai_latency=ai_latency),
+            Debugging(self._state),
+            Voice(self._state),
+        )
+        self._endpoints = frozenset(registry())
         self._app = web.Application()
         self._app.router.add_route("*", BASE_PATH + "/{endpoint}", self._handle)
         self._app.router.add_route("*", "/{path:.*}", self._handle)
@@ -276,6 +285,39 @@ class Emulator:
         """
         return sum(1 for entry in self.ledger if entry.message == message)
 
+    @property
+    def calls(self) -> list[CallRecord]:
+        """Every outbound call makeOutboundCall accepted, in order (the ledger of calls)."""
+        return self._state.calls
+
+    def add_document(self, text: str, *, project: str | None = None) -> int:
+        """Train a project's bot on ``text``, for knowledge-base search to find.
+
+        Each paragraph (text between blank lines) becomes one chunk.
+
+        Args:
+            text: The document's text.
+            project: The project (default: ``api_key``'s).
+
+        Returns:
+            The document's id (a hit's ``doc_id``, and what ``node_id`` takes).
+        """
+        return self._state.add_document(project or self._project, text).doc_id
+
+    def set_plan(self, *, project: str | None = None, knowledgebase: bool = True) -> None:
+        """Change what a project's plan allows.
+
+        Args:
+            project: The project (default: ``api_key``'s).
+            knowledgebase: Whether knowledge-base search is included (without it the endpoint
+                answers 403, as the service does below the Professional plan).
+        """
+        self._state.plans[project or self._project] = Plan(knowledgebase=knowledgebase)
+
+    @property
+    def _project(self) -> str:
+        return self._state.api_keys[self.api_key]
+
     def reset(self) -> None:
         """Forget the ledger, the request records, the fault plan and the rate-limit buckets.
 
@@ -295,8 +337,7 @@ class Emulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         endpoint = request.match_info.get("endpoint") or request.path
-        api_key = request.headers.get("api-key")
-        project = None if api_key is None else self._state.api_keys.get(api_key)
+        caller = self._caller(request)
         fault: Fault | None = None
         response: web.Response | None = None
         task = asyncio.current_task()
@@ -308,13 +349,13 @@ class Emulator:
             except web.HTTPException as exc:  # e.g. body over client_max_size
                 response = error(exc.status, exc.reason)
                 return response
-            if not self._handlers.serves(endpoint):
+            if endpoint not in self._endpoints:
                 response = error(404, "Endpoint not found")
             elif request.method != "POST":
                 response = error(405, "Method not allowed", headers={"Allow": "POST"})
             else:
                 fault = self.fault_plan.next_fault(endpoint)
-                call = _Call(endpoint, request.content_type, body, api_key, project)
+                call = _Call(endpoint, request.content_type, body, caller)
                 response = await self._serve(call, fault)
         finally:
             status = request_id = None
@@ -324,7 +365,7 @@ class Emulator:
                 # client's request_id can be tested.
                 request_id = response.headers["x-request-id"] = self._next_request_id()
             kind = None if fault is None else fault.kind.value
-            record = RequestRecord(endpoint, status, kind, project is not None, request_id)
+            record = RequestRecord(endpoint, status, kind, caller is not None, request_id)
             self.requests.append(record)
             if task is not None:
                 self._in_flight.discard(task)
@@ -362,17 +403,30 @@ class Emulator:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
+    def _caller(self, request: web.Request) -> Caller | None:
+        """Who makes ``request``, by its credential; ``None`` if it has none the emulator knows."""
+        api_key = request.headers.get("api-key")
+        project = None if api_key is None else self._state.api_keys.get(api_key)
+        if api_key is None or project is None:
+            return None
+        return ProjectCaller(project, api_key)
+
     async def _process(self, call: _Call) -> web.Response:
-        if call.api_key is None or call.project is None:
+        if call.caller is None:
             return error(401, "Invalid API key")
         decision = ALLOW
         if self._limiter is not None:
-            decision = self._limiter.take(call.api_key, self._clock())
+            decision = self._limiter.take(call.caller.bucket, self._clock())
             if not decision.allowed:
                 return throttled(decision.headers, html=decision.html)
-        response = await self._handlers.handle(
-            call.endpoint, call.content_type, call.body, call.project
-        )
+        handler = self._handlers.get((call.caller.family, call.endpoint))
+        if handler is None:
+            response = error(404, "Endpoint not found")
+        else:
+            try:
+                response = await handler(parse_body(call.content_type, call.body), call.caller)
+            except RequestError as refused:
+                response = refused.response()
         if decision.headers:
             response.headers.update(decision.headers)
         return response

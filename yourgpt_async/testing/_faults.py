@@ -15,19 +15,16 @@ from pathlib import Path
 
 import attrs
 
+from .._endpoints import registry
+
 __all__ = ["ANY_ENDPOINT", "ENDPOINT_NAMES", "Fault", "FaultKind", "FaultPlan"]
 
 ANY_ENDPOINT = "*"
 """The endpoint name of the queue consulted when an endpoint's own queue is empty."""
 
-ENDPOINT_NAMES = (
-    "createSession",
-    "sendMessage",
-    "updateSession",
-    "getSessions",
-    "getSessionMessages",
-)
-"""The endpoints a fault plan may name (besides ``"*"``), spelt as in their URLs."""
+ENDPOINT_NAMES = tuple(registry())
+"""The endpoints a fault plan may name (besides ``"*"``), spelt as in their URLs: every one the
+SDK declares."""
 
 
 def _check_endpoint(endpoint: object) -> str:

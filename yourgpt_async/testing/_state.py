@@ -14,8 +14,12 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_WIDGET_UID",
     "OTHER_WIDGET_UID",
+    "CallRecord",
+    "Document",
     "LedgerEntry",
+    "LogRecord",
     "Message",
+    "Plan",
     "RequestRecord",
     "Session",
     "State",
@@ -35,6 +39,8 @@ _FIRST_SESSION_UID = 17226012685401506
 _FIRST_SESSION_ID = 5263071
 _FIRST_MESSAGE_ID = 241042
 _FIRST_AI_LOG_ID = 991
+_FIRST_LOG_ID = 88100
+_FIRST_DOC_ID = 4400
 
 
 @attrs.frozen
@@ -74,6 +80,67 @@ class RequestRecord:
     fault: str | None
     api_key_ok: bool
     request_id: str | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class CallRecord:
+    """An outbound call makeOutboundCall accepted (the emulator's ledger of calls).
+
+    Attributes:
+        call_id: The id the emulator gave the call.
+        project: The project whose key asked for it.
+        agent_id: The voice agent asked to call.
+        call_to: The number called.
+        extra_data: What the request carried in ``extra_data``, if anything.
+    """
+
+    call_id: str
+    project: str
+    agent_id: str
+    call_to: str
+    extra_data: Mapping[str, object] | None = None
+
+
+@attrs.frozen
+class Document:
+    """A document a project's bot was trained on, in chunks (what knowledge-base search finds).
+
+    Attributes:
+        doc_id: The document's id.
+        project: The project it belongs to.
+        chunks: Its chunks: (point id, text) each.
+    """
+
+    doc_id: int
+    project: str
+    chunks: tuple[tuple[str, str], ...]
+
+
+@attrs.define
+class Plan:
+    """What a project's plan allows, as far as the emulator checks it.
+
+    Attributes:
+        knowledgebase: Knowledge-base search (the Professional plan and above); without it the
+            endpoint answers 403.
+    """
+
+    knowledgebase: bool = True
+
+
+@attrs.frozen
+class LogRecord:
+    """One execution-log entry: something the bot did in a session."""
+
+    id: int
+    project: str
+    session_id: int
+    session_uid: str
+    task: str
+    type: str
+    message: str
+    data: Mapping[str, object]
+    created_at: datetime
 
 
 @attrs.define
@@ -146,6 +213,13 @@ class State:
         self.project_ids = {project: number for number, project in enumerate(projects, 1)}
         self.sessions: dict[str, Session] = {}
         self.ledger: list[LedgerEntry] = []
+        self.logs: list[LogRecord] = []
+        self.documents: list[Document] = []
+        self.calls: list[CallRecord] = []
+        self.plans: dict[str, Plan] = {}
+        self._log_ids = itertools.count(_FIRST_LOG_ID)
+        self._doc_ids = itertools.count(_FIRST_DOC_ID)
+        self._call_ids = itertools.count(1)
         self._session_uids = itertools.count(_FIRST_SESSION_UID)
         self._session_ids = itertools.count(_FIRST_SESSION_ID)
         self._message_ids = itertools.count(_FIRST_MESSAGE_ID)
@@ -209,6 +283,52 @@ class State:
             }
         )
 
+    def plan(self, project: str) -> Plan:
+        """``project``'s plan (the default one until changed)."""
+        return self.plans.setdefault(project, Plan())
+
+    def log(
+        self, session: Session, task: str, type_: str, message: str, data: Mapping[str, object]
+    ) -> LogRecord:
+        """Record that the bot did something in ``session``."""
+        record = LogRecord(
+            id=next(self._log_ids),
+            project=session.project,
+            session_id=session.id,
+            session_uid=session.session_uid,
+            task=task,
+            type=type_,
+            message=message,
+            data=dict(data),
+            created_at=now(),
+        )
+        self.logs.append(record)
+        return record
+
+    def add_document(self, project: str, text: str) -> Document:
+        """Train ``project``'s bot on ``text``: one chunk per paragraph."""
+        doc_id = next(self._doc_ids)
+        paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
+        chunks = tuple(
+            (f"{doc_id:08x}-0000-4000-8000-{index:012x}", paragraph)
+            for index, paragraph in enumerate(paragraphs)
+        )
+        document = Document(doc_id, project, chunks)
+        self.documents.append(document)
+        return document
+
+    def place_call(
+        self,
+        project: str,
+        agent_id: str,
+        call_to: str,
+        extra_data: Mapping[str, object] | None,
+    ) -> CallRecord:
+        """Record an outbound call asked for by ``project``'s key."""
+        record = CallRecord(f"CA{next(self._call_ids):08x}", project, agent_id, call_to, extra_data)
+        self.calls.append(record)
+        return record
+
     def session_object(self, session: Session) -> dict[str, object]:
         """``session`` as createSession and updateSession show it."""
         return {
@@ -265,6 +385,26 @@ def sent_message(message: Message, session: Session) -> dict[str, object]:
         "content_type": message.content_type,
         "id": message.id,
         "choices": list(message.choices or ()),
+    }
+
+
+def log_item(record: LogRecord, project_id: int) -> dict[str, object]:
+    """``record`` as an item of getChatbotExecutionLogs (the uid a bare number in one of two,
+    as the pages disagree)."""
+    uid: object = int(record.session_uid) if record.id % 2 else record.session_uid
+    return {
+        "id": record.id,
+        "project_id": project_id,
+        "session_id": record.session_id,
+        "data": {
+            "task": record.task,
+            "type": record.type,
+            "message": record.message,
+            "data": dict(record.data),
+        },
+        "createdAt": _iso(record.created_at),
+        "updatedAt": _iso(record.created_at),
+        "executionlog_session_data": {"session_uid": uid},
     }
 
 

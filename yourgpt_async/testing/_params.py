@@ -1,0 +1,182 @@
+"""Reading a request as the service would: its body (JSON or form-encoded), its parameters with
+the service's own error messages, and a page of a list. Shared by every endpoint's handler."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+from aiohttp import web
+
+from ._responses import error
+
+__all__ = [
+    "MAX_LIMIT",
+    "Params",
+    "RequestError",
+    "as_text",
+    "choice",
+    "day",
+    "filters",
+    "integer",
+    "invalid",
+    "matches",
+    "order",
+    "page_of",
+    "parse_body",
+    "required",
+    "text",
+]
+
+MAX_LIMIT = 100
+_ORDERS = ("ASC", "DESC")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+Params = Mapping[str, object]
+
+
+class RequestError(Exception):
+    """Ends a request with an RXERROR reply; raised by validation and lookups."""
+
+    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+    def response(self) -> web.Response:
+        errors = None if self.field is None else {self.field: self.message}
+        return error(self.status, self.message, errors=errors)
+
+
+def parse_body(content_type: str, body: bytes) -> Params:
+    """Decode a JSON or form-encoded body, whichever it is; the content type breaks ties."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError(400, "The request body is not UTF-8") from None
+    if not text.strip():
+        return {}
+    is_form = content_type == "application/x-www-form-urlencoded"
+    if content_type == "application/json" or (not is_form and text.lstrip()[:1] in "{["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise RequestError(400, "The request body is not valid JSON") from None
+        if not isinstance(value, dict):
+            raise RequestError(400, "The request body must be a JSON object")
+        return value
+    try:
+        return dict(urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        raise RequestError(400, "The request body is neither JSON nor form-encoded") from None
+
+
+def invalid(field: str, message: str) -> RequestError:
+    return RequestError(400, message, field=field)
+
+
+def text(params: Params, field: str) -> str | None:
+    value = params.get(field)
+    if value is None:
+        return None
+    if isinstance(value, (bool, float, list, dict)):
+        raise invalid(field, f"{field} must be a string")
+    return str(value)
+
+
+def required(params: Params, field: str) -> str:
+    value = text(params, field)
+    if value is None or not value.strip():
+        raise invalid(field, f"{field} is required")
+    return value
+
+
+def choice(params: Params, field: str, allowed: Sequence[str]) -> str | None:
+    value = text(params, field)
+    if value is not None and value not in allowed:
+        raise invalid(field, f"{field} must be one of {', '.join(allowed)}")
+    return value
+
+
+def integer(params: Params, field: str, *, default: int, minimum: int, maximum: int | None) -> int:
+    value = params.get(field)
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(field, f"{field} must be an integer")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise invalid(field, f"{field} must be {bounds}")
+    return value
+
+
+def order(params: Params, *fields: str, default: str = "ASC") -> str:
+    for field in fields:
+        value = text(params, field)
+        if value is not None:
+            if value.upper() not in _ORDERS:
+                raise invalid(field, f"{field} must be ASC or DESC")
+            return value.upper()
+    return default
+
+
+def day(params: Params, field: str) -> date | None:
+    value = text(params, field)
+    if not value:
+        return None
+    if DATE.fullmatch(value):
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(value)
+    raise invalid(field, f"{field} must be a date YYYY-MM-DD")
+
+
+def filters(params: Params) -> list[Mapping[str, object]]:
+    raw = params.get("filter")
+    if isinstance(raw, str) and raw.strip():
+        try:  # a form body can only carry the conditions as JSON text
+            raw = json.loads(raw)
+        except ValueError:
+            raise invalid("filter", "filter must be a list of conditions") from None
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise invalid("filter", "filter must be a list of conditions")
+    return [condition for condition in raw if isinstance(condition, dict)]
+
+
+def as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def matches(item: Mapping[str, object], condition: Mapping[str, object]) -> bool:
+    """Apply one getSessions filter condition; conditions it cannot apply match everything."""
+    key = condition.get("key")
+    model = str(condition.get("model", "SESSION")).upper()
+    if model != "SESSION" or not isinstance(key, str) or key not in item:
+        return True
+    operator = str(condition.get("operator", "=")).lower()
+    actual, expected = as_text(item[key]), condition.get("value")
+    if operator in ("=", "==", "eq"):
+        return actual == as_text(expected)
+    if operator in ("!=", "<>", "ne", "neq"):
+        return actual != as_text(expected)
+    if operator == "in" and isinstance(expected, list):
+        return actual in {as_text(value) for value in expected}
+    return True
+
+
+def page_of(items: Sequence[object], page: int, limit: int) -> list[object]:
+    return list(items[(page - 1) * limit : page * limit])

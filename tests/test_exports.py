@@ -42,6 +42,7 @@ EXPORTED = [
     "Page",
     "PermissionDeniedError",
     "Priority",
+    "QuotaExceededError",
     "RateHints",
     "RateLimit",
     "RateLimitError",

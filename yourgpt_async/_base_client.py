@@ -95,6 +95,7 @@ class BaseClient:
             max_response_bytes=max_response_bytes,
             session=session,
             secrets=(secret,),
+            family=self._family,
         )
         telemetry = Telemetry(
             self._transport.limiter,

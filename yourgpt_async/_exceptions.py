@@ -13,6 +13,7 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
         ├── AuthenticationError     401
         ├── PermissionDeniedError   403
         ├── NotFoundError           404, or RXERROR "Session not found"
+        ├── QuotaExceededError      the plan's limit is reached; never retried
         ├── RateLimitError          429 (retry_after)
         ├── ServerError             5xx
         └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape
@@ -43,6 +44,7 @@ __all__ = [
     "FailureKind",
     "NotFoundError",
     "PermissionDeniedError",
+    "QuotaExceededError",
     "RateLimitError",
     "RateLimiterUnavailableError",
     "ResponseTooLargeError",
@@ -300,11 +302,23 @@ class BadRequestError(APIError):
 
 
 class AuthenticationError(APIError):
-    """HTTP 401: the API key is missing or invalid. Check ``YOURGPT_API_KEY``."""
+    """HTTP 401: the credential is missing, invalid, revoked, expired or inactive; the message
+    says which. Check ``YOURGPT_API_KEY`` (a project's key) or ``YOURGPT_API_TOKEN`` (an
+    organisation's token)."""
 
 
 class PermissionDeniedError(APIError):
-    """HTTP 403: the key has no access to that widget or session."""
+    """HTTP 403: the credential has no access to that widget, session or project, or lacks the
+    permission the endpoint needs (the message names it), or the plan lacks the feature."""
+
+
+class QuotaExceededError(APIError):
+    """The plan's limit for this is reached ("You have already reached the limit."), whatever
+    the HTTP status.
+
+    Not retried, and not a rate limit: waiting does not help. Upgrade the plan, or remove
+    something (a training text, a project) to make room.
+    """
 
 
 class NotFoundError(APIError):

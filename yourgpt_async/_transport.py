@@ -33,6 +33,7 @@ from ._exceptions import (
 from ._inflight import CALL_STATE, CallState
 from ._models import Priority
 from ._ratelimit import BULK, INTERACTIVE, Limiter, NoTurnInTime
+from ._endpoints import Family
 from ._wire import Decodes, decode_reply, rate_hints
 
 if TYPE_CHECKING:
@@ -91,8 +92,10 @@ class Transport:
         max_response_bytes: int,
         session: aiohttp.ClientSession | None,
         secrets: tuple[str, ...],
+        family: Family,
     ) -> None:
         self.base_url = base_url
+        self.family = family  # whose credential: decides the advice an error gives
         self.limiter = limiter
         self._timeout = request_timeout(timeouts)
         self._hints_seen = False
@@ -184,7 +187,7 @@ class Transport:
                 raise
             if trace is not None:
                 trace.replied(status, reply_headers)
-            result = decode_reply(endpoint, status, reply_headers, raw)
+            result = decode_reply(endpoint, status, reply_headers, raw, self.family)
             self._read_hints(ticket, reply_headers, isinstance(result, APIError))
             if isinstance(result, APIError):
                 _sent(call, result.kind)

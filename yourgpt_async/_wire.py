@@ -29,10 +29,12 @@ from ._exceptions import (
     FailureKind,
     NotFoundError,
     PermissionDeniedError,
+    QuotaExceededError,
     RateLimitError,
     ServerError,
     UnexpectedResponseError,
 )
+from ._endpoints import Family
 from ._models import RateLimitInfo
 from ._replies import ShapeError
 
@@ -59,6 +61,9 @@ class Decodes(Protocol[T_co]):
 
     @property
     def hints(self) -> Mapping[int, str]: ...
+
+    @property
+    def permission(self) -> str | None: ...
 
     def decode(self, envelope: dict[str, Any]) -> T_co: ...
 
@@ -338,7 +343,11 @@ def excerpt(body: bytes) -> str:
 
 
 def decode_reply(
-    endpoint: Decodes[T], status: int, headers: Mapping[str, str], body: bytes
+    endpoint: Decodes[T],
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    family: Family = Family.PROJECT,
 ) -> T | APIError:
     """Turn one reply into the endpoint's result, or the error that says what went wrong.
 
@@ -362,7 +371,7 @@ def decode_reply(
                 request_id=headers.get("x-request-id"),
                 kind=FailureKind.UNREADABLE,
             )
-    return _failure(endpoint, status, headers, body, payload)
+    return _failure(endpoint, status, headers, body, payload, family)
 
 
 # What the service's RXERROR texts mean, by their text: the class a caller would catch and
@@ -370,6 +379,33 @@ def decode_reply(
 # RXERROR at HTTP 200, whose status says nothing; otherwise the status decides the class and the
 # text only the advice.
 _KNOWN_TEXTS: Final[dict[str, tuple[type[APIError], str]]] = {
+    "invalid or revoked api token": (
+        AuthenticationError,
+        "the organisation token (YOURGPT_API_TOKEN) is mistyped or was revoked: make a new one "
+        "in Settings > API Tokens",
+    ),
+    "invalid or expired api token": (
+        AuthenticationError,
+        "the organisation token (YOURGPT_API_TOKEN) has expired (or is mistyped): make a new one "
+        "in Settings > API Tokens, with a longer expiry if need be",
+    ),
+    "api token is inactive. token creator is no longer a member of the organization": (
+        AuthenticationError,
+        "the member who made this token has left the organisation, so it no longer works: an "
+        "owner must make a new one in Settings > API Tokens",
+    ),
+    "you do not have permission to perform this action": (
+        PermissionDeniedError,
+        "the token's role or permissions do not allow this{permission}: an owner can give the "
+        "token that permission (Settings > API Tokens), or use a token that has it",
+    ),
+    "you have already reached the limit": (
+        QuotaExceededError,
+        "the plan's limit for this is reached; retrying will not help: upgrade the plan or "
+        "remove something to make room",
+    ),
+    "not found": (NotFoundError, "no such item in this project: check the id"),
+    "invalid params": (BadRequestError, "check the arguments named above"),
     "session not found": (
         NotFoundError,
         "check session_uid: this project has no such session (get_sessions lists them)",
@@ -385,12 +421,22 @@ _KNOWN_TEXTS: Final[dict[str, tuple[type[APIError], str]]] = {
     "widget_uid is invalid": (BadRequestError, "check widget_uid: no widget has that id"),
 }
 
-# What to do about an error status, when the text is not one of the known ones.
-_STATUS_HINTS: Final[dict[int, str]] = {
-    401: "check the API key (YOURGPT_API_KEY): it is missing, mistyped or revoked",
-    403: "the key has no access to that widget or session: check the key and widget_uid",
-    404: "check base_url: it should end in /chatbot/v1",
-    429: "the service is rate limiting this key: send more slowly (see RateLimit) or later",
+# What to do about an error status, when the text is not one of the known ones, by the family
+# of the credential: a project's key or an organisation's token.
+_STATUS_HINTS: Final[dict[Family, dict[int, str]]] = {
+    Family.PROJECT: {
+        401: "check the API key (YOURGPT_API_KEY): it is missing, mistyped or revoked",
+        403: "the key has no access to that widget or session: check the key and widget_uid",
+        404: "check base_url: it should end in /chatbot/v1",
+        429: "the service is rate limiting this key: send more slowly (see RateLimit) or later",
+    },
+    Family.PLATFORM: {
+        401: "check the organisation token (YOURGPT_API_TOKEN): it is missing, mistyped, "
+        "revoked or expired",
+        403: "the token has no access to that project, or lacks the permission this needs",
+        404: "check base_url: it should end in /chatbot/v1",
+        429: "the service is rate limiting this token: send more slowly (see RateLimit) or later",
+    },
 }
 
 
@@ -399,18 +445,26 @@ def known_text(message: str) -> tuple[type[APIError], str] | None:
     return _KNOWN_TEXTS.get(message.strip().rstrip(".").lower())
 
 
-def _hint(status: int, known: tuple[type[APIError], str] | None, own: Mapping[int, str]) -> str:
+def _hint(
+    status: int, known: tuple[type[APIError], str] | None, endpoint: Decodes[Any], family: Family
+) -> str:
     if known is not None:
-        return known[1]
-    if status in own:
-        return own[status]
+        permission = endpoint.permission
+        return known[1].format(permission=f" (it needs {permission})" if permission else "")
+    if status in endpoint.hints:
+        return endpoint.hints[status]
     if status >= 500:
         return "the service failed; try again later"
-    return _STATUS_HINTS.get(status, "")
+    return _STATUS_HINTS[family].get(status, "")
 
 
 def _failure(
-    endpoint: Decodes[Any], status: int, headers: Mapping[str, str], body: bytes, payload: Any
+    endpoint: Decodes[Any],
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    payload: Any,
+    family: Family,
 ) -> APIError:
     name = endpoint.name
     is_envelope = isinstance(payload, dict) and payload.get("type") in ("RXERROR", "RXSUCCESS")
@@ -420,14 +474,17 @@ def _failure(
     message = payload.get("message")
     text = message if isinstance(message, str) and message else None
     known = known_text(text) if text is not None else None
-    if status == 200:
+    if status == 200 or (known is not None and known[0] is QuotaExceededError):
+        # At 200 the status says nothing; a spent quota is refused whatever its status says
+        # (a 429 carrying it must not be waited out and retried).
         return (known[0] if known is not None else BadRequestError)(
             text or "the service refused the request (RXERROR) without saying why",
             status=status,
             endpoint=name,
             body=payload,
             request_id=request_id,
-            hint=_hint(status, known, endpoint.hints),
+            kind=FailureKind.REJECTED,
+            hint=_hint(status, known, endpoint, family),
         )
     error_class = _ERROR_CLASSES.get(status) or (ServerError if status >= 500 else APIError)
     return error_class(
@@ -438,7 +495,7 @@ def _failure(
         request_id=request_id,
         retry_after=retry_after(headers),
         kind=status_kind(status),
-        hint=_hint(status, known, endpoint.hints),
+        hint=_hint(status, known, endpoint, family),
     )
 
 

@@ -20,6 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._config import Timeouts
+from ._endpoints import Family
 from ._exceptions import (
     APIError,
     ConnectError,
@@ -33,7 +34,6 @@ from ._exceptions import (
 from ._inflight import CALL_STATE, CallState
 from ._models import Priority
 from ._ratelimit import BULK, INTERACTIVE, Limiter, NoTurnInTime
-from ._endpoints import Family
 from ._wire import Decodes, decode_reply, rate_hints
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
+from ._endpoints import Family
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -34,7 +35,6 @@ from ._exceptions import (
     ServerError,
     UnexpectedResponseError,
 )
-from ._endpoints import Family
 from ._models import RateLimitInfo
 from ._replies import ShapeError
 

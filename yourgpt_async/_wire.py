@@ -371,7 +371,7 @@ def decode_reply(
                 request_id=headers.get("x-request-id"),
                 kind=FailureKind.UNREADABLE,
             )
-    return _failure(endpoint, status, headers, body, payload, family)
+    return _failure(endpoint, status, headers, body, payload, family=family)
 
 
 # What the service's RXERROR texts mean, by their text: the class a caller would catch and
@@ -464,6 +464,7 @@ def _failure(
     headers: Mapping[str, str],
     body: bytes,
     payload: Any,
+    *,
     family: Family,
 ) -> APIError:
     name = endpoint.name

@@ -9,12 +9,15 @@ import sys
 import typing
 
 import yourgpt_async
+import yourgpt_async.platform
+import yourgpt_async.types
 
 EXPORTED = [
     "DEFAULT_BASE_URL",
     "AILogEntry",
     "APIError",
     "AsyncClient",
+    "AsyncPlatformClient",
     "AuthenticationError",
     "BadRequestError",
     "BulkClient",
@@ -198,23 +201,37 @@ def _signatures(member: object) -> list[tuple[str, object]]:
     return found
 
 
+# The public packages: a class exported by any of them can be named by a user.
+PUBLIC_PACKAGES = (yourgpt_async, yourgpt_async.platform, yourgpt_async.types)
+
+
 def test_exported_members() -> None:
     """Every class of the package that a public signature names (a parameter, a return, a
-    public attribute of an exported class) is exported too, so a user can name it in their
-    own annotations without reaching into a private module."""
+    public attribute of an exported class) is exported by a public package too (the top
+    level, ``platform`` for its resources, ``types`` for the models), so a user can name it in
+    their own annotations without reaching into a private module."""
+    exported = {
+        id(getattr(package, name)) for package in PUBLIC_PACKAGES for name in package.__all__
+    }
     missing: dict[str, set[str]] = {}
-    for name in yourgpt_async.__all__:
-        for where, target in _signatures(getattr(yourgpt_async, name)):
-            for attribute, types in _annotated_types(target).items():
-                for named in types:
-                    module = getattr(named, "__module__", "")
-                    if not module.startswith("yourgpt_async") or named.__name__.startswith("_"):
-                        continue
-                    if getattr(yourgpt_async, named.__name__, None) is not named:
-                        missing.setdefault(f"{module}.{named.__name__}", set()).add(
-                            f"{where} ({attribute})"
-                        )
+    for package in PUBLIC_PACKAGES:
+        for name in package.__all__:
+            _check_signatures(getattr(package, name), exported, missing)
     report = "\n".join(
         f"  {name}, named by {', '.join(sorted(seen))}" for name, seen in sorted(missing.items())
     )
     assert not missing, f"named in public signatures but not exported:\n{report}"
+
+
+def _check_signatures(member: object, exported: set[int], missing: dict[str, set[str]]) -> None:
+    """Note in ``missing`` each class ``member``'s public signatures name that is not exported."""
+    for where, target in _signatures(member):
+        for attribute, types in _annotated_types(target).items():
+            for named in types:
+                module = getattr(named, "__module__", "")
+                if not module.startswith("yourgpt_async") or named.__name__.startswith("_"):
+                    continue
+                if id(named) not in exported:
+                    missing.setdefault(f"{module}.{named.__name__}", set()).add(
+                        f"{where} ({attribute})"
+                    )

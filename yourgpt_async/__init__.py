@@ -36,6 +36,7 @@ from ._ratelimit import Limiter, LimiterFactory
 from ._redis import RedisRateLimit
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
 from ._wire import RateHints
+from .platform import AsyncPlatformClient
 from .types import (
     AILogEntry,
     ChatMode,
@@ -63,6 +64,7 @@ __all__ = [
     "AILogEntry",
     "APIError",
     "AsyncClient",
+    "AsyncPlatformClient",
     "AuthenticationError",
     "BadRequestError",
     "BulkClient",

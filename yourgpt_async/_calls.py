@@ -202,8 +202,7 @@ class Caller:
                     headers=self._request_headers,
                     priority=rank,
                 ),
-                endpoint=endpoint.name,
-                safety=endpoint.safety,
+                endpoint=endpoint,
                 policy=policy,
             )
         if self._record:
@@ -213,8 +212,7 @@ class Caller:
                 functools.partial(
                     self._traced_attempt, trace, endpoint, body, call_timeout, priority=rank
                 ),
-                endpoint=endpoint.name,
-                safety=endpoint.safety,
+                endpoint=endpoint,
                 policy=policy,
                 on_retry=trace.retrying,
             )
@@ -256,13 +254,12 @@ class Caller:
         retry: RetryPolicy | None,
         timeout: Timeout | None,
         priority: Priority | str | None = None,
-        page_type: type[Page[T]] = Page,
         max_limit: int = check.MAX_PAGE_SIZE,
     ) -> Page[T]:
         """Fetch one page of a list endpoint, able to fetch the pages after it.
 
-        ``page_type`` is the :class:`~yourgpt_async.Page` (sub)class made, with the listing's
-        extras as its further attributes.
+        The page is of the class the endpoint's reply declares, with the listing's extras (the
+        pending invitations beside the members) as its further attributes.
         """
         page, limit = check.page_args(page, limit, maximum=max_limit)
         payload = {**query, "page": page, "limit": limit}
@@ -277,10 +274,10 @@ class Caller:
                 retry=retry,
                 timeout=timeout,
                 priority=priority,
-                page_type=page_type,
                 max_limit=max_limit,
             )
 
+        page_type: type[Page[T]] = endpoint.reply.page_type or Page
         made = page_type(
             items=listing.items, page=page, limit=limit, total=listing.total, **listing.extras
         )

@@ -28,7 +28,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from . import types as models
-from .types import ExecutionLog, Message, SessionMessage
+from .types import ExecutionLog, Message, Project, SessionMessage
 from .types._common import StrEnum
 
 __all__ = ["converter", "make_converter", "parse_datetime", "structure"]
@@ -38,6 +38,7 @@ T = TypeVar("T")
 # Fields whose wire name is not the field's own (besides the `x_at` timestamps), per model.
 _RENAMES: dict[type, dict[str, str]] = {
     SessionMessage: {"ai_log": "AILog"},
+    Project: {"members": "ProjectMembers"},
 }
 # Other spellings accepted for a field's wire name: (alternative, wire).
 _ALIASES: dict[type, tuple[tuple[str, str], ...]] = {
@@ -51,6 +52,11 @@ _LIFTED: dict[type, dict[str, tuple[str, ...]]] = {
         "message": ("data", "message"),
         "details": ("data", "data"),
         "session_uid": ("executionlog_session_data", "session_uid"),
+    },
+    # createChatbot sends widget_uid at the top; getMyProjects inside integration_setting.
+    Project: {
+        "widget_uid": ("integration_setting", "widget_uid"),
+        "role": ("organization", "role"),
     },
 }
 

@@ -134,6 +134,9 @@ class Endpoint(Generic[T]):
         permission: The role or permission the Platform API asks for, for error messages.
         hints: What to do about an error status, where this endpoint's differs from the
             general advice (a 403 from knowledge-base search means the plan lacks it).
+        check: How a person finds out whether a call left in doubt took effect (``"look for
+            it among the session's messages (get_session_messages)"``), for the error's
+            advice.
         reconcile: Makes the per-client :class:`Reconciler` that settles a call left in doubt
             when the policy has ``reconcile=True``; ``None`` where the service cannot be read
             back for it.
@@ -147,6 +150,7 @@ class Endpoint(Generic[T]):
     permission: str | None = None
     reconcile: Callable[[], Reconciler[T]] | None = attrs.field(default=None, repr=False)
     hints: Mapping[int, str] = attrs.field(factory=dict, repr=False)
+    check: str | None = attrs.field(default=None, repr=False)
 
     @property
     def idempotent(self) -> bool:
@@ -176,6 +180,7 @@ def declare(
     permission: str | None = None,
     reconcile: Callable[[], Reconciler[T]] | None = None,
     hints: Mapping[int, str] | None = None,
+    check: str | None = None,
 ) -> Endpoint[T]:
     """Declare an endpoint and add it to the registry; each name may be declared once.
 
@@ -193,6 +198,7 @@ def declare(
         permission,
         reconcile,
         MappingProxyType(dict(hints or {})),
+        check,
     )
     _DECLARED[name] = endpoint
     return endpoint

@@ -277,7 +277,7 @@ class APIError(YourGPTError):
             fields = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
             text = f"{text} ({fields})"
         if self.hint:
-            text = f"{text}; {self.hint}"
+            text = f"{text.rstrip('.')}; {self.hint}"
         if self.attempts > 1:
             text = f"{text} (after {self.attempts} attempts)"
         return text

@@ -242,7 +242,7 @@ def _restate(error: E, message: str, attempts: int) -> E:
 
 def _undecided(failure: DeliveryUnknownError, reason: str, attempts: int) -> DeliveryUnknownError:
     # What happened, without the advice to check or resend: the client has checked.
-    what = failure.message.split("; check (e.g.", 1)[0]
+    what = failure.message.split("; ", 1)[0]
     message = (
         f"{what}; reading the session back did not settle it: {reason}. Look for the message "
         "among the session's messages before sending it again"

@@ -19,6 +19,7 @@ from typing import Any, Final, Generic, TypeVar
 import attrs
 
 from ._converter import converter
+from .types import Page
 
 __all__ = [
     "Listing",
@@ -50,12 +51,18 @@ class Reply(Generic[T]):
             data that cannot be decoded) when it does not fit.
         model: The model of the result (of each item, for a list), for documentation and
             tests; ``None`` for :func:`nothing`.
-        is_listing: Whether the result is a :class:`Listing` (the endpoint pages).
+        page_type: For a listing, the :class:`~yourgpt_async.Page` (sub)class its pages are,
+            with the listing's extras as its further attributes; ``None`` for the rest.
     """
 
     decode: Callable[[Envelope], T] = attrs.field(repr=False)
     model: type[Any] | None
-    is_listing: bool = False
+    page_type: type[Page[Any]] | None = None
+
+    @property
+    def is_listing(self) -> bool:
+        """Whether the result is a :class:`Listing` (the endpoint pages)."""
+        return self.page_type is not None
 
 
 @attrs.frozen(slots=True)
@@ -161,6 +168,7 @@ def listing(
     *,
     items: str | None = None,
     extras: Mapping[str, type[Any]] | None = None,
+    page: type[Page[Any]] = Page,
 ) -> Reply[Listing[M]]:
     """A page of a list: ``data`` is the list, with ``total`` beside it; or ``data`` is an
     object holding the list (under ``items``, else ``rows``) and maybe its ``count``.
@@ -170,6 +178,8 @@ def listing(
         items: The key of the list when ``data`` is an object (``"organizationMember"``).
         extras: Other lists in that object to keep, by key, with their items' model
             (``{"invitations": Invitation}``); they go into :attr:`Listing.extras`.
+        page: The page class, a :class:`~yourgpt_async.Page` with an attribute for each of
+            ``extras``.
     """
     structure = _structure_hook(model)
     keys = (items, *_ROW_KEYS) if items is not None else _ROW_KEYS
@@ -195,4 +205,4 @@ def listing(
             found.setdefault(key, ())
         return Listing(rows, total, found)
 
-    return Reply(decode, model, is_listing=True)
+    return Reply(decode, model, page)

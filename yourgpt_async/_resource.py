@@ -26,7 +26,7 @@ S = TypeVar("S")
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-CL = TypeVar("CL", bound="Client")
+CL = TypeVar("CL", bound="_Client")
 
 _ENDPOINT = "__yourgpt_endpoint__"
 _VIEW = "__yourgpt_view__"
@@ -81,7 +81,7 @@ def iterates(
     return iterate
 
 
-class Client(Protocol):
+class _Client(Protocol):
     """What a resource needs of the client it is bound to."""
 
     _caller: Caller
@@ -98,10 +98,10 @@ class Resource:
     in attributes set by their ``__init__``.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: _Client) -> None:
         self._client = client
 
-    def _rebind(self: S, client: Client) -> S:
+    def _rebind(self: S, client: _Client) -> S:
         """This resource, over ``client`` (a view of its own) instead."""
         other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)

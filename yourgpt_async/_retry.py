@@ -26,12 +26,12 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import tenacity
 
 from ._config import RetryPolicy
-from ._endpoints import Safety
+from ._endpoints import Endpoint, Safety
 from ._exceptions import APIError, DeliveryUnknownError, FailureKind, NotFoundError, YourGPTError
 
 __all__ = ["is_retryable", "run_with_retries"]
@@ -64,22 +64,26 @@ def _may_have_landed(kind: FailureKind) -> bool:
     return kind in _RETRIED_IF_SAFE
 
 
-def _advice(endpoint: str, safety: Safety) -> str:
-    if safety is Safety.CALL:
+def _advice(endpoint: Endpoint[Any]) -> str:
+    """What to do about a call left in doubt, for the programmer who made it."""
+    look = endpoint.check or "check whether it took effect"
+    if endpoint.safety is Safety.CALL:
         return (
-            "check whether the call was placed before calling again; "
-            "RetryPolicy(retry_outbound_calls=True) would call again automatically, and may "
-            "ring the person twice"
+            f"{look} before calling again; RetryPolicy(retry_outbound_calls=True) would call "
+            "again by itself, and may ring the person twice"
         )
+    settle = (
+        "RetryPolicy(reconcile=True) to have the client check for you, or "
+        if endpoint.reconcile is not None
+        else ""
+    )
     return (
-        "check (e.g. get_session_messages) before sending again, or pass "
-        "RetryPolicy(retry_unsafe=True) to resend automatically"
+        f"{look} before trying again; pass {settle}RetryPolicy(retry_unsafe=True) to try again "
+        "without checking, accepting a possible duplicate"
     )
 
 
-def _ambiguous_to_delivery_unknown(
-    error: YourGPTError, endpoint: str, safety: Safety
-) -> YourGPTError:
+def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: Endpoint[Any]) -> YourGPTError:
     """Turn an ambiguous failure of a non-idempotent call into DeliveryUnknownError."""
     if isinstance(error, DeliveryUnknownError):
         return error
@@ -94,9 +98,9 @@ def _ambiguous_to_delivery_unknown(
         cause = error.__cause__
         what = f"no answer came back ({type(cause).__name__ if cause else 'connection lost'})"
     unknown = DeliveryUnknownError(
-        f"{endpoint}: the request was sent but {what}, so it may or may not have taken "
-        f"effect; {_advice(endpoint, safety)}",
-        endpoint=endpoint,
+        f"{endpoint.name}: the request was sent but {what}, so it may or may not have taken "
+        f"effect; {_advice(endpoint)}",
+        endpoint=endpoint.name,
     )
     unknown.__cause__ = error
     return unknown
@@ -134,8 +138,7 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
 async def run_with_retries(
     attempt: Callable[[Callable[[], float]], Awaitable[T]],
     *,
-    endpoint: str,
-    safety: Safety,
+    endpoint: Endpoint[Any],
     policy: RetryPolicy,
     on_retry: Callable[[int, float, BaseException], None] | None = None,
 ) -> T:
@@ -150,12 +153,13 @@ async def run_with_retries(
     Args:
         attempt: Makes one HTTP request within the seconds its argument says are left, and
             returns the decoded result, or raises.
-        endpoint: The endpoint's name, for errors and logs.
-        safety: What repeating the request does.
+        endpoint: The endpoint's declaration: its name (for errors and logs), what repeating
+            it does, and how to check one left in doubt.
         policy: When and how long to retry.
         on_retry: Called with the failed attempt's number, the wait before the next one and
             the error, before each wait.
     """
+    safety = endpoint.safety
     clock = policy.clock
     deadline = clock() + policy.deadline  # the deadline counts the first attempt too
 
@@ -170,7 +174,7 @@ async def run_with_retries(
         raise _final(first, endpoint=endpoint, safety=safety, attempts=1)
 
     again = _Again(attempt, time_left, first, safety)
-    retrying = _retrying(policy, deadline, endpoint=endpoint, safety=safety, on_retry=on_retry)
+    retrying = _retrying(policy, deadline, endpoint=endpoint.name, safety=safety, on_retry=on_retry)
     try:
         return await retrying(again)
     except YourGPTError as error:
@@ -257,8 +261,10 @@ def _retrying(
     )
 
 
-def _final(error: YourGPTError, *, endpoint: str, safety: Safety, attempts: int) -> YourGPTError:
+def _final(
+    error: YourGPTError, *, endpoint: Endpoint[Any], safety: Safety, attempts: int
+) -> YourGPTError:
     if safety in (Safety.CREATE, Safety.CALL) and error.kind in _RETRIED_IF_SAFE:
-        error = _ambiguous_to_delivery_unknown(error, endpoint, safety)
+        error = _ambiguous_to_delivery_unknown(error, endpoint)
     error.attempts = attempts
     return error

@@ -52,6 +52,7 @@ __all__ = [
     "segment",
     "sessions_query",
     "short",
+    "text",
     "timeout",
     "token",
     "uid",
@@ -222,6 +223,15 @@ def message_text(message: object) -> str:
     if not message.strip():
         raise ConfigurationError(f"message must not be empty or blank, got {message!r}")
     return message
+
+
+def text(name: str, value: object, *, limit: int | None = None) -> str:
+    """A ``str`` that is not blank (and at most ``limit`` characters)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{name} must be a non-blank str, got {short(value)}")
+    if limit is not None and len(value) > limit:
+        raise ConfigurationError(f"{name} must be at most {limit:,} characters, got {len(value):,}")
+    return value
 
 
 def segment(value: object) -> str:

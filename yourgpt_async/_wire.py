@@ -449,8 +449,12 @@ def _hint(
     status: int, known: tuple[type[APIError], str] | None, endpoint: Decodes[Any], family: Family
 ) -> str:
     if known is not None:
-        permission = endpoint.permission
-        return known[1].format(permission=f" (it needs {permission})" if permission else "")
+        needs = endpoint.permission
+        if needs == "Owner":
+            needs = " (only an owner's token may do this)"
+        elif needs:
+            needs = f" (it needs {needs})"
+        return known[1].format(permission=needs or "")
     if status in endpoint.hints:
         return endpoint.hints[status]
     if status >= 500:

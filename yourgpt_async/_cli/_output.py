@@ -50,11 +50,12 @@ def _encoding(stream: object) -> str:
 _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
-        (r"pass api_key= \(or --api-key\)", "pass --api-key"),
+        (r"pass api_key=", "pass --api-key"),
+        (r"pass token=", "pass --token"),
         (r"pass widget_uid= to AsyncClient or to this call", "pass --widget-uid"),
         (
-            r"check \(e\.g\. get_session_messages\) before sending again, or pass "
-            r"RetryPolicy\(retry_unsafe=True\) to resend automatically",
+            r"look for it among the session's messages \(get_session_messages\) before trying "
+            r"again; pass .*accepting a possible duplicate",
             "check with `yourgpt-async messages SESSION_UID --order DESC --limit 5` before "
             "sending again",
         ),

@@ -24,6 +24,8 @@ from ._debugging import Debugging
 from ._dispatch import Caller, ProjectCaller, handler_table
 from ._faults import Fault, FaultKind, FaultPlan
 from ._params import RequestError, parse_body
+from ._platform import Limits, Platform, ProjectRecord, Token, Write
+from ._platform_projects import PlatformProjects
 from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
 from ._responses import after_processing, error, fault_response, throttled
 from ._state import CallRecord, LedgerEntry, Plan, RequestRecord, State
@@ -43,7 +45,7 @@ class _Call:
     endpoint: str
     content_type: str
     body: bytes
-    caller: Caller | None  # None: no credential, or one the emulator does not know
+    caller: Caller | str  # a str: no credential, or one refused with this 401 message
 
 
 class Emulator:
@@ -110,6 +112,7 @@ class Emulator:
         *,
         api_keys: Mapping[str, str] | None = None,
         widgets: Mapping[str, str] | None = None,
+        tokens: Mapping[str, Token] | None = None,
         rate_limit: EmulatorRateLimit | None = None,
         fault_plan: FaultPlan | None = None,
         host: str = "127.0.0.1",
@@ -124,6 +127,9 @@ class Emulator:
             widgets: Widget uid to project id. Default: ``DEFAULT_WIDGET_UID`` in ``"project-1"``
                 and ``OTHER_WIDGET_UID`` in ``"project-2"``. Each project id is sent as the
                 session's integer ``project_id``, numbered 1, 2, ... in order of appearance.
+            tokens: The organisation's API tokens, by secret, for the Platform API. Default:
+                ``{DEFAULT_API_TOKEN: Token(DEFAULT_API_TOKEN)}``, an owner's for every
+                project. Each project gets a ``project_uid`` and the first of its widgets.
             rate_limit: Per-key rate limit (kind, 429 style, headers: see
                 :class:`EmulatorRateLimit`); ``None`` never answers 429 on its own.
             fault_plan: Faults to apply; default an empty plan.
@@ -145,10 +151,12 @@ class Emulator:
         self._clock = clock
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
         self.requests: list[RequestRecord] = []
+        self._platform = Platform(self._state, tokens)
         self._handlers = handler_table(
             Conversations(self._state, ai_latency=ai_latency),
             Debugging(self._state),
             Voice(self._state),
+            PlatformProjects(self._state, self._platform),
         )
         self._endpoints = frozenset(registry())
         self._app = web.Application()
@@ -286,6 +294,51 @@ class Emulator:
         return sum(1 for entry in self.ledger if entry.message == message)
 
     @property
+    def api_token(self) -> str:
+        """The first configured organisation token (``DEFAULT_API_TOKEN`` by default)."""
+        return next(iter(self._platform.tokens))
+
+    @property
+    def tokens(self) -> dict[str, Token]:
+        """The organisation's tokens by secret; add, change or revoke them at any time."""
+        return self._platform.tokens
+
+    @property
+    def limits(self) -> Limits:
+        """The organisation's plan limits (change them at any time)."""
+        return self._platform.limits
+
+    @property
+    def projects(self) -> list[ProjectRecord]:
+        """The organisation's projects, as the Platform API knows them (``project_uid``...)."""
+        return list(self._platform.projects.values())
+
+    @property
+    def project_uid(self) -> str:
+        """The ``project_uid`` of ``api_key``'s project (the one ``widget_uid`` belongs to)."""
+        project = self._project
+        return next(r.project_uid for r in self._platform.projects.values() if r.project == project)
+
+    @property
+    def writes(self) -> list[Write]:
+        """Every write the Platform API accepted, in order (the ledger for "exactly once")."""
+        return self._platform.writes
+
+    def written(self, endpoint: str, **fields: object) -> int:
+        """Count the accepted writes of ``endpoint`` whose fields include ``fields``.
+
+        Args:
+            endpoint: The endpoint, e.g. ``"createProjectText"``.
+            fields: Values the write must have stored (``short_text="Do you ship?"``).
+        """
+        return sum(
+            1
+            for write in self._platform.writes
+            if write.endpoint == endpoint
+            and all(write.fields.get(name) == value for name, value in fields.items())
+        )
+
+    @property
     def calls(self) -> list[CallRecord]:
         """Every outbound call makeOutboundCall accepted, in order (the ledger of calls)."""
         return self._state.calls
@@ -325,6 +378,7 @@ class Emulator:
         setup and assert only on what follows.
         """
         self.ledger.clear()
+        self.writes.clear()
         self.requests.clear()
         self.fault_plan.clear()
         if self._limiter is not None:
@@ -365,7 +419,8 @@ class Emulator:
                 # client's request_id can be tested.
                 request_id = response.headers["x-request-id"] = self._next_request_id()
             kind = None if fault is None else fault.kind.value
-            record = RequestRecord(endpoint, status, kind, caller is not None, request_id)
+            known = not isinstance(caller, str)
+            record = RequestRecord(endpoint, status, kind, known, request_id)
             self.requests.append(record)
             if task is not None:
                 self._in_flight.discard(task)
@@ -403,17 +458,20 @@ class Emulator:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    def _caller(self, request: web.Request) -> Caller | None:
-        """Who makes ``request``, by its credential; ``None`` if it has none the emulator knows."""
+    def _caller(self, request: web.Request) -> Caller | str:
+        """Who makes ``request``, by its credential; else the 401 message refusing it."""
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and secret.strip():
+            return self._platform.caller(secret.strip())
         api_key = request.headers.get("api-key")
         project = None if api_key is None else self._state.api_keys.get(api_key)
         if api_key is None or project is None:
-            return None
+            return "Invalid API key"
         return ProjectCaller(project, api_key)
 
     async def _process(self, call: _Call) -> web.Response:
-        if call.caller is None:
-            return error(401, "Invalid API key")
+        if isinstance(call.caller, str):
+            return error(401, call.caller)
         decision = ALLOW
         if self._limiter is not None:
             decision = self._limiter.take(call.caller.bucket, self._clock())

@@ -19,6 +19,7 @@ from ._conversations import (
     SessionState,
 )
 from ._debugging import ExecutionLog, KnowledgebaseHit
+from ._projects import Project, ProjectMember, SupportedModel
 
 __all__ = [
     "AILogEntry",
@@ -31,10 +32,13 @@ __all__ = [
     "OutboundCall",
     "Page",
     "Priority",
+    "Project",
+    "ProjectMember",
     "RateLimitInfo",
     "RawResponse",
     "SendBy",
     "Session",
     "SessionMessage",
     "SessionState",
+    "SupportedModel",
 ]

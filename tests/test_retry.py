@@ -15,11 +15,13 @@ from typing import Any
 
 import attrs
 import pytest
+from _calls import Clients, stored
 from _fakes import FakeClock
 
 from yourgpt_async import (
     APIError,
     AsyncClient,
+    AsyncPlatformClient,
     AuthenticationError,
     BadRequestError,
     ConnectError,
@@ -34,11 +36,16 @@ from yourgpt_async import (
     TransportError,
     YourGPTError,
 )
+from yourgpt_async._endpoints import Family, Safety, registry
 from yourgpt_async._wire import parse_retry_after
 from yourgpt_async.testing import Emulator, Fault
 
-ENDPOINTS = ["createSession", "sendMessage", "updateSession", "getSessions", "getSessionMessages"]
-UNSAFE = {"createSession", "sendMessage"}
+# Every (family, endpoint) the SDK declares: test_registry holds CALLS to the registry.
+ENDPOINTS = [
+    pytest.param(family, endpoint.name, id=f"{family.value}-{endpoint.name}")
+    for endpoint in registry().values()
+    for family in sorted(endpoint.families)
+]
 BACKOFF = [0.5, 1.0, 2.0]  # initial_backoff 0.5 doubling, jitter off
 
 
@@ -82,7 +89,8 @@ CASES = [
 
 
 class Harness:
-    """A client on a fake clock whose retry waits are recorded apart from the limiter's."""
+    """Clients of both families on a fake clock, whose retry waits are recorded apart from the
+    limiter's."""
 
     def __init__(self, emulator: Emulator, fake: FakeClock, **retry: Any) -> None:
         self.emulator = emulator
@@ -93,29 +101,28 @@ class Harness:
             self.waits.append(seconds)
             await fake.sleep(seconds)
 
-        self.client = AsyncClient(
-            emulator.api_key,
-            widget_uid=emulator.widget_uid,
-            base_url=emulator.base_url,
-            retry=RetryPolicy(sleep=retry_sleep, clock=fake.clock, jitter=False, **retry),
-            rate_limit=RateLimit(enabled=False, clock=fake.clock, sleep=fake.sleep),
+        self.clients = Clients(
+            emulator,
+            RetryPolicy(sleep=retry_sleep, clock=fake.clock, jitter=False, **retry),
+            RateLimit(enabled=False, clock=fake.clock, sleep=fake.sleep),
         )
-        self.session_uid = ""
+        self.client = self.clients.project
+
+    @property
+    def session_uid(self) -> str:
+        return self.clients.session_uid
 
     async def setup(self) -> None:
-        self.session_uid = (await self.client.create_session()).session_uid
+        await self.clients.setup()
         self.emulator.reset()
 
-    def call(self, endpoint: str) -> Callable[[], Awaitable[object]]:
-        client, uid = self.client, self.session_uid
-        calls: dict[str, Callable[[], Awaitable[object]]] = {
-            "createSession": client.create_session,
-            "sendMessage": lambda: client.send_message(uid, "hello there"),
-            "updateSession": lambda: client.update_session(uid, segment="vip"),
-            "getSessions": client.get_sessions,
-            "getSessionMessages": lambda: client.get_session_messages(uid),
-        }
-        return calls[endpoint]
+    async def aclose(self) -> None:
+        await self.clients.aclose()
+
+    def call(
+        self, endpoint: str, family: Family = Family.PROJECT
+    ) -> Callable[[], Awaitable[object]]:
+        return self.clients.call(family, endpoint)
 
 
 @pytest.fixture
@@ -124,22 +131,23 @@ async def harness(emulator: Emulator, fake_clock: FakeClock) -> Any:
     h = Harness(emulator, fake_clock)
     await h.setup()
     yield h
-    await h.client.aclose()
+    await h.aclose()
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(("family", "endpoint"), ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-async def test_retry_table(harness: Harness, case: Case, endpoint: str) -> None:
-    """Each failure on each endpoint gives the table's outcome, request count and waits."""
-    unsafe = endpoint in UNSAFE
+async def test_retry_table(harness: Harness, case: Case, family: Family, endpoint: str) -> None:
+    """Each failure on each endpoint of each family gives the table's outcome for the
+    endpoint's declared safety, its request count and waits, and a write stored at most once."""
+    unsafe = registry()[endpoint].safety in (Safety.CREATE, Safety.CALL)
     expected = case.unsafe if unsafe else case.safe
     harness.emulator.fault_plan.add(endpoint, case.fault)
 
     if expected is None:
-        await harness.call(endpoint)()
+        await harness.call(endpoint, family)()
     else:
         with pytest.raises(expected) as raised:
-            await harness.call(endpoint)()
+            await harness.call(endpoint, family)()
         assert type(raised.value) is expected
         assert raised.value.attempts == (case.unsafe_requests if unsafe else case.safe_requests)
 
@@ -147,15 +155,15 @@ async def test_retry_table(harness: Harness, case: Case, endpoint: str) -> None:
         case.unsafe_requests if unsafe else case.safe_requests
     )
     assert harness.waits == (case.unsafe_waits if unsafe else case.safe_waits)
-    if endpoint == "sendMessage":
-        stored = harness.emulator.delivered("hello there")
+    count = stored(harness.emulator, family, endpoint)
+    if count is not None:
         processed_once = case.fault.kind.processes_request or expected is None
-        assert stored == (1 if processed_once else 0)
+        assert count == (1 if processed_once else 0)
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(("family", "endpoint"), ENDPOINTS)
 async def test_connect_errors_are_retried_everywhere_then_raised(
-    emulator: Emulator, fake_clock: FakeClock, endpoint: str
+    emulator: Emulator, fake_clock: FakeClock, family: Family, endpoint: str
 ) -> None:
     """A refused connection never reached the service, so every endpoint retries it."""
     with socket.socket() as probe:  # a port nobody listens on
@@ -163,31 +171,39 @@ async def test_connect_errors_are_retried_everywhere_then_raised(
         port = probe.getsockname()[1]
     h = Harness(emulator, fake_clock)
     await h.setup()
-    dead = AsyncClient(
+    dead = f"http://127.0.0.1:{port}/chatbot/v1"
+    policy = h.client._caller.retry
+    project, platform = h.clients.project, h.clients.platform
+    h.clients.project = AsyncClient(
         emulator.api_key,
         widget_uid=emulator.widget_uid,
-        base_url=f"http://127.0.0.1:{port}/chatbot/v1",
-        retry=h.client._caller.retry,
+        base_url=dead,
+        retry=policy,
         rate_limit=RateLimit(enabled=False),
     )
-    h.client, old = dead, h.client
+    h.clients.platform = AsyncPlatformClient(
+        emulator.api_token, base_url=dead, retry=policy, rate_limit=RateLimit(enabled=False)
+    )
     try:
         with pytest.raises(ConnectError) as raised:
-            await h.call(endpoint)()
+            await h.call(endpoint, family)()
     finally:
-        await dead.aclose()
-        await old.aclose()
+        await h.aclose()
+        await project.aclose()
+        await platform.aclose()
     assert raised.value.attempts == 4
     assert h.waits == BACKOFF
     assert "127.0.0.1" in str(raised.value)
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
-async def test_failures_that_persist_exhaust_the_attempts(harness: Harness, endpoint: str) -> None:
+@pytest.mark.parametrize(("family", "endpoint"), ENDPOINTS)
+async def test_failures_that_persist_exhaust_the_attempts(
+    harness: Harness, family: Family, endpoint: str
+) -> None:
     """Four 503s in a row: four requests, three backoffs, and the last real error raised."""
     harness.emulator.fault_plan.add(endpoint, Fault.status(503), times=4)
     with pytest.raises(ServerError) as raised:
-        await harness.call(endpoint)()
+        await harness.call(endpoint, family)()
     assert raised.value.status == 503
     assert raised.value.attempts == 4
     assert "after 4 attempts" in str(raised.value)
@@ -240,7 +256,7 @@ async def test_retry_after_past_the_deadline_is_not_waited_for(
         with pytest.raises(RateLimitError) as raised:
             await h.client.get_sessions()
     finally:
-        await h.client.aclose()
+        await h.aclose()
     assert raised.value.retry_after == 60
     assert h.waits == []
     assert emulator.request_count("getSessions") == 1

@@ -15,6 +15,7 @@ from pathlib import Path
 from .._config import RetryPolicy
 from .._exceptions import DeliveryUnknownError
 from .._models import Page, SessionMessage
+from .._project_api import SEND_MESSAGE
 from .._readback import as_message
 from .._settle import READ_BACK_LIMIT, Outcome, Verdict
 from ._items import Prepared
@@ -81,7 +82,7 @@ def settled_earlier(prepared: Prepared, verdict: Verdict) -> Sent | InDoubt:
         f"item {index} (key {key!r}) was started by an earlier run that never recorded how it "
         f"ended, and reading the session back did not settle it: {verdict.reason}; it was not "
         "resent. Check the session's messages, or resume with resend_in_doubt=True",
-        endpoint="sendMessage",
+        endpoint=SEND_MESSAGE.name,
     )
     return InDoubt(item=item, error=error, key=key, index=index)
 
@@ -92,6 +93,6 @@ def left_in_doubt(prepared: Prepared) -> InDoubt:
         f"item {prepared.index} (key {prepared.key!r}) was started by an earlier run that never "
         "recorded how it ended, so it may have been delivered; it was not resent. "
         "Check the session's messages, or resume with resend_in_doubt=True",
-        endpoint="sendMessage",
+        endpoint=SEND_MESSAGE.name,
     )
     return InDoubt(item=prepared.item, error=error, key=prepared.key, index=prepared.index)

@@ -1,0 +1,97 @@
+"""One valid call of every declared endpoint, for the tests parametrized over the registry.
+
+:class:`Clients` holds an ``AsyncClient`` (a project's key) and an ``AsyncPlatformClient`` (an
+organisation's token) bound to one emulator, with what the calls need made beforehand (a
+session, a project). :data:`CALLS` has one call per (family, endpoint) the registry declares,
+and :func:`stored` counts what the emulator stored of a write, for "exactly once" checks.
+``tests/test_registry.py`` fails when an endpoint is declared without its entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from yourgpt_async import AsyncClient, AsyncPlatformClient, RateLimit, RetryPolicy
+from yourgpt_async._endpoints import Family
+from yourgpt_async.testing import Emulator
+
+
+class Clients:
+    """A client of each family on one emulator, and what their calls refer to."""
+
+    def __init__(self, emulator: Emulator, retry: RetryPolicy, rate_limit: RateLimit) -> None:
+        self.emulator = emulator
+        self.project = AsyncClient(
+            emulator.api_key,
+            widget_uid=emulator.widget_uid,
+            base_url=emulator.base_url,
+            retry=retry,
+            rate_limit=rate_limit,
+        )
+        self.platform = AsyncPlatformClient(
+            emulator.api_token, base_url=emulator.base_url, retry=retry, rate_limit=rate_limit
+        )
+        self.session_uid = ""
+        self.project_uid = emulator.project_uid
+
+    async def setup(self) -> None:
+        """Make what the calls need (then the test resets the emulator's bookkeeping)."""
+        self.session_uid = (await self.project.create_session()).session_uid
+        self.emulator.add_document("Shipping to Norway takes 3 to 5 days.")
+
+    async def aclose(self) -> None:
+        await self.project.aclose()
+        await self.platform.aclose()
+
+    def call(self, family: Family, endpoint: str) -> Callable[[], Awaitable[object]]:
+        """One valid call of ``endpoint`` with the credential of ``family``."""
+        return lambda: CALLS[family, endpoint](self)
+
+
+Call = Callable[[Clients], Awaitable[Any]]
+
+CALLS: dict[tuple[Family, str], Call] = {
+    # -- the Project Integration API --
+    (Family.PROJECT, "createSession"): lambda c: c.project.create_session(),
+    (Family.PROJECT, "sendMessage"): lambda c: c.project.send_message(c.session_uid, "hello"),
+    (Family.PROJECT, "updateSession"): lambda c: c.project.update_session(
+        c.session_uid, segment="vip"
+    ),
+    (Family.PROJECT, "getSessions"): lambda c: c.project.get_sessions(),
+    (Family.PROJECT, "getSessionMessages"): lambda c: c.project.get_session_messages(c.session_uid),
+    (Family.PROJECT, "getChatbotExecutionLogs"): lambda c: c.project.get_execution_logs(),
+    (Family.PROJECT, "searchIndexDocument"): lambda c: c.project.search_knowledgebase("Norway"),
+    (Family.PROJECT, "makeOutboundCall"): lambda c: c.project.make_outbound_call(
+        "agent-1", "+4915112345678"
+    ),
+    # -- the Platform API --
+    (Family.PLATFORM, "getMyProjects"): lambda c: c.platform.projects.list(),
+    (Family.PLATFORM, "createChatbot"): lambda c: c.platform.projects.create("Sales bot"),
+    (Family.PLATFORM, "updateChatbot"): lambda c: c.platform.projects.update(
+        c.project_uid, name="Renamed"
+    ),
+    (Family.PLATFORM, "updateProjectSettings"): lambda c: c.platform.projects.update_settings(
+        c.project_uid, temperature=0.5
+    ),
+    (Family.PLATFORM, "getSupportedModels"): lambda c: c.platform.models.list(),
+}
+
+
+def stored(emulator: Emulator, family: Family, endpoint: str) -> int | None:
+    """How many of ``endpoint``'s writes the emulator stored since its last reset; ``None``
+    for an endpoint whose repeat does no harm (a read, an update, a delete)."""
+    if (family, endpoint) == (Family.PROJECT, "sendMessage"):
+        return len(emulator.ledger)
+    if (family, endpoint) == (Family.PROJECT, "makeOutboundCall"):
+        return len(emulator.calls)
+    if (family, endpoint) == (Family.PROJECT, "createSession"):
+        return None  # a second session is harmless, and not in a ledger
+    writes = [write for write in emulator.writes if write.endpoint == endpoint]
+    return len(writes) if writes or _creates(endpoint) else None
+
+
+def _creates(endpoint: str) -> bool:
+    from yourgpt_async._endpoints import Safety, registry
+
+    return registry()[endpoint].safety in (Safety.CREATE, Safety.CALL)

@@ -18,11 +18,13 @@ KEY = "apk-HOSTILE-secret-key-0123456789"
 
 @attrs.frozen
 class Request:
-    """What the client sent: the endpoint name (last path part), headers and the parsed body."""
+    """What the client sent: the endpoint name (last path part), headers, the parsed body and
+    the whole path."""
 
     endpoint: str
     headers: dict[str, str]
     body: Any
+    path: str = ""
 
 
 Reply = bytes | Callable[[Request], bytes]
@@ -145,7 +147,7 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
         body = json.loads(raw) if raw else None
     except ValueError:
         body = raw
-    return Request(path.rstrip("/").rpartition("/")[2], headers, body)
+    return Request(path.rstrip("/").rpartition("/")[2], headers, body, path)
 
 
 def reachable_text(error: BaseException) -> list[str]:

@@ -1,4 +1,4 @@
-"""The :class:`Emulator`: YourGPT's Project Integration API, imitated in memory with aiohttp.
+"""The :class:`Emulator`: YourGPT's API, both families, imitated in memory with aiohttp.
 
 It owns serving (the app, its routes, start and stop), the record of requests and the counts read
 from it, and the request cycle: the ``FaultPlan`` first, then the API key and the rate limit, then
@@ -89,6 +89,16 @@ class Emulator:
       body may carry ``filter`` as JSON text.
     - getSessionMessages lists a session's messages by id; the order field may be named
       ``orderBy`` or ``order``.
+    - getChatbotExecutionLogs lists what the bot did, newest first unless ``orderBy=ASC``: each
+      AI answer logs an ``ai_reply`` action. Its ``session_uid`` is a bare number in every other
+      entry, as the pages disagree.
+    - searchIndexDocument finds the chunks (paragraphs) of the project's documents that share
+      words with the query, best first (score: the share of the query's words a chunk has),
+      paged by ``offset``; ``node_id`` keeps one document. The first project starts trained on
+      ``SAMPLE_DOCUMENT``; :meth:`add_document` adds more. A plan without it (:meth:`set_plan`)
+      answers 403.
+    - makeOutboundCall checks ``call_to`` (E.164) and records the call in :attr:`calls`; no
+      phone rings.
     - Pages: page ``p`` of size ``l`` holds items ``[(p-1)*l : p*l]``; ``total`` counts all items.
     - Every answer, errors and faults included, carries an ``x-request-id`` header, unique per
       request and kept in its :class:`RequestRecord`.

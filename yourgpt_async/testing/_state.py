@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_WIDGET_UID",
     "OTHER_WIDGET_UID",
+    "SAMPLE_DOCUMENT",
     "CallRecord",
     "Document",
     "LedgerEntry",
@@ -34,6 +35,13 @@ DEFAULT_WIDGET_UID = "5f0c2a7e-8d41-4b6a-9c3e-1a2b3c4d5e6f"
 """The widget an :class:`Emulator` has by default, in the default key's project ``"project-1"``."""
 OTHER_WIDGET_UID = "9e8d7c6b-5a49-4382-a716-0f1e2d3c4b5a"
 """A widget of another project (``"project-2"``): using it with the default key gives HTTP 403."""
+
+SAMPLE_DOCUMENT = (
+    "Our support team answers on weekdays, from 9:00 to 17:00 CET.\n\n"
+    "To reset your password, open Settings > Security and choose Reset password.\n\n"
+    "Passwords must be at least 12 characters long."
+)
+"""What the first project's bot is trained on from the start, for knowledge-base search."""
 
 _FIRST_SESSION_UID = 17226012685401506
 _FIRST_SESSION_ID = 5263071
@@ -220,6 +228,8 @@ class State:
         self._log_ids = itertools.count(_FIRST_LOG_ID)
         self._doc_ids = itertools.count(_FIRST_DOC_ID)
         self._call_ids = itertools.count(1)
+        first = next(iter(self.project_ids))
+        self.add_document(first, SAMPLE_DOCUMENT)
         self._session_uids = itertools.count(_FIRST_SESSION_UID)
         self._session_ids = itertools.count(_FIRST_SESSION_ID)
         self._message_ids = itertools.count(_FIRST_MESSAGE_ID)

@@ -18,9 +18,8 @@ from typing import Any, Final, TypeVar
 import aiohttp
 
 from . import _validate as check
-from ._bulk import BulkInput, BulkRun, BulkSummary
 from ._calls import Caller, Timeout, request_headers
-from ._config import RateLimit, RetryPolicy, Timeouts
+from ._config import DEFAULT_MAX_CONCURRENCY, RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
 from ._listing import ListingMethods
 from ._models import ChatMode, Message, Priority, SendBy, Session, SessionState
@@ -42,6 +41,7 @@ from ._wire import (
     SEND_MESSAGE,
     UPDATE_SESSION,
 )
+from .bulk import BulkInput, BulkRun, BulkSummary
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
@@ -105,7 +105,7 @@ class AsyncClient(ListingMethods):
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | LimiterFactory | None = None,
-        max_concurrency: int = 64,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         session: aiohttp.ClientSession | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         default_headers: Mapping[str, str] | None = None,

@@ -50,6 +50,15 @@ def is_retryable(kind: FailureKind, *, idempotent: bool, policy: RetryPolicy) ->
     return False
 
 
+# What to do about a call that may have taken effect, by endpoint ("": any other).
+_IN_DOUBT_ADVICE: Final = {
+    "": "it may or may not have taken effect; check (e.g. get_session_messages) before sending "
+    "again, or pass RetryPolicy(retry_unsafe=True) to resend automatically",
+    "createSession": "a session may or may not have been created; an unused session does no "
+    "harm, so it is safe to create another (get_sessions lists them)",
+}
+
+
 def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: str) -> YourGPTError:
     """Turn an ambiguous failure of a non-idempotent call into DeliveryUnknownError."""
     if isinstance(error, DeliveryUnknownError):
@@ -65,9 +74,8 @@ def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: str) -> YourGP
         cause = error.__cause__
         what = f"no answer came back ({type(cause).__name__ if cause else 'connection lost'})"
     unknown = DeliveryUnknownError(
-        f"{endpoint}: the request was sent but {what}, so it may or may not have taken "
-        "effect; check (e.g. get_session_messages) before sending again, or pass "
-        "RetryPolicy(retry_unsafe=True) to resend automatically",
+        f"{endpoint}: the request was sent but {what}, so "
+        + _IN_DOUBT_ADVICE.get(endpoint, _IN_DOUBT_ADVICE[""]),
         endpoint=endpoint,
     )
     unknown.__cause__ = error

@@ -106,7 +106,7 @@ def api_key(key: object) -> str:
     control characters. The message never contains the key itself."""
     if key is None:
         raise ConfigurationError(
-            "no API key: pass api_key= (or --api-key) or set the YOURGPT_API_KEY environment "
+            "no API key: pass api_key= to AsyncClient, or set the YOURGPT_API_KEY environment "
             "variable"
         )
     if not isinstance(key, str) or not key.strip():
@@ -188,6 +188,16 @@ def message_text(message: object) -> str:
         )
     if not message.strip():
         raise ConfigurationError(f"message must not be empty or blank, got {message!r}")
+    if not message.isascii():
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError as error:  # a lone surrogate: not text, cannot be sent
+            raise ConfigurationError(
+                f"message has a lone surrogate (U+{ord(message[error.start]):04X}) at position "
+                f"{error.start}, which is not a character and cannot be sent as UTF-8; it "
+                "usually comes from text cut in the middle of an emoji or decoded with the "
+                "wrong codec"
+            ) from None
     return message
 
 

@@ -48,26 +48,33 @@ def test_a_failed_start_raises_and_a_later_start_works() -> None:
         port = taken.getsockname()[1]
         emulator = EmulatorThread(port=port)
         for _ in range(2):
-            result: list[BaseException] = []
-            attempt = threading.Thread(target=_start, args=(emulator, result), daemon=True)
-            attempt.start()
-            attempt.join(timeout=20)
-            assert not attempt.is_alive(), "start() hung"
-            [error] = result
+            error = _start_within(emulator, seconds=20)
             assert isinstance(error, RuntimeError)
             assert isinstance(error.__cause__, OSError)
-    emulator.start()
     try:
+        assert _start_within(emulator, seconds=20) is None
         assert new_session(emulator)
     finally:
         emulator.stop()
 
 
-def _start(emulator: EmulatorThread, result: list[BaseException]) -> None:
-    try:
-        emulator.start()
-    except BaseException as error:  # handed to the test
-        result.append(error)
+def _start_within(emulator: EmulatorThread, *, seconds: float) -> BaseException | None:
+    """Start ``emulator`` in a thread of its own; its error, or None. Fails if it hangs."""
+    result: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            emulator.start()
+        except BaseException as error:  # handed to the test
+            result.append(error)
+        else:
+            result.append(None)
+
+    attempt = threading.Thread(target=start, daemon=True)
+    attempt.start()
+    attempt.join(timeout=seconds)
+    assert result, "start() hung"
+    return result[0]
 
 
 def test_the_emulator_is_not_reachable_before_start() -> None:

@@ -404,7 +404,9 @@ def test_bulk_refuses_another_inputs_journal(
     other = write_jsonl(tmp_path / "b.jsonl", [{"session_uid": uid, "message": "b"}])
     assert main(["bulk", str(first), "--journal", str(journal)]) == 0
     assert main(["bulk", str(other), "--journal", str(journal)]) == 2
-    assert "was written for a different input" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "was written for a different input" in err
+    assert "delete the journal, or pass --journal PATH" in err
     assert delivered(yourgpt_env) == ["a"]
 
 

@@ -71,6 +71,7 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\bget_sessions lists them", "`yourgpt-async sessions` lists them"),
         (r"\(see RateLimit\)", "(bulk --rate)"),
+        (r"\bpass (?:a new|another) journal path\b", "delete the journal, or pass --journal PATH"),
         (
             r"state='resolved' cannot be combined with chat_mode",
             "--state resolved cannot be combined with --chat-mode",

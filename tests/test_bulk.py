@@ -448,3 +448,39 @@ def test_send_many_needs_a_widget(
     client = make_client(widget_uid=None)
     with pytest.raises(ConfigurationError, match="widget_uid"):
         client.send_many([])
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+async def test_duplicate_keys_in_a_list_are_refused_before_anything_is_sent(
+    client: AsyncClient, emulator: Emulator
+) -> None:
+    """Two items of a list with one key: send_many raises naming both, and sends nothing."""
+    uid = await session_uid(client)
+    items = [BulkItem(uid, "a", key="k1"), BulkItem(uid, "b", key="k2"), (uid, "c", "user", "k1")]
+    with pytest.raises(ConfigurationError, match=r"items 0 and 2 have the same key 'k1'"):
+        client.send_many(items)
+    assert emulator.request_count("sendMessage") == 0
+
+
+async def test_a_duplicate_key_in_a_lazy_input_fails_that_item(
+    client: AsyncClient, emulator: Emulator, tmp_path: Path
+) -> None:
+    """In a generator, the second item with a key fails (not sent, not skipped silently), the
+    others are sent; a resume skips the first as sent and fails the second again."""
+    uid = await session_uid(client)
+
+    def items() -> Iterator[BulkItem]:
+        yield from (BulkItem(uid, text, key=key) for text, key in [("a", "k1"), ("b", "k2")])
+        yield BulkItem(uid, "c", key="k1")
+
+    journal = tmp_path / "run.jsonl"
+    first = await collect(client.send_many(items(), journal=journal, ordered=True))
+    assert [type(o).__name__ for o in first] == ["Sent", "Sent", "Failed"]
+    assert isinstance(first[2], Failed)
+    assert "key 'k1' is an earlier item's too" in str(first[2].error)
+    assert emulator.delivered("c") == 0
+    again = await collect(client.send_many(items(), journal=journal))
+    assert [(type(o).__name__, o.index) for o in again] == [("Failed", 2)]
+    assert emulator.delivered("a") == emulator.delivered("b") == 1

@@ -279,7 +279,7 @@ def test_send_reconcile(yourgpt_env: EmulatorThread, capsys: pytest.CaptureFixtu
 
 def test_start_times_read_from_a_journal(tmp_path: Path) -> None:
     """The earliest start of each item left open or in doubt; ended ones and junk are skipped."""
-    from yourgpt_async._bulk._starts import read_start_times
+    from yourgpt_async.bulk._starts import read_start_times
 
     journal = tmp_path / "run.journal"
     assert read_start_times(journal) == {}  # no journal yet

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from _fakes import new_session, write_jsonl
+from _hostile import KEY, HostileServer, Request, success
 
 import yourgpt_async
 from yourgpt_async._cli import main
@@ -21,6 +24,7 @@ from yourgpt_async._cli._parser import build_parser
 from yourgpt_async.testing import EmulatorThread, Fault
 
 Captured = pytest.CaptureFixture[str]
+UID = "17226012685401506"
 
 
 def delivered(emulator: EmulatorThread) -> list[str]:
@@ -400,7 +404,9 @@ def test_bulk_refuses_another_inputs_journal(
     other = write_jsonl(tmp_path / "b.jsonl", [{"session_uid": uid, "message": "b"}])
     assert main(["bulk", str(first), "--journal", str(journal)]) == 0
     assert main(["bulk", str(other), "--journal", str(journal)]) == 2
-    assert "was written for a different input" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "was written for a different input" in err
+    assert "delete the journal, or pass --journal PATH" in err
     assert delivered(yourgpt_env) == ["a"]
 
 
@@ -429,13 +435,13 @@ def test_bulk_progress_lines_and_bar(
     source = write_jsonl(
         tmp_path / "in.jsonl", [{"session_uid": uid, "message": f"p{i}"} for i in range(3)]
     )
-    assert main(["bulk", str(source), "--progress", "lines"]) == 0
+    assert main(["bulk", str(source), "--progress", "lines", "--no-journal"]) == 0
     assert "bulk: 3/3 done: sent 3, failed 0, in doubt 0" in capsys.readouterr().err
-    assert main(["bulk", str(source), "--progress", "bar"]) == 0
+    assert main(["bulk", str(source), "--progress", "bar", "--no-journal"]) == 0
     err = capsys.readouterr().err
     assert "3/3" in err
     assert "━" in err
-    assert main(["bulk", str(source), "--progress", "none"]) == 0
+    assert main(["bulk", str(source), "--progress", "none", "--no-journal"]) == 0
     assert capsys.readouterr().err == ""
 
 
@@ -527,7 +533,9 @@ def journal_records(journal: Path) -> list[dict[str, object]]:
 def test_bulk_interrupted_finishes_in_flight_and_exits_130(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
-    """On SIGINT/SIGTERM bulk stops taking items, settles those in flight and exits 130."""
+    """On SIGINT/SIGTERM bulk stops taking items, settles those in flight, says how to resume
+    and exits 130; its journal is kept next to the input without being asked for, so the same
+    command run again sends only what is left."""
     count, concurrency = 100, 4
     with EmulatorThread(ai_latency=0.01) as emulator:
         uid = new_session(emulator)
@@ -535,14 +543,14 @@ def test_bulk_interrupted_finishes_in_flight_and_exits_130(
             tmp_path / "in.jsonl",
             [{"session_uid": uid, "message": f"i{i}"} for i in range(count)],
         )
-        journal = tmp_path / "journal.jsonl"
+        journal = tmp_path / "in.jsonl.journal"
         env = {
             **os.environ,
             "YOURGPT_API_KEY": emulator.api_key,
             "YOURGPT_WIDGET_UID": emulator.widget_uid,
             "YOURGPT_BASE_URL": emulator.base_url,
         }
-        argv = [str(source), "--journal", str(journal), "--concurrency", str(concurrency)]
+        argv = [str(source), "--concurrency", str(concurrency)]
         with subprocess.Popen(
             [sys.executable, "-m", "yourgpt_async", "bulk", *argv, "--json"],
             stdout=subprocess.PIPE,
@@ -558,6 +566,7 @@ def test_bulk_interrupted_finishes_in_flight_and_exits_130(
             process.send_signal(signum)
             out, err = process.communicate(timeout=20)
         assert process.returncode == 130, err
+        assert f"to resume, run the same command again: the journal {journal}" in err
 
         summary = json.loads(out)
         assert summary["interrupted"] is True
@@ -595,3 +604,385 @@ def test_emulator_command_takes_the_emulators_own_options() -> None:
     assert args.rate_limit == EmulatorRateLimit(5.0, 2)
     bare = build_parser().parse_args(["emulator"])
     assert getattr(bare, "api_key", None) is None  # the emulator then uses its own key
+
+
+# -- bulk: the journal by default, keys, CSV records, reasons ------------------------------------
+
+
+def test_bulk_keeps_a_journal_next_to_the_input_so_a_rerun_resumes(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """Without --journal, bulk journals to FILE.journal: the same command run again sends only
+    what did not go (here the item refused the first time), and says it is resuming."""
+    uid = new_session(yourgpt_env)
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"session_uid": uid, "message": f"r{i}"} for i in range(5)]
+    )
+    yourgpt_env.emulator.fault_plan.add("sendMessage", Fault.status(400))
+    argv = ["bulk", str(source), "--json", "--concurrency", "1"]
+    assert main(argv) == 1
+    assert (tmp_path / "in.jsonl.journal").is_file()
+    capsys.readouterr()
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    again = json.loads(captured.out)
+    assert (again["sent"], again["skipped"]) == (1, 4)
+    assert again["journal"] == str(tmp_path / "in.jsonl.journal")
+    assert "resuming from the journal" in captured.err
+    assert sorted(delivered(yourgpt_env)) == [f"r{i}" for i in range(5)]
+
+
+def test_bulk_no_journal_keeps_none(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """--no-journal writes no journal (and cannot be combined with --journal)."""
+    uid = new_session(yourgpt_env)
+    source = write_jsonl(tmp_path / "in.jsonl", [{"session_uid": uid, "message": "once"}])
+    assert main(["bulk", str(source), "--no-journal"]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.jsonl"]
+    assert main(["bulk", str(source), "--no-journal", "--journal", "j"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_bulk_refuses_a_key_used_twice_before_sending(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """Two lines with one key: exit 2 naming both lines, and nothing is sent."""
+    uid = new_session(yourgpt_env)
+    source = tmp_path / "in.csv"
+    source.write_text(f"session_uid,message,key\n{uid},a,k1\n{uid},b,k2\n{uid},c,k1\n")
+    assert main(["bulk", str(source)]) == 2
+    assert "lines 2 and 4 have the same key 'k1'" in capsys.readouterr().err
+    assert delivered(yourgpt_env) == []
+
+
+def test_bulk_counts_csv_records_not_lines(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """Quoted fields over several lines: the progress counts 3 records, not 9 lines."""
+    uid = new_session(yourgpt_env)
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "session_uid,message\n"
+        + "".join(f'{uid},"message {i}\nits second line\nits third"\n' for i in range(3))
+    )
+    assert main(["bulk", str(source), "--progress", "lines"]) == 0
+    assert "bulk: 3/3 done: sent 3" in capsys.readouterr().err
+
+
+def test_bulk_says_once_that_a_csv_has_no_usable_header(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """uid,message,key rows without a header: one error (exit 2), not one line per row."""
+    uid = new_session(yourgpt_env)
+    source = tmp_path / "in.csv"
+    source.write_text("".join(f"{uid},hello {i},order-{i}\n" for i in range(20)))
+    assert main(["bulk", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the first line is not a header" in err
+    assert delivered(yourgpt_env) == []
+
+
+def test_bulk_concurrency_defaults_to_the_librarys() -> None:
+    """bulk --concurrency defaults to AsyncClient's max_concurrency, one shared constant."""
+    import inspect
+
+    from yourgpt_async import AsyncClient
+
+    library = inspect.signature(AsyncClient).parameters["max_concurrency"].default
+    args = build_parser().parse_args(["bulk", "in.jsonl"])
+    assert args.concurrency == library == 64
+    assert f"default: {library}" in _help("bulk")
+
+
+def test_progress_says_what_bounds_the_run() -> None:
+    """The progress line names the concurrency when every place is taken and nothing waits
+    for the rate limit, and the rate limit when requests wait for their turn."""
+    from yourgpt_async import BulkSummary
+    from yourgpt_async._cli._progress import what_limits
+
+    full = BulkSummary(in_flight=16, at_capacity=True)
+    assert what_limits(full, 16).startswith("limited by --concurrency 16")
+    paced = BulkSummary(in_flight=16, waiting=12, at_capacity=True)
+    assert what_limits(paced, 16) == "12 of 16 in flight waiting for the rate limit"
+    assert what_limits(BulkSummary(in_flight=3), 16) == ""
+
+
+def _forget_ends(journal: Path, count: int) -> None:
+    """Drop the end lines of the first ``count`` items, as if the run had been killed."""
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    keys = [json.loads(line)["k"] for line in lines[1:] if '"s":"start"' in line][:count]
+    journal.write_text(
+        "".join(
+            line
+            for line in lines
+            if not (json.loads(line).get("k") in keys and '"s":"start"' not in line)
+        ),
+        encoding="utf-8",
+    )
+
+
+def test_bulk_resume_groups_alike_in_doubt_items_in_plain_words(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """Items an earlier (killed) run started and never ended: one grouped reason that says so
+    truthfully, with no key and no word cut, and CLI advice rather than Python."""
+    uid = new_session(yourgpt_env)
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"session_uid": uid, "message": f"m{i}", "key": f"order-{i}"} for i in range(6)],
+    )
+    assert main(["bulk", str(source)]) == 0
+    _forget_ends(tmp_path / "in.jsonl.journal", 4)
+    capsys.readouterr()
+    assert main(["bulk", str(source)]) == 1
+    out = capsys.readouterr().out
+    [reason] = [line for line in out.splitlines() if line.startswith("  ")]
+    assert reason.startswith("  4 × in doubt: started by an earlier run that stopped")
+    assert "before recording its outcome" in reason
+    assert "order-" not in out
+    assert "--resend-in-doubt" in reason
+    assert "resend_in_doubt" not in reason
+    assert "…" not in reason  # whole, not cut
+    capsys.readouterr()
+    assert main(["bulk", str(source)]) == 1  # the same, truthfully, on the next resume
+    assert "4 × in doubt: started by an earlier run that stopped" in capsys.readouterr().out
+
+
+def test_reasons_never_cut_a_word() -> None:
+    """A long reason is cut between words, with an ellipsis."""
+    from yourgpt_async import BadRequestError, BulkItem, Failed
+    from yourgpt_async._cli._bulk_command import reason_of
+
+    words = " ".join(f"word{i}" for i in range(200))
+    error = BadRequestError(words, status=400, body=None, endpoint="sendMessage")
+    reason = reason_of(Failed(item=BulkItem("1", "x"), error=error, key="#0:0", index=0))
+    assert reason.endswith(" …")
+    assert all(word.startswith("word") for word in reason.split(": ", 1)[1][:-2].split())
+
+
+# -- terminal output ---------------------------------------------------------------------------
+
+HOSTILE_TEXT = "\x1b[2J\x1b]0;owned\x07visible\x9b31m\rtext\x1bc"
+
+
+def test_sessions_on_a_terminal_prints_chat_text_as_it_is(
+    yourgpt_env: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal, `sessions` draws a table without reading chat text as rich markup: a
+    last message with "[/b]" or "[red]" is shown as typed."""
+    uid = new_session(yourgpt_env)
+    assert main(["send", uid, "closing [/b] tag and [red]colour[/red]", "--as", "operator"]) == 0
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["sessions"]) == 0
+    assert "closing [/b] tag and [red]colour[/red]" in terminal.getvalue()
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
+def test_service_text_reaches_the_terminal_without_control_sequences(
+    server: HostileServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Captured,
+    terminal: bool,
+) -> None:
+    """Chat text holding escape sequences (clear screen, retitle, 8-bit CSI, carriage return)
+    is printed by messages, send, sessions and demo without them; its text stays."""
+    server.reply = _hostile_replies
+    if terminal:
+        monkeypatch.setattr(sys, "stdout", _Terminal())
+        monkeypatch.setenv("COLUMNS", "200")
+    connection = ["--api-key", KEY, "--base-url", server.base_url, "--widget-uid", "w"]
+    for argv in (["messages", UID], ["send", UID, "hi"], ["sessions"], ["demo"]):
+        assert main([*connection, *argv]) == 0, argv
+    printed = sys.stdout.getvalue() if terminal else capsys.readouterr().out  # type: ignore[attr-defined]
+    # (rich styles its own text on a terminal: only the chat text's sequences must be gone)
+    for control in ("\x1b[2J", "\x1b]", "\x07", "\x9b", "\r", "\x1bc"):
+        assert control not in printed
+    assert printed.count("visibletext") >= 4
+
+
+def _hostile_replies(request: Request) -> bytes:
+    """Replies for every endpoint of the demo, each message carrying HOSTILE_TEXT."""
+    session = {"session_uid": UID, "chat_mode": "bot", "state": "pending"}
+    message = {"id": 1, "message": HOSTILE_TEXT, "send_by": "assistant", "session_uid": UID}
+    data: object = {
+        "createSession": session,
+        "updateSession": session,
+        "sendMessage": message,
+        "getSessionMessages": [message],
+        "getSessions": [{**session, "last_message": HOSTILE_TEXT}],
+    }[request.endpoint]
+    return success(data, total=1) if isinstance(data, list) else success(data)
+
+
+def test_terminal_safe_keeps_text_and_drops_sequences() -> None:
+    """Pure: CSI, OSC (ended or not), DCS, 8-bit C1 and lone controls go; text, tabs and
+    newlines stay; \\r\\n becomes \\n."""
+    from yourgpt_async._cli._output import dumps, terminal_safe
+
+    assert terminal_safe("a\x1b[1;31mb\x1b[0mc") == "abc"
+    assert terminal_safe("a\x1b]0;title\x07b\x1b]8;;http://x\x1b\\c") == "abc"
+    assert terminal_safe("a\x1bPq#0\x1b\\b\x9b2Jc\x90data\x9cd") == "abcd"
+    assert terminal_safe("tab\tnew\r\nline\rx\x08y\x7f") == "tab\tnew\nlinexy"
+    assert terminal_safe("日本 ü €") == "日本 ü €"
+    assert "\x9b" not in dumps({"m": "\x9b2J"})
+    assert json.loads(dumps({"m": "\x9b2J"})) == {"m": "\x9b2J"}
+
+
+# -- advice for the reader ---------------------------------------------------------------------
+
+
+def test_create_session_in_doubt_advises_about_sessions(
+    yourgpt_env: EmulatorThread, capsys: Captured
+) -> None:
+    """A create-session whose answer was lost advises what makes sense for a session, in the
+    command line's terms: list the sessions; never check messages or set a RetryPolicy."""
+    yourgpt_env.emulator.fault_plan.add("createSession", Fault.drop_after())
+    assert main(["create-session"]) == 1
+    err = capsys.readouterr().err
+    assert "a session may or may not have been created" in err
+    assert "`yourgpt-async sessions` lists them" in err
+    for wrong in ("messages", "RetryPolicy", "get_session", "sending again"):
+        assert wrong not in err
+
+
+def test_library_messages_give_python_advice_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    """No message of the library (outside the command lines) names a command-line flag: its
+    reader writes Python. The command line says the same with its flags."""
+    import ast
+
+    package = Path(yourgpt_async.__file__).parent
+    flags = []
+    for path in package.rglob("*.py"):
+        if "_cli" in path.parts or path.name in ("_cli.py", "__main__.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        # A string standing alone as a statement is documentation (a docstring), not a message.
+        docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+        for node in ast.walk(tree):
+            if id(node) in docstrings:
+                continue  # documentation may speak of the command line
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                flags += [f"{path.name}: {node.value}" for _ in re.findall(r" --[a-z]", node.value)]
+    assert flags == []
+    monkeypatch.delenv("YOURGPT_API_KEY", raising=False)
+    with pytest.raises(yourgpt_async.ConfigurationError) as raised:
+        yourgpt_async.AsyncClient(widget_uid="w")
+    assert "pass api_key= to AsyncClient" in str(raised.value)
+    assert "--api-key" not in str(raised.value)
+    assert main(["sessions"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --api-key, or set the YOURGPT_API_KEY" in err
+    assert "api_key=" not in err
+
+
+# -- help and completion -----------------------------------------------------------------------
+
+
+def _help(*argv: str) -> str:
+    """What `yourgpt-async ARGV --help` prints."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--help"])
+    return out.getvalue()
+
+
+def test_send_help_describes_only_options_it_has() -> None:
+    """`send --help` says nothing of a journal, which send does not keep; bulk's does."""
+    assert "journal" not in _help("send")
+    assert "--journal" in _help("bulk")
+    assert "--no-journal" in _help("bulk")
+
+
+def test_every_command_help_ends_with_examples_that_parse() -> None:
+    """Each command's --help ends with examples, and each example is a valid command line."""
+    import shlex
+
+    from yourgpt_async._cli._parser import EXAMPLES
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(EXAMPLES) == set(commands.choices)
+    for name, lines in EXAMPLES.items():
+        text = _help(name)
+        assert "examples:" in text, name
+        for line in lines:
+            assert line in text, (name, line)
+            command = re.split(r"\s{2,}", line)[0]
+            found = re.search(r"yourgpt-async\s+([^)]*)", command)
+            assert found is not None, line
+            argv = shlex.split(found.group(1).replace("$uid", "17226012685401506"))
+            assert argv[0] == name, line
+            build_parser().parse_args(argv)  # SystemExit (a failed test) on a bad example
+    assert "examples:" in _help()
+
+
+def _complete(script: str, *words: str, cwd: Path) -> list[str]:
+    """What the bash completion ``script`` offers for the command line ``words``."""
+    program = (
+        f"{script}\nCOMP_WORDS=({' '.join(shlex_quote(w) for w in words)}); "
+        "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _yourgpt_async; "
+        'printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(
+        ["bash", "-c", program], capture_output=True, text=True, cwd=cwd, timeout=30, check=True
+    )
+    return done.stdout.split()
+
+
+def shlex_quote(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)
+
+
+def test_bash_completion_completes_commands_options_and_values(
+    tmp_path: Path, capsys: Captured
+) -> None:
+    """`completion bash` prints a script that bash runs: it completes commands, each
+    command's options, their choices, and file names where a file is expected."""
+    assert main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    (tmp_path / "messages.csv").write_text("")
+    cases = {
+        ("yourgpt-async", "bu"): ["bulk"],
+        ("yourgpt-async", "bulk", "--no"): ["--no-journal"],
+        ("yourgpt-async", "bulk", "--format", ""): ["auto", "jsonl", "csv"],
+        ("yourgpt-async", "bulk", "mess"): ["messages.csv"],
+        ("yourgpt-async", "send", "1", "--as", "op"): ["operator"],
+        ("yourgpt-async", "messages", "1", "--order", ""): ["ASC", "DESC"],
+        ("yourgpt-async", "completion", ""): ["bash", "zsh"],
+        ("yourgpt-async", "--api-key", "k", "sessions", "--li"): ["--limit"],
+    }
+    for words, expected in cases.items():
+        assert _complete(script, *words, cwd=tmp_path) == expected, words
+
+
+def test_zsh_completion_loads_in_zsh(capsys: Captured) -> None:
+    """`completion zsh` prints a script that zsh loads after compinit, registering the
+    completion of yourgpt-async."""
+    import shutil
+
+    assert main(["completion", "zsh"]) == 0
+    script = capsys.readouterr().out
+    assert "bashcompinit" in script
+    zsh = shutil.which("zsh")
+    if zsh is None:
+        if os.environ.get("CI"):
+            pytest.fail("zsh is not installed (.ci/run installs it)")
+        pytest.skip("zsh is not installed")
+    program = (
+        "autoload -U compinit && compinit -u -D\n"
+        f"{script}\n"
+        'print -r -- "${_comps[yourgpt-async]}"'
+    )
+    done = subprocess.run(
+        [zsh, "-f", "-c", program], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() != ""

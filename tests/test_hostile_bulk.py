@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,15 @@ from yourgpt_async import (
     AsyncClient,
     AuthenticationError,
     BulkItem,
+    BulkRun,
+    BulkSummary,
     ConfigurationError,
     PermissionDeniedError,
     RateLimit,
     Sent,
 )
 from yourgpt_async._cli import main
+from yourgpt_async._cli._progress import what_limits
 
 UID = "17226012685401506"
 Captured = pytest.CaptureFixture[str]
@@ -294,3 +298,52 @@ def test_cli_ctrl_c_awaits_only_the_requests_on_the_wire(
     assert consistent(journal)
     assert cli(server, "bulk", str(source), "--journal", str(journal)) == 0
     assert server.count() == 16
+
+
+# -- what bounds a run ---------------------------------------------------------------------------
+
+
+async def _poll(run: BulkRun, done: Callable[[BulkSummary], bool]) -> BulkSummary:
+    """The run's summary once ``done`` holds of it (its requests reach the server meanwhile)."""
+    for _ in range(500):
+        summary = run.summary()
+        if done(summary):
+            return summary
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never reached: {run.summary()}")
+
+
+async def test_the_summary_shows_a_run_bound_by_its_concurrency(server: HostileServer) -> None:
+    """Every place taken and every request on the wire: at capacity, none waiting, and the
+    progress line says the concurrency is the limit."""
+    server.reply = echo()
+    server.release.clear()
+    async with client_for(server) as client:
+        run = client.send_many([(UID, f"m{i}") for i in range(6)], concurrency=2)
+        first = asyncio.ensure_future(anext(run))
+        assert await asyncio.to_thread(server.wait_for, 2)
+        summary = await _poll(run, lambda s: s.in_flight == 2 and s.at_capacity)
+        assert summary.waiting == 0
+        assert what_limits(summary, 2).startswith("limited by --concurrency 2: all 2 in flight")
+        server.release.set()
+        await first
+        assert len([o async for o in run]) == 5
+        assert run.summary().waiting == 0
+
+
+async def test_the_summary_shows_a_run_paced_by_the_rate_limit(server: HostileServer) -> None:
+    """At one request a second, the items in flight but the first wait for their turn: the
+    summary counts them as waiting, and the progress line blames the rate limit."""
+    server.reply = echo()
+    server.release.clear()
+    async with client_for(server, rate_limit=RateLimit(per_second=1)) as client:
+        run = client.send_many([(UID, f"m{i}") for i in range(8)], concurrency=4)
+        first = asyncio.ensure_future(anext(run))
+        assert await asyncio.to_thread(server.wait_for, 1)
+        summary = await _poll(run, lambda s: s.waiting == 3)
+        assert (summary.in_flight, summary.at_capacity) == (4, True)
+        assert what_limits(summary, 4) == "3 of 4 in flight waiting for the rate limit"
+        run.stop()
+        server.release.set()
+        await first
+        assert [o async for o in run] == []

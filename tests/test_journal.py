@@ -22,6 +22,9 @@ from yourgpt_async import (
     DeliveryUnknownError,
     Failed,
     InDoubt,
+    Limiter,
+    LimiterFactory,
+    Priority,
     RateLimit,
     Sent,
 )
@@ -317,6 +320,128 @@ async def test_a_damaged_line_is_refused(client: AsyncClient, uid: str, tmp_path
         await collect(client.send_many(messages(uid, 2), journal=journal))
 
 
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        DEEP,  # RecursionError in the JSON decoder
+        f'{{"k": "a", "s": "start", "t": {DEEP}}}',
+        '{"k": "#' + "9" * 5000 + ':0123456789abcdef", "s": "start"}',  # too many digits
+        '{"k": "' + "x" * (2 << 20) + '", "s": "start"}',  # a line of 2 MiB
+        '{"k": "a", "s": "start", "t": 1' + "0" * 5000 + "}",  # an int json cannot read
+        '{"k": ["a"], "s": "start"}',
+        '{"k": "a", "s": {"s": "sent"}}',
+        "\x00\xff",
+    ],
+    ids=[
+        "nested",
+        "nested-field",
+        "long-position",
+        "long-line",
+        "huge-int",
+        "list-key",
+        "dict-status",
+        "binary",
+    ],
+)
+async def test_a_damaged_line_of_any_shape_says_the_file_is_damaged(
+    client: AsyncClient, uid: str, tmp_path: Path, line: str
+) -> None:
+    """Whatever a damaged line holds, resuming fails with "the file is damaged" naming the
+    line, never a RecursionError or MemoryError, and sends nothing."""
+    journal = tmp_path / "run.jsonl"
+    await collect(client.send_many(messages(uid, 2), journal=journal))
+    lines = journal.read_text().splitlines(keepends=True)
+    lines.insert(2, line + "\n")
+    journal.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
+    sent = len(await client.get_session_messages(uid, limit=100))
+    with pytest.raises(ConfigurationError, match=r"line 3: not a journal record.*damaged"):
+        await collect(client.send_many(messages(uid, 3), journal=journal))
+    assert len(await client.get_session_messages(uid, limit=100)) == sent
+
+
+async def test_a_far_position_is_read_without_allocating_for_it(
+    client: AsyncClient, uid: str, tmp_path: Path
+) -> None:
+    """A generated key at a huge position (a valid line) is replayed in bounded memory, and
+    the item at that position is recognised; the positions before it stay new."""
+    from yourgpt_async.bulk._journal import _read_history
+
+    journal = tmp_path / "run.jsonl"
+    await collect(client.send_many(messages(uid, 1), journal=journal))
+    with journal.open("a") as handle:
+        handle.write('{"k": "#999999999999999999:0123456789abcdef", "s": "sent"}\n')
+    with journal.open("rb") as handle:
+        history = _read_history(journal, handle)
+    assert len(history.positions) == 1
+    assert history.recorded_content(999999999999999999) == 0x0123456789ABCDEF
+    assert history.recorded_content(5) == 0
+
+
+async def test_a_closed_client_leaves_no_item_in_doubt(
+    make_client: Callable[..., AsyncClient], uid: str, tmp_path: Path
+) -> None:
+    """A run that ends because its client is closed (a raw error: no request left) records
+    each started item as not sent, so the resumed run sends them all, none in doubt."""
+    journal = tmp_path / "run.jsonl"
+    items = messages(uid, 3)
+    closed = make_client()
+    await closed.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await collect(closed.send_many(items, journal=journal, concurrency=1))
+    assert statuses(journal) == {records(journal)[1]["k"]: ["start", "failed"]}
+    resumed = await collect(make_client().send_many(items, journal=journal))
+    assert sorted((type(o).__name__, o.index) for o in resumed) == [
+        ("Sent", 0),
+        ("Sent", 1),
+        ("Sent", 2),
+    ]
+
+
+class _BrokenLimiter(LimiterFactory, Limiter):
+    """A limiter that fails with a raw error at its ``fail_at``-th turn."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.turns = 0
+        self.fail_at = fail_at
+
+    def make_limiter(self) -> Limiter:
+        return self
+
+    async def acquire(self, priority: Priority = Priority.INTERACTIVE) -> float:
+        self.turns += 1
+        if self.turns >= self.fail_at:
+            raise RuntimeError("the limiter's own store broke")
+        return 0.0
+
+    def on_success(self, ticket: float) -> None:
+        pass
+
+    def on_throttled(self, ticket: float, retry_after: float | None) -> None:
+        pass
+
+
+async def test_a_raw_limiter_error_leaves_no_item_in_doubt(
+    make_client: Callable[..., AsyncClient], emulator: Emulator, uid: str, tmp_path: Path
+) -> None:
+    """A limiter failing with a raw error ends the run; the items it stopped before their
+    request left are sent by the resumed run, not reported in doubt."""
+    journal = tmp_path / "run.jsonl"
+    items = messages(uid, 4)
+    broken = make_client(rate_limit=_BrokenLimiter(fail_at=3))
+    with pytest.raises(RuntimeError, match="store broke"):
+        await collect(broken.send_many(items, journal=journal, concurrency=1))
+    await broken.aclose()
+    first = {item.message for item in items if emulator.delivered(item.message)}
+    resumed = await collect(make_client().send_many(items, journal=journal))
+    assert not [o for o in resumed if isinstance(o, InDoubt)]
+    assert all(isinstance(o, Sent) for o in resumed)
+    assert len(resumed) == 4 - len(first)
+    assert all(emulator.delivered(item.message) == 1 for item in items)
+
+
 async def test_an_unusable_journal_path_is_a_clear_error(
     client: AsyncClient, uid: str, tmp_path: Path
 ) -> None:
@@ -415,7 +540,8 @@ async def test_killed_run_resumes_without_sending_a_confirmed_item_twice(tmp_pat
 
 def test_the_resume_index_keeps_every_key_as_it_grows() -> None:
     """The journal's key table finds every key and its flags after growing many times."""
-    from yourgpt_async._bulk._journal import _DOUBT, _OPEN, _SENT, _KeyTable
+    from yourgpt_async.bulk._journal import _DOUBT, _OPEN, _SENT
+    from yourgpt_async.bulk._keys import KeyTable as _KeyTable
 
     table = _KeyTable()
     codes = [_KeyTable.code(f"key-{i}") for i in range(5000)]

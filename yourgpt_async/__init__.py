@@ -1,16 +1,5 @@
 """yourgpt-async: an asyncio SDK for YourGPT's chatbot API."""
 
-from ._bulk import (
-    BulkInput,
-    BulkItem,
-    BulkOutcome,
-    BulkRun,
-    BulkSummary,
-    Failed,
-    InDoubt,
-    Sent,
-)
-from ._bulk._protocol import BulkClient
 from ._client import DEFAULT_BASE_URL, AsyncClient, RawResponses
 from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import (
@@ -36,6 +25,17 @@ from ._ratelimit import Limiter, LimiterFactory
 from ._redis import RedisRateLimit
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
 from ._wire import RateHints
+from .bulk import (
+    BulkClient,
+    BulkInput,
+    BulkItem,
+    BulkOutcome,
+    BulkRun,
+    BulkSummary,
+    Failed,
+    InDoubt,
+    Sent,
+)
 from .platform import AsyncPlatformClient
 from .types import (
     AILogEntry,

@@ -19,7 +19,7 @@ from yarl import URL
 
 from . import _validate as check
 from ._calls import Caller, Timeout, request_headers
-from ._config import RateLimit, RetryPolicy, Timeouts
+from ._config import DEFAULT_MAX_CONCURRENCY, RateLimit, RetryPolicy, Timeouts
 from ._endpoints import Family
 from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._resource import RawResponses
@@ -43,9 +43,6 @@ DEFAULT_BASE_URL: Final = "https://api.yourgpt.ai/chatbot/v1"
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 """Replies over this many bytes (4 MiB) are refused unread; see ``max_response_bytes``."""
-
-DEFAULT_MAX_CONCURRENCY: Final = 64
-"""Most requests one client has in flight at once, unless told otherwise."""
 
 
 class BaseClient:

@@ -23,7 +23,6 @@ from ._base_client import (
     DEFAULT_MAX_RESPONSE_BYTES,
     BaseClient,
 )
-from ._bulk import BulkInput, BulkRun, BulkSummary
 from ._calls import Timeout
 from ._config import RateLimit, RetryPolicy
 from ._endpoints import Family
@@ -41,6 +40,7 @@ from ._project_api import (
 from ._ratelimit import LimiterFactory
 from ._resource import RawResponses, calls, iterates
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
+from .bulk import BulkInput, BulkRun, BulkSummary
 from .types import (
     ChatMode,
     ExecutionLog,

@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import attrs
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["RateLimit", "RetryPolicy", "Timeouts"]
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "RateLimit", "RetryPolicy", "Timeouts"]
+
+DEFAULT_MAX_CONCURRENCY: Final = 64
+"""Most requests of one client in flight at once, unless told otherwise: the default of
+``AsyncClient(max_concurrency=)``, of ``send_many`` and of ``yourgpt-async bulk --concurrency``."""
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

@@ -64,23 +64,16 @@ def _may_have_landed(kind: FailureKind) -> bool:
     return kind in _RETRIED_IF_SAFE
 
 
+_DEFAULT_ADVICE: Final = (
+    "it may or may not have taken effect; check before trying again, or pass "
+    "RetryPolicy(retry_unsafe=True) to try again without checking (a duplicate is then possible)"
+)
+
+
 def _advice(endpoint: Endpoint[Any]) -> str:
-    """What to do about a call left in doubt, for the programmer who made it."""
-    look = endpoint.check or "check whether it took effect"
-    if endpoint.safety is Safety.CALL:
-        return (
-            f"{look} before calling again; RetryPolicy(retry_outbound_calls=True) would call "
-            "again by itself, and may ring the person twice"
-        )
-    settle = (
-        "RetryPolicy(reconcile=True) to have the client check for you, or "
-        if endpoint.reconcile is not None
-        else ""
-    )
-    return (
-        f"{look} before trying again; pass {settle}RetryPolicy(retry_unsafe=True) to try again "
-        "without checking, accepting a possible duplicate"
-    )
+    """What to do about a call left in doubt, for the programmer who made it: the
+    declaration's own advice, which knows how that endpoint's effect can be checked."""
+    return endpoint.check or _DEFAULT_ADVICE
 
 
 def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: Endpoint[Any]) -> YourGPTError:
@@ -98,8 +91,7 @@ def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: Endpoint[Any])
         cause = error.__cause__
         what = f"no answer came back ({type(cause).__name__ if cause else 'connection lost'})"
     unknown = DeliveryUnknownError(
-        f"{endpoint.name}: the request was sent but {what}, so it may or may not have taken "
-        f"effect; {_advice(endpoint)}",
+        f"{endpoint.name}: the request was sent but {what}, so {_advice(endpoint)}",
         endpoint=endpoint.name,
     )
     unknown.__cause__ = error

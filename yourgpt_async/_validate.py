@@ -118,7 +118,9 @@ def positive_number(name: str, value: object, *, allow_none: bool = False) -> No
 def api_key(key: object) -> str:
     """A project's API key that can travel in an HTTP header (see :func:`credential`)."""
     return credential(
-        "api_key", key, "no API key: pass api_key= or set the YOURGPT_API_KEY environment variable"
+        "api_key",
+        key,
+        "no API key: pass api_key= to AsyncClient, or set the YOURGPT_API_KEY environment variable",
     )
 
 
@@ -127,8 +129,8 @@ def token(value: object) -> str:
     return credential(
         "token",
         value,
-        "no API token: pass token= or set the YOURGPT_API_TOKEN environment variable (an "
-        "organisation's token, made in Settings > API Tokens)",
+        "no API token: pass token= to AsyncPlatformClient, or set the YOURGPT_API_TOKEN "
+        "environment variable (an organisation's token, made in Settings > API Tokens)",
     )
 
 
@@ -222,6 +224,16 @@ def message_text(message: object) -> str:
         )
     if not message.strip():
         raise ConfigurationError(f"message must not be empty or blank, got {message!r}")
+    if not message.isascii():
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError as error:  # a lone surrogate: not text, cannot be sent
+            raise ConfigurationError(
+                f"message has a lone surrogate (U+{ord(message[error.start]):04X}) at position "
+                f"{error.start}, which is not a character and cannot be sent as UTF-8; it "
+                "usually comes from text cut in the middle of an emoji or decoded with the "
+                "wrong codec"
+            ) from None
     return message
 
 

@@ -6,7 +6,7 @@ The package's docstrings are Google style with reST inline markup, so that they 
 after a ``::``. This extension rewrites them when the docs are built:
 
 - a role becomes an autorefs link to the object's public path (``yourgpt_async.Sent``
-  rather than ``yourgpt_async._bulk._outcomes.Sent``), resolved from the documented object's
+  rather than ``yourgpt_async.bulk._outcomes.Sent``), resolved from the documented object's
   scope, then among the public names; a built-in (``ValueError``) becomes plain code. A name
   that resolves to nothing is left as a link that autorefs cannot resolve, so
   ``mkdocs build --strict`` fails;

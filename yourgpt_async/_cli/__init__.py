@@ -1,6 +1,7 @@
 """The ``yourgpt-async`` command line (also ``python -m yourgpt_async``).
 
-Commands: ``demo``, ``send``, ``sessions``, ``messages``, ``bulk`` and ``emulator``. The options
+Commands: ``demo``, ``create-session``, ``send``, ``update-session``, ``sessions``,
+``messages``, ``bulk``, ``emulator`` and ``completion`` (a bash or zsh script). The options
 ``--api-key``, ``--widget-uid`` and ``--base-url`` (before or after the command) fall back to
 ``YOURGPT_API_KEY``, ``YOURGPT_WIDGET_UID`` and ``YOURGPT_BASE_URL``. With the ``cli`` extra
 (rich) output is rich; without it, plain.
@@ -14,12 +15,14 @@ for ``bulk``, an item failed, in doubt or on a bad input line, 2 a usage or conf
 SIGTERM).
 
 This module runs a command and turns its errors into exit codes; ``_parser`` holds the
-arguments, ``_commands`` the simple commands, ``_bulk_command`` and ``_bulk_input`` the ``bulk``
-command and its input file, ``_output`` the printer, the results file and the exit codes.
+arguments, ``_commands`` the simple commands, ``_bulk_command`` and ``_progress`` the ``bulk``
+command (its input file is read by :func:`yourgpt_async.bulk.read_items`), ``_completion`` the
+shell completion scripts, ``_output`` the printer, the results file and the exit codes.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -29,7 +32,16 @@ from .._exceptions import ConfigurationError, YourGPTError
 from .._telemetry import setup_logging
 from ._bulk_command import bulk
 from ._commands import COMMANDS, run_emulator
-from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, Printer, in_flags, printable
+from ._completion import completion_script
+from ._output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Printer,
+    in_flags,
+    printable,
+)
 from ._parser import build_parser
 
 __all__ = ["main"]
@@ -48,14 +60,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose = getattr(args, "verbose", 0)
         if verbose:
             setup_logging("debug" if verbose > 1 else "info")
-        if args.command == "emulator":
-            return run_emulator(args, parser)
-        if args.command == "bulk":
-            return bulk(args, out)
-        return asyncio.run(COMMANDS[args.command](args, out))
+        return _run(args, parser, out)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except (YourGPTError, OSError) as error:
         message = f"yourgpt-async: {in_flags(str(error))}"
         print(printable(message, out.secrets, sys.stderr.encoding or "utf-8"), file=sys.stderr)
         return EXIT_USAGE if isinstance(error, ConfigurationError) else EXIT_FAILED
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Printer) -> int:
+    """Run the parsed command; returns the exit code."""
+    if args.command == "emulator":
+        return run_emulator(args, parser)
+    if args.command == "completion":
+        out.raw(completion_script(parser, args.shell))
+        return EXIT_OK
+    if args.command == "bulk":
+        return bulk(args, out)
+    return asyncio.run(COMMANDS[args.command](args, out))

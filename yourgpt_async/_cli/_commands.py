@@ -173,20 +173,22 @@ def _print_sessions(sessions: Sequence[Session], out: Printer) -> None:
             s.session_uid,
             str(s.state or ""),
             str(s.chat_mode or ""),
-            (s.last_message or "")[:40],
+            " ".join((s.last_message or "").split())[:40],
             "" if s.updated_at is None else s.updated_at.strftime("%Y-%m-%d %H:%M"),
         )
         for s in sessions
     ]
     if out.console is not None and out.console.is_terminal:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(*columns)
         # The uid is what people copy: never wrap or cut it, whatever the width.
         table.columns[0].no_wrap = True
         table.columns[0].min_width = max((len(row[0]) for row in rows), default=11)
         for row in rows:
-            table.add_row(*row)
+            # Text cells: chat text is shown as it is, never read as rich markup.
+            table.add_row(*(Text(out.clean(cell)) for cell in row))
         out.console.print(table)
         return
     out.line("\t".join(columns))

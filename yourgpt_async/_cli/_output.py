@@ -2,8 +2,10 @@
 the ``bulk --output`` results file, and the exit codes.
 
 Everything printed or written goes through :func:`printable` or :func:`dumps`: the API key is
-redacted (a service may echo it back), and text the output cannot encode (a lone surrogate in a
-reply, say) is escaped rather than crashing the command after the work is done.
+redacted (a service may echo it back), terminal control sequences are taken out (anyone who can
+post into a session could otherwise clear, retitle or rewrite the reader's terminal), and text
+the output cannot encode (a lone surrogate in a reply, say) is escaped rather than crashing the
+command after the work is done.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import IO, Any, TextIO
 
 import attrs
 
-from .._bulk import BulkOutcome, Failed, InDoubt, Sent
 from .._exceptions import redact
+from ..bulk import BulkOutcome, Failed, InDoubt, Sent
 
 __all__ = [
     "EXIT_FAILED",
@@ -32,6 +34,7 @@ __all__ = [
     "in_flags",
     "plain",
     "printable",
+    "terminal_safe",
 ]
 
 EXIT_OK = 0
@@ -50,17 +53,26 @@ def _encoding(stream: object) -> str:
 _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
-        (r"pass api_key=", "pass --api-key"),
-        (r"pass token=", "pass --token"),
+        (r"pass api_key= to AsyncClient,", "pass --api-key,"),
+        (r"pass token= to AsyncPlatformClient,", "pass --token,"),
         (r"pass widget_uid= to AsyncClient or to this call", "pass --widget-uid"),
+        (r"pass widget_uid= to AsyncClient or set", "pass --widget-uid, or set"),
+        (r"pass the key as api_key= \(", "pass the key with --api-key ("),
         (
-            r"look for it among the session's messages \(get_session_messages\) before trying "
-            r"again; pass .*accepting a possible duplicate",
+            r"Check the session's messages \(get_session_messages\), or resume with "
+            r"resend_in_doubt=True",
+            "Check the session's messages (`yourgpt-async messages SESSION_UID`), or run the "
+            "same command again with --resend-in-doubt",
+        ),
+        (
+            r"check \(e\.g\. get_session_messages\) before sending again, or pass "
+            r"RetryPolicy\(retry_unsafe=True\) to resend automatically",
             "check with `yourgpt-async messages SESSION_UID --order DESC --limit 5` before "
             "sending again",
         ),
         (r"\bget_sessions lists them", "`yourgpt-async sessions` lists them"),
         (r"\(see RateLimit\)", "(bulk --rate)"),
+        (r"\bpass (?:a new|another) journal path\b", "delete the journal, or pass --journal PATH"),
         (
             r"state='resolved' cannot be combined with chat_mode",
             "--state resolved cannot be combined with --chat-mode",
@@ -90,9 +102,30 @@ def in_flags(message: str) -> str:
     return message
 
 
+# An escape or control sequence a terminal acts on: CSI (ESC [ or the 8-bit CSI), OSC, DCS,
+# SOS, PM and APC strings up to their terminator (or the end of the text), and any other ESC
+# sequence. What is left of the C0 and C1 controls (bar tab and newline) goes too, so that no
+# byte reaches the terminal that it would act on.
+_CONTROL_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without the escape and control sequences a terminal would act on (a line break
+    ``\\r\\n`` becomes ``\\n``; tabs and newlines stay)."""
+    if text.isprintable():  # the usual case, at once
+        return text
+    return _CONTROL_SEQUENCE.sub("", text.replace("\r\n", "\n"))
+
+
 def printable(text: str, secrets: Sequence[str] = (), encoding: str = "utf-8") -> str:
-    """``text`` without the secrets, and with what ``encoding`` cannot encode escaped."""
-    text = redact(text, secrets)
+    """``text`` without the secrets or terminal control sequences, and with what ``encoding``
+    cannot encode escaped."""
+    text = terminal_safe(redact(text, secrets))
     try:
         text.encode(encoding)
     except UnicodeEncodeError:
@@ -108,7 +141,11 @@ def dumps(value: object, secrets: Sequence[str] = (), encoding: str = "utf-8") -
         text.encode(encoding)
     except UnicodeEncodeError:
         text = json.dumps(value, default=_json_default)
-    return redact(text, secrets)
+    # json escapes the C0 controls; DEL and the C1 controls (an 8-bit CSI) it leaves as they are.
+    return _C1.sub(lambda found: f"\\u{ord(found.group()):04x}", redact(text, secrets))
+
+
+_C1 = re.compile("[\x7f-\x9f]")
 
 
 class Printer:
@@ -126,7 +163,8 @@ class Printer:
             from rich.console import Console
         except ImportError:
             return
-        self.console = Console(file=stream, highlight=False)
+        # Chat text is printed as it is: no markup, no :emoji: codes, no highlighting.
+        self.console = Console(file=stream, highlight=False, emoji=False)
 
     def step(self, title: str) -> None:
         if self.console is not None:
@@ -134,12 +172,20 @@ class Printer:
         else:
             print(f"\n== {title}", file=self._stream)
 
+    def clean(self, text: str) -> str:
+        """``text`` as :meth:`line` would print it: see :func:`printable`."""
+        return printable(text, self.secrets, _encoding(self._stream))
+
     def line(self, text: str) -> None:
-        text = printable(text, self.secrets, _encoding(self._stream))
+        text = self.clean(text)
         if self.console is not None:
             self.console.print(text, markup=False, soft_wrap=True)
         else:
             print(text, file=self._stream)
+
+    def raw(self, text: str) -> None:
+        """Print text of this package's own as it is (a script for a shell, say)."""
+        print(text, end="", file=self._stream)
 
     def json(self, value: object) -> None:
         # Plain print, never rich: a script reads this.

@@ -6,9 +6,10 @@ import argparse
 from typing import TypeAlias
 
 from .. import __version__
+from .._config import DEFAULT_MAX_CONCURRENCY
 from .._models import ChatMode, SendBy, SessionState
 
-__all__ = ["build_parser"]
+__all__ = ["EXAMPLES", "build_parser"]
 
 
 def _positive_int(text: str) -> int:
@@ -56,22 +57,75 @@ def _connection_options(parser: argparse.ArgumentParser, default: object) -> Non
     )
 
 
-def _reconcile_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--reconcile",
-        action="store_true",
-        help="after a send with no usable answer, read the session back: found, it counts as "
-        "sent; missing, it is sent again; in doubt only when that cannot tell (with --journal, "
-        "also settles what an earlier run left in doubt)",
-    )
+_RECONCILE = (
+    "after a send with no usable answer, read the session back: found, it counts as sent; "
+    "missing, it is sent again; in doubt only when that cannot tell"
+)
 
 
 _Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-_EPILOG = """\
+_EXIT_CODES = """\
 exit codes: 0 success; 1 an API error, or for bulk an item failed, in doubt or on a bad line;
 2 usage or configuration error, or bulk stopped by a refused key (401/403); 130 interrupted
 (Ctrl-C or SIGTERM)"""
+
+_EPILOG = f"""\
+examples:
+  yourgpt-async demo
+  yourgpt-async send "$uid" "Do you ship to Norway?"
+  yourgpt-async bulk messages.csv
+  yourgpt-async COMMAND --help            each command's options, with examples
+
+{_EXIT_CODES}"""
+
+# Each command's --help ends with examples; tests parse every one of them.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "demo": (
+        "yourgpt-async demo                      against the embedded emulator",
+        "yourgpt-async demo --yes                against the service $YOURGPT_API_KEY opens",
+    ),
+    "create-session": (
+        "uid=$(yourgpt-async create-session)",
+        "yourgpt-async create-session --json",
+    ),
+    "send": (
+        'yourgpt-async send "$uid" "Do you ship to Norway?"',
+        'yourgpt-async send "$uid" "Dana here, from billing." --as operator',
+        'yourgpt-async send "$uid" "Hello" --reconcile --json',
+    ),
+    "update-session": (
+        'yourgpt-async update-session "$uid" --chat-mode bot',
+        'yourgpt-async update-session "$uid" --state resolved --segment vip,billing',
+    ),
+    "sessions": (
+        "yourgpt-async sessions --limit 20",
+        "yourgpt-async sessions --page 2 --json",
+    ),
+    "messages": (
+        'yourgpt-async messages "$uid"',
+        'yourgpt-async messages "$uid" --order DESC --limit 5 --json',
+    ),
+    "bulk": (
+        "yourgpt-async bulk messages.csv         journal: messages.csv.journal",
+        "yourgpt-async bulk messages.csv         again after Ctrl-C: resumes",
+        "yourgpt-async bulk messages.jsonl --rate 20 --output results.jsonl",
+        "yourgpt-async bulk messages.jsonl --no-journal --progress lines",
+    ),
+    "emulator": (
+        "yourgpt-async emulator --port 8089",
+        "yourgpt-async emulator --rate-limit 20/5 --retry-after none --ai-latency 0.5",
+    ),
+    "completion": (
+        'eval "$(yourgpt-async completion bash)"     in ~/.bashrc',
+        'eval "$(yourgpt-async completion zsh)"      in ~/.zshrc, after compinit',
+    ),
+}
+"""Example command lines for each command's ``--help``; after two spaces, a comment."""
+
+
+def _examples(name: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calls(commands, common, as_json)
     _add_bulk(commands, common, as_json)
     _add_emulator(commands)
+    completion = _command(
+        commands,
+        "completion",
+        "print a shell completion script (bash or zsh)",
+        "Print the script that completes this command's subcommands, options and their "
+        "values in bash or zsh; load it from the shell's start-up file.",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh"), metavar="{bash,zsh}")
     return parser
 
 
@@ -103,8 +165,16 @@ def _command(
     description: str,
     *parents: argparse.ArgumentParser,
 ) -> argparse.ArgumentParser:
-    """A subcommand with its one-line summary (in the list) and its description (its --help)."""
-    return commands.add_parser(name, parents=list(parents), help=summary, description=description)
+    """A subcommand with its one-line summary (in the list), and its description and examples
+    (its --help)."""
+    return commands.add_parser(
+        name,
+        parents=list(parents),
+        help=summary,
+        description=description,
+        epilog=_examples(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _add_calls(
@@ -143,7 +213,7 @@ def _add_calls(
     )
     send.add_argument("session_uid", metavar="SESSION_UID")
     send.add_argument("message", metavar="MESSAGE")
-    _reconcile_option(send)
+    send.add_argument("--reconcile", action="store_true", help=_RECONCILE)
     send.add_argument(
         "--as",
         dest="send_by",
@@ -218,35 +288,57 @@ def _add_bulk(
     bulk = commands.add_parser(
         "bulk",
         parents=[common, as_json],
-        help="send every message of a JSONL or CSV file",
+        help="send every message of a JSONL or CSV file; run it again to resume",
         description=(
             "Send every message of FILE: JSON lines with session_uid, message and optionally "
-            "send_by and key, or CSV with the columns session_uid,message[,send_by][,key] "
-            "(with or without that header). Bad lines are reported and skipped. With "
-            "--journal a killed or interrupted run resumes where it stopped without sending "
-            "a delivered message twice. Ctrl-C stops taking new items and waits for those in "
-            "flight; a second Ctrl-C abandons them."
+            "send_by and key, or CSV with a header naming those columns (without a header, "
+            "the columns are session_uid,message[,send_by][,key]). Bad lines are reported and "
+            "skipped. Progress is kept in a journal next to FILE (FILE.journal), so running "
+            "the same command again after an interruption, a crash or a kill resumes where it "
+            "stopped without sending a delivered message twice. Ctrl-C stops taking new items "
+            "and waits for those in flight; a second Ctrl-C abandons them."
         ),
-        epilog=_EPILOG,
+        epilog=f"{_examples('bulk')}\n\n{_EXIT_CODES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bulk.add_argument("file", metavar="FILE")
     bulk.add_argument(
         "--format", choices=("auto", "jsonl", "csv"), default="auto", help="default: by suffix"
     )
+    _add_bulk_options(bulk)
+
+
+def _add_bulk_options(bulk: argparse.ArgumentParser) -> None:
+    """Add bulk's options: its pace, journal, output and progress."""
     bulk.add_argument(
-        "--concurrency", type=_positive_int, default=16, help="most in flight (default: 16)"
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_MAX_CONCURRENCY,
+        help=f"most in flight (default: {DEFAULT_MAX_CONCURRENCY}, as the library's)",
     )
     bulk.add_argument(
         "--rate", type=_positive_float, help="most messages per second (default: adaptive)"
     )
-    bulk.add_argument("--journal", help="record progress here, and resume from it if it exists")
+    journal = bulk.add_mutually_exclusive_group()
+    journal.add_argument(
+        "--journal", help="keep the journal here rather than in FILE.journal", metavar="PATH"
+    )
+    journal.add_argument(
+        "--no-journal",
+        action="store_true",
+        help="keep no journal: an interrupted run cannot be resumed, and running it again "
+        "sends every item again",
+    )
     bulk.add_argument(
         "--resend-in-doubt",
         action="store_true",
         help="on resume, resend items an earlier run left in doubt (may duplicate them)",
     )
-    _reconcile_option(bulk)
+    bulk.add_argument(
+        "--reconcile",
+        action="store_true",
+        help=f"{_RECONCILE}; on resume, also settles what an earlier run left in doubt",
+    )
     bulk.add_argument("--output", help="append one JSON line per outcome to this file")
     bulk.add_argument(
         "--progress",
@@ -267,11 +359,12 @@ def _add_emulator(commands: _Commands) -> None:
     """Add emulator, with the emulator's own options (``python -m yourgpt_async.testing``)."""
     from ..testing._cli import add_options
 
-    emulator = commands.add_parser(
+    emulator = _command(
+        commands,
         "emulator",
-        help="serve the API emulator until Ctrl-C",
-        description="Serve the emulator of the API until Ctrl-C, as python -m "
-        "yourgpt_async.testing does, and print the export lines that point YOURGPT_* at it.",
+        "serve the API emulator until Ctrl-C",
+        "Serve the emulator of the API until Ctrl-C, as python -m yourgpt_async.testing "
+        "does, and print the export lines that point YOURGPT_* at it.",
     )
     add_options(emulator)
     emulator.add_argument("--base-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

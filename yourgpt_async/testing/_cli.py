@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
 import sys
+from collections.abc import Callable
 
 import attrs
 
@@ -21,18 +23,50 @@ from ._state import DEFAULT_API_KEY, DEFAULT_WIDGET_UID, OTHER_WIDGET_UID
 
 __all__ = ["add_options", "run_from_args", "serve_main"]
 
+_MAX_PORT = 65535
+
 
 def _rate_limit_arg(text: str) -> EmulatorRateLimit:
     per_second, _, burst = text.partition("/")
     try:
         rate = float(per_second)
+        if not math.isfinite(rate):
+            raise ValueError(rate)
         if burst:
             return EmulatorRateLimit(rate, int(burst))
         return EmulatorRateLimit(rate)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(
             f"expected PER_SECOND[/BURST] with positive numbers, e.g. 200/20; got {text!r}"
         ) from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= _MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 (any free one) to {_MAX_PORT}, got {text!r}"
+        )
+    return port
+
+
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    """A parser of a finite number of seconds, at least 0 (above 0 if ``positive``)."""
+    expected = "a finite number of seconds above 0" if positive else "a finite number of seconds"
+
+    def parse(text: str) -> float:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return seconds
+
+    return parse
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +81,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         parser: The parser (or subcommand parser) to add them to.
     """
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8089, help="port, 0 for any (default: 8089)")
+    parser.add_argument("--port", type=_port, default=8089, help="port, 0 for any (default: 8089)")
     _add_rate_limit_options(parser)
     parser.add_argument("--fault-plan", metavar="FILE.json", help="faults to apply (JSON)")
     # No default on the namespace: a parent parser's own --api-key (given before a subcommand)
@@ -63,7 +97,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help=f"the key's widget (default: {DEFAULT_WIDGET_UID})",
     )
     parser.add_argument(
-        "--ai-latency", type=float, default=0.0, help="seconds before each AI reply (default: 0)"
+        "--ai-latency",
+        type=_seconds(positive=False),
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds before each AI reply (default: 0)",
     )
 
 
@@ -85,7 +123,7 @@ def _add_rate_limit_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rate-window",
-        type=float,
+        type=_seconds(positive=True),
         default=1.0,
         metavar="SECONDS",
         help="the windows' length (default: %(default)s)",
@@ -121,8 +159,8 @@ def _emulator_from_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             fault_plan = FaultPlan.from_json_file(args.fault_plan)
         except (OSError, ValueError) as exc:
             parser.error(f"--fault-plan {args.fault_plan}: {exc}")
-    if args.ai_latency < 0:
-        parser.error("--ai-latency must be >= 0")
+        except RecursionError:
+            parser.error(f"--fault-plan {args.fault_plan}: JSON nested too deeply to read")
     api_key = getattr(args, "api_key", None) or DEFAULT_API_KEY
     widget_uid = getattr(args, "widget_uid", None) or DEFAULT_WIDGET_UID
     return Emulator(
@@ -139,9 +177,8 @@ def _emulator_from_args(args: argparse.Namespace, parser: argparse.ArgumentParse
 def _rate_limit(
     args: argparse.Namespace, parser: argparse.ArgumentParser
 ) -> EmulatorRateLimit | None:
-    """``--rate-limit`` with the kind, window, 429 style and headers the other options name."""
-    if not args.rate_window > 0:
-        parser.error("--rate-window must be > 0")
+    """``--rate-limit`` with the kind, window, 429 style and headers the other options name
+    (each checked by ``add_options``' types already; ``parser`` is kept for callers)."""
     limit: EmulatorRateLimit | None = args.rate_limit
     if limit is None:
         return None
@@ -186,8 +223,8 @@ def run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
     Returns:
         The exit status: 0 after an interrupt, 1 when the server cannot start. A bad value
-        (an unreadable fault plan, a negative AI latency) exits with status 2 through
-        ``parser.error``.
+        (an unreadable fault plan, a port out of range, an AI latency that is not a finite
+        number of seconds) exits with status 2 through ``parser.error``.
     """
     emulator = _emulator_from_args(args, parser)
     try:

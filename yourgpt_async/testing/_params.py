@@ -53,6 +53,18 @@ class RequestError(Exception):
         return error(self.status, self.message, errors=errors)
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON's only way to a surrogate
+
+
+def _is_unicode(value: object) -> bool:
+    """Whether ``value``'s text can be encoded (no lone surrogate: a pair decodes as one)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_body(content_type: str, body: bytes) -> Params:
     """Decode a JSON or form-encoded body, whichever it is; the content type breaks ties."""
     try:
@@ -67,8 +79,13 @@ def parse_body(content_type: str, body: bytes) -> Params:
             value = json.loads(text)
         except ValueError:
             raise RequestError(400, "The request body is not valid JSON") from None
+        except RecursionError:
+            raise RequestError(400, "The request body is nested too deeply") from None
         if not isinstance(value, dict):
             raise RequestError(400, "The request body must be a JSON object")
+        if _SURROGATE_ESCAPE.search(text) and not _is_unicode(value):
+            # Stored, a lone surrogate would break every later reply that shows it.
+            raise RequestError(400, "The request body has text that is not valid Unicode")
         return value
     try:
         return dict(urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True))

@@ -34,13 +34,13 @@ class EmulatorThread:
         self._options = options
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
         self._emulator: Emulator | None = None
+        self._lock = threading.Lock()  # start() and stop() from several threads
 
     @property
     def emulator(self) -> Emulator:
-        """The running emulator (its ledger, fault plan, requests, ...)."""
+        """The running emulator (its ledger, fault plan, requests, ...); after :meth:`stop`,
+        the last one, stopped."""
         if self._emulator is None:
             raise RuntimeError("the EmulatorThread is not running; call start() first")
         return self._emulator
@@ -61,37 +61,52 @@ class EmulatorThread:
         return self.emulator.widget_uid
 
     def start(self) -> None:
-        """Start serving; returns once the emulator accepts connections."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="yourgpt-emulator", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._failure is not None:
-            self._thread.join()
-            self._thread = None
-            raise RuntimeError("the emulator could not start") from self._failure
+        """Start serving; returns once the emulator accepts connections. Does nothing if it is
+        serving already; after :meth:`stop`, serves again (a new emulator, with no state).
+
+        Raises:
+            RuntimeError: The emulator could not start (its cause says why: a port in use, a
+                bad option); the thread is then stopped, and ``start()`` may be tried again.
+        """
+        with self._lock:
+            if self._thread is not None:
+                return
+            ready = threading.Event()
+            outcome: list[BaseException | Emulator] = []
+            thread = threading.Thread(
+                target=self._run, args=(ready, outcome), name="yourgpt-emulator", daemon=True
+            )
+            thread.start()
+            ready.wait()
+            if isinstance(outcome[0], BaseException):
+                thread.join()
+                raise RuntimeError("the emulator could not start") from outcome[0]
+            self._thread, self._emulator = thread, outcome[0]
 
     def stop(self) -> None:
-        """Stop serving and join the thread. Safe to call twice."""
-        thread, self._thread = self._thread, None
-        if thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        thread.join()
+        """Stop serving and join the thread. Safe to call twice, or before :meth:`start`."""
+        with self._lock:
+            thread, loop = self._thread, self._loop
+            self._thread = self._loop = None  # the emulator stays readable (its ledger)
+            if thread is None or loop is None:
+                return
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
 
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
+    def _run(self, ready: threading.Event, outcome: list[BaseException | Emulator]) -> None:
+        """The thread: start an emulator on a loop of its own, serve until stopped, clean up."""
+        loop = asyncio.new_event_loop()
         try:
             emulator = Emulator(**self._options)
             loop.run_until_complete(emulator.start())
-            self._emulator = emulator
         except BaseException as error:  # reported to start()
-            self._failure = error
-            self._ready.set()
             loop.close()
+            outcome.append(error)
+            ready.set()
             return
-        self._ready.set()
+        self._loop = loop
+        outcome.append(emulator)
+        ready.set()
         try:
             loop.run_forever()
         finally:

@@ -151,6 +151,12 @@ class BulkSummary:
         read_backs: getSessionMessages calls made to settle ambiguous sends: the extra
             requests reconciling cost (a read-back that is retried is still one).
         in_flight: Items being sent right now.
+        waiting: Of those, the items whose request is not on the wire but waiting for its turn
+            (the rate limit, the client's concurrency gate, or a pause between two attempts):
+            a run with many waiting is paced by the service, not by its concurrency.
+        at_capacity: Whether the run has ``concurrency`` items outstanding and has more to
+            take, so that the next one waits for a place. With few ``waiting``, the
+            concurrency is what bounds the run's speed: a higher one may go faster.
         elapsed: Seconds since the run started (until it ended, once it has).
         finished: Whether the run is over.
     """
@@ -164,6 +170,8 @@ class BulkSummary:
     settled: int = 0
     read_backs: int = 0
     in_flight: int = 0
+    waiting: int = 0
+    at_capacity: bool = False
     elapsed: float = 0.0
     finished: bool = False
 

@@ -50,7 +50,7 @@ def read_start_times(path: Path) -> dict[str, float]:
                 break  # torn by a crash mid-write
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if not isinstance(record, dict) or not isinstance(record.get("k"), str):
                 continue
@@ -72,27 +72,40 @@ async def read_back(
     )
 
 
-def settled_earlier(prepared: Prepared, verdict: Verdict) -> Sent | InDoubt:
+def _earlier(unfinished: bool) -> str:
+    """What an earlier run did with an item the journal leaves in doubt."""
+    if unfinished:
+        return (
+            "started by an earlier run that stopped (killed, or interrupted with its request on "
+            "the wire) before recording its outcome"
+        )
+    return "sent by an earlier run that got no usable answer"
+
+
+def _in_doubt(prepared: Prepared, text: str) -> InDoubt:
+    error = DeliveryUnknownError(
+        f"item {prepared.index} (key {prepared.key!r}): {text}; it may have been delivered, so "
+        "it was not sent again. Check the session's messages (get_session_messages), or resume "
+        "with resend_in_doubt=True to send it again at the risk of a duplicate",
+        endpoint=SEND_MESSAGE.name,
+    )
+    return InDoubt(item=prepared.item, error=error, key=prepared.key, index=prepared.index)
+
+
+def settled_earlier(prepared: Prepared, verdict: Verdict, *, unfinished: bool) -> Sent | InDoubt:
     """The outcome of an earlier run's in-doubt item that a read-back found delivered or not."""
     item, key, index = prepared.item, prepared.key, prepared.index
     if verdict.outcome is Outcome.DELIVERED:
         reply = as_message(verdict, item.session_uid)
         return Sent(item=item, reply=reply, key=key, index=index, settled=True)
-    error = DeliveryUnknownError(
-        f"item {index} (key {key!r}) was started by an earlier run that never recorded how it "
-        f"ended, and reading the session back did not settle it: {verdict.reason}; it was not "
-        "resent. Check the session's messages, or resume with resend_in_doubt=True",
-        endpoint=SEND_MESSAGE.name,
+    return _in_doubt(
+        prepared,
+        f"{_earlier(unfinished)}, and reading the session back did not settle it "
+        f"({verdict.reason})",
     )
-    return InDoubt(item=item, error=error, key=key, index=index)
 
 
-def left_in_doubt(prepared: Prepared) -> InDoubt:
-    """The outcome of an item an earlier run started and never recorded the end of."""
-    error = DeliveryUnknownError(
-        f"item {prepared.index} (key {prepared.key!r}) was started by an earlier run that never "
-        "recorded how it ended, so it may have been delivered; it was not resent. "
-        "Check the session's messages, or resume with resend_in_doubt=True",
-        endpoint=SEND_MESSAGE.name,
-    )
-    return InDoubt(item=prepared.item, error=error, key=prepared.key, index=prepared.index)
+def left_in_doubt(prepared: Prepared, *, unfinished: bool) -> InDoubt:
+    """The outcome of an item an earlier run left in doubt: sent without an answer, or
+    started and never ended."""
+    return _in_doubt(prepared, _earlier(unfinished))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Final, TypeAlias
 
 import attrs
@@ -18,13 +19,20 @@ from .._models import SendBy
 from .._validate import MAX_KEY_LENGTH, choice, good_key, message_text, short, uid
 from ._outcomes import BulkItem
 
-__all__ = ["GENERATED_KEY", "BulkInput", "Prepared", "prepare"]
+__all__ = [
+    "GENERATED_KEY",
+    "BulkInput",
+    "Prepared",
+    "check_unique_keys",
+    "duplicate_key",
+    "prepare",
+]
 
 BulkInput: TypeAlias = BulkItem | tuple[object, ...]
 """What ``send_many`` takes per item: a :class:`BulkItem` or a tuple
 ``(session_uid, message[, send_by[, key]])``."""
 
-GENERATED_KEY: Final = re.compile(r"#(\d+):([0-9a-f]{16})\Z")
+GENERATED_KEY: Final = re.compile(r"#([0-9]{1,18}):([0-9a-f]{16})\Z")
 """The key made for an item without one: ``#<position>:<content hash>``."""
 
 
@@ -93,3 +101,35 @@ def _generated(index: int, content: str) -> str:
 def _digest(text: str) -> str:
     data = text.encode("utf-8", "surrogatepass")
     return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def _own_key(raw: object) -> str | None:
+    """The valid key an input names itself, if any."""
+    key: object = raw.key if isinstance(raw, BulkItem) else None
+    if isinstance(raw, tuple) and len(raw) == 4:
+        key = raw[3]
+    return key if isinstance(key, str) and good_key(key) else None
+
+
+def duplicate_key(index: int, key: str) -> ConfigurationError:
+    """The error of an item whose key an earlier item of the same input has."""
+    return ConfigurationError(
+        f"item {index}: its key {short(key)} is an earlier item's too; each item's key must be "
+        "unique in one input (resuming a run tells items apart by it), so it was not sent"
+    )
+
+
+def check_unique_keys(items: Sequence[object]) -> None:
+    """Raise if two items of ``items`` name the same key, naming both positions."""
+    first: dict[str, int] = {}
+    for index, raw in enumerate(items):
+        key = _own_key(raw)
+        if key is None:
+            continue
+        earlier = first.setdefault(key, index)
+        if earlier != index:
+            raise ConfigurationError(
+                f"items {earlier} and {index} have the same key {short(key)}; each item's key "
+                "must be unique in one input (resuming a run tells items apart by it). Give "
+                "one of them another key"
+            )

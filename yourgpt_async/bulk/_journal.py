@@ -1,5 +1,5 @@
 """The crash-safe journal of a bulk run: its format, the replay of an earlier run's journal
-(into a compact :class:`_KeyTable`), and the group-commit writer, :class:`Journal`."""
+(into a compact :class:`~._keys.KeyTable`), and the group-commit writer, :class:`Journal`."""
 
 from __future__ import annotations
 
@@ -24,14 +24,24 @@ except ImportError:  # not on POSIX: journals are not locked there
     fcntl = None  # type: ignore[assignment]
 from .._validate import short
 from ._items import GENERATED_KEY, Prepared
+from ._keys import KeyTable
 from ._outcomes import BulkOutcome, Failed, Sent
 
-__all__ = ["FINGERPRINT_ITEMS", "JOURNAL_FORMAT", "JOURNAL_VERSION", "Journal", "State"]
+__all__ = [
+    "FINGERPRINT_ITEMS",
+    "JOURNAL_FORMAT",
+    "JOURNAL_VERSION",
+    "UNFINISHED",
+    "Journal",
+    "State",
+]
 
 JOURNAL_FORMAT: Final = "yourgpt-async"
 JOURNAL_VERSION: Final = 1
 FINGERPRINT_ITEMS: Final = 16
 """How many leading item keys the journal header's input fingerprint covers."""
+_MAX_LINE: Final = 1 << 20  # bytes: a journal line is a few KiB at most; a longer one is damage
+_DENSE_GAP: Final = 1 << 16  # positions this far past the array's end go to a dict instead
 
 
 class State:
@@ -39,7 +49,10 @@ class State:
 
     NEW = 0
     CONFIRMED = 1
-    IN_DOUBT = 2
+    IN_DOUBT = 2  # sent, and no usable answer came back
+    UNFINISHED = 3  # started by a run that stopped before recording how it ended
+
+    DOUBTFUL = (IN_DOUBT, UNFINISHED)
 
 
 def _fingerprint(keys: list[str]) -> dict[str, object]:
@@ -47,75 +60,14 @@ def _fingerprint(keys: list[str]) -> dict[str, object]:
     return {"items": len(keys), "sha256": digest}
 
 
-# What the journal's lines say about a key, as flag bits kept beside its hash.
+# What the journal's lines say about a key, as flag bits kept beside its hash (FLAG_BITS).
 _OPEN = 1  # its last "start" has no end yet
 _SENT = 2  # a "sent" line: confirmed
 _DOUBT = 4  # an "in_doubt" line
-_FLAGS = 7
+_UNFINISHED = 8  # ... whose run had stopped before recording the item's end (why: unfinished)
 _ENDS = {"sent": _SENT, "failed": 0, "in_doubt": _DOUBT}
-
-
-def _key_hash(key: str) -> int:
-    """The 64-bit hash a journal index keeps instead of the key itself (8 bytes an item)."""
-    data = key.encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
-
-
-class _KeyTable:
-    """A set of 64-bit key hashes, each with the flag bits above, in 8 bytes a slot.
-
-    Open addressing with linear probing over one ``array``: a million keys take 16 MB, with no
-    per-key Python object, so resuming a huge run stays within a small, fixed memory budget. A
-    hash collision (odds about n²/2⁶¹) could only make an unsent item look sent or in doubt,
-    never send one twice.
-    """
-
-    def __init__(self, expected: int = 0) -> None:
-        capacity = 1024
-        while capacity * 2 < expected * 3:  # at most two thirds full
-            capacity *= 2
-        self._slots = array("Q", bytes(8 * capacity))
-        self._mask = capacity - 1
-        self._count = 0
-
-    @staticmethod
-    def code(key: str) -> int:
-        """The key's hash with the flag bits cleared (never 0, which marks an empty slot)."""
-        return (_key_hash(key) & ~_FLAGS) or (_FLAGS + 1)
-
-    def _slot(self, code: int) -> int:
-        slots, mask = self._slots, self._mask
-        index = (code >> 3) & mask
-        while True:
-            value = slots[index]
-            if value == 0 or value & ~_FLAGS == code:
-                return index
-            index = (index + 1) & mask
-
-    def flags(self, code: int) -> int | None:
-        """The flags recorded for ``code``, or ``None`` if the journal never named it."""
-        value = self._slots[self._slot(code)]
-        return None if value == 0 else value & _FLAGS
-
-    def update(self, code: int, *, set_flags: int = 0, clear_flags: int = 0) -> None:
-        """Record ``code`` (if new) and change its flags."""
-        index = self._slot(code)
-        value = self._slots[index]
-        if value == 0:
-            if (self._count + 1) * 3 > len(self._slots) * 2:
-                self._grow()
-                index = self._slot(code)
-            self._count += 1
-            value = code
-        self._slots[index] = (value | set_flags) & ~clear_flags
-
-    def _grow(self) -> None:
-        old = self._slots
-        self._slots = array("Q", bytes(16 * len(old)))
-        self._mask = len(self._slots) - 1
-        for value in old:
-            if value:
-                self._slots[self._slot(value & ~_FLAGS)] = value
+UNFINISHED: Final = "unfinished"
+"""The ``why`` of an ``in_doubt`` line written for an item an earlier run never ended."""
 
 
 @attrs.define
@@ -123,47 +75,70 @@ class _History:
     """The replayed state of an existing journal, kept compact: about 24 bytes per item."""
 
     fingerprint: dict[str, object] | None = None
-    keys: _KeyTable = attrs.Factory(_KeyTable)
-    # For generated keys "#<position>:<content hash>": the content hash seen at each position.
+    keys: KeyTable = attrs.Factory(KeyTable)
+    # For generated keys "#<position>:<content hash>": the content hash seen at each position,
+    # in an array while the positions come densely, else (far past the array's end) in a dict,
+    # so that no line can make the replay allocate more than a few bytes per line.
     positions: array[int] = attrs.Factory(lambda: array("Q"))
+    far_positions: dict[int, int] = attrs.Factory(dict)
     valid_bytes: int = 0  # the length of the complete lines; a torn last line is cut off
 
     def state(self, key: str) -> int:
-        flags = self.keys.flags(_KeyTable.code(key))
+        flags = self.keys.flags(KeyTable.code(key))
         if flags is None:
             return State.NEW
         if flags & _SENT:
             return State.CONFIRMED
-        if flags & (_DOUBT | _OPEN):  # an open start: the crash may have come after sending
+        if flags & (_OPEN | _UNFINISHED):  # an open start: the crash may have come after sending
+            return State.UNFINISHED
+        if flags & _DOUBT:
             return State.IN_DOUBT
         return State.NEW  # failed: not delivered, so it is sent again
 
     def recorded_content(self, position: int) -> int:
-        return self.positions[position] if position < len(self.positions) else 0
+        if position < len(self.positions):
+            return self.positions[position]
+        return self.far_positions.get(position, 0)
+
+    def record_content(self, position: int, content: int) -> None:
+        positions = self.positions
+        if position >= len(positions) + _DENSE_GAP:
+            self.far_positions[position] = content
+            return
+        if position >= len(positions):
+            positions.frombytes(bytes(8 * (position + 1 - len(positions))))
+        positions[position] = content
 
 
 def _read_history(path: Path, handle: BinaryIO) -> _History:
     """Replay a journal file from ``handle`` (blocking; run off the loop)."""
     # About two lines of 45 bytes a key: size the table once rather than grow it.
-    history = _History(keys=_KeyTable(os.fstat(handle.fileno()).st_size // 90))
+    history = _History(keys=KeyTable(os.fstat(handle.fileno()).st_size // 90))
     offset = 0
-    for number, line in enumerate(handle, 1):
+    for number, line in enumerate(iter(lambda: handle.readline(_MAX_LINE + 1), b""), 1):
+        if len(line) > _MAX_LINE:
+            raise _damaged(path, number, line)
         if not line.endswith(b"\n"):
             break  # torn by a crash mid-write: never confirmed, so nothing was sent for it
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
             record = None
         if number == 1:
             history.fingerprint = _header_fingerprint(path, record)
         elif not _replay(record, history):
-            raise ConfigurationError(
-                f"journal {str(path)!r}, line {number}: not a journal record: "
-                f"{short(line.decode('utf-8', 'replace'))}; the file is damaged"
-            )
+            raise _damaged(path, number, line)
         offset += len(line)
     history.valid_bytes = offset
     return history
+
+
+def _damaged(path: Path, number: int, line: bytes) -> ConfigurationError:
+    return ConfigurationError(
+        f"journal {str(path)!r}, line {number}: not a journal record: "
+        f"{short(line[:200].decode('utf-8', 'replace'))}; the file is damaged. Repair or "
+        "remove that line, or pass a new journal path (which sends every item again)"
+    )
 
 
 def _open_locked(path: Path) -> int:
@@ -213,7 +188,7 @@ def _header_fingerprint(path: Path, record: object) -> dict[str, object]:
         )
     if record.get("version") != JOURNAL_VERSION:
         raise ConfigurationError(
-            f"journal {str(path)!r} has version {record.get('version')!r}; this version of "
+            f"journal {str(path)!r} has version {short(record.get('version'))}; this version of "
             f"yourgpt-async reads version {JOURNAL_VERSION}"
         )
     fingerprint: dict[str, object] = record["input"]
@@ -224,19 +199,22 @@ def _replay(record: object, history: _History) -> bool:
     if not isinstance(record, dict):
         return False
     key, status = record.get("k"), record.get("s")
-    if not isinstance(key, str) or (status != "start" and status not in _ENDS):
+    if not isinstance(key, str) or not isinstance(status, str):
+        return False
+    if status != "start" and status not in _ENDS:
         return False
     generated = GENERATED_KEY.match(key)
+    if key.startswith("#") and not generated:
+        return False  # "#" starts only the keys a run makes itself, in that one form
     if generated:
-        positions, position = history.positions, int(generated.group(1))
-        if position >= len(positions):
-            positions.frombytes(bytes(8 * (position + 1 - len(positions))))
-        positions[position] = int(generated.group(2), 16) or 1
-    code = _KeyTable.code(key)
+        history.record_content(int(generated.group(1)), int(generated.group(2), 16) or 1)
+    code = KeyTable.code(key)
     if status == "start":
         history.keys.update(code, set_flags=_OPEN)
+    elif status == "in_doubt" and record.get("why") == UNFINISHED:
+        history.keys.update(code, set_flags=_DOUBT | _UNFINISHED, clear_flags=_OPEN)
     else:
-        history.keys.update(code, set_flags=_ENDS[status], clear_flags=_OPEN)
+        history.keys.update(code, set_flags=_ENDS[status], clear_flags=_OPEN | _UNFINISHED)
     return True
 
 
@@ -246,9 +224,10 @@ class Journal:
     Format: a header ``{"journal": "yourgpt-async", "version": 1, "input": {"items": n,
     "sha256": ...}}``, then ``{"k": key, "s": "start"}`` when an item starts and
     ``{"k": key, "s": "sent", "id": message_id}``, ``{"k": key, "s": "failed", "e": error}`` or
-    ``{"k": key, "s": "in_doubt"}`` when it ends. On resume an item is confirmed if any line
-    says ``sent``; else in doubt if a line says ``in_doubt`` or its last ``start`` has no end;
-    else (failed, or never seen) it is sent.
+    ``{"k": key, "s": "in_doubt"}`` when it ends (``"why": "unfinished"`` when a resumed run
+    found it started by an earlier run that never ended it). On resume an item is confirmed if
+    any line says ``sent``; else in doubt if a line says ``in_doubt`` or its last ``start`` has
+    no end; else (failed, or never seen) it is sent.
 
     Which input a journal belongs to: the input is consumed lazily and may be endless, so it
     cannot be hashed whole up front. The header fingerprints the keys of its first 16 items
@@ -384,13 +363,18 @@ class Journal:
             self._committer = asyncio.create_task(self._commit(), name="yourgpt-bulk-journal")
         await waiter
 
-    async def record_end(self, outcome: BulkOutcome) -> None:
-        """Append the line that ends ``outcome``'s item and return once it is durable."""
+    async def record_end(self, outcome: BulkOutcome, *, unfinished: bool = False) -> None:
+        """Append the line that ends ``outcome``'s item and return once it is durable.
+
+        ``unfinished``: an in-doubt item that an earlier run started and never ended.
+        """
         match outcome:
             case Sent(reply=reply):
                 await self.record(outcome.key, outcome.status, id=reply.id)
             case Failed(error=error):
                 await self.record(outcome.key, outcome.status, e=str(error)[:300])
+            case _ if unfinished:
+                await self.record(outcome.key, outcome.status, why=UNFINISHED)
             case _:
                 await self.record(outcome.key, outcome.status)
 

@@ -15,15 +15,16 @@ from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
-    Iterator,
+    Sequence,
 )
 from pathlib import Path
 from types import TracebackType
 from typing import Final
+
+import attrs
 
 from .._config import RetryPolicy
 from .._exceptions import (
@@ -37,10 +38,12 @@ from .._inflight import CALL_STATE, CallState
 from .._readback import settle_earlier, track
 from .._settle import Outcome, Target
 from .._validate import positive_int, short
-from ._items import BulkInput, Prepared, prepare
-from ._journal import FINGERPRINT_ITEMS, Journal, State
+from ._items import BulkInput, Prepared, check_unique_keys, duplicate_key, prepare
+from ._journal import FINGERPRINT_ITEMS, UNFINISHED, Journal, State
+from ._keys import KeyTable
 from ._outcomes import BulkOutcome, BulkSummary, Failed, InDoubt, Sent
 from ._protocol import BulkClient
+from ._source import Source
 from ._starts import left_in_doubt, read_back, read_start_times, settled_earlier
 
 __all__ = ["BulkRun", "outcome_for"]
@@ -51,65 +54,6 @@ _NOT_SENT: Final = "not sent: the run stopped before this item's request left"
 # An item waiting for the service to settle (reconcile) sends nothing: it frees its place for
 # another, up to this many waiting per place, so that memory stays bounded.
 _WAITING_PER_PLACE: Final = 16
-
-
-class _Source:
-    """Pulls raw inputs from an iterable or async iterable, with a small look-ahead buffer."""
-
-    def __init__(self, items: Iterable[BulkInput] | AsyncIterable[BulkInput]) -> None:
-        self._sync: Iterator[BulkInput] | None = None
-        self._async: AsyncIterator[BulkInput] | None = None
-        if isinstance(items, AsyncIterable):
-            self._async = aiter(items)
-        else:
-            self._sync = iter(items)
-        self.buffer: deque[object] = deque()
-        self._ended = False
-
-    @property
-    def is_async(self) -> bool:
-        return self._async is not None
-
-    @property
-    def exhausted(self) -> bool:
-        """Whether every input has been taken."""
-        return self._ended and not self.buffer
-
-    def next_now(self) -> tuple[bool, object]:
-        """The next input if at hand without waiting: ``(True, item)``, else ``(False, None)``.
-
-        ``(False, None)`` with ``exhausted`` set means the input has ended.
-        """
-        if self.buffer:
-            return True, self.buffer.popleft()
-        if self._sync is not None and not self._ended:
-            try:
-                return True, next(self._sync)
-            except StopIteration:
-                self._ended = True
-        return False, None
-
-    async def next(self) -> tuple[bool, object]:
-        """The next input, waiting for it: ``(True, item)``, or ``(False, None)`` at the end."""
-        found, raw = self.next_now()
-        if found or self._async is None or self._ended:
-            return found, raw
-        try:
-            return True, await anext(self._async)
-        except StopAsyncIteration:
-            self._ended = True
-            return False, None
-
-    async def look_ahead(self, count: int) -> bool:
-        """Pull up to ``count`` inputs into the buffer; return whether the input ended there."""
-        taken: list[object] = []
-        while len(taken) < count:
-            found, raw = await self.next()
-            if not found:
-                break
-            taken.append(raw)
-        self.buffer.extend(taken)
-        return self._ended
 
 
 def _check_args(  # noqa: PLR0917 - private, called once with every argument
@@ -170,13 +114,15 @@ class BulkRun:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         _check_args(items, concurrency, ordered, journal, progress, resend_in_doubt, reconcile)
+        if isinstance(items, Sequence):
+            check_unique_keys(items)  # a list can be checked whole before anything is sent
         if client.widget_uid is None:
             raise ConfigurationError(
                 "send_many needs the client's widget_uid: pass widget_uid= to AsyncClient or set "
                 "YOURGPT_WIDGET_UID"
             )
         self._client = client
-        self._source = _Source(items)
+        self._source = Source(items)
         self._concurrency = concurrency
         self._ordered = ordered
         self._journal_path = None if journal is None else Path(journal)
@@ -186,6 +132,9 @@ class BulkRun:
         # earlier run's in-doubt items here, from the start times in the journal.
         self._reconcile = reconcile
         self._starts: dict[str, float] = {}
+        self._keys = KeyTable()  # the items' own keys taken so far, to refuse one used twice
+        self._asking: set[CallState] = set()  # the calls inside send_message now
+        self._at_capacity = False  # the last look for more items found no free place
         self._waiting = 0  # items in a settle wait
         self._clock = clock
         self._journal: Journal | None = None
@@ -276,6 +225,8 @@ class BulkRun:
         return BulkSummary(
             **self._counts,
             in_flight=len(self._in_flight),
+            waiting=sum(not call.sending for call in self._asking),
+            at_capacity=self._at_capacity,
             elapsed=0.0 if self._started is None else now - self._started,
             finished=self._ended is not None,
         )
@@ -348,8 +299,10 @@ class BulkRun:
         When an async input has none at hand, start pulling the next one in the background.
         """
         taken = 0
+        self._at_capacity = False
         while not self._stopping and not self._source.exhausted and self._pull is None:
             if self._outstanding() >= self._concurrency:
+                self._at_capacity = True
                 break
             found, raw = self._source.next_now()
             if not found:
@@ -432,6 +385,9 @@ class BulkRun:
         self._index += 1
         item = prepare(raw, index)
         outcome: BulkOutcome
+        if item.error is None and not item.key.startswith("#") and self._keys.add(item.key):
+            error = duplicate_key(index, item.key)  # never journalled: the key is the other's
+            item = attrs.evolve(item, error=error, problem=error.message)
         if item.error is not None:
             outcome = Failed(item=item.item, error=item.error, key=item.key, index=index)
         else:
@@ -439,15 +395,21 @@ class BulkRun:
             if state == State.CONFIRMED:
                 self._counts["skipped"] += 1
                 return
-            started = self._starts.pop(item.key, None) if state == State.IN_DOUBT else None
-            if state == State.IN_DOUBT and started is None and not self._resend_in_doubt:
+            doubtful = state in State.DOUBTFUL
+            unfinished = state == State.UNFINISHED
+            started = self._starts.pop(item.key, None) if doubtful else None
+            if doubtful and started is None and not self._resend_in_doubt:
                 assert self._journal is not None
-                self._journal.note(item.key, "in_doubt")
-                outcome = left_in_doubt(item)
+                self._journal.note(
+                    item.key, "in_doubt", **({"why": UNFINISHED} if unfinished else {})
+                )
+                outcome = left_in_doubt(item, unfinished=unfinished)
             else:
                 call = CallState()
                 work = (
-                    self._send(item, call) if started is None else self._resume(item, started, call)
+                    self._send(item, call)
+                    if started is None
+                    else self._resume(item, started, call, unfinished=unfinished)
                 )
                 task = asyncio.create_task(work, name=f"yourgpt-bulk-{index}")
                 self._calls[task] = call
@@ -469,14 +431,18 @@ class BulkRun:
             if journal is not None:
                 # Durable before the request can leave; `t` dates the item for a later read-back.
                 await journal.record(prepared.key, "start", t=round(time.time(), 3))
+            self._asking.add(call)
             reply = await self._client.send_message(
                 item.session_uid, item.message, send_by=item.send_by
             )
         except YourGPTError as error:
             outcome = outcome_for(prepared, error)
-        except asyncio.CancelledError:
+        except BaseException:
+            # Cancelled (stop, close) or a raw error from a part of the client (a closed client,
+            # a limiter's own failure), which ends the run. If no request left, say so, so that
+            # a resumed run sends the item rather than report it in doubt.
             if journal is not None and call.unsent:
-                journal.note(prepared.key, "failed", e=_NOT_SENT)  # so a resumed run sends it
+                journal.note(prepared.key, "failed", e=_NOT_SENT)
             raise
         else:
             settled = report is not None and report.settled
@@ -484,13 +450,16 @@ class BulkRun:
                 item=item, reply=reply, key=prepared.key, index=prepared.index, settled=settled
             )
         finally:
+            self._asking.discard(call)
             if report is not None:
                 self._counts["read_backs"] += report.read_backs
         if journal is not None:
             await journal.record_end(outcome)
         return outcome
 
-    async def _resume(self, prepared: Prepared, started: float, call: CallState) -> BulkOutcome:
+    async def _resume(
+        self, prepared: Prepared, started: float, call: CallState, *, unfinished: bool
+    ) -> BulkOutcome:
         """Settle an item an earlier run left in doubt by reading its session back.
 
         Delivered: ``Sent`` (settled), not resent. Not delivered: sent. Undecidable: in doubt,
@@ -520,8 +489,8 @@ class BulkRun:
             verdict.outcome is not Outcome.DELIVERED and self._resend_in_doubt
         ):
             return await self._send(prepared, call)
-        outcome = settled_earlier(prepared, verdict)
-        await journal.record_end(outcome)
+        outcome = settled_earlier(prepared, verdict, unfinished=unfinished)
+        await journal.record_end(outcome, unfinished=unfinished)
         return outcome
 
     def _count(self, outcome: BulkOutcome) -> None:

@@ -143,8 +143,7 @@ class Emulator:
             host: The interface to listen on.
             port: The port to listen on; 0 picks a free one.
             ai_latency: Seconds the AI "thinks" before replying to a user message.
-            clock: Monotonic clock in seconds, for the rate limiter and for how long a training
-                file stays "processing" (inject a fake one in tests).
+            clock: Monotonic seconds, for the rate limit and file processing (fake it in tests).
 
         Raises:
             ValueError: ``api_keys`` or ``widgets`` is empty, or ``ai_latency`` is negative.
@@ -169,9 +168,7 @@ class Emulator:
             self._training,
         )
         self._endpoints = frozenset(registry())
-        self._app = web.Application()
-        self._app.router.add_route("*", BASE_PATH + "/{endpoint}", self._handle)
-        self._app.router.add_route("*", "/{path:.*}", self._handle)
+        self._app = self._make_app()
         self._runner: web.AppRunner | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._request_ids = itertools.count(1)
@@ -444,6 +441,12 @@ class Emulator:
             self._limiter.reset()
 
     # -- request cycle ----------------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", BASE_PATH + "/{endpoint}", self._handle)
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        return app
 
     def _next_request_id(self) -> str:
         return f"req_{id(self) & 0xFFFF:04x}{next(self._request_ids):08d}"

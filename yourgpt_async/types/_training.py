@@ -48,22 +48,22 @@ class TrainingText:
 
     @property
     def question(self) -> str | None:
-        """An FAQ's question: :attr:`short_text`."""
+        """An FAQ's question: ``short_text``."""
         return self.short_text
 
     @property
     def answer(self) -> str:
-        """An FAQ's answer: :attr:`detail`."""
+        """An FAQ's answer: ``detail``."""
         return self.detail
 
     @property
     def title(self) -> str | None:
-        """A text's title: :attr:`short_text`."""
+        """A text's title: ``short_text``."""
         return self.short_text
 
     @property
     def text(self) -> str:
-        """A text's content: :attr:`detail`."""
+        """A text's content: ``detail``."""
         return self.detail
 
 

@@ -29,6 +29,7 @@ from yourgpt_async import (
 )
 from yourgpt_async._converter import converter, make_converter
 from yourgpt_async.platform import ProjectView, Training
+from yourgpt_async.platform._training import _text_search
 from yourgpt_async.testing import Emulator, Fault, Token
 
 QUESTION = "Do you ship to Norway?"
@@ -438,6 +439,18 @@ async def test_reconcile_finds_a_file_whose_reply_was_lost(
     assert made.name == "handbook.pdf"
     assert emu.request_count("uploadFile") == 1
     assert emu.written("uploadFile") == 1
+
+
+def test_the_text_read_back_searches_by_title_only() -> None:
+    """The read-back query searches by question or title, newest first; a text without one
+    is looked for unsearched among the newest of its type, since a search that skipped the
+    detail would miss it and have it sent again."""
+    faq = {"project_uid": "p", "type": "faq", "short_text": QUESTION, "detail": ANSWER}
+    text = {"project_uid": "p", "type": "text", "detail": ANSWER}
+    assert _text_search(faq) == {
+        "project_uid": "p", "type": "faq", "search": QUESTION, "orderBy": "DESC",
+    }  # fmt: skip
+    assert _text_search(text) == {"project_uid": "p", "type": "text", "orderBy": "DESC"}
 
 
 # -- the wire format ----------------------------------------------------------------------------

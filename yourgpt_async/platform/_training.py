@@ -28,7 +28,6 @@ FILE_TYPES: Final = (
 """The file extensions the service trains on (``upload_file`` checks the URL's path for one)."""
 
 _TEXT_TYPES: Final = ("faq", "text")
-_SEARCH_PREFIX: Final = 100  # a text without a title is searched for by its first characters
 
 
 def file_name(file_url: str) -> str:
@@ -37,14 +36,14 @@ def file_name(file_url: str) -> str:
 
 
 def _text_search(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """getProjectText's query finding what a createProjectText payload made, newest first."""
-    title = payload.get("short_text")
-    return {
-        "project_uid": payload["project_uid"],
-        "type": payload["type"],
-        "search": title if title else str(payload["detail"])[:_SEARCH_PREFIX],
-        "orderBy": "DESC",
-    }
+    """getProjectText's query finding what a createProjectText payload made, newest first:
+    searched for by its question or title. A text without one is looked for among the newest
+    of its type, unsearched: no page says whether ``search`` reads ``detail``, and a search
+    that missed it would make the read-back send it again."""
+    query = {"project_uid": payload["project_uid"], "type": payload["type"], "orderBy": "DESC"}
+    if payload.get("short_text"):
+        query["search"] = payload["short_text"]
+    return query
 
 
 def _same_text(item: TrainingText, payload: Mapping[str, Any]) -> bool:

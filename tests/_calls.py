@@ -14,6 +14,7 @@ from typing import Any
 
 from yourgpt_async import AsyncClient, AsyncPlatformClient, RateLimit, RetryPolicy
 from yourgpt_async._endpoints import Family
+from yourgpt_async.platform import ProjectView
 from yourgpt_async.testing import Emulator
 
 
@@ -34,11 +35,21 @@ class Clients:
         )
         self.session_uid = ""
         self.project_uid = emulator.project_uid
+        self.file_id = 0
+        self.playground_uid = ""
 
     async def setup(self) -> None:
         """Make what the calls need (then the test resets the emulator's bookkeeping)."""
         self.session_uid = (await self.project.create_session()).session_uid
         self.emulator.add_document("Shipping to Norway takes 3 to 5 days.")
+        self.file_id = self.emulator.add_training_file("old-handbook.pdf")
+        playground = self.platform.project(self.project_uid).playground
+        self.playground_uid = (await playground.create_session()).session_uid
+
+    @property
+    def bot(self) -> ProjectView:
+        """The project view the project-bound calls use."""
+        return self.platform.project(self.project_uid)
 
     async def aclose(self) -> None:
         await self.project.aclose()
@@ -75,6 +86,19 @@ CALLS: dict[tuple[Family, str], Call] = {
         c.project_uid, temperature=0.5
     ),
     (Family.PLATFORM, "getSupportedModels"): lambda c: c.platform.models.list(),
+    (Family.PLATFORM, "createProjectText"): lambda c: c.bot.training.add_faq(
+        "Do you ship to Norway?", "Yes, in 3-5 days."
+    ),
+    (Family.PLATFORM, "getProjectText"): lambda c: c.bot.training.list_texts("faq"),
+    (Family.PLATFORM, "uploadFile"): lambda c: c.bot.training.upload_file(
+        "https://example.com/handbook.pdf"
+    ),
+    (Family.PLATFORM, "getProjectFiles"): lambda c: c.bot.training.list_files(),
+    (Family.PLATFORM, "deleteFile"): lambda c: c.bot.training.delete_file(c.file_id),
+    (Family.PLATFORM, "createPlaygroundAgentSession"): lambda c: c.bot.playground.create_session(),
+    (Family.PLATFORM, "playgroundAgentResponse"): lambda c: c.bot.playground.respond(
+        c.playground_uid, "What is your return policy?"
+    ),
 }
 
 

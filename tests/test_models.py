@@ -37,12 +37,10 @@ strict_converter = make_converter(strict=True)
 # and test_undeclared_samples_are_really_undeclared says when one should leave this list.
 UNDECLARED: frozenset[str] = frozenset({
     "createContactList.json", "createContactTag.json",
-    "createPlaygroundAgentSession.json", "createProjectText.json", "deleteFile.json",
     "getAllContactTags.json", "getAllContacts.json", "getContactCompanyDetails.json",
     "getContactDetail.json", "getOrganizationDetail.json",
-    "getOrganizationMembers.json", "getProjectFiles.json", "getProjectText.json",
-    "inviteOrganizationMember.json", "playgroundAgentResponse.json",
-    "uploadFile.json",
+    "getOrganizationMembers.json",
+    "inviteOrganizationMember.json",
 })  # fmt: skip
 
 
@@ -87,9 +85,11 @@ def load(name: str) -> Any:
 
 
 def items(name: str) -> list[dict[str, Any]]:
-    """The objects in a sample's `data`: the object itself, or each list item (none when the
-    reply has no data)."""
+    """The objects in a sample's `data`: the object itself, or each list item, or each of its
+    `rows` (getProjectText's `{count, rows}`); none when the reply has no data."""
     data = load(name).get("data")
+    if isinstance(data, dict) and isinstance(data.get("rows"), list):
+        data = data["rows"]
     return data if isinstance(data, list) else [] if data is None else [data]
 
 

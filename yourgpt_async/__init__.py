@@ -47,6 +47,8 @@ from .types import (
     Message,
     OutboundCall,
     Page,
+    PlaygroundReply,
+    PlaygroundSession,
     Priority,
     RateLimitInfo,
     RawResponse,
@@ -54,6 +56,8 @@ from .types import (
     Session,
     SessionMessage,
     SessionState,
+    TrainingFile,
+    TrainingText,
 )
 
 __version__ = "0.1.0"
@@ -91,6 +95,8 @@ __all__ = [
     "OutboundCall",
     "Page",
     "PermissionDeniedError",
+    "PlaygroundReply",
+    "PlaygroundSession",
     "Priority",
     "QuotaExceededError",
     "RateHints",
@@ -114,6 +120,8 @@ __all__ = [
     "SessionState",
     "ThrottleEvent",
     "Timeouts",
+    "TrainingFile",
+    "TrainingText",
     "TransportError",
     "UnexpectedResponseError",
     "YourGPTError",

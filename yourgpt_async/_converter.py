@@ -4,9 +4,10 @@ The service's field sets drift between endpoints and over time, so decoding is l
 unknown fields are ignored (and kept in ``raw``), missing ones take defaults, nulls are fine,
 an unknown enum value is kept as a plain ``str``, ``createdAt`` and ``created_at`` both work,
 ids such as ``session_uid`` are always the exact decimal ``str``, even when sent as a 17-digit
-number, and a number or date out of any representable range in an optional field decodes to
-``None``. A strict twin (``make_converter(strict=True)``) forbids unknown fields, for tests that
-watch for drift.
+number, names such as tags (``tuple[str, ...]``) read a comma-separated ``str`` or a list, and
+a number or date out of any representable range in an optional field decodes to ``None``.
+A strict twin (``make_converter(strict=True)``) forbids unknown fields, for tests that watch
+for drift.
 
 Every attrs model of :mod:`yourgpt_async.types` is registered; a new model needs an entry here
 only if a field's wire name is not its own (``_RENAMES``, ``_ALIASES``) or sits deeper in the
@@ -186,6 +187,19 @@ def _optional_mapping(value: Any, _: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
+def _names(value: Any, _: Any) -> tuple[str, ...]:
+    """Tags and the like: a comma-separated ``str``, or a list of names (or of objects with a
+    ``name``), as names with blanks dropped; anything else (null) is none."""
+    if isinstance(value, str):
+        parts: list[Any] = value.split(",")
+    elif isinstance(value, list):
+        parts = [item.get("name") if isinstance(item, Mapping) else item for item in value]
+        parts = [p for p in parts if isinstance(p, (str, int, float)) and not isinstance(p, bool)]
+    else:
+        return ()
+    return tuple(text for text in (_text(part).strip() for part in parts) if text)
+
+
 def _str(value: Any, _: Any) -> str:
     # json.loads keeps integers exact, so str() of a 17-digit session_uid is the exact uid.
     return "" if value is None else value if isinstance(value, str) else _text(value)
@@ -218,6 +232,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
         (datetime | None, _optional_datetime),
         (float | None, _optional_float),
         (Mapping[str, Any] | None, _optional_mapping),
+        (tuple[str, ...], _names),
     ]
 
     for tp, hook in exact:

@@ -2,10 +2,387 @@
 
 from __future__ import annotations
 
-from ._base import ProjectResource
+import posixpath
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 
-__all__ = ["Training"]
+from yarl import URL
+
+from .. import _validate as check
+from .._calls import Timeout
+from .._config import RetryPolicy
+from .._endpoints import Family, Safety, declare
+from .._exceptions import ConfigurationError
+from .._reconcile import FindBy
+from .._replies import listing, nothing, one
+from .._resource import calls
+from ..types import Page, Priority, TrainingFile, TrainingText
+from ._base import ProjectResource, list_query, tags
+
+__all__ = ["FILE_TYPES", "Training", "file_name"]
+
+FILE_TYPES: Final = (
+    "txt", "pdf", "doc", "docx", "ppt", "pptx", "csv", "json", "jsonl", "xlsx", "xls",
+)  # fmt: skip
+"""The file extensions the service trains on (``upload_file`` checks the URL's path for one)."""
+
+_TEXT_TYPES: Final = ("faq", "text")
+
+
+def file_name(file_url: str) -> str:
+    """The name the service gives a file fetched from ``file_url``: its path's last part."""
+    return urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(file_url).path))
+
+
+def _text_search(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """getProjectText's query finding what a createProjectText payload made, newest first:
+    searched for by its question or title. A text without one is looked for among the newest
+    of its type, unsearched: no page says whether ``search`` reads ``detail``, and a search
+    that missed it would make the read-back send it again."""
+    query = {"project_uid": payload["project_uid"], "type": payload["type"], "orderBy": "DESC"}
+    if payload.get("short_text"):
+        query["search"] = payload["short_text"]
+    return query
+
+
+def _same_text(item: TrainingText, payload: Mapping[str, Any]) -> bool:
+    return (
+        item.type == payload["type"]
+        and (item.short_text or "") == (payload.get("short_text") or "")
+        and item.detail == payload["detail"]
+    )
+
+
+GET_PROJECT_TEXT: Final = declare(
+    "getProjectText",
+    safety=Safety.READ,
+    reply=listing(TrainingText),
+    families=Family.PLATFORM,
+    summary="List a project's training texts or FAQs, a page at a time.",
+    permission="Training › Read",
+)
+CREATE_PROJECT_TEXT: Final = declare(
+    "createProjectText",
+    safety=Safety.CREATE,
+    reply=one(TrainingText),
+    families=Family.PLATFORM,
+    summary="Train a project's bot on a text or an FAQ.",
+    permission="Training › Write",
+    reconcile=FindBy.factory(GET_PROJECT_TEXT, query=_text_search, same=_same_text),
+    check="it may or may not have been added; look for it with training.list_texts(type, "
+    "search=...) before adding it again, or pass RetryPolicy(reconcile=True) to have the client "
+    "look for you",
+)
+GET_PROJECT_FILES: Final = declare(
+    "getProjectFiles",
+    safety=Safety.READ,
+    reply=listing(TrainingFile),
+    families=Family.PLATFORM,
+    summary="List a project's training files, a page at a time.",
+    permission="Training › Read",
+)
+UPLOAD_FILE: Final = declare(
+    "uploadFile",
+    safety=Safety.CREATE,
+    reply=one(TrainingFile),
+    families=Family.PLATFORM,
+    summary="Train a project's bot on a file the service fetches from a URL.",
+    permission="Training › Write",
+    reconcile=FindBy.factory(
+        GET_PROJECT_FILES,
+        query=lambda payload: {"project_uid": payload["project_uid"], "orderBy": "DESC"},
+        same=lambda item, payload: item.name == file_name(payload["file_url"]),
+    ),
+    check="the file may or may not have been added; look for it with training.list_files() "
+    "before uploading it again, or pass RetryPolicy(reconcile=True) to have the client look "
+    "for you",
+)
+DELETE_FILE: Final = declare(
+    "deleteFile",
+    safety=Safety.DELETE,
+    reply=nothing(),
+    families=Family.PLATFORM,
+    summary="Delete a project's training file.",
+    permission="Training › Write",
+)
+
+
+def _file_url(value: object) -> str:
+    """An absolute http(s) URL whose path ends with a file type the service trains on."""
+    expected = (
+        "an absolute http(s) URL the service can fetch, whose path ends with one of "
+        + ", ".join("." + kind for kind in FILE_TYPES)
+    )
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"file_url must be {expected}; got {check.short(value)}")
+    try:
+        url = URL(value.strip())
+    except (ValueError, TypeError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"file_url must be {expected}; got {check.short(value)}")
+    extension = posixpath.splitext(url.path)[1].lower().lstrip(".")
+    if extension not in FILE_TYPES:
+        what = f"'.{extension}'" if extension else "no file extension"
+        raise ConfigurationError(
+            f"file_url must be {expected}; got {check.short(value)}, whose path has {what}"
+        )
+    return value.strip()
+
+
+def _text_type(value: object) -> str:
+    if isinstance(value, str) and value.lower() in _TEXT_TYPES:
+        return value.lower()
+    raise ConfigurationError(f"type must be 'faq' or 'text', got {check.short(value)}")
+
+
+def _optional_text(name: str, value: object) -> str | None:
+    return None if value is None else check.text(name, value)
 
 
 class Training(ProjectResource):
-    """``project.training``: add and list texts and FAQs, upload and list files."""
+    """``project.training``: add and list texts and FAQs, upload, list and delete files.
+
+    Each added text, FAQ or file is trained on by the project's bot; the plan caps how many a
+    project holds (past it, :class:`~yourgpt_async.QuotaExceededError`). Needs a token with
+    Training › Write to add or delete and Training › Read to list (or an owner's or editor's).
+    """
+
+    @calls(CREATE_PROJECT_TEXT)
+    async def add_text(
+        self,
+        text: str,
+        *,
+        title: str | None = None,
+        tags: list[str] | str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> TrainingText:
+        """Train the bot on a text: anything it should know and answer from.
+
+        Not idempotent: after an ambiguous failure it raises
+        :class:`~yourgpt_async.DeliveryUnknownError` rather than risk a second copy; with
+        ``RetryPolicy(reconcile=True)`` it searches the project's texts to settle it instead.
+
+        Args:
+            text: The text.
+            title: A title for it.
+            tags: Tags, as a list of names or one comma-separated ``str``.
+            retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"``; defaults to the view's, else interactive.
+
+        Returns:
+            The stored text (``type`` ``"text"``).
+        """
+        payload = self._payload(
+            type="text",
+            detail=check.text("text", text),
+            short_text=_optional_text("title", title),
+            tags=_tags(tags),
+        )
+        return await self._client._caller.call(
+            CREATE_PROJECT_TEXT, payload, retry, timeout, priority
+        )
+
+    @calls(CREATE_PROJECT_TEXT)
+    async def add_faq(
+        self,
+        question: str,
+        answer: str,
+        *,
+        tags: list[str] | str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> TrainingText:
+        """Train the bot on a question and its answer.
+
+        Not idempotent: after an ambiguous failure it raises
+        :class:`~yourgpt_async.DeliveryUnknownError` rather than risk a second copy; with
+        ``RetryPolicy(reconcile=True)`` it searches the project's FAQs to settle it instead.
+
+        Args:
+            question: The question, as a visitor would ask it.
+            answer: The answer the bot should give.
+            tags: Tags, as a list of names or one comma-separated ``str``.
+            retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"``; defaults to the view's, else interactive.
+
+        Returns:
+            The stored FAQ (``type`` ``"faq"``; ``question`` and ``answer`` read it).
+        """
+        payload = self._payload(
+            type="faq",
+            short_text=check.text("question", question),
+            detail=check.text("answer", answer),
+            tags=_tags(tags),
+        )
+        return await self._client._caller.call(
+            CREATE_PROJECT_TEXT, payload, retry, timeout, priority
+        )
+
+    @calls(GET_PROJECT_TEXT)
+    async def list_texts(
+        self,
+        type: Literal["faq", "text"],
+        *,
+        search: str | None = None,
+        tags: list[str] | str | None = None,
+        order: Literal["ASC", "DESC"] | None = None,
+        page: int = 1,
+        limit: int = 10,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> Page[TrainingText]:
+        """Get one page of the project's FAQs or texts.
+
+        ``async for text in await bot.training.list_texts("faq")`` goes through every page.
+
+        Args:
+            type: ``"faq"`` or ``"text"``: which kind to list.
+            search: Only those containing this.
+            tags: Only those with these tags (a list of names or a comma-separated ``str``).
+            order: ``"DESC"`` (the service's default, newest first) or ``"ASC"``.
+            page: The page number, from 1.
+            limit: Items per page, 1 to 100.
+            retry: Overrides the client's retry policy for this call (and later pages').
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"``; defaults to the view's, else interactive.
+
+        Returns:
+            The page, with ``total`` (the service's ``count``).
+        """
+        query = list_query(search=search, order=order, type=_text_type(type), tags=_tags(tags))
+        return await self._client._caller.page(
+            GET_PROJECT_TEXT,
+            {"project_uid": self._project_uid, **query},
+            page=page,
+            limit=limit,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
+        )
+
+    @calls(UPLOAD_FILE)
+    async def upload_file(
+        self,
+        file_url: str,
+        *,
+        tags: list[str] | str | None = None,
+        extra_settings: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> TrainingFile:
+        """Train the bot on a file the service fetches from a public URL.
+
+        The service takes ``.txt``, ``.pdf``, ``.doc``, ``.docx``, ``.ppt``, ``.pptx``,
+        ``.csv``, ``.json``, ``.jsonl``, ``.xlsx`` and ``.xls`` files; the URL's path is
+        checked for one of these before any request. The file is
+        ``"processing"`` at first and ``"done"`` once trained on (see :meth:`list_files`).
+
+        Not idempotent: after an ambiguous failure it raises
+        :class:`~yourgpt_async.DeliveryUnknownError` rather than risk a second copy; with
+        ``RetryPolicy(reconcile=True)`` it lists the project's files by name to settle it
+        instead.
+
+        Args:
+            file_url: An absolute ``http://`` or ``https://`` URL whose path ends with the
+                file's type (``https://example.com/handbook.pdf``).
+            tags: Tags, as a list of names or one comma-separated ``str``.
+            extra_settings: Settings for the file, as JSON (``{"enable_citation": True}``).
+            retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"``; defaults to the view's, else interactive.
+
+        Returns:
+            The file as stored (its ``id`` is what :meth:`delete_file` takes).
+        """
+        settings = None
+        if extra_settings is not None:
+            settings = check.json_object("extra_settings", extra_settings)
+        payload = self._payload(
+            file_url=_file_url(file_url), tags=_tags(tags), extra_settings=settings
+        )
+        return await self._client._caller.call(UPLOAD_FILE, payload, retry, timeout, priority)
+
+    @calls(GET_PROJECT_FILES)
+    async def list_files(
+        self,
+        *,
+        status: str | None = None,
+        tags: list[str] | str | None = None,
+        order: Literal["ASC", "DESC"] | None = None,
+        page: int = 1,
+        limit: int = 10,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> Page[TrainingFile]:
+        """Get one page of the project's training files.
+
+        ``async for file in await bot.training.list_files()`` goes through every page.
+
+        Args:
+            status: Only files in this state (``"processing"``, ``"done"``).
+            tags: Only files with these tags (a list of names or a comma-separated ``str``).
+            order: ``"DESC"`` (the service's default, newest first) or ``"ASC"``.
+            page: The page number, from 1.
+            limit: Files per page, 1 to 100.
+            retry: Overrides the client's retry policy for this call (and later pages').
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"``; defaults to the view's, else interactive.
+
+        Returns:
+            The page, with ``total``.
+        """
+        query = list_query(order=order, status=_optional_text("status", status), tags=_tags(tags))
+        return await self._client._caller.page(
+            GET_PROJECT_FILES,
+            {"project_uid": self._project_uid, **query},
+            page=page,
+            limit=limit,
+            retry=retry,
+            timeout=timeout,
+            priority=priority,
+        )
+
+    @calls(DELETE_FILE)
+    async def delete_file(
+        self,
+        file_id: int,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
+        priority: Priority | str | None = None,
+    ) -> None:
+        """Delete a training file; the bot no longer answers from it.
+
+        Safe to retry: a retry that finds the file gone, after an attempt that may have
+        deleted it, counts as done.
+
+        Args:
+            file_id: The file's ``id`` (from :meth:`upload_file` or :meth:`list_files`).
+            retry: Overrides the client's retry policy for this call.
+            timeout: Overrides the client's timeouts for this call: seconds or a ``Timeouts``.
+            priority: ``"interactive"`` or ``"bulk"``; defaults to the view's, else interactive.
+
+        Raises:
+            NotFoundError: No such file in the project.
+        """
+        if isinstance(file_id, bool) or not isinstance(file_id, int) or file_id < 1:
+            raise ConfigurationError(
+                f"file_id must be a file's id, an int of at least 1, got {check.short(file_id)}"
+            )
+        payload = self._payload(id=file_id)
+        await self._client._caller.call(DELETE_FILE, payload, retry, timeout, priority)
+
+
+def _tags(value: object) -> str | None:
+    """Tags as the service takes them, or ``None`` when none are given."""
+    return tags(value) or None

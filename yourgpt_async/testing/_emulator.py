@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from aiohttp import web
@@ -26,6 +26,7 @@ from ._faults import Fault, FaultKind, FaultPlan
 from ._params import RequestError, parse_body
 from ._platform import Limits, Platform, ProjectRecord, Token, Write
 from ._platform_projects import PlatformProjects
+from ._platform_training import PlatformTraining, joined
 from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
 from ._responses import after_processing, error, fault_response, throttled
 from ._state import CallRecord, LedgerEntry, Plan, RequestRecord, State
@@ -102,6 +103,12 @@ class Emulator:
     - Pages: page ``p`` of size ``l`` holds items ``[(p-1)*l : p*l]``; ``total`` counts all items.
     - Every answer, errors and faults included, carries an ``x-request-id`` header, unique per
       request and kept in its :class:`RequestRecord`.
+    - Platform training: texts and FAQs per project (getProjectText searches both fields,
+      case-insensitively; ``tags`` match any); a file uploaded from an http(s) URL whose path
+      ends with a supported type is "processing" for ``FILE_PROCESSING_SECONDS`` (3) of
+      ``clock``, then "done"; ``limits.texts`` and ``limits.files`` cap each project. The
+      playground answers ``"You asked: <query>"`` and spends ``limits.credits`` by model
+      (gpt-4o-mini 1, claude-haiku 2, gpt-4o 5); with too few left it refuses with the quota.
 
     With ``rate_limit``, every authenticated request counts against its key's limit (a token
     bucket by default, or fixed or sliding windows); beyond it the request is answered 429 and not
@@ -146,7 +153,7 @@ class Emulator:
             host: The interface to listen on.
             port: The port to listen on; 0 picks a free one.
             ai_latency: Seconds the AI "thinks" before replying to a user message.
-            clock: Monotonic clock in seconds, for the rate limiter (inject a fake one in tests).
+            clock: Monotonic seconds, for the rate limit and file processing (fake it in tests).
 
         Raises:
             ValueError: ``api_keys`` or ``widgets`` is empty, or ``ai_latency`` is negative.
@@ -162,16 +169,16 @@ class Emulator:
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
         self.requests: list[RequestRecord] = []
         self._platform = Platform(self._state, tokens)
+        self._training = PlatformTraining(self._platform, clock)
         self._handlers = handler_table(
             Conversations(self._state, ai_latency=ai_latency),
             Debugging(self._state),
             Voice(self._state),
             PlatformProjects(self._state, self._platform),
+            self._training,
         )
         self._endpoints = frozenset(registry())
-        self._app = web.Application()
-        self._app.router.add_route("*", BASE_PATH + "/{endpoint}", self._handle)
-        self._app.router.add_route("*", "/{path:.*}", self._handle)
+        self._app = self._make_app()
         self._runner: web.AppRunner | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._request_ids = itertools.count(1)
@@ -367,6 +374,55 @@ class Emulator:
         """
         return self._state.add_document(project or self._project, text).doc_id
 
+    def add_training_text(
+        self,
+        detail: str,
+        *,
+        short_text: str | None = None,
+        type: Literal["text", "faq"] = "text",
+        tags: str | Iterable[str] = (),
+        project_uid: str | None = None,
+    ) -> int:
+        """Train a project's bot on a text or an FAQ, as createProjectText would (without the
+        plan's limit, and not in ``writes``).
+
+        Args:
+            detail: The text, or the FAQ's answer.
+            short_text: The text's title, or the FAQ's question.
+            type: ``"text"`` or ``"faq"``.
+            tags: Its tags: names, or one comma-separated ``str``.
+            project_uid: The project (default: ``project_uid``).
+
+        Returns:
+            The text's id.
+        """
+        project = self._platform.projects[project_uid or self.project_uid]
+        return self._training.add_text(project, type, detail, short_text, joined(tags)).id
+
+    def add_training_file(
+        self,
+        name: str,
+        *,
+        status: str | None = "done",
+        tags: str | Iterable[str] = (),
+        project_uid: str | None = None,
+    ) -> int:
+        """Add a training file to a project, as uploadFile would (without the plan's limit,
+        and not in ``writes``).
+
+        Args:
+            name: The file's name (``"handbook.pdf"``).
+            status: The status it keeps (``"done"``, ``"failed"``...); ``None`` to process it
+                as an upload is, for ``FILE_PROCESSING_SECONDS`` of the emulator's clock.
+            tags: Its tags: names, or one comma-separated ``str``.
+            project_uid: The project (default: ``project_uid``).
+
+        Returns:
+            The file's id (what deleteFile takes).
+        """
+        project = self._platform.projects[project_uid or self.project_uid]
+        return self._training.add_file(project, name, joined(tags), None, status).id
+
     def set_plan(self, *, project: str | None = None, knowledgebase: bool = True) -> None:
         """Change what a project's plan allows.
 
@@ -395,6 +451,12 @@ class Emulator:
             self._limiter.reset()
 
     # -- request cycle ----------------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", BASE_PATH + "/{endpoint}", self._handle)
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        return app
 
     def _next_request_id(self) -> str:
         return f"req_{id(self) & 0xFFFF:04x}{next(self._request_ids):08d}"

@@ -19,7 +19,9 @@ from ._conversations import (
     SessionState,
 )
 from ._debugging import ExecutionLog, KnowledgebaseHit
+from ._playground import PlaygroundReply, PlaygroundSession
 from ._projects import Project, ProjectMember, SupportedModel
+from ._training import TrainingFile, TrainingText
 
 __all__ = [
     "AILogEntry",
@@ -31,6 +33,8 @@ __all__ = [
     "Message",
     "OutboundCall",
     "Page",
+    "PlaygroundReply",
+    "PlaygroundSession",
     "Priority",
     "Project",
     "ProjectMember",
@@ -41,4 +45,6 @@ __all__ = [
     "SessionMessage",
     "SessionState",
     "SupportedModel",
+    "TrainingFile",
+    "TrainingText",
 ]

@@ -34,11 +34,15 @@ class Clients:
         )
         self.session_uid = ""
         self.project_uid = emulator.project_uid
+        self.member_id = 0
+        self.invitation_hash = ""
 
     async def setup(self) -> None:
         """Make what the calls need (then the test resets the emulator's bookkeeping)."""
         self.session_uid = (await self.project.create_session()).session_uid
         self.emulator.add_document("Shipping to Norway takes 3 to 5 days.")
+        self.member_id = self.emulator.add_member("ada@example.com")
+        self.invitation_hash = self.emulator.add_invitation("grace@example.com")
 
     async def aclose(self) -> None:
         await self.project.aclose()
@@ -75,6 +79,36 @@ CALLS: dict[tuple[Family, str], Call] = {
         c.project_uid, temperature=0.5
     ),
     (Family.PLATFORM, "getSupportedModels"): lambda c: c.platform.models.list(),
+    (Family.PLATFORM, "createSession"): lambda c: c.platform.project(
+        c.project_uid
+    ).sessions.create(),
+    (Family.PLATFORM, "sendMessage"): lambda c: c.platform.project(
+        c.project_uid
+    ).sessions.send_message(c.session_uid, "hello"),
+    (Family.PLATFORM, "updateSession"): lambda c: c.platform.project(c.project_uid).sessions.update(
+        c.session_uid, segment="vip"
+    ),
+    (Family.PLATFORM, "getSessions"): lambda c: c.platform.project(c.project_uid).sessions.list(),
+    (Family.PLATFORM, "getChatbotExecutionLogs"): lambda c: c.platform.project(
+        c.project_uid
+    ).execution_logs.list(),
+    (Family.PLATFORM, "searchIndexDocument"): lambda c: c.platform.project(
+        c.project_uid
+    ).knowledgebase.search("Norway"),
+    (Family.PLATFORM, "getOrganizationDetail"): lambda c: c.platform.organization.get(),
+    (Family.PLATFORM, "getOrganizationMembers"): lambda c: c.platform.organization.list_members(),
+    (Family.PLATFORM, "inviteOrganizationMember"): lambda c: c.platform.organization.invite(
+        "new@example.com", "viewer"
+    ),
+    (Family.PLATFORM, "changeOrganizationMemberRole"): lambda c: (
+        c.platform.organization.change_role(c.member_id, "viewer")
+    ),
+    (Family.PLATFORM, "removeOrganizationMember"): lambda c: c.platform.organization.remove_member(
+        c.member_id
+    ),
+    (Family.PLATFORM, "revokeOrganizationInvitation"): lambda c: (
+        c.platform.organization.revoke_invitation(c.invitation_hash)
+    ),
 }
 
 

@@ -39,9 +39,8 @@ UNDECLARED: frozenset[str] = frozenset({
     "createContactList.json", "createContactTag.json",
     "createPlaygroundAgentSession.json", "createProjectText.json", "deleteFile.json",
     "getAllContactTags.json", "getAllContacts.json", "getContactCompanyDetails.json",
-    "getContactDetail.json", "getOrganizationDetail.json",
-    "getOrganizationMembers.json", "getProjectFiles.json", "getProjectText.json",
-    "inviteOrganizationMember.json", "playgroundAgentResponse.json",
+    "getContactDetail.json", "getProjectFiles.json", "getProjectText.json",
+    "playgroundAgentResponse.json",
     "uploadFile.json",
 })  # fmt: skip
 
@@ -86,10 +85,16 @@ def load(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text(encoding="utf-8"))
 
 
+# Samples of lists whose `data` is an object holding the list, by the list's key.
+NESTED_LISTS: dict[str, str] = {"getOrganizationMembers.json": "organizationMember"}
+
+
 def items(name: str) -> list[dict[str, Any]]:
     """The objects in a sample's `data`: the object itself, or each list item (none when the
-    reply has no data)."""
+    reply has no data); for a list nested in an object, each of its items."""
     data = load(name).get("data")
+    if name in NESTED_LISTS:
+        data = data[NESTED_LISTS[name]]
     return data if isinstance(data, list) else [] if data is None else [data]
 
 

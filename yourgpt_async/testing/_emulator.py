@@ -18,13 +18,15 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from .._endpoints import registry
+from .._endpoints import Family, registry
 from ._conversations import Conversations
 from ._debugging import Debugging
-from ._dispatch import Caller, ProjectCaller, handler_table
+from ._dispatch import Caller, Handler, ProjectCaller, handler_table
 from ._faults import Fault, FaultKind, FaultPlan
 from ._params import RequestError, parse_body
 from ._platform import Limits, Platform, ProjectRecord, Token, Write
+from ._platform_conversations import PlatformConversations
+from ._platform_org import InvitationRecord, MemberRecord, Members, PlatformOrganization
 from ._platform_projects import PlatformProjects
 from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
 from ._responses import after_processing, error, fault_response, throttled
@@ -152,12 +154,8 @@ class Emulator:
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
         self.requests: list[RequestRecord] = []
         self._platform = Platform(self._state, tokens)
-        self._handlers = handler_table(
-            Conversations(self._state, ai_latency=ai_latency),
-            Debugging(self._state),
-            Voice(self._state),
-            PlatformProjects(self._state, self._platform),
-        )
+        self._members = Members()
+        self._handlers = self._handler_table(ai_latency)
         self._endpoints = frozenset(registry())
         self._app = web.Application()
         self._app.router.add_route("*", BASE_PATH + "/{endpoint}", self._handle)
@@ -167,6 +165,19 @@ class Emulator:
         self._request_ids = itertools.count(1)
         self._base_url: str | None = None
         self._stopped = False
+
+    def _handler_table(self, ai_latency: float) -> Mapping[tuple[Family, str], Handler]:
+        """Every endpoint's handler, by family; the token's share the key's logic and state."""
+        conversations = Conversations(self._state, ai_latency=ai_latency)
+        debugging = Debugging(self._state)
+        return handler_table(
+            conversations,
+            debugging,
+            Voice(self._state),
+            PlatformProjects(self._state, self._platform),
+            PlatformConversations(self._state, self._platform, conversations, debugging),
+            PlatformOrganization(self._platform, self._members),
+        )
 
     # -- public surface ---------------------------------------------------------------------
 
@@ -366,6 +377,58 @@ class Emulator:
                 answers 403, as the service does below the Professional plan).
         """
         self._state.plans[project or self._project] = Plan(knowledgebase=knowledgebase)
+
+    @property
+    def members(self) -> list[MemberRecord]:
+        """The organisation's members, its creator (an owner, never removable) first."""
+        return self._members.members
+
+    @property
+    def invitations(self) -> list[InvitationRecord]:
+        """Every invitation the organisation sent, in order, whatever its status."""
+        return self._members.invitations
+
+    def add_member(self, email: str, *, name: str | None = None, role: str = "editor") -> int:
+        """Make someone a member of the organisation, as if they had accepted an invitation.
+
+        Args:
+            email: Their email address.
+            name: Their name (default: the part of ``email`` before the ``@``).
+            role: ``"owner"``, ``"editor"``, ``"viewer"`` or ``"billing"``.
+
+        Returns:
+            The membership's id (what ``change_role`` and ``remove_member`` take).
+
+        Raises:
+            ValueError: An unknown role.
+        """
+        return self._members.add(email, name=name, role=role).id
+
+    def add_invitation(self, email: str, *, role: str = "editor") -> str:
+        """Have the organisation invite someone (no ledger entry: it is the test's setup).
+
+        Args:
+            email: Who is invited.
+            role: The role offered: ``"owner"``, ``"editor"``, ``"viewer"`` or ``"billing"``.
+
+        Returns:
+            The invitation's ``hash`` (what ``revoke_invitation`` takes).
+
+        Raises:
+            ValueError: An unknown role.
+        """
+        return self._members.invite(email, role).hash
+
+    def accept_invitation(self, invitation_hash: str) -> int:
+        """Accept a pending invitation for its invitee, who becomes a member.
+
+        Returns:
+            The new membership's id.
+
+        Raises:
+            ValueError: No pending invitation has that hash.
+        """
+        return self._members.accept(invitation_hash).id
 
     @property
     def _project(self) -> str:

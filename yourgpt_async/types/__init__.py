@@ -19,6 +19,7 @@ from ._conversations import (
     SessionState,
 )
 from ._debugging import ExecutionLog, KnowledgebaseHit
+from ._organization import Invitation, Member, MemberPage, OrganizationDetail
 from ._projects import Project, ProjectMember, SupportedModel
 
 __all__ = [
@@ -27,8 +28,12 @@ __all__ = [
     "Choice",
     "ContentType",
     "ExecutionLog",
+    "Invitation",
     "KnowledgebaseHit",
+    "Member",
+    "MemberPage",
     "Message",
+    "OrganizationDetail",
     "OutboundCall",
     "Page",
     "Priority",

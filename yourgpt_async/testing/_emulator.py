@@ -1,4 +1,4 @@
-"""The :class:`Emulator`: YourGPT's Project Integration API, imitated in memory with aiohttp.
+"""The :class:`Emulator`: YourGPT's API, both families, imitated in memory with aiohttp.
 
 It owns serving (the app, its routes, start and stop), the record of requests and the counts read
 from it, and the request cycle: the ``FaultPlan`` first, then the API key and the rate limit, then
@@ -94,6 +94,19 @@ class Emulator:
     - Pages: page ``p`` of size ``l`` holds items ``[(p-1)*l : p*l]``; ``total`` counts all items.
     - Every answer, errors and faults included, carries an ``x-request-id`` header, unique per
       request and kept in its :class:`RequestRecord`.
+    - With an organisation's token (``Authorization: Bearer``) the six shared paths name the
+      project by ``project_uid`` and work on the same sessions, messages, logs and documents
+      as its key: a session made with one is the other's. The token's sendMessage has no
+      ``send_by`` (the message is the user's, and is what the reply holds), getSessions filters
+      by ``status`` and gives shorter rows, updateSession refuses fields it does not know, and
+      searchIndexDocument requires ``limit``. A project outside the token's scope, or an
+      endpoint its role or permissions do not allow, is 403 "You do not have permission to
+      perform this action".
+    - The organisation's first member is its creator, an owner, who cannot be removed nor
+      given another role; invitations (any number per address) stay pending until accepted
+      (:meth:`accept_invitation`) or revoked, and only pending ones are listed and revoked
+      (revoking an unknown or revoked one is 404 "Not found"). Changing members needs an
+      owner's token.
 
     With ``rate_limit``, every authenticated request counts against its key's limit (a token
     bucket by default, or fixed or sliding windows); beyond it the request is answered 429 and not

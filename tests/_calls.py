@@ -37,6 +37,8 @@ class Clients:
         self.project_uid = emulator.project_uid
         self.file_id = 0
         self.playground_uid = ""
+        self.member_id = 0
+        self.invitation_hash = ""
 
     async def setup(self) -> None:
         """Make what the calls need (then the test resets the emulator's bookkeeping)."""
@@ -45,6 +47,8 @@ class Clients:
         self.file_id = self.emulator.add_training_file("old-handbook.pdf")
         playground = self.platform.project(self.project_uid).playground
         self.playground_uid = (await playground.create_session()).session_uid
+        self.member_id = self.emulator.add_member("ada@example.com")
+        self.invitation_hash = self.emulator.add_invitation("grace@example.com")
 
     @property
     def bot(self) -> ProjectView:
@@ -98,6 +102,36 @@ CALLS: dict[tuple[Family, str], Call] = {
     (Family.PLATFORM, "createPlaygroundAgentSession"): lambda c: c.bot.playground.create_session(),
     (Family.PLATFORM, "playgroundAgentResponse"): lambda c: c.bot.playground.respond(
         c.playground_uid, "What is your return policy?"
+    ),
+    (Family.PLATFORM, "createSession"): lambda c: c.platform.project(
+        c.project_uid
+    ).sessions.create(),
+    (Family.PLATFORM, "sendMessage"): lambda c: c.platform.project(
+        c.project_uid
+    ).sessions.send_message(c.session_uid, "hello"),
+    (Family.PLATFORM, "updateSession"): lambda c: c.platform.project(c.project_uid).sessions.update(
+        c.session_uid, segment="vip"
+    ),
+    (Family.PLATFORM, "getSessions"): lambda c: c.platform.project(c.project_uid).sessions.list(),
+    (Family.PLATFORM, "getChatbotExecutionLogs"): lambda c: c.platform.project(
+        c.project_uid
+    ).execution_logs.list(),
+    (Family.PLATFORM, "searchIndexDocument"): lambda c: c.platform.project(
+        c.project_uid
+    ).knowledgebase.search("Norway"),
+    (Family.PLATFORM, "getOrganizationDetail"): lambda c: c.platform.organization.get(),
+    (Family.PLATFORM, "getOrganizationMembers"): lambda c: c.platform.organization.list_members(),
+    (Family.PLATFORM, "inviteOrganizationMember"): lambda c: c.platform.organization.invite(
+        "new@example.com", "viewer"
+    ),
+    (Family.PLATFORM, "changeOrganizationMemberRole"): lambda c: (
+        c.platform.organization.change_role(c.member_id, "viewer")
+    ),
+    (Family.PLATFORM, "removeOrganizationMember"): lambda c: c.platform.organization.remove_member(
+        c.member_id
+    ),
+    (Family.PLATFORM, "revokeOrganizationInvitation"): lambda c: (
+        c.platform.organization.revoke_invitation(c.invitation_hash)
     ),
 }
 

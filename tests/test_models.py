@@ -38,9 +38,7 @@ strict_converter = make_converter(strict=True)
 UNDECLARED: frozenset[str] = frozenset({
     "createContactList.json", "createContactTag.json",
     "getAllContactTags.json", "getAllContacts.json", "getContactCompanyDetails.json",
-    "getContactDetail.json", "getOrganizationDetail.json",
-    "getOrganizationMembers.json",
-    "inviteOrganizationMember.json",
+    "getContactDetail.json",
 })  # fmt: skip
 
 
@@ -84,12 +82,19 @@ def load(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text(encoding="utf-8"))
 
 
+# Samples of lists whose `data` is an object holding the list, by the list's key.
+NESTED_LISTS: dict[str, str] = {"getOrganizationMembers.json": "organizationMember"}
+
+
 def items(name: str) -> list[dict[str, Any]]:
-    """The objects in a sample's `data`: the object itself, or each list item, or each of its
-    `rows` (getProjectText's `{count, rows}`); none when the reply has no data."""
+    """The objects in a sample's `data`: the object itself, or each list item, each of its
+    `rows` (getProjectText's `{count, rows}`), or for a list nested in an object each of its
+    items; none when the reply has no data."""
     data = load(name).get("data")
     if isinstance(data, dict) and isinstance(data.get("rows"), list):
         data = data["rows"]
+    if name in NESTED_LISTS:
+        data = data[NESTED_LISTS[name]]
     return data if isinstance(data, list) else [] if data is None else [data]
 
 

@@ -279,22 +279,10 @@ class AsyncClient(BaseClient):
         Returns:
             The session as updated.
         """
-        payload: dict[str, Any] = {"session_uid": check.uid("session_uid", session_uid)}
-        if state is not None:
-            payload["state"] = check.choice("state", state, SessionState).value
-        if chat_mode is not None:
-            payload["chat_mode"] = check.choice("chat_mode", chat_mode, ChatMode).value
-        if payload.get("state") == SessionState.RESOLVED.value and "chat_mode" in payload:
-            raise ConfigurationError(
-                "state='resolved' cannot be combined with chat_mode: resolving hands the "
-                "session back to the bot by itself; send chat_mode in a separate call"
-            )
-        if segment is not None:
-            payload["segment"] = check.segment(segment)
-        if len(payload) == 1:
-            raise ConfigurationError(
-                "nothing to update: pass at least one of state, chat_mode or segment"
-            )
+        payload = {
+            "session_uid": check.uid("session_uid", session_uid),
+            **check.session_changes(state, chat_mode, segment),
+        }
         return await self._caller.call(UPDATE_SESSION, payload, retry, timeout, priority)
 
     @calls(GET_SESSIONS)

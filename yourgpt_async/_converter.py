@@ -29,8 +29,8 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from . import types as models
-from .types import ExecutionLog, Message, Project, SessionMessage
-from .types._common import StrEnum
+from .types import ExecutionLog, Member, Message, OrganizationDetail, Project, SessionMessage
+from .types._common import Page, StrEnum
 
 __all__ = ["converter", "make_converter", "parse_datetime", "structure"]
 
@@ -40,6 +40,7 @@ T = TypeVar("T")
 _RENAMES: dict[type, dict[str, str]] = {
     SessionMessage: {"ai_log": "AILog"},
     Project: {"members": "ProjectMembers"},
+    OrganizationDetail: {"members": "OrganizationMembers", "projects": "OrganizationProjects"},
 }
 # Other spellings accepted for a field's wire name: (alternative, wire).
 _ALIASES: dict[type, tuple[tuple[str, str], ...]] = {
@@ -59,6 +60,13 @@ _LIFTED: dict[type, dict[str, tuple[str, ...]]] = {
         "widget_uid": ("integration_setting", "widget_uid"),
         "role": ("organization", "role"),
     },
+    # getOrganizationMembers nests the person of a membership under "Member".
+    Member: {
+        "name": ("Member", "name"),
+        "email": ("Member", "email"),
+        "profile_pic": ("Member", "profile_pic"),
+    },
+    OrganizationDetail: {"creator_name": ("user", "name"), "creator_email": ("user", "email")},
 }
 
 
@@ -68,9 +76,13 @@ def _camel(name: str) -> str:
 
 
 def _models() -> list[type]:
-    """Every attrs model the package decodes replies into."""
+    """Every attrs model the package decodes replies into (pages are made, not decoded)."""
     found = [value for value in vars(models).values() if isinstance(value, type)]
-    return [m for m in found if attrs.has(m) and not getattr(m, "__parameters__", ())]
+    return [
+        m
+        for m in found
+        if attrs.has(m) and not getattr(m, "__parameters__", ()) and not issubclass(m, Page)
+    ]
 
 
 def parse_datetime(value: object) -> datetime | None:

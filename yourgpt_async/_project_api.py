@@ -31,7 +31,7 @@ __all__ = [
     "UPDATE_SESSION",
 ]
 
-_BOTH: Final = frozenset({Family.PROJECT})  # PLATFORM joins as its handlers land
+_BOTH: Final = frozenset({Family.PROJECT, Family.PLATFORM})
 
 CREATE_SESSION: Final = declare(
     "createSession",

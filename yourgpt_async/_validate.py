@@ -22,6 +22,7 @@ from yarl import URL
 
 from ._config import Timeouts
 from ._exceptions import ConfigurationError
+from .types._conversations import ChatMode, SessionState
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -34,6 +35,7 @@ __all__ = [
     "dates",
     "day",
     "e164",
+    "email",
     "filters",
     "from_env",
     "good_key",
@@ -42,6 +44,7 @@ __all__ = [
     "instance",
     "is_loopback",
     "json_object",
+    "literal",
     "log_query",
     "message_text",
     "order",
@@ -50,6 +53,7 @@ __all__ = [
     "positive_number",
     "search_query",
     "segment",
+    "session_changes",
     "sessions_query",
     "short",
     "text",
@@ -67,6 +71,7 @@ MAX_SEGMENT: Final = 255
 MAX_KEY_LENGTH: Final = 256
 MAX_QUERY: Final = 5000
 _E164: Final = re.compile(r"\+[1-9][0-9]{7,14}")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _ORDERS: Final = ("ASC", "DESC")
 # Headers the client sets itself: the key travels only as api_key=, the body is always JSON.
 _RESERVED_HEADERS: Final = frozenset(
@@ -216,6 +221,25 @@ def choice(name: str, value: object, enum_type: type[E]) -> E:
         raise ConfigurationError(f"{name} must be one of {allowed}; got {short(value)}") from None
 
 
+def literal(name: str, value: object, allowed: Sequence[str]) -> str:
+    """One of the ``allowed`` strings, given exactly or in another case."""
+    if isinstance(value, str):
+        found = next((option for option in allowed if option.lower() == value.lower()), None)
+        if found is not None:
+            return found
+    options = ", ".join(repr(option) for option in allowed)
+    raise ConfigurationError(f"{name} must be one of {options}; got {short(value)}")
+
+
+def email(name: str, value: object) -> str:
+    """An email address: one ``@`` with text before it and a dotted domain after, no spaces."""
+    if not isinstance(value, str) or _EMAIL.fullmatch(value.strip()) is None:
+        raise ConfigurationError(
+            f"{name} must be an email address such as 'ops@example.com', got {short(value)}"
+        )
+    return value.strip()
+
+
 def message_text(message: object) -> str:
     """A message: a ``str`` that is not blank."""
     if not isinstance(message, str):
@@ -262,6 +286,29 @@ def segment(value: object) -> str:
             f"segment must be at most {MAX_SEGMENT} characters, got {len(text)}: {text[:40]!r}..."
         )
     return text
+
+
+def session_changes(state: object, chat_mode: object, segment_tags: object) -> dict[str, Any]:
+    """The checked changes of an updateSession: at least one of a state, a chat mode and
+    segment tags, and never ``resolved`` with a chat mode (resolving hands the session back to
+    the bot by itself, and the service refuses both at once)."""
+    changes: dict[str, Any] = {}
+    if state is not None:
+        changes["state"] = choice("state", state, SessionState).value
+    if chat_mode is not None:
+        changes["chat_mode"] = choice("chat_mode", chat_mode, ChatMode).value
+    if changes.get("state") == SessionState.RESOLVED.value and "chat_mode" in changes:
+        raise ConfigurationError(
+            "state='resolved' cannot be combined with chat_mode: resolving hands the "
+            "session back to the bot by itself; send chat_mode in a separate call"
+        )
+    if segment_tags is not None:
+        changes["segment"] = segment(segment_tags)
+    if not changes:
+        raise ConfigurationError(
+            "nothing to update: pass at least one of state, chat_mode or segment"
+        )
+    return changes
 
 
 def page_args(

@@ -396,8 +396,9 @@ _KNOWN_TEXTS: Final[dict[str, tuple[type[APIError], str]]] = {
     ),
     "you do not have permission to perform this action": (
         PermissionDeniedError,
-        "the token's role or permissions do not allow this{permission}: an owner can give the "
-        "token that permission (Settings > API Tokens), or use a token that has it",
+        "the token's role, permissions or project scope do not allow this{permission}: an "
+        "owner can give the token that permission, or the project, in Settings > API Tokens; "
+        "or use a token that has them",
     ),
     "you have already reached the limit": (
         QuotaExceededError,

@@ -8,6 +8,7 @@ from ._cli import serve_main
 from ._emulator import Emulator
 from ._faults import ANY_ENDPOINT, Fault, FaultKind, FaultPlan
 from ._platform import DEFAULT_API_TOKEN, Limits, ProjectRecord, Token, Write
+from ._platform_org import InvitationRecord, MemberRecord
 from ._ratelimit import EmulatorRateLimit
 from ._state import (
     DEFAULT_API_KEY,
@@ -30,8 +31,10 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultPlan",
+    "InvitationRecord",
     "LedgerEntry",
     "Limits",
+    "MemberRecord",
     "ProjectRecord",
     "RequestRecord",
     "Token",

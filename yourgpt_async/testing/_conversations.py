@@ -1,5 +1,10 @@
 """The conversation endpoints of the Project Integration API: createSession, sendMessage,
-updateSession, getSessions and getSessionMessages, answering from the emulator's state."""
+updateSession, getSessions and getSessionMessages, answering from the emulator's state.
+
+What a session, a message or a change does is :class:`Conversations`' own logic, by project;
+the project key's handlers here and the organisation token's (``_platform_conversations``)
+both call it, so a session made with one credential is the other's too.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,8 @@ _PICKER_CHOICES: tuple[tuple[str, str, str], ...] = (
 
 
 class Conversations:
-    """The conversation endpoints of a project's key, answering from ``state``.
+    """The conversation endpoints of a project's key, answering from ``state``; and the logic
+    behind them, by project, for every credential.
 
     Args:
         state: The emulator's data, read and changed by the endpoints.
@@ -57,7 +63,12 @@ class Conversations:
             raise RequestError(403, "You do not have access to this widget")
         return widget_uid
 
-    def _session(self, session_uid: str, project: str, widget_uid: str | None = None) -> Session:
+    def session(self, session_uid: str, project: str, widget_uid: str | None = None) -> Session:
+        """The session ``session_uid`` of ``project`` (and of ``widget_uid``, if given).
+
+        Raises:
+            RequestError: No such session there: RXERROR "Session not found" at HTTP 200.
+        """
         session = self._state.sessions.get(session_uid)
         if (
             session is None
@@ -67,31 +78,34 @@ class Conversations:
             raise RequestError(200, "Session not found")
         return session
 
-    # -- endpoints (no await between reading and writing shared state) ------------------------
+    # -- the logic, by project (no await between reading and writing shared state) -----------
 
-    @handles(CREATE_SESSION)
-    async def create_session(self, params: Params, caller: ProjectCaller) -> web.Response:
-        project = caller.project
-        widget_uid = self._widget(params, project)
+    def open(self, project: str, widget_uid: str) -> dict[str, object]:
+        """A new session of ``project`` on ``widget_uid``, as createSession answers it."""
         session = self._state.new_session(widget_uid, project)
         data = self._state.session_object(session)
         data["session_uid"] = int(session.session_uid)  # the one place it is a bare number
-        return success("Session created successfully", data)
+        return data
 
-    @handles(SEND_MESSAGE)
-    async def send_message(self, params: Params, caller: ProjectCaller) -> web.Response:
-        project = caller.project
-        widget_uid = self._widget(params, project)
-        session_uid = read.required(params, "session_uid")
-        text = read.required(params, "message")
-        send_by = read.choice(params, "send_by", _SEND_BY) or "user"
-        session = self._session(session_uid, project, widget_uid)
-        stored = self._state.store(session, send_by, text)
-        self._state.ledger.append(LedgerEntry(stored.id, session_uid, send_by, text, widget_uid))
+    async def deliver(
+        self, session: Session, send_by: str, text: str, *, content_type: str = "text"
+    ) -> tuple[Message, Message | None]:
+        """Store a message sent into ``session``, and the AI's reply to it if there is one.
+
+        A user's message in bot mode gets the reply, ``ai_latency`` seconds later; an
+        operator's switches the session to operator mode.
+
+        Returns:
+            The stored message, and the AI's reply (``None`` when there is none).
+        """
+        stored = self._state.store(session, send_by, text, content_type=content_type)
+        self._state.ledger.append(
+            LedgerEntry(stored.id, session.session_uid, send_by, text, session.widget_uid)
+        )
         if send_by == "operator":
             session.chat_mode = "operator"
         if send_by != "user" or session.chat_mode != "bot":
-            return success("Message sent successfully", sent_message(stored, session))
+            return stored, None
         if self._ai_latency:
             await asyncio.sleep(self._ai_latency)
         question = text.rstrip().endswith("?")
@@ -114,11 +128,11 @@ class Conversations:
             "Answered a user message",
             {"query_message_id": stored.id, "reply_message_id": reply.id},
         )
-        return success("AI reply", sent_message(reply, session))
+        return stored, reply
 
-    @handles(UPDATE_SESSION)
-    async def update_session(self, params: Params, caller: ProjectCaller) -> web.Response:
-        project = caller.project
+    def change(self, params: Params, project: str) -> dict[str, object]:
+        """Apply updateSession's ``state``, ``chat_mode`` and ``segment`` to the session
+        ``params`` names; the session as updateSession answers it."""
         session_uid = read.required(params, "session_uid")
         state = read.choice(params, "state", _STATES)
         chat_mode = read.choice(params, "chat_mode", _CHAT_MODES)
@@ -129,7 +143,7 @@ class Conversations:
             raise read.invalid(
                 "chat_mode", "chat_mode cannot be changed together with state=resolved"
             )
-        session = self._session(session_uid, project)
+        session = self.session(session_uid, project)
         if state is not None:
             session.state = state
         if state == "resolved":
@@ -142,20 +156,14 @@ class Conversations:
             session.updated_at = now()
         data = self._state.session_object(session)
         data["language"] = "en"
-        return success("Session updated successfully", data)
+        return data
 
-    @handles(GET_SESSIONS)
-    async def get_sessions(self, params: Params, caller: ProjectCaller) -> web.Response:
-        project = caller.project
+    def listed(self, params: Params, project: str) -> list[Session]:
+        """``project``'s sessions created within getSessions' ``from`` and ``to``, by last
+        activity in its ``orderBy``."""
         start, end = read.day(params, "from"), read.day(params, "to")
         order = read.order(params, "orderBy")
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
-        read.integer(
-            params, "view_id", default=0, minimum=0, maximum=None
-        )  # validated, then ignored
-        conditions = read.filters(params)
-        sessions = sorted(
+        return sorted(
             (
                 session
                 for session in self._state.sessions_of(project)
@@ -165,7 +173,42 @@ class Conversations:
             key=lambda session: session.activity,
             reverse=order == "DESC",
         )
-        items = [self._state.session_item(session) for session in sessions]
+
+    # -- the project key's endpoints ----------------------------------------------------------
+
+    @handles(CREATE_SESSION)
+    async def create_session(self, params: Params, caller: ProjectCaller) -> web.Response:
+        widget_uid = self._widget(params, caller.project)
+        return success("Session created successfully", self.open(caller.project, widget_uid))
+
+    @handles(SEND_MESSAGE)
+    async def send_message(self, params: Params, caller: ProjectCaller) -> web.Response:
+        project = caller.project
+        widget_uid = self._widget(params, project)
+        session_uid = read.required(params, "session_uid")
+        text = read.required(params, "message")
+        send_by = read.choice(params, "send_by", _SEND_BY) or "user"
+        session = self.session(session_uid, project, widget_uid)
+        stored, reply = await self.deliver(session, send_by, text)
+        if reply is None:
+            return success("Message sent successfully", sent_message(stored, session))
+        return success("AI reply", sent_message(reply, session))
+
+    @handles(UPDATE_SESSION)
+    async def update_session(self, params: Params, caller: ProjectCaller) -> web.Response:
+        return success("Session updated successfully", self.change(params, caller.project))
+
+    @handles(GET_SESSIONS)
+    async def get_sessions(self, params: Params, caller: ProjectCaller) -> web.Response:
+        limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
+        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        read.integer(
+            params, "view_id", default=0, minimum=0, maximum=None
+        )  # validated, then ignored
+        conditions = read.filters(params)
+        items = [
+            self._state.session_item(session) for session in self.listed(params, caller.project)
+        ]
         items = [item for item in items if all(read.matches(item, c) for c in conditions)]
         return success(
             "Sessions fetched successfully", read.page_of(items, page, limit), total=len(items)
@@ -178,7 +221,7 @@ class Conversations:
         order = read.order(params, "orderBy", "order")
         limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
         page = read.integer(params, "page", default=1, minimum=1, maximum=None)
-        session = self._session(session_uid, project)
+        session = self.session(session_uid, project)
         messages: Iterable[Message] = session.messages
         if order == "DESC":
             messages = reversed(session.messages)

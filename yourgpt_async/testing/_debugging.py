@@ -1,5 +1,9 @@
 """What the bot did and what it knows: getChatbotExecutionLogs and searchIndexDocument for a
-project's key, answering from the emulator's state."""
+project's key, answering from the emulator's state.
+
+The answers are :class:`Debugging`'s own logic, by project; the organisation token's handlers
+(``_platform_conversations``) call it too.
+"""
 
 from __future__ import annotations
 
@@ -47,13 +51,14 @@ def search(state: State, project: str, query: str, node_id: str | None) -> list[
 
 
 class Debugging:
-    """getChatbotExecutionLogs and searchIndexDocument for a project's key."""
+    """getChatbotExecutionLogs and searchIndexDocument for a project's key; and the logic
+    behind them, by project, for every credential."""
 
     def __init__(self, state: State) -> None:
         self._state = state
 
-    @handles(GET_EXECUTION_LOGS)
-    async def get_execution_logs(self, params: Params, caller: ProjectCaller) -> web.Response:
+    def logs(self, params: Params, project: str) -> list[object]:
+        """The page of ``project``'s execution logs that ``params`` asks for."""
         start, end = read.day(params, "from"), read.day(params, "to")
         order = read.order(params, "orderBy", default="DESC")  # unlike every other list
         limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
@@ -62,26 +67,41 @@ class Debugging:
         records = [
             record
             for record in self._state.logs
-            if record.project == caller.project
+            if record.project == project
             and session_uid in (None, record.session_uid)
             and (start is None or record.created_at.date() >= start)
             and (end is None or record.created_at.date() <= end)
         ]
         if order == "DESC":
             records.reverse()
-        project_id = self._state.project_ids[caller.project]
+        project_id = self._state.project_ids[project]
         items = [log_item(record, project_id) for record in records]
-        return success("Execution logs fetched successfully", read.page_of(items, page, limit))
+        return read.page_of(items, page, limit)
 
-    @handles(SEARCH_KNOWLEDGEBASE)
-    async def search_knowledgebase(self, params: Params, caller: ProjectCaller) -> web.Response:
+    def hits(self, params: Params, project: str, *, limit_required: bool = False) -> list[object]:
+        """The chunks of ``project``'s documents that the search in ``params`` finds.
+
+        Args:
+            params: The request's parameters.
+            project: The project searched.
+            limit_required: Refuse a search without ``limit`` (else it defaults to 10).
+        """
         query = read.required(params, "query")
         if len(query) > MAX_QUERY:
             raise read.invalid("query", f"query must be at most {MAX_QUERY} characters")
+        if limit_required and params.get("limit") in (None, ""):
+            raise read.invalid("limit", "limit is required")
         limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
         offset = read.integer(params, "offset", default=0, minimum=0, maximum=None)
         node_id = read.text(params, "node_id")
-        if not self._state.plan(caller.project).knowledgebase:
+        if not self._state.plan(project).knowledgebase:
             raise RequestError(403, _PLAN_REFUSAL)
-        hits = search(self._state, caller.project, query, node_id)
-        return success("Data Fetched Successfully!", hits[offset : offset + limit])
+        return list(search(self._state, project, query, node_id)[offset : offset + limit])
+
+    @handles(GET_EXECUTION_LOGS)
+    async def get_execution_logs(self, params: Params, caller: ProjectCaller) -> web.Response:
+        return success("Execution logs fetched successfully", self.logs(params, caller.project))
+
+    @handles(SEARCH_KNOWLEDGEBASE)
+    async def search_knowledgebase(self, params: Params, caller: ProjectCaller) -> web.Response:
+        return success("Data Fetched Successfully!", self.hits(params, caller.project))

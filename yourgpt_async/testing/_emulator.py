@@ -18,13 +18,15 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
-from .._endpoints import registry
+from .._endpoints import Family, registry
 from ._conversations import Conversations
 from ._debugging import Debugging
-from ._dispatch import Caller, ProjectCaller, handler_table
+from ._dispatch import Caller, Handler, ProjectCaller, handler_table
 from ._faults import Fault, FaultKind, FaultPlan
 from ._params import RequestError, parse_body
 from ._platform import Limits, Platform, ProjectRecord, Token, Write
+from ._platform_conversations import PlatformConversations
+from ._platform_org import InvitationRecord, MemberRecord, Members, PlatformOrganization
 from ._platform_projects import PlatformProjects
 from ._platform_training import PlatformTraining, joined
 from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
@@ -109,6 +111,19 @@ class Emulator:
       ``clock``, then "done"; ``limits.texts`` and ``limits.files`` cap each project. The
       playground answers ``"You asked: <query>"`` and spends ``limits.credits`` by model
       (gpt-4o-mini 1, claude-haiku 2, gpt-4o 5); with too few left it refuses with the quota.
+    - With an organisation's token (``Authorization: Bearer``) the six shared paths name the
+      project by ``project_uid`` and work on the same sessions, messages, logs and documents
+      as its key: a session made with one is the other's. The token's sendMessage has no
+      ``send_by`` (the message is the user's, and is what the reply holds), getSessions filters
+      by ``status`` and gives shorter rows, updateSession refuses fields it does not know, and
+      searchIndexDocument requires ``limit``. A project outside the token's scope, or an
+      endpoint its role or permissions do not allow, is 403 "You do not have permission to
+      perform this action".
+    - The organisation's first member is its creator, an owner, who cannot be removed nor
+      given another role; invitations (any number per address) stay pending until accepted
+      (:meth:`accept_invitation`) or revoked, and only pending ones are listed and revoked
+      (revoking an unknown or revoked one is 404 "Not found"). Changing members needs an
+      owner's token.
 
     With ``rate_limit``, every authenticated request counts against its key's limit (a token
     bucket by default, or fixed or sliding windows); beyond it the request is answered 429 and not
@@ -170,13 +185,8 @@ class Emulator:
         self.requests: list[RequestRecord] = []
         self._platform = Platform(self._state, tokens)
         self._training = PlatformTraining(self._platform, clock)
-        self._handlers = handler_table(
-            Conversations(self._state, ai_latency=ai_latency),
-            Debugging(self._state),
-            Voice(self._state),
-            PlatformProjects(self._state, self._platform),
-            self._training,
-        )
+        self._members = Members()
+        self._handlers = self._handler_table(ai_latency)
         self._endpoints = frozenset(registry())
         self._app = self._make_app()
         self._runner: web.AppRunner | None = None
@@ -184,6 +194,20 @@ class Emulator:
         self._request_ids = itertools.count(1)
         self._base_url: str | None = None
         self._stopped = False
+
+    def _handler_table(self, ai_latency: float) -> Mapping[tuple[Family, str], Handler]:
+        """Every endpoint's handler, by family; the token's share the key's logic and state."""
+        conversations = Conversations(self._state, ai_latency=ai_latency)
+        debugging = Debugging(self._state)
+        return handler_table(
+            conversations,
+            debugging,
+            Voice(self._state),
+            PlatformProjects(self._state, self._platform),
+            PlatformConversations(self._state, self._platform, conversations, debugging),
+            PlatformOrganization(self._platform, self._members),
+            self._training,
+        )
 
     # -- public surface ---------------------------------------------------------------------
 
@@ -432,6 +456,58 @@ class Emulator:
                 answers 403, as the service does below the Professional plan).
         """
         self._state.plans[project or self._project] = Plan(knowledgebase=knowledgebase)
+
+    @property
+    def members(self) -> list[MemberRecord]:
+        """The organisation's members, its creator (an owner, never removable) first."""
+        return self._members.members
+
+    @property
+    def invitations(self) -> list[InvitationRecord]:
+        """Every invitation the organisation sent, in order, whatever its status."""
+        return self._members.invitations
+
+    def add_member(self, email: str, *, name: str | None = None, role: str = "editor") -> int:
+        """Make someone a member of the organisation, as if they had accepted an invitation.
+
+        Args:
+            email: Their email address.
+            name: Their name (default: the part of ``email`` before the ``@``).
+            role: ``"owner"``, ``"editor"``, ``"viewer"`` or ``"billing"``.
+
+        Returns:
+            The membership's id (what ``change_role`` and ``remove_member`` take).
+
+        Raises:
+            ValueError: An unknown role.
+        """
+        return self._members.add(email, name=name, role=role).id
+
+    def add_invitation(self, email: str, *, role: str = "editor") -> str:
+        """Have the organisation invite someone (no ledger entry: it is the test's setup).
+
+        Args:
+            email: Who is invited.
+            role: The role offered: ``"owner"``, ``"editor"``, ``"viewer"`` or ``"billing"``.
+
+        Returns:
+            The invitation's ``hash`` (what ``revoke_invitation`` takes).
+
+        Raises:
+            ValueError: An unknown role.
+        """
+        return self._members.invite(email, role).hash
+
+    def accept_invitation(self, invitation_hash: str) -> int:
+        """Accept a pending invitation for its invitee, who becomes a member.
+
+        Returns:
+            The new membership's id.
+
+        Raises:
+            ValueError: No pending invitation has that hash.
+        """
+        return self._members.accept(invitation_hash).id
 
     @property
     def _project(self) -> str:

@@ -349,7 +349,7 @@ class State:
             "integration_id": 0,
             "state": session.state,
             "segment": session.segment,
-            "status": "open",
+            "status": "closed" if session.state == "closed" else "open",
             "device_type": None,
             "platform": None,
             "ip": None,

@@ -19,6 +19,7 @@ from ._conversations import (
     SessionState,
 )
 from ._debugging import ExecutionLog, KnowledgebaseHit
+from ._organization import Invitation, Member, MemberPage, OrganizationDetail
 from ._playground import PlaygroundReply, PlaygroundSession
 from ._projects import Project, ProjectMember, SupportedModel
 from ._training import TrainingFile, TrainingText
@@ -29,8 +30,12 @@ __all__ = [
     "Choice",
     "ContentType",
     "ExecutionLog",
+    "Invitation",
     "KnowledgebaseHit",
+    "Member",
+    "MemberPage",
     "Message",
+    "OrganizationDetail",
     "OutboundCall",
     "Page",
     "PlaygroundReply",

@@ -346,6 +346,23 @@ def test_null_lists_are_empty_tuples() -> None:
     assert (message.choices, message.ai_log) == ((), ())
 
 
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        ("vip,newsletter", ("vip", "newsletter")),
+        (" vip , ,newsletter,", ("vip", "newsletter")),
+        ("", ()),
+        (None, ()),
+        (["vip", " newsletter ", "", None, 7, True], ("vip", "newsletter", "7")),
+        ({"vip": 1}, ()),
+    ],
+)
+def test_tags_read_a_comma_separated_str_or_a_list(wire: object, expected: tuple[str, ...]) -> None:
+    """tuple[str, ...] fields read "a,b" or a list, stripped, empties and junk dropped."""
+    assert converter.structure(wire, tuple[str, ...]) == expected
+    assert make_converter(strict=True).structure(wire, tuple[str, ...]) == expected
+
+
 def test_raw_keeps_the_whole_decoded_dict() -> None:
     """raw is the dict as received, including fields the model does not name."""
     item = items("getSessions.json")[1]

@@ -3,6 +3,7 @@
 The service's field sets drift between endpoints and over time, so decoding is lenient:
 unknown fields are ignored (and kept in ``raw``), missing ones take defaults, nulls are fine,
 an unknown enum value is kept as a plain ``str``, ``createdAt`` and ``created_at`` both work,
+tags (``tuple[str, ...]``) are read from a comma-separated ``str`` or a list,
 ids such as ``session_uid`` are always the exact decimal ``str``, even when sent as a 17-digit
 number, and a number or date out of any representable range in an optional field decodes to
 ``None``. A strict twin (``make_converter(strict=True)``) forbids unknown fields, for tests that
@@ -191,6 +192,19 @@ def _str(value: Any, _: Any) -> str:
     return "" if value is None else value if isinstance(value, str) else _text(value)
 
 
+def _tags_hook(value: Any, _: Any) -> tuple[str, ...]:
+    """Tags, sent as one comma-separated ``str`` (``"vip,newsletter"``) or as a list: each name
+    stripped, empty ones dropped; anything else is no tags."""
+    if isinstance(value, str):
+        names: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        names = [item for item in value if isinstance(item, (str, int)) and type(item) is not bool]
+    else:
+        return ()
+    stripped = (item.strip() if isinstance(item, str) else str(item) for item in names)
+    return tuple([name for name in stripped if name])
+
+
 def _is_exactly(expected: Any) -> Callable[[Any], bool]:
     def predicate(tp: Any) -> bool:
         return bool(tp == expected)
@@ -218,6 +232,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
         (datetime | None, _optional_datetime),
         (float | None, _optional_float),
         (Mapping[str, Any] | None, _optional_mapping),
+        (tuple[str, ...], _tags_hook),
     ]
 
     for tp, hook in exact:

@@ -34,11 +34,16 @@ class Clients:
         )
         self.session_uid = ""
         self.project_uid = emulator.project_uid
+        self.contact_id = self.company_id = self.list_id = 0
 
     async def setup(self) -> None:
         """Make what the calls need (then the test resets the emulator's bookkeeping)."""
         self.session_uid = (await self.project.create_session()).session_uid
         self.emulator.add_document("Shipping to Norway takes 3 to 5 days.")
+        self.company_id = self.emulator.add_company("Analytical Engines Ltd")
+        self.contact_id = self.emulator.add_contact("Ada Lovelace", tags=["vip"])
+        bot = self.platform.project(self.project_uid)
+        self.list_id = (await bot.contact_lists.create("VIP", {"tags": "vip"})).id or 0
 
     async def aclose(self) -> None:
         await self.project.aclose()
@@ -75,6 +80,37 @@ CALLS: dict[tuple[Family, str], Call] = {
         c.project_uid, temperature=0.5
     ),
     (Family.PLATFORM, "getSupportedModels"): lambda c: c.platform.models.list(),
+    (Family.PLATFORM, "getAllContacts"): lambda c: c.platform.project(c.project_uid).contacts.list(
+        type="LEADS"
+    ),
+    (Family.PLATFORM, "getContactDetail"): lambda c: c.platform.project(c.project_uid).contacts.get(
+        c.contact_id
+    ),
+    (Family.PLATFORM, "linkContactToCompany"): lambda c: c.platform.project(
+        c.project_uid
+    ).contacts.link_company(c.contact_id, c.company_id),
+    (Family.PLATFORM, "linkContactTags"): lambda c: c.platform.project(
+        c.project_uid
+    ).contacts.link_tags(c.contact_id, ["vip"]),
+    (Family.PLATFORM, "createContactList"): lambda c: c.platform.project(
+        c.project_uid
+    ).contact_lists.create("Leads", {"type": "LEADS"}),
+    (Family.PLATFORM, "updateContactList"): lambda c: c.platform.project(
+        c.project_uid
+    ).contact_lists.update(c.list_id, name="VIP leads"),
+    (Family.PLATFORM, "deleteContactList"): lambda c: c.platform.project(
+        c.project_uid
+    ).contact_lists.delete(c.list_id),
+    (Family.PLATFORM, "getContactCompanyDetails"): lambda c: c.platform.project(
+        c.project_uid
+    ).companies.get(c.company_id),
+    (Family.PLATFORM, "deleteContactCompany"): lambda c: c.platform.project(
+        c.project_uid
+    ).companies.delete(c.company_id),
+    (Family.PLATFORM, "getAllContactTags"): lambda c: c.platform.project(c.project_uid).tags.list(),
+    (Family.PLATFORM, "createContactTag"): lambda c: c.platform.project(c.project_uid).tags.create(
+        "churn-risk"
+    ),
 }
 
 

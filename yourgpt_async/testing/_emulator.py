@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +26,7 @@ from ._dispatch import Caller, ProjectCaller, handler_table
 from ._faults import Fault, FaultKind, FaultPlan
 from ._params import RequestError, parse_body
 from ._platform import Limits, Platform, ProjectRecord, Token, Write
+from ._platform_contacts import ContactBook, PlatformContacts
 from ._platform_projects import PlatformProjects
 from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
 from ._responses import after_processing, error, fault_response, throttled
@@ -162,11 +164,13 @@ class Emulator:
         self.fault_plan = FaultPlan() if fault_plan is None else fault_plan
         self.requests: list[RequestRecord] = []
         self._platform = Platform(self._state, tokens)
+        self._contacts = ContactBook()
         self._handlers = handler_table(
             Conversations(self._state, ai_latency=ai_latency),
             Debugging(self._state),
             Voice(self._state),
             PlatformProjects(self._state, self._platform),
+            PlatformContacts(self._platform, self._contacts),
         )
         self._endpoints = frozenset(registry())
         self._app = web.Application()
@@ -366,6 +370,76 @@ class Emulator:
             The document's id (a hit's ``doc_id``, and what ``node_id`` takes).
         """
         return self._state.add_document(project or self._project, text).doc_id
+
+    def add_contact(
+        self,
+        name: str | None = None,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        type: str = "LEADS",
+        tags: Iterable[str] = (),
+        company_id: int | None = None,
+        created_at: datetime | None = None,
+        project_uid: str | None = None,
+    ) -> int:
+        """Add a contact to a project, for the Platform API's contact endpoints to find.
+
+        The service's API cannot create contacts (its bot collects them); this is how a test
+        gets some. Tags the project does not have yet are created with it.
+
+        Args:
+            name: The contact's name.
+            email: Their email address.
+            phone: Their phone number.
+            type: ``"USERS"``, ``"LEADS"`` or ``"SPAM"``.
+            tags: The names of its tags.
+            company_id: A company of the project (from :meth:`add_company`) to link it to.
+            created_at: When it was created (default: now), for the date filters.
+            project_uid: The project (default: :attr:`project_uid`).
+
+        Returns:
+            The contact's id.
+
+        Raises:
+            ValueError: An unknown project, ``type`` or company.
+        """
+        return self._contacts.add_contact(
+            self._project_uid_of(project_uid),
+            name=name,
+            email=email,
+            phone=phone,
+            type=type,
+            tags=tags,
+            company_id=company_id,
+            created_at=created_at,
+        ).id
+
+    def add_company(
+        self, name: str, *, website: str | None = None, project_uid: str | None = None
+    ) -> int:
+        """Add a company to a project, for contacts to be linked to.
+
+        Args:
+            name: The company's name.
+            website: Its website.
+            project_uid: The project (default: :attr:`project_uid`).
+
+        Returns:
+            The company's id.
+
+        Raises:
+            ValueError: An unknown project.
+        """
+        return self._contacts.add_company(
+            self._project_uid_of(project_uid), name, website=website
+        ).id
+
+    def _project_uid_of(self, project_uid: str | None) -> str:
+        uid = self.project_uid if project_uid is None else project_uid
+        if uid not in self._platform.projects:
+            raise ValueError(f"no project with project_uid {uid!r}")
+        return uid
 
     def set_plan(self, *, project: str | None = None, knowledgebase: bool = True) -> None:
         """Change what a project's plan allows.

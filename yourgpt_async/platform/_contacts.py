@@ -3,8 +3,7 @@ friends)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, Final, Literal
 
@@ -19,6 +18,7 @@ from .._resource import calls
 from ..types import Company, Contact, ContactList, ContactTag, ContactType, Page, Priority
 from ._base import ProjectResource, list_query
 from ._base import tags as tag_names
+from ._contact_filter import contact_filter
 
 __all__ = ["Companies", "ContactLists", "Contacts", "Tags"]
 
@@ -126,12 +126,6 @@ CREATE_CONTACT_TAG: Final = declare(
 )
 
 _TYPES: Final = tuple(kind.value for kind in ContactType)
-_OPERATORS: Final = ("and", "or")
-_CONDITION_KEYS: Final = ("model", "key", "operator", "value")
-_FILTER_FORMS: Final = (
-    "{'operator': 'and' or 'or', 'conditions': [{'key': ..., 'value': ...}, ...]}, or "
-    "{key: value, ...} for the contacts that match every pair"
-)
 
 
 def _id(name: str, value: object) -> int:
@@ -159,83 +153,6 @@ def _flag(name: str, value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise ConfigurationError(f"{name} must be True or False, got {check.short(value)}")
-
-
-def _condition(value: object, where: str) -> dict[str, Any]:
-    """One condition of a filter, with the service's ``model`` and ``operator`` by default."""
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(
-            f"{where} must be a dict with 'key' and 'value', got {check.short(value)}"
-        )
-    unknown = sorted(str(key) for key in value if key not in _CONDITION_KEYS)
-    if unknown:
-        raise ConfigurationError(
-            f"{where} has unexpected keys {unknown}: a condition takes 'key', 'value', "
-            "'operator' (default 'eq') and 'model' (default 'CONTACTS')"
-        )
-    condition = {"model": "CONTACTS", "operator": "eq", **value}
-    for part in ("model", "key", "operator"):
-        text = condition.get(part)
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigurationError(
-                f"{where}'s {part!r} must be a non-blank str, got {check.short(text)}"
-            )
-    if "value" not in condition:
-        raise ConfigurationError(f"{where} has no 'value' to compare {condition['key']!r} with")
-    compared = condition["value"]
-    if not isinstance(compared, (str, int, float)) or (
-        isinstance(compared, float) and not math.isfinite(compared)
-    ):
-        raise ConfigurationError(
-            f"{where}'s value must be a str, a number or a bool, got {check.short(compared)}"
-        )
-    return {part: condition[part] for part in _CONDITION_KEYS}
-
-
-def _filter(value: object, name: str = "filter_by") -> dict[str, Any]:
-    """A contact list's filter, checked and in the service's form.
-
-    Takes the service's form, ``{"operator": "and"|"or", "conditions": [{"key": ...,
-    "value": ..., "operator": "eq", "model": "CONTACTS"}, ...]}`` (``operator`` defaults to
-    ``"and"``, a condition's ``operator`` to ``"eq"`` and its ``model`` to ``"CONTACTS"``), or
-    a plain ``{key: value, ...}`` for the contacts that match every pair (``{"tags": "vip"}``).
-    A dict with ``conditions`` or ``operator`` is the service's form.
-    """
-    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
-        raise ConfigurationError(
-            f"{name} must be a dict: {_FILTER_FORMS}; got {check.short(value)}"
-        )
-    if "conditions" in value or "operator" in value:
-        unknown = sorted(key for key in value if key not in ("operator", "conditions"))
-        if unknown:
-            raise ConfigurationError(
-                f"{name} has unexpected keys {unknown}: it takes 'operator' and 'conditions'"
-            )
-        operator = value.get("operator", "and")
-        if not isinstance(operator, str) or operator.lower() not in _OPERATORS:
-            raise ConfigurationError(
-                f"{name}'s operator must be 'and' or 'or', got {check.short(operator)}"
-            )
-        conditions = value.get("conditions")
-        if isinstance(conditions, (str, bytes, Mapping)) or not isinstance(conditions, Sequence):
-            raise ConfigurationError(
-                f"{name}'s conditions must be a list of dicts with 'key' and 'value', got "
-                f"{check.short(conditions)}"
-            )
-        made = [
-            _condition(item, f"{name}['conditions'][{index}]")
-            for index, item in enumerate(conditions)
-        ]
-        joined = operator.lower()
-    else:
-        made = [
-            _condition({"key": key, "value": item}, f"{name}[{key!r}]")
-            for key, item in value.items()
-        ]
-        joined = "and"
-    if not made:
-        raise ConfigurationError(f"{name} must hold at least one condition: {_FILTER_FORMS}")
-    return {"operator": joined, "conditions": made}
 
 
 def _tag_name(value: object) -> str:
@@ -445,7 +362,7 @@ class ContactLists(ProjectResource):
         """
         payload = self._payload(
             name=check.text("name", name),
-            filter_by=_filter(filter_by),
+            filter_by=contact_filter(filter_by),
             icon=None if icon is None else check.text("icon", icon),
         )
         return await self._client._caller.call(
@@ -480,7 +397,7 @@ class ContactLists(ProjectResource):
         """
         changes = {
             "name": None if name is None else check.text("name", name),
-            "filter_by": None if filter_by is None else _filter(filter_by),
+            "filter_by": None if filter_by is None else contact_filter(filter_by),
             "icon": None if icon is None else check.text("icon", icon),
         }
         list_number = _id("list_id", list_id)

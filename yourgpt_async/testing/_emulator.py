@@ -119,7 +119,7 @@ class Emulator:
         fault_plan: The faults to apply to the coming requests; may be changed at any time.
     """
 
-    def __init__(
+    def __init__(  # long: a line for each part of the service it plays, and their options
         self,
         *,
         api_keys: Mapping[str, str] | None = None,

@@ -102,6 +102,11 @@ class Emulator:
     - makeOutboundCall checks ``call_to`` (E.164) and records the call in :attr:`calls`; no
       phone rings.
     - Pages: page ``p`` of size ``l`` holds items ``[(p-1)*l : p*l]``; ``total`` counts all items.
+    - The Platform API's contacts, seeded with :meth:`add_contact` and :meth:`add_company`:
+      getAllContacts's ``search`` looks in the name, email and phone, ``tags`` selects contacts
+      with any of the tags, ``from``/``to`` bound the creation day; a contact list is a saved
+      filter of ``eq`` conditions, applied to whatever contacts there are when ``list_id`` is
+      given; linkContactTags links only tags that exist, keeping the contact's others.
     - Every answer, errors and faults included, carries an ``x-request-id`` header, unique per
       request and kept in its :class:`RequestRecord`.
 

@@ -39,6 +39,7 @@ class Clients:
         self.playground_uid = ""
         self.member_id = 0
         self.invitation_hash = ""
+        self.contact_id = self.company_id = self.list_id = 0
 
     async def setup(self) -> None:
         """Make what the calls need (then the test resets the emulator's bookkeeping)."""
@@ -49,6 +50,10 @@ class Clients:
         self.playground_uid = (await playground.create_session()).session_uid
         self.member_id = self.emulator.add_member("ada@example.com")
         self.invitation_hash = self.emulator.add_invitation("grace@example.com")
+        self.company_id = self.emulator.add_company("Analytical Engines Ltd")
+        self.contact_id = self.emulator.add_contact("Ada Lovelace", tags=["vip"])
+        bot = self.platform.project(self.project_uid)
+        self.list_id = (await bot.contact_lists.create("VIP", {"tags": "vip"})).id or 0
 
     @property
     def bot(self) -> ProjectView:
@@ -132,6 +137,37 @@ CALLS: dict[tuple[Family, str], Call] = {
     ),
     (Family.PLATFORM, "revokeOrganizationInvitation"): lambda c: (
         c.platform.organization.revoke_invitation(c.invitation_hash)
+    ),
+    (Family.PLATFORM, "getAllContacts"): lambda c: c.platform.project(c.project_uid).contacts.list(
+        type="LEADS"
+    ),
+    (Family.PLATFORM, "getContactDetail"): lambda c: c.platform.project(c.project_uid).contacts.get(
+        c.contact_id
+    ),
+    (Family.PLATFORM, "linkContactToCompany"): lambda c: c.platform.project(
+        c.project_uid
+    ).contacts.link_company(c.contact_id, c.company_id),
+    (Family.PLATFORM, "linkContactTags"): lambda c: c.platform.project(
+        c.project_uid
+    ).contacts.link_tags(c.contact_id, ["vip"]),
+    (Family.PLATFORM, "createContactList"): lambda c: c.platform.project(
+        c.project_uid
+    ).contact_lists.create("Leads", {"type": "LEADS"}),
+    (Family.PLATFORM, "updateContactList"): lambda c: c.platform.project(
+        c.project_uid
+    ).contact_lists.update(c.list_id, name="VIP leads"),
+    (Family.PLATFORM, "deleteContactList"): lambda c: c.platform.project(
+        c.project_uid
+    ).contact_lists.delete(c.list_id),
+    (Family.PLATFORM, "getContactCompanyDetails"): lambda c: c.platform.project(
+        c.project_uid
+    ).companies.get(c.company_id),
+    (Family.PLATFORM, "deleteContactCompany"): lambda c: c.platform.project(
+        c.project_uid
+    ).companies.delete(c.company_id),
+    (Family.PLATFORM, "getAllContactTags"): lambda c: c.platform.project(c.project_uid).tags.list(),
+    (Family.PLATFORM, "createContactTag"): lambda c: c.platform.project(c.project_uid).tags.create(
+        "churn-risk"
     ),
 }
 

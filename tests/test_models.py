@@ -33,14 +33,6 @@ SHARED_SAMPLES = Path(__file__).parents[2] / "shared" / "samples"
 
 strict_converter = make_converter(strict=True)
 
-# Samples of endpoints no declaration covers yet: each decodes once its endpoint is declared,
-# and test_undeclared_samples_are_really_undeclared says when one should leave this list.
-UNDECLARED: frozenset[str] = frozenset({
-    "createContactList.json", "createContactTag.json",
-    "getAllContactTags.json", "getAllContacts.json", "getContactCompanyDetails.json",
-    "getContactDetail.json",
-})  # fmt: skip
-
 
 def endpoint_of_sample(name: str) -> Endpoint[Any] | None:
     """The declared endpoint a sample is a reply of, by its file name (``getSessions.json``,
@@ -60,9 +52,7 @@ def model_of_sample(name: str) -> type[Any] | None:
 
 
 SAMPLE_MODELS: dict[str, type[Any] | None] = {
-    path.name: model_of_sample(path.name)
-    for path in sorted(SAMPLES.glob("*.json"))
-    if path.name not in UNDECLARED
+    path.name: model_of_sample(path.name) for path in sorted(SAMPLES.glob("*.json"))
 }
 
 # Sample fields that no model names on purpose: they are reachable only through `raw`, and are
@@ -106,16 +96,10 @@ def field_names(model: type[Any]) -> set[str]:
 
 
 def test_every_sample_is_classified() -> None:
-    """Each sample is a reply of a declared endpoint, an error envelope, or listed as
-    undeclared, so a new sample cannot go untested."""
+    """Each sample is a reply of a declared endpoint or an error envelope, so a new sample
+    cannot go untested."""
     for name in SAMPLE_MODELS:
         assert endpoint_of_sample(name) is not None or name.startswith("error_"), name
-
-
-def test_undeclared_samples_are_really_undeclared() -> None:
-    """No sample of a declared endpoint hides in UNDECLARED (it would skip its decode tests)."""
-    assert {name for name in UNDECLARED if endpoint_of_sample(name) is not None} == set()
-    assert {path.name for path in SAMPLES.glob("*.json")} >= UNDECLARED
 
 
 @pytest.mark.parametrize("name", sorted(n for n in SAMPLE_MODELS if endpoint_of_sample(n)))
@@ -349,6 +333,23 @@ def test_null_lists_are_empty_tuples() -> None:
     """choices and AILog sent as null (or not a list) decode to empty tuples."""
     message = converter.structure({"choices": None, "AILog": "n/a"}, SessionMessage)
     assert (message.choices, message.ai_log) == ((), ())
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        ("vip,newsletter", ("vip", "newsletter")),
+        (" vip , ,newsletter,", ("vip", "newsletter")),
+        ("", ()),
+        (None, ()),
+        (["vip", " newsletter ", "", None, 7, True], ("vip", "newsletter", "7")),
+        ({"vip": 1}, ()),
+    ],
+)
+def test_tags_read_a_comma_separated_str_or_a_list(wire: object, expected: tuple[str, ...]) -> None:
+    """tuple[str, ...] fields read "a,b" or a list, stripped, empties and junk dropped."""
+    assert converter.structure(wire, tuple[str, ...]) == expected
+    assert make_converter(strict=True).structure(wire, tuple[str, ...]) == expected
 
 
 def test_raw_keeps_the_whole_decoded_dict() -> None:

@@ -69,7 +69,7 @@ def read_items(
             ``.json``, ``.csv``), else by the first line.
         on_bad: Called with the line number and the reason for each line that is not an item
             (not JSON, a missing field, a bad ``send_by``, ...), which is then skipped and
-            counted in :attr:`ItemFile.bad_lines`. Without it, the first bad line raises
+            counted in ``ItemFile.bad_lines``. Without it, the first bad line raises
             :class:`~yourgpt_async.ConfigurationError` naming it when the reading reaches it.
 
     Returns:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 from aiohttp import web
@@ -24,14 +24,16 @@ from ._debugging import Debugging
 from ._dispatch import Caller, Handler, ProjectCaller, handler_table
 from ._faults import Fault, FaultKind, FaultPlan
 from ._params import RequestError, parse_body
-from ._platform import Limits, Platform, ProjectRecord, Token, Write
+from ._platform import Platform, Token
+from ._platform_contacts import ContactBook, PlatformContacts
 from ._platform_conversations import PlatformConversations
-from ._platform_org import InvitationRecord, MemberRecord, Members, PlatformOrganization
+from ._platform_org import Members, PlatformOrganization
 from ._platform_projects import PlatformProjects
-from ._platform_training import PlatformTraining, joined
+from ._platform_training import PlatformTraining
 from ._ratelimit import ALLOW, EmulatorRateLimit, limiter_for
 from ._responses import after_processing, error, fault_response, throttled
-from ._state import CallRecord, LedgerEntry, Plan, RequestRecord, State
+from ._seeding import Seeding
+from ._state import LedgerEntry, RequestRecord, State
 from ._voice import Voice
 
 __all__ = ["Emulator"]
@@ -51,7 +53,7 @@ class _Call:
     caller: Caller | str  # a str: no credential, or one refused with this 401 message
 
 
-class Emulator:
+class Emulator(Seeding):
     """An in-memory YourGPT Project Integration API, served over real loopback HTTP.
 
     Use it as an async context manager, which starts a server on an ephemeral port::
@@ -98,11 +100,17 @@ class Emulator:
     - searchIndexDocument finds the chunks (paragraphs) of the project's documents that share
       words with the query, best first (score: the share of the query's words a chunk has),
       paged by ``offset``; ``node_id`` keeps one document. The first project starts trained on
-      ``SAMPLE_DOCUMENT``; :meth:`add_document` adds more. A plan without it (:meth:`set_plan`)
-      answers 403.
-    - makeOutboundCall checks ``call_to`` (E.164) and records the call in :attr:`calls`; no
-      phone rings.
+      ``SAMPLE_DOCUMENT``; :meth:`~Emulator.add_document` adds more. A plan without it
+      (:meth:`~Emulator.set_plan`) answers 403.
+    - makeOutboundCall checks ``call_to`` (E.164) and records the call in
+      :attr:`~Emulator.calls`; no phone rings.
     - Pages: page ``p`` of size ``l`` holds items ``[(p-1)*l : p*l]``; ``total`` counts all items.
+    - The Platform API's contacts, seeded with :meth:`~Emulator.add_contact` and
+      :meth:`~Emulator.add_company`:
+      getAllContacts's ``search`` looks in the name, email and phone, ``tags`` selects contacts
+      with any of the tags, ``from``/``to`` bound the creation day; a contact list is a saved
+      filter of ``eq`` conditions, applied to whatever contacts there are when ``list_id`` is
+      given; linkContactTags links only tags that exist, keeping the contact's others.
     - Every answer, errors and faults included, carries an ``x-request-id`` header, unique per
       request and kept in its :class:`RequestRecord`.
     - Platform training: texts and FAQs per project (getProjectText searches both fields,
@@ -121,7 +129,7 @@ class Emulator:
       perform this action".
     - The organisation's first member is its creator, an owner, who cannot be removed nor
       given another role; invitations (any number per address) stay pending until accepted
-      (:meth:`accept_invitation`) or revoked, and only pending ones are listed and revoked
+      (:meth:`~Emulator.accept_invitation`) or revoked, and only pending ones are listed and revoked
       (revoking an unknown or revoked one is 404 "Not found"). Changing members needs an
       owner's token.
 
@@ -139,7 +147,7 @@ class Emulator:
         fault_plan: The faults to apply to the coming requests; may be changed at any time.
     """
 
-    def __init__(
+    def __init__(  # long: a line for each part of the service it plays, and their options
         self,
         *,
         api_keys: Mapping[str, str] | None = None,
@@ -186,6 +194,7 @@ class Emulator:
         self._platform = Platform(self._state, tokens)
         self._training = PlatformTraining(self._platform, clock)
         self._members = Members()
+        self._contacts = ContactBook()
         self._handlers = self._handler_table(ai_latency)
         self._endpoints = frozenset(registry())
         self._app = self._make_app()
@@ -207,6 +216,7 @@ class Emulator:
             PlatformConversations(self._state, self._platform, conversations, debugging),
             PlatformOrganization(self._platform, self._members),
             self._training,
+            PlatformContacts(self._platform, self._contacts),
         )
 
     # -- public surface ---------------------------------------------------------------------
@@ -225,18 +235,6 @@ class Emulator:
     def app(self) -> web.Application:
         """The ``aiohttp.web.Application`` that serves the API under ``/chatbot/v1``."""
         return self._app
-
-    @property
-    def api_key(self) -> str:
-        """The first configured API key (``DEFAULT_API_KEY`` by default)."""
-        return next(iter(self._state.api_keys))
-
-    @property
-    def widget_uid(self) -> str:
-        """The first widget of ``api_key``'s project (or the first widget of all, if none)."""
-        project = self._state.api_keys[self.api_key]
-        owned = (uid for uid, owner in self._state.widgets.items() if owner == project)
-        return next(owned, next(iter(self._state.widgets)))
 
     @property
     def base_url(self) -> str:
@@ -333,185 +331,6 @@ class Emulator:
             How many times it was delivered.
         """
         return sum(1 for entry in self.ledger if entry.message == message)
-
-    @property
-    def api_token(self) -> str:
-        """The first configured organisation token (``DEFAULT_API_TOKEN`` by default)."""
-        return next(iter(self._platform.tokens))
-
-    @property
-    def tokens(self) -> dict[str, Token]:
-        """The organisation's tokens by secret; add, change or revoke them at any time."""
-        return self._platform.tokens
-
-    @property
-    def limits(self) -> Limits:
-        """The organisation's plan limits (change them at any time)."""
-        return self._platform.limits
-
-    @property
-    def projects(self) -> list[ProjectRecord]:
-        """The organisation's projects, as the Platform API knows them (``project_uid``...)."""
-        return list(self._platform.projects.values())
-
-    @property
-    def project_uid(self) -> str:
-        """The ``project_uid`` of ``api_key``'s project (the one ``widget_uid`` belongs to)."""
-        project = self._project
-        return next(r.project_uid for r in self._platform.projects.values() if r.project == project)
-
-    @property
-    def writes(self) -> list[Write]:
-        """Every write the Platform API accepted, in order (the ledger for "exactly once")."""
-        return self._platform.writes
-
-    def written(self, endpoint: str, **fields: object) -> int:
-        """Count the accepted writes of ``endpoint`` whose fields include ``fields``.
-
-        Args:
-            endpoint: The endpoint, e.g. ``"createProjectText"``.
-            fields: Values the write must have stored (``short_text="Do you ship?"``).
-        """
-        return sum(
-            1
-            for write in self._platform.writes
-            if write.endpoint == endpoint
-            and all(write.fields.get(name) == value for name, value in fields.items())
-        )
-
-    @property
-    def calls(self) -> list[CallRecord]:
-        """Every outbound call makeOutboundCall accepted, in order (the ledger of calls)."""
-        return self._state.calls
-
-    def add_document(self, text: str, *, project: str | None = None) -> int:
-        """Train a project's bot on ``text``, for knowledge-base search to find.
-
-        Each paragraph (text between blank lines) becomes one chunk.
-
-        Args:
-            text: The document's text.
-            project: The project (default: ``api_key``'s).
-
-        Returns:
-            The document's id (a hit's ``doc_id``, and what ``node_id`` takes).
-        """
-        return self._state.add_document(project or self._project, text).doc_id
-
-    def add_training_text(
-        self,
-        detail: str,
-        *,
-        short_text: str | None = None,
-        type: Literal["text", "faq"] = "text",
-        tags: str | Iterable[str] = (),
-        project_uid: str | None = None,
-    ) -> int:
-        """Train a project's bot on a text or an FAQ, as createProjectText would (without the
-        plan's limit, and not in ``writes``).
-
-        Args:
-            detail: The text, or the FAQ's answer.
-            short_text: The text's title, or the FAQ's question.
-            type: ``"text"`` or ``"faq"``.
-            tags: Its tags: names, or one comma-separated ``str``.
-            project_uid: The project (default: ``project_uid``).
-
-        Returns:
-            The text's id.
-        """
-        project = self._platform.projects[project_uid or self.project_uid]
-        return self._training.add_text(project, type, detail, short_text, joined(tags)).id
-
-    def add_training_file(
-        self,
-        name: str,
-        *,
-        status: str | None = "done",
-        tags: str | Iterable[str] = (),
-        project_uid: str | None = None,
-    ) -> int:
-        """Add a training file to a project, as uploadFile would (without the plan's limit,
-        and not in ``writes``).
-
-        Args:
-            name: The file's name (``"handbook.pdf"``).
-            status: The status it keeps (``"done"``, ``"failed"``...); ``None`` to process it
-                as an upload is, for ``FILE_PROCESSING_SECONDS`` of the emulator's clock.
-            tags: Its tags: names, or one comma-separated ``str``.
-            project_uid: The project (default: ``project_uid``).
-
-        Returns:
-            The file's id (what deleteFile takes).
-        """
-        project = self._platform.projects[project_uid or self.project_uid]
-        return self._training.add_file(project, name, joined(tags), None, status).id
-
-    def set_plan(self, *, project: str | None = None, knowledgebase: bool = True) -> None:
-        """Change what a project's plan allows.
-
-        Args:
-            project: The project (default: ``api_key``'s).
-            knowledgebase: Whether knowledge-base search is included (without it the endpoint
-                answers 403, as the service does below the Professional plan).
-        """
-        self._state.plans[project or self._project] = Plan(knowledgebase=knowledgebase)
-
-    @property
-    def members(self) -> list[MemberRecord]:
-        """The organisation's members, its creator (an owner, never removable) first."""
-        return self._members.members
-
-    @property
-    def invitations(self) -> list[InvitationRecord]:
-        """Every invitation the organisation sent, in order, whatever its status."""
-        return self._members.invitations
-
-    def add_member(self, email: str, *, name: str | None = None, role: str = "editor") -> int:
-        """Make someone a member of the organisation, as if they had accepted an invitation.
-
-        Args:
-            email: Their email address.
-            name: Their name (default: the part of ``email`` before the ``@``).
-            role: ``"owner"``, ``"editor"``, ``"viewer"`` or ``"billing"``.
-
-        Returns:
-            The membership's id (what ``change_role`` and ``remove_member`` take).
-
-        Raises:
-            ValueError: An unknown role.
-        """
-        return self._members.add(email, name=name, role=role).id
-
-    def add_invitation(self, email: str, *, role: str = "editor") -> str:
-        """Have the organisation invite someone (no ledger entry: it is the test's setup).
-
-        Args:
-            email: Who is invited.
-            role: The role offered: ``"owner"``, ``"editor"``, ``"viewer"`` or ``"billing"``.
-
-        Returns:
-            The invitation's ``hash`` (what ``revoke_invitation`` takes).
-
-        Raises:
-            ValueError: An unknown role.
-        """
-        return self._members.invite(email, role).hash
-
-    def accept_invitation(self, invitation_hash: str) -> int:
-        """Accept a pending invitation for its invitee, who becomes a member.
-
-        Returns:
-            The new membership's id.
-
-        Raises:
-            ValueError: No pending invitation has that hash.
-        """
-        return self._members.accept(invitation_hash).id
-
-    @property
-    def _project(self) -> str:
-        return self._state.api_keys[self.api_key]
 
     def reset(self) -> None:
         """Forget the ledger, the request records, the fault plan and the rate-limit buckets.

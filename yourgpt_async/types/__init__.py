@@ -7,6 +7,7 @@ is also importable from ``yourgpt_async``.
 
 from ._calls import OutboundCall
 from ._common import Page, Priority, RateLimitInfo, RawResponse
+from ._contacts import Company, Contact, ContactList, ContactTag, ContactType
 from ._conversations import (
     AILogEntry,
     ChatMode,
@@ -28,6 +29,11 @@ __all__ = [
     "AILogEntry",
     "ChatMode",
     "Choice",
+    "Company",
+    "Contact",
+    "ContactList",
+    "ContactTag",
+    "ContactType",
     "ContentType",
     "ExecutionLog",
     "Invitation",

@@ -506,13 +506,15 @@ def test_emulator_command_serves_with_a_fault_plan(tmp_path: Path, capsys: Captu
             if line.startswith("export "):
                 name, _, value = line.removeprefix("export ").strip().partition("=")
                 exports[name] = value
-            if len(exports) == 3:
+            if len(exports) == 5:
                 break
         connection = [
             *("--base-url", exports["YOURGPT_BASE_URL"]),
             *("--api-key", exports["YOURGPT_API_KEY"]),
             *("--widget-uid", exports["YOURGPT_WIDGET_UID"]),
         ]
+        assert exports["YOURGPT_API_TOKEN"] == "api-v1-emulator-token"
+        assert exports["YOURGPT_PROJECT_UID"] == "a1b2c3d4-0000-0000-0000-000000000001"
         assert main([*connection, "sessions"]) == 1  # the planned fault
         assert main([*connection, "sessions", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["items"] == []
@@ -899,25 +901,40 @@ def test_send_help_describes_only_options_it_has() -> None:
     assert "--no-journal" in _help("bulk")
 
 
+def _all_commands(
+    parser: argparse.ArgumentParser, prefix: str = ""
+) -> dict[str, argparse.ArgumentParser]:
+    """Every command of ``parser`` by its whole name ("train add-faq"), groups included."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                path = f"{prefix} {name}".strip()
+                found[path] = command
+                found.update(_all_commands(command, path))
+    return found
+
+
 def test_every_command_help_ends_with_examples_that_parse() -> None:
-    """Each command's --help ends with examples, and each example is a valid command line."""
+    """Each command's --help (a group's and each of its subcommands') ends with examples, and
+    each example is a valid command line of that command."""
     import shlex
 
     from yourgpt_async._cli._parser import EXAMPLES
 
-    parser = build_parser()
-    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(EXAMPLES) == set(commands.choices)
+    commands = _all_commands(build_parser())
+    assert set(EXAMPLES) == set(commands)
     for name, lines in EXAMPLES.items():
-        text = _help(name)
+        text = _help(*name.split())
         assert "examples:" in text, name
         for line in lines:
             assert line in text, (name, line)
-            command = re.split(r"\s{2,}", line)[0]
+            command = re.split(r"\s{2,}|\s[<>|]\s", line)[0]  # less its comment or redirection
             found = re.search(r"yourgpt-async\s+([^)]*)", command)
             assert found is not None, line
-            argv = shlex.split(found.group(1).replace("$uid", "17226012685401506"))
-            assert argv[0] == name, line
+            words = re.sub(r"\$\w+", "17226012685401506", found.group(1))
+            argv = shlex.split(words)
+            assert argv[: len(name.split())] == name.split(), line
             build_parser().parse_args(argv)  # SystemExit (a failed test) on a bad example
     assert "examples:" in _help()
 

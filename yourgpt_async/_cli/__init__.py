@@ -97,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Printer) -> int:
     """Run the parsed command; returns the exit code."""
     if args.command == "emulator":
-        return run_emulator(args, parser)
+        try:
+            return run_emulator(args, parser)
+        except SystemExit as exit_:  # a bad option value (a seed, a fault plan): exit 2
+            return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     if args.command == "completion":
         out.raw(completion_script(parser, args.shell))
         return EXIT_OK

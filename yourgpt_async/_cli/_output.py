@@ -267,7 +267,8 @@ class Printer:
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """Print rows under their column names: a rich table on a terminal, else lines of
-        tab-separated cells. The first column (the id people copy) is never wrapped or cut."""
+        tab-separated cells (a tab in a cell becomes a space). The first column (the id people
+        copy) is never wrapped or cut."""
         if self.console is not None and self.console.is_terminal:
             from rich.table import Table
             from rich.text import Text
@@ -280,9 +281,11 @@ class Printer:
                 table.add_row(*(Text(self.clean(cell)) for cell in row))
             self.console.print(table)
             return
-        self.line("\t".join(columns))
-        for row in rows:
-            self.line("\t".join(row))
+        # Piped: tab-separated lines as they are (rich would expand the tabs), for cut and awk.
+        for cells in (columns, *rows):
+            print(
+                self.clean("\t".join(cell.replace("\t", " ") for cell in cells)), file=self._stream
+            )
 
 
 def _json_default(value: object) -> object:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from yourgpt_async import AsyncPlatformClient
+from yourgpt_async import AsyncPlatformClient, PermissionDeniedError
 from yourgpt_async._cli import main
 from yourgpt_async._cli._parser import build_parser
 from yourgpt_async.testing import Emulator, EmulatorThread
@@ -71,15 +71,17 @@ def test_a_seed_file_fills_the_emulator(tmp_path: Path) -> None:
 
 async def test_a_seeded_emulator_answers_with_what_was_seeded(tmp_path: Path) -> None:
     """Over HTTP, the seeded training, documents and plan are what the Platform API shows."""
-    async with _seeded(tmp_path, SEED) as emulator:
-        async with AsyncPlatformClient(emulator.api_token, base_url=emulator.base_url) as yp:
-            bot = yp.project(emulator.project_uid)
-            [faq] = (await bot.training.list_texts("faq")).items
-            [file] = (await bot.training.list_files()).items
-            [hit] = await bot.knowledgebase.search("office opens")
-            other = yp.project(emulator.projects[1].project_uid)
-            with pytest.raises(Exception, match="Professional plan"):
-                await other.knowledgebase.search("office")
+    async with (
+        _seeded(tmp_path, SEED) as emulator,
+        AsyncPlatformClient(emulator.api_token, base_url=emulator.base_url) as yp,
+    ):
+        bot = yp.project(emulator.project_uid)
+        [faq] = (await bot.training.list_texts("faq")).items
+        [file] = (await bot.training.list_files()).items
+        [hit] = await bot.knowledgebase.search("office opens")
+        other = yp.project(emulator.projects[1].project_uid)
+        with pytest.raises(PermissionDeniedError, match="Professional plan"):
+            await other.knowledgebase.search("office")
     assert (faq.question, faq.tags) == ("Do you ship to Norway?", ("shipping",))
     assert (file.name, file.status) == ("handbook.pdf", "done")
     assert hit.content == "Our office opens at nine."

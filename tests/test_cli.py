@@ -939,6 +939,26 @@ def test_every_command_help_ends_with_examples_that_parse() -> None:
     assert "examples:" in _help()
 
 
+def test_the_reference_covers_every_subcommand_and_option() -> None:
+    """docs/reference/cli.md names each subcommand of a group (`train add-faq`) and each of its
+    options, as it does the top-level commands'."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "reference" / "cli.md").read_text()
+    missing = []
+    for name, command in _all_commands(build_parser()).items():
+        if " " not in name:
+            continue
+        group, sub = name.split()
+        if f"{group} {sub}" not in page and not re.search(rf"`{group} [^`]*\b{sub}\b", page):
+            missing.append(name)
+        for action in command._actions:
+            missing += [
+                f"{name} {option}"
+                for option in action.option_strings
+                if option.startswith("--") and option != "--help" and f"`{option}" not in page
+            ]
+    assert missing == []
+
+
 def _complete(script: str, *words: str, cwd: Path) -> list[str]:
     """What the bash completion ``script`` offers for the command line ``words``."""
     program = (
@@ -975,6 +995,14 @@ def test_bash_completion_completes_commands_options_and_values(
         ("yourgpt-async", "messages", "1", "--order", ""): ["ASC", "DESC"],
         ("yourgpt-async", "completion", ""): ["bash", "zsh"],
         ("yourgpt-async", "--api-key", "k", "sessions", "--li"): ["--limit"],
+        ("yourgpt-async", "tr"): ["train"],
+        ("yourgpt-async", "train", ""): ["add-faq", "add-text", "upload", "list", "-h", "--help"],
+        ("yourgpt-async", "--token", "t", "train", "add-faq", "--ta"): ["--tags"],
+        ("yourgpt-async", "train", "list", ""): ["faq", "text", "files"],
+        ("yourgpt-async", "members", "invite", "a@b.c", "--role", "ed"): ["editor"],
+        ("yourgpt-async", "contacts", "list", "--type", "L"): ["LEADS"],
+        ("yourgpt-async", "api", "getMy"): ["getMyProjects"],
+        ("yourgpt-async", "emulator", "--seed", "mess"): ["messages.csv"],
     }
     for words, expected in cases.items():
         assert _complete(script, *words, cwd=tmp_path) == expected, words

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from yourgpt_async import AsyncPlatformClient, PermissionDeniedError
@@ -19,6 +20,7 @@ from yourgpt_async._cli import main
 from yourgpt_async._cli._parser import build_parser
 from yourgpt_async.testing import Emulator, EmulatorThread
 from yourgpt_async.testing._cli import _emulator_from_args
+from yourgpt_async.testing._seed import _Seed, apply_seed
 
 Captured = pytest.CaptureFixture[str]
 
@@ -120,6 +122,19 @@ def test_a_bad_seed_is_a_usage_error_naming_the_place(
     err = capsys.readouterr().err
     assert f"--seed {path}: " in err
     assert expected in err
+
+
+def test_the_reference_seed_file_is_valid() -> None:
+    """The seed file docs/reference/cli.md shows has every part a seed can have, and applies
+    whole to an emulator."""
+    page = Path(__file__).resolve().parent.parent / "docs" / "reference" / "cli.md"
+    text = page.read_text(encoding="utf-8").split('```json title="seed.json"\n', 1)[1]
+    seed = json.loads(text.split("\n```", 1)[0])
+    emulator = Emulator()
+    apply_seed(emulator, seed)
+    assert set(seed) == set(attrs.fields_dict(_Seed))
+    assert emulator.tokens["api-v1-expired"].status == "expired"
+    assert [m.name for m in emulator.members] == ["Emulated Owner", "Cy"]
 
 
 def test_an_unreadable_seed_is_a_usage_error(tmp_path: Path, capsys: Captured) -> None:

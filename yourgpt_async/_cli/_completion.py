@@ -74,7 +74,9 @@ def _positionals(parser: argparse.ArgumentParser) -> str:
     return "@none"
 
 
-def _bash(parser: argparse.ArgumentParser, program: str) -> str:
+def _cases(parser: argparse.ArgumentParser) -> tuple[list[str], list[str]]:
+    """The script's ``case`` branches: what each command's words complete to, and how each
+    option's value completes (keyed ``command:--option``)."""
     commands = _commands(parser)
     top = [name for name in commands if " " not in name]
     top_flags, _ = _options(parser)
@@ -94,7 +96,13 @@ def _bash(parser: argparse.ArgumentParser, program: str) -> str:
         f"        {'|'.join(names)}) values={shlex.quote(completion)} ;;"
         for completion, names in patterns.items()
     ]
-    names = "|".join(shlex.quote(name) for name in top)
+    return word_cases, value_cases
+
+
+def _bash(parser: argparse.ArgumentParser, program: str) -> str:
+    commands = _commands(parser)
+    word_cases, value_cases = _cases(parser)
+    names = "|".join(shlex.quote(name) for name in commands if " " not in name)
     paths = "|".join(shlex.quote(name) for name in commands if " " in name) or "''"
     return f"""\
 # {program} completion for bash (and zsh through bashcompinit): `{program} completion bash`

@@ -68,6 +68,12 @@ def add_parsers(commands: Commands, parents: Parents) -> Commands:
     add_order(listing, "ASC")
     add_paging(listing, "contacts")
     add_project(listing)
+    _add_show_and_tag(group, parents)
+    _add_tags(commands, parents)
+    return group
+
+
+def _add_show_and_tag(group: Commands, parents: Parents) -> None:
     show = add_command(
         group,
         "show",
@@ -92,8 +98,6 @@ def add_parsers(commands: Commands, parents: Parents) -> Commands:
     tag.add_argument("contact_id", type=positive_int, metavar="CONTACT_ID")
     tag.add_argument("tags", type=nonblank, metavar="TAGS")
     add_project(tag)
-    _add_tags(commands, parents)
-    return group
 
 
 def _add_tags(commands: Commands, parents: Parents) -> None:

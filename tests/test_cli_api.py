@@ -201,3 +201,18 @@ def test_every_endpoint_is_in_help_and_completion(capsys: Captured) -> None:
     [case] = [line for line in script.splitlines() if line.strip().startswith("api)")]
     for name in registry():
         assert name in case
+
+
+def test_api_reconcile_settles_a_lost_create(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
+    """A create whose answer was lost exits 1 in doubt; with --reconcile the same loss is
+    settled by reading the service back: exit 0, the tag printed, and stored once."""
+    from yourgpt_async.testing import Fault
+
+    uid = ["-f", f"project_uid={yourgpt_env.project_uid}"]
+    yourgpt_env.emulator.fault_plan.add("createContactTag", Fault.drop_after())
+    assert main(["api", "createContactTag", *uid, "-f", "name=lost"]) == 1
+    assert "may or may not have been created" in capsys.readouterr().err
+    yourgpt_env.emulator.fault_plan.add("createContactTag", Fault.drop_after())
+    assert main(["api", "createContactTag", *uid, "-f", "name=found", "--reconcile"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "found"
+    assert yourgpt_env.emulator.written("createContactTag", name="found") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 
 import pytest
@@ -323,3 +324,41 @@ def test_the_token_is_never_printed(server: HostileServer, capsys: Captured) -> 
     assert TOKEN not in captured.out + captured.err
     assert server.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
     assert "api-key" not in server.requests[0].headers
+
+
+# -- advice in the command line's terms ----------------------------------------------------------
+
+
+def test_every_in_doubt_advice_is_given_in_the_command_lines_terms() -> None:
+    """Pure: what each declared endpoint advises about a call left in doubt (and the general
+    advice for those without their own), as the command line prints it, names no Python."""
+    from yourgpt_async._cli._output import in_flags
+    from yourgpt_async._endpoints import registry
+    from yourgpt_async._retry import _DEFAULT_ADVICE
+
+    advice = [endpoint.check for endpoint in registry().values() if endpoint.check]
+    for text in [*advice, _DEFAULT_ADVICE]:
+        said = in_flags(text)
+        assert re.findall(r"RetryPolicy|\w+\.\w+\(|\b\w+=\w", said) == [], said
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["search", "x" * 5001], "QUERY must be at most 5,000 characters"),
+        (["logs", "--limit", "500"], "--limit must be an int from 1 to 100"),
+        (["members", "list", "--limit", "5000"], "--limit must be an int from 1 to 1000"),
+        (["projects", "settings", "--chat-history-count", "99"], "--chat-history-count must be"),
+        (["projects", "settings", "--temperature", "3"], "--temperature must be a number"),
+    ],
+)
+def test_library_refusals_name_the_commands_flags(
+    yourgpt_env: EmulatorThread, capsys: Captured, argv: list[str], expected: str
+) -> None:
+    """A value the library refuses is reported with the command's own argument or flag, and
+    nothing is sent."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert "_" not in err.split(" must ")[0], err
+    assert yourgpt_env.emulator.requests == []

@@ -35,7 +35,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .._exceptions import ConfigurationError, YourGPTError
 from .._telemetry import setup_logging
@@ -67,6 +67,9 @@ COMMANDS: dict[str, Runner] = {
     **_api_command.COMMANDS,
 }
 """The commands that run one coroutine, by their whole name (``"train add-faq"``)."""
+
+RUNS_ITSELF: dict[str, Callable[[argparse.Namespace, Printer], int]] = {"bulk": bulk}
+"""The commands that run their own event loop (with signal handling), by their whole name."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,9 +107,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Printer
     if args.command == "completion":
         out.raw(completion_script(parser, args.shell))
         return EXIT_OK
-    if args.command == "bulk":
-        return bulk(args, out)
     name = args.command
     if getattr(args, "action", None) is not None:  # a group's subcommand: "train add-faq"
         name = f"{name} {args.action}"
+    if name in RUNS_ITSELF:
+        return RUNS_ITSELF[name](args, out)
     return asyncio.run(COMMANDS[name](args, out))

@@ -140,6 +140,12 @@ def add_parser(commands: Commands, parents: Parents) -> None:
         help="a field, typed: 5, 0.2, true, false, null, {...}, [...], @FILE; else text",
     )
     api.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="when a create gets no answer, read the service back where the endpoint can be "
+        "(messages, texts, files, tags, projects, invitations) rather than fail in doubt",
+    )
+    api.add_argument(
         "-f",
         "--raw-field",
         dest="fields",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from datetime import date
 from typing import Any, TypeAlias
@@ -178,7 +179,7 @@ def add_command(
         name,
         parents=list(parents),
         help=summary,
-        description=description,
+        description=textwrap.fill(description, width=88),
         epilog=_examples(examples) + (f"\n\n{epilog}" if epilog else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

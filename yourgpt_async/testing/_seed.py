@@ -32,7 +32,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar, get_origin
+from typing import Any, TypeVar, cast, get_origin
 
 import attrs
 import cattrs
@@ -142,7 +142,7 @@ def _strict(kind: type[T], what: str, accept: Callable[[object], bool]) -> Calla
     def structure(value: object, _: object) -> T:
         if not accept(value):
             raise ValueError(f"expected {what}, got {json.dumps(value)[:60]}")
-        return value  # type: ignore[return-value]
+        return cast(T, value)
 
     return structure
 

@@ -959,6 +959,41 @@ def test_the_reference_covers_every_subcommand_and_option() -> None:
     assert missing == []
 
 
+def _documented_command_lines() -> list[tuple[str, str]]:
+    """Every ``$ yourgpt-async ...`` line of a fenced block in the docs and the README, run by
+    the page or not, with where it is."""
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for page in [*sorted((root / "docs").rglob("*.md")), root / "README.md"]:
+        fenced = False
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            elif fenced and line.startswith("$ yourgpt-async "):
+                found.append((f"{page.relative_to(root)}:{number}", line[2:]))
+    return found
+
+
+def test_every_documented_command_line_parses() -> None:
+    """Each command line the docs show, in blocks the pages run or not, is one the parser
+    takes (unless it is shown failing with exit status 2)."""
+    import shlex
+
+    lines = _documented_command_lines()
+    assert len(lines) > 40
+    for where, line in lines:
+        command = re.split(r"\s+#|\s[<>|]\s?", line)[0]  # less a comment or a redirection
+        command = re.sub(r"\$\([^)]*\)|\$\w+", "17226012685401506", command)
+        argv = shlex.split(command)[1:]
+        if line.endswith("# exit status 2"):
+            continue
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit as exit_:  # --version and --help exit 0
+            if exit_.code != 0:
+                pytest.fail(f"{where}: {line}")
+
+
 def _complete(script: str, *words: str, cwd: Path) -> list[str]:
     """What the bash completion ``script`` offers for the command line ``words``."""
     program = (

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from _fakes import ClientFactory
+from _hostile import KEY, HostileServer, http
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -339,3 +340,28 @@ def test_without_a_provider_opentelemetry_costs_nothing(make_client: ClientFacto
     _reset_otel_globals()
     telemetry = make_client()._caller.telemetry
     assert (telemetry.tracer, telemetry.metrics, telemetry.always) == (None, None, False)
+
+
+async def test_a_credential_echoed_in_a_header_reaches_no_span_log_or_hook(
+    otel: tuple[InMemorySpanExporter, InMemoryMetricReader],
+    server: HostileServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A service answering with the key as its x-request-id (and in another header): the span's
+    request id, the DEBUG line, the hook's event and the raw response hold *** instead."""
+    exporter, _ = otel
+    server.reply = http(
+        {"type": "RXSUCCESS", "data": []}, headers=[("x-request-id", KEY), ("X-Seen", f"k={KEY}")]
+    )
+    events: list[ResponseEvent] = []
+    with caplog.at_level(logging.DEBUG, logger="yourgpt_async"):
+        async with AsyncClient(KEY, base_url=server.base_url, on_response=events.append) as client:
+            raw = await client.with_raw_response.get_sessions()
+    [span] = exporter.get_finished_spans()
+    [event] = events
+    assert dict(span.attributes or {})["yourgpt.request_id"] == "***"
+    assert (event.request_id, event.headers["X-Seen"]) == ("***", "k=***")
+    assert (raw.request_id, raw.headers["x-seen"]) == ("***", "k=***")
+    assert "request id ***" in caplog.text
+    texts = [json.dumps(span.to_json()), caplog.text, repr(event), repr(dict(raw.headers))]
+    assert [text for text in texts if KEY in text] == []

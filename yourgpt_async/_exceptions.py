@@ -23,16 +23,25 @@ Every exception carries a :class:`FailureKind` in ``kind``: what the failure mea
 decided once where the failure is seen (``_wire`` for replies, ``_transport`` for the network).
 The retry policy, the rate limiter and bulk sending all read that one value.
 
-No message or repr of these exceptions contains the API key, nor does anything reachable from
-them: the client never hands the key to them, and :func:`redact` removes it (and any password)
-from text a service or a library echoes back, before the error is raised.
+No message or repr of these exceptions contains the credential (a project's API key or an
+organisation's token), nor does anything reachable from them: the client never hands it to
+them, and :func:`redact` removes it (and any password) from text a service or a library echoes
+back, before the error is raised, in every encoding :func:`secret_forms` lists.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
+import functools
+import html
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
+from urllib.parse import quote, quote_plus
+
+from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "APIError",
@@ -52,8 +61,11 @@ __all__ = [
     "TransportError",
     "UnexpectedResponseError",
     "YourGPTError",
+    "holds_secret",
     "redact",
     "redact_error",
+    "redact_headers",
+    "secret_forms",
 ]
 
 E = TypeVar("E", bound="YourGPTError")
@@ -62,22 +74,82 @@ REDACTED: Final = "***"
 """What a secret is replaced with."""
 
 _MIN_PARTIAL: Final = 4  # a cut-off text ending in this much of a secret's start loses it too
+_MIN_FORM: Final = 8  # an encoded form shorter than this would match ordinary text: kept raw only
+_HEX: Final = re.compile(r"%[0-9A-F]{2}")
+
+
+def _base64_forms(secret: bytes) -> list[str]:
+    """What base64 (standard and url-safe) makes of ``secret`` inside any longer text: for each
+    of the three alignments, the characters that depend on the secret's bytes alone."""
+    forms = []
+    for offset, first in ((0, 0), (1, 2), (2, 3)):  # bytes before it; characters they touch
+        end = ((offset + len(secret)) * 8) // 6  # the last characters also hold what follows
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            forms.append(encode(bytes(offset) + secret).decode("ascii")[first:end])
+    return forms
+
+
+@functools.lru_cache(maxsize=64)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """Every way ``secret`` may show in what a service or a library sends back, longest first:
+    as it is, JSON-escaped (``\\/``, ``\\uXXXX``), percent-encoded (``quote``, ``quote_plus``,
+    either case of hex), HTML-escaped and base64-encoded (standard and url-safe, at any
+    alignment). Computed once per secret."""
+    escaped = [json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]]
+    escaped += [text.replace("/", "\\/") for text in escaped]
+    escaped += [
+        "".join(f"\\u{ord(c):04x}" for c in secret),
+        "".join(f"\\u{ord(c):04X}" for c in secret),
+    ]
+    quoted = [
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret, safe=""),
+        quote_plus(secret),
+    ]
+    quoted += [_HEX.sub(lambda hexed: hexed.group().lower(), text) for text in quoted]
+    marked = [html.escape(secret), html.escape(secret, quote=False)]
+    encoded = _base64_forms(secret.encode("utf-8", "surrogatepass"))
+    forms = {secret} | {f for f in (*escaped, *quoted, *marked, *encoded) if len(f) >= _MIN_FORM}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _forms(secrets: Sequence[str]) -> list[str]:
+    return [form for secret in secrets if secret for form in secret_forms(secret)]
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``."""
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, REDACTED)
+    """``text`` with each secret replaced by ``***``, in every form :func:`secret_forms` lists."""
+    for form in _forms(secrets):
+        if form in text:
+            text = text.replace(form, REDACTED)
     return text
+
+
+def holds_secret(text: str, secrets: Sequence[str]) -> bool:
+    """Whether ``text`` holds one of the secrets, in any form :func:`secret_forms` lists."""
+    return any(form in text for form in _forms(secrets))
+
+
+def redact_headers(headers: Mapping[str, str], secrets: Sequence[str]) -> Mapping[str, str]:
+    """``headers`` itself, or a case-insensitive copy with every secret redacted from the
+    names and values (a service may echo the credential in ``x-request-id``, or anywhere)."""
+    if not any(secrets):
+        return headers
+    items = list(headers.items())
+    if not holds_secret("\n".join(f"{name}:{value}" for name, value in items), secrets):
+        return headers
+    return CIMultiDictProxy(
+        CIMultiDict((redact(name, secrets), redact(value, secrets)) for name, value in items)
+    )
 
 
 def _redact_cut(text: str, secrets: Sequence[str]) -> str:
     """:func:`redact` for a text cut to a length, which may end with the start of a secret."""
     text = redact(text, secrets)
-    for secret in secrets:
-        for size in range(min(len(secret) - 1, len(text)), _MIN_PARTIAL - 1, -1):
-            if text.endswith(secret[:size]):
+    for form in _forms(secrets):
+        for size in range(min(len(form) - 1, len(text)), _MIN_PARTIAL - 1, -1):
+            if text.endswith(form[:size]):
                 return text[:-size] + REDACTED
     return text
 

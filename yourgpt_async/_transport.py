@@ -28,8 +28,10 @@ from ._exceptions import (
     RateLimitError,
     ResponseTooLargeError,
     TransportError,
+    holds_secret,
     redact,
     redact_error,
+    redact_headers,
 )
 from ._inflight import CALL_STATE, CallState
 from ._models import Priority
@@ -186,7 +188,9 @@ class Transport:
                 _sent(call, getattr(error, "kind", None))
                 raise
             if trace is not None:
-                trace.replied(status, reply_headers)
+                # What a trace hands on (log, hooks, span, raw response) holds no credential,
+                # even where a service echoes it in a header such as x-request-id.
+                trace.replied(status, redact_headers(reply_headers, self._secrets))
             result = decode_reply(endpoint, status, reply_headers, raw, self.family)
             self._read_hints(ticket, reply_headers, isinstance(result, APIError))
             if isinstance(result, APIError):
@@ -389,7 +393,7 @@ def _reaches(error: BaseException, secrets: tuple[str, ...]) -> bool:
         if seen > 16:
             return True  # a chain this long is not worth checking further: drop it
         texts = (str(link), repr(link), repr(getattr(link, "__dict__", {})), repr(link.args))
-        if any(secret in text for text in texts for secret in secrets):
+        if any(holds_secret(text, secrets) for text in texts):
             return True
         links += [e for e in (link.__cause__, link.__context__) if e is not None]
     return False

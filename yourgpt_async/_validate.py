@@ -168,25 +168,53 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+_BASE_URL_EXAMPLE: Final = "such as https://api.yourgpt.ai/chatbot/v1"
+_LONGEST_SCHEME: Final = 8  # a longer "scheme" is more likely something pasted in by mistake
+
+
 def base_url(value: object) -> URL:
-    """An absolute ``https://`` URL (``http://`` only to loopback) with no credentials."""
+    """An absolute ``https://`` URL (``http://`` only to loopback) with no credentials.
+
+    A URL may hold a secret (``https://user:secret@host``, ``?api_key=...``), so no message
+    repeats it: each says which part is wrong, naming at most the scheme and the host.
+    """
     if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"base_url must be a non-empty str, got {short(value)}")
+        kind = "an empty str" if value == "" else f"a {type(value).__name__}"
+        raise ConfigurationError(f"base_url must be a non-empty str, got {kind}")
     try:
         url = URL(value.rstrip("/"))
     except ValueError:
         url = URL()
-    if url.scheme not in ("https", "http") or not url.host:
-        raise ConfigurationError(f"base_url must be an absolute https:// URL, got {value!r}")
+    if url.scheme not in ("https", "http"):
+        known = url.scheme.isalpha() and len(url.scheme) <= _LONGEST_SCHEME
+        what = f"has the scheme {url.scheme!r}" if known else "does not start with https://"
+        raise ConfigurationError(
+            f"base_url must be an absolute https:// URL ({_BASE_URL_EXAMPLE}); the one given {what}"
+        )
+    if not url.host:
+        raise ConfigurationError(
+            f"base_url must be an absolute https:// URL ({_BASE_URL_EXAMPLE}); the one given "
+            "has no host"
+        )
+    carried = [
+        part
+        for part, present in (
+            ("a user name or password", url.user is not None or url.password is not None),
+            ("a query", bool(url.query_string)),
+            ("a fragment", bool(url.fragment)),
+        )
+        if present
+    ]
+    if carried:
+        raise ConfigurationError(
+            f"base_url must not carry {' or '.join(carried)} (not repeated here, in case it "
+            "holds a secret); give the credential as its own argument, which is sent only in "
+            "its header"
+        )
     if url.scheme == "http" and not is_loopback(url.host):
         raise ConfigurationError(
-            f"base_url {value!r} uses plain http:// to a host that is not loopback; the API "
-            "key would cross the network unencrypted. Use https://"
-        )
-    if url.user or url.password or url.query_string or url.fragment:
-        raise ConfigurationError(
-            "base_url must not carry credentials, a query or a fragment; pass the key as "
-            "api_key= (it is sent only in the api-key header)"
+            f"base_url uses plain http:// to {url.host!r}, a host that is not loopback; the "
+            "credential would cross the network unencrypted. Use https://"
         )
     return url
 

@@ -41,6 +41,7 @@ EXPORTED = [
     "LimiterFactory",
     "Message",
     "NotFoundError",
+    "NotSentError",
     "OutboundCall",
     "Page",
     "PermissionDeniedError",

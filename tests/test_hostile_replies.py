@@ -11,6 +11,7 @@ import logging
 import socket
 import urllib.parse
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import pytest
@@ -26,6 +27,7 @@ from yourgpt_async import (
     RateLimiterUnavailableError,
     RedisRateLimit,
     RetryPolicy,
+    ServerError,
     TransportError,
     UnexpectedResponseError,
     YourGPTError,
@@ -68,6 +70,31 @@ async def test_deep_nesting_is_an_unreadable_reply(server: HostileServer) -> Non
         with pytest.raises(UnexpectedResponseError) as read:
             await client.get_sessions()
     assert read.value.kind is FailureKind.UNREADABLE
+
+
+async def test_an_oversized_success_of_a_send_is_settled_by_reading_back(
+    server: HostileServer,
+) -> None:
+    """sendMessage answered 200 with a body over max_response_bytes: in doubt, not failed, so
+    with reconcile=True the session is read back and the message found there returned."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    stored = [{"id": 1, "send_by": "user", "message": "order 7", "createdAt": now}]
+
+    def reply(request: Request) -> bytes:
+        if request.endpoint == "sendMessage":
+            return success({"id": 1, "message": "x" * 10_000})
+        return success(stored)
+
+    server.reply = reply
+    policy = RetryPolicy(reconcile=True, settle=0, sleep=_no_sleep)
+    async with client_for(server, retry=policy, max_response_bytes=2048) as client:
+        answer = await client.send_message(UID, "order 7")
+        with pytest.raises(DeliveryUnknownError) as unsettled:
+            await client.send_message(UID, "order 7", retry=RetryPolicy(sleep=_no_sleep))
+    assert (answer.id, answer.message, answer.send_by) == (1, "order 7", "user")
+    assert server.count("sendMessage") == 2  # one each: never resent
+    assert server.count("getSessionMessages") == 1
+    assert isinstance(unsettled.value.__cause__, UnexpectedResponseError)
 
 
 @pytest.mark.parametrize(
@@ -279,7 +306,7 @@ async def test_an_echoed_key_is_scrubbed_from_errors(server: HostileServer) -> N
     async with client_for(server) as client:
         with pytest.raises(AuthenticationError) as refused:
             await client.send_message(UID, "hi")
-        with pytest.raises(UnexpectedResponseError) as html:
+        with pytest.raises(ServerError) as html:
             await client.get_sessions()
     assert leaks(refused.value) == leaks(html.value) == []
     assert refused.value.message == "bad key ***"

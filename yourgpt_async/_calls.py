@@ -12,7 +12,7 @@ its declared :class:`~._endpoints.Reconciler`. :meth:`Caller.page` makes a list 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -23,7 +23,7 @@ from ._config import RetryPolicy, Timeouts
 from ._endpoints import Endpoint, Family, Reconciler
 from ._exceptions import ConfigurationError, YourGPTError
 from ._replies import Listing
-from ._retry import run_with_retries
+from ._retry import Budget, run_with_retries
 from ._telemetry import CallTrace, Telemetry
 from ._transport import RequestTimeout, Transport, request_timeout
 from ._wire import encode_body, rate_limit_info
@@ -192,6 +192,8 @@ class Caller:
     ) -> T:
         body = encode_body(payload)
         trace = self.telemetry.trace(endpoint.name, force=self._record)
+        # What a create or a call keeps of its deadline for the request itself.
+        total = (self.timeouts if call_timeout is None else call_timeout.timeouts).total
         if trace is None:
             return await run_with_retries(
                 functools.partial(
@@ -204,6 +206,7 @@ class Caller:
                 ),
                 endpoint=endpoint,
                 policy=policy,
+                total=total,
             )
         if self._record:
             self.last_trace = trace
@@ -214,6 +217,7 @@ class Caller:
                 ),
                 endpoint=endpoint,
                 policy=policy,
+                total=total,
                 on_retry=trace.retrying,
             )
 
@@ -223,7 +227,7 @@ class Caller:
         endpoint: Endpoint[T],
         body: bytes,
         timeout: RequestTimeout | None,
-        time_left: Callable[[], float],
+        budget: Budget,
         *,
         priority: Priority,
     ) -> T:
@@ -232,7 +236,7 @@ class Caller:
             result = await self.transport.attempt(
                 endpoint,
                 body,
-                time_left,
+                budget,
                 timeout=timeout,
                 headers=self._request_headers,
                 trace=trace,

@@ -4,6 +4,7 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
 
     YourGPTError
     ├── ConfigurationError          bad arguments, missing key; raised before any I/O
+    ├── NotSentError                given up before a byte was sent (deadline, pause, gate)
     ├── RateLimiterUnavailableError the shared limiter (Redis) is unreachable; nothing was sent
     ├── TransportError
     │   ├── ConnectError            never reached the service: safe to retry
@@ -15,8 +16,8 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
         ├── NotFoundError           404, or RXERROR "Session not found"
         ├── QuotaExceededError      the plan's limit is reached; never retried
         ├── RateLimitError          429 (retry_after)
-        ├── ServerError             5xx
-        └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape
+        ├── ServerError             5xx, whatever the body
+        └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape (non-5xx)
             └── ResponseTooLargeError  over max_response_bytes; not retried
 
 Every exception carries a :class:`FailureKind` in ``kind``: what the failure means for the call,
@@ -52,6 +53,7 @@ __all__ = [
     "DeliveryUnknownError",
     "FailureKind",
     "NotFoundError",
+    "NotSentError",
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
@@ -204,6 +206,8 @@ class FailureKind(enum.Enum):
 
     INVALID = "invalid"
     """Refused before any request: a bad argument or setting."""
+    NOT_SENT = "not_sent"
+    """Given up before the request was sent: no free slot, turn or time was left for it."""
     CONNECT = "connect"
     """The service was never reached (DNS, refused, TLS): nothing was delivered."""
     THROTTLED = "throttled"
@@ -253,6 +257,38 @@ class ConfigurationError(YourGPTError, ValueError):
     """
 
     kind = FailureKind.INVALID
+
+
+class NotSentError(YourGPTError):
+    """Given up before a byte was sent (deadline, own pause, gate, closed): nothing reached the
+    service, so trying again later is safe.
+
+    Raised when the call's time ran out, or ``RetryPolicy.max_wait`` was reached, while it
+    waited for a free slot of ``max_concurrency`` or a turn under the rate limit, while the
+    service's pause (a 429's ``Retry-After``, a quota spent until its reset) held every call of
+    the client, or when what is left of the deadline is less than the request's full timeout.
+    Never an HTTP status: the service said nothing. Not retried by the client.
+
+    Attributes:
+        endpoint: The API endpoint, e.g. ``"sendMessage"``, when known.
+        retry_after: Seconds until the pause that stopped it ends, when a pause did; else
+            ``None``.
+    """
+
+    kind = FailureKind.NOT_SENT
+
+    def __init__(
+        self, message: str, *, endpoint: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        if self.attempts:  # earlier attempts were sent: say so, not "after N attempts"
+            earlier = "attempt" if self.attempts == 1 else "attempts"
+            return f"{self.message} (after {self.attempts} earlier {earlier})"
+        return self.message
 
 
 class RateLimiterUnavailableError(YourGPTError):
@@ -315,6 +351,8 @@ class APIError(YourGPTError):
         retry_after: Seconds the service asked to wait before retrying (``Retry-After``), or
             ``None`` when it did not say.
         hint: What to do about it, when that can be said (``"check session_uid: ..."``).
+        excerpt: The first few hundred characters of a body that is not the API's JSON (an
+            HTML error page, say), for diagnosis; empty otherwise.
     """
 
     def __init__(
@@ -328,11 +366,13 @@ class APIError(YourGPTError):
         retry_after: float | None = None,
         kind: FailureKind | None = None,
         hint: str = "",
+        excerpt: str = "",
     ) -> None:
         super().__init__(message)
         if kind is not None:
             self.kind = kind
         self.hint = hint
+        self.excerpt = excerpt
         self.status = status
         self.retry_after = retry_after
         self.endpoint = endpoint
@@ -350,6 +390,8 @@ class APIError(YourGPTError):
             text = f"{text} ({fields})"
         if self.hint:
             text = f"{text.rstrip('.')}; {self.hint}"
+        if self.excerpt:
+            text = f"{text}; body starts: {self.excerpt!r}"
         if self.attempts > 1:
             text = f"{text} (after {self.attempts} attempts)"
         return text
@@ -366,6 +408,7 @@ class APIError(YourGPTError):
             self.request_id = redact(self.request_id, secrets)
         self.body = _redact_json(self.body, secrets)
         self.errors = _redact_json(self.errors, secrets)
+        self.excerpt = _redact_cut(self.excerpt, secrets)
 
 
 class BadRequestError(APIError):
@@ -412,52 +455,24 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
-    """HTTP 5xx: the service failed."""
+    """HTTP 5xx, whatever its body (the API's envelope, a gateway's HTML page, plain text or
+    nothing): the service failed. A body that is not the envelope is kept in ``excerpt``."""
 
     kind = FailureKind.SERVER
 
 
 class UnexpectedResponseError(APIError):
-    """The reply was not the JSON envelope the API promises: HTML, empty, truncated or reshaped.
-
-    Attributes:
-        excerpt: The first few hundred characters of the body, for diagnosis.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        endpoint: str,
-        excerpt: str = "",
-        request_id: str | None = None,
-        retry_after: float | None = None,
-        kind: FailureKind | None = None,
-    ) -> None:
-        super().__init__(
-            message,
-            status=status,
-            endpoint=endpoint,
-            request_id=request_id,
-            retry_after=retry_after,
-            kind=kind,
-        )
-        self.excerpt = excerpt
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text}; body starts: {self.excerpt!r}" if self.excerpt else text
-
-    def _redact(self, secrets: Sequence[str]) -> None:
-        super()._redact(secrets)
-        self.excerpt = _redact_cut(self.excerpt, secrets)
+    """The reply was not the JSON envelope the API promises: HTML, empty, truncated or reshaped
+    (a 5xx is a :class:`ServerError` whatever its body); ``excerpt`` holds the start of it."""
 
 
 class ResponseTooLargeError(UnexpectedResponseError):
     """The reply was larger than ``max_response_bytes`` and was not read.
 
-    Not retried: the same request would bring the same reply.
+    Not retried: the same request would bring the same reply. A success status (2xx) over the
+    cap for an endpoint that creates or calls may carry the result of what it did, so such a
+    call raises :class:`DeliveryUnknownError` around this instead (settled by a read-back with
+    ``RetryPolicy(reconcile=True)``).
     """
 
     kind = FailureKind.TOO_LARGE

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from yourgpt_async import (
     AsyncClient,
+    AsyncPlatformClient,
     ConfigurationError,
     Page,
     RateLimitInfo,
@@ -168,8 +169,13 @@ async def test_headers_reach_the_service(make_client: ClientFactory) -> None:
 @pytest.mark.parametrize(
     ("headers", "message"),
     [
-        ({"api-key": "apk-other"}, "cannot set 'api-key'"),
-        ({"Content-Type": "text/plain"}, "cannot set 'Content-Type'"),
+        ({"api-key": "apk-other"}, "cannot set the header 'api-key': it carries the credential"),
+        ({"Authorization": "Bearer x"}, "cannot set the header 'Authorization'"),
+        ({"Content-Type": "text/plain"}, "cannot set the header 'Content-Type'"),
+        ({"Transfer-Encoding": "chunked"}, "cannot set the header 'Transfer-Encoding': it frames"),
+        ({"content-encoding": "gzip"}, "cannot set the header 'content-encoding': it frames"),
+        ({"Content-Length": "10"}, "cannot set the header 'Content-Length': it frames"),
+        ({"HOST": "evil.example"}, "cannot set the header 'HOST': the host is the base URL's"),
         ({"Bad Name": "x"}, "not a valid header name"),
         ({"X-Ok": "a\r\nX-Injected: 1"}, "control character 0xd"),
         ({"X-Ok": 5}, "must be a str"),
@@ -177,13 +183,16 @@ async def test_headers_reach_the_service(make_client: ClientFactory) -> None:
     ],
 )
 def test_bad_headers_are_refused(headers: object, message: str) -> None:
-    """Headers the client sets itself, malformed names and values that would split the header
-    block are ConfigurationErrors, in the constructor and in with_options."""
-    with pytest.raises(ConfigurationError, match=message):
-        AsyncClient("apk-x", base_url="http://127.0.0.1:9/v1", default_headers=headers)  # type: ignore[arg-type]
-    client = AsyncClient("apk-x", base_url="http://127.0.0.1:9/v1")
-    with pytest.raises(ConfigurationError, match=message):
-        client.with_options(headers=headers)  # type: ignore[arg-type]
+    """Headers the client sets itself (the credential's, the content type, the host, and what
+    frames the body), malformed names and values that would split the header block are
+    ConfigurationErrors naming the header, in both clients' constructors and in with_options."""
+    local = "http://127.0.0.1:9/v1"
+    for make in (AsyncClient, AsyncPlatformClient):
+        with pytest.raises(ConfigurationError, match=message):
+            make("apk-x", base_url=local, default_headers=headers)  # type: ignore[arg-type]
+        client = make("apk-x", base_url=local)
+        with pytest.raises(ConfigurationError, match=message):
+            client.with_options(headers=headers)  # type: ignore[arg-type]
 
 
 def test_bad_user_agent_suffix() -> None:

@@ -3,13 +3,14 @@ OpenTelemetry spans and metrics read back through the SDK's in-memory exporters.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from opentelemetry.util._once import Once
 
 from yourgpt_async import (
     AsyncClient,
+    AsyncPlatformClient,
     ConfigurationError,
     NotFoundError,
     RateLimitError,
@@ -223,6 +225,49 @@ def test_a_hook_must_be_callable() -> None:
     """A hook that is not callable is refused at construction."""
     with pytest.raises(ConfigurationError, match="on_retry must be a callable or None"):
         AsyncClient("apk-x", base_url="http://127.0.0.1:9/v1", on_retry="print")  # type: ignore[arg-type]
+
+
+async def _async_hook(event: object) -> None:
+    """An async hook: what the client refuses."""
+
+
+class _AsyncCallable:
+    async def __call__(self, event: object) -> None:
+        """An object whose __call__ is async."""
+
+
+async def _async_generator(event: object) -> AsyncIterator[None]:
+    yield
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [_async_hook, functools.partial(_async_hook), _AsyncCallable(), _async_generator],
+    ids=["async-def", "partial", "async-call", "async-generator"],
+)
+@pytest.mark.parametrize("name", ["on_request", "on_response", "on_retry", "on_throttle"])
+def test_an_async_hook_is_refused_not_dropped(name: str, hook: Any) -> None:
+    """An async def hook would never run (hooks are not awaited): both clients refuse it at
+    construction with a ConfigurationError naming it and saying what to do instead."""
+    for make in (AsyncClient, AsyncPlatformClient):
+        with pytest.raises(ConfigurationError, match=f"{name} must be a plain function") as caught:
+            make("apk-x", base_url="http://127.0.0.1:9/v1", **{name: hook})
+        assert "asyncio.Queue" in str(caught.value)
+
+
+async def test_a_hook_returning_a_coroutine_is_told_not_left_unawaited(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain hook that hands back a coroutine (a lambda calling an async function): the call
+    goes on, the coroutine is closed (no "never awaited" warning) and the log says why."""
+
+    def hand_back(event: object) -> object:
+        return _async_hook(event)
+
+    client = make_client(on_response=hand_back)
+    await client.get_sessions()
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "returned an awaitable, which is not awaited" in record.getMessage()
 
 
 # -- OpenTelemetry ----------------------------------------------------------------------------

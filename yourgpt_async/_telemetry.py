@@ -12,6 +12,7 @@ statuses, timings, attempt numbers, request ids and error classes.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -281,11 +282,22 @@ class Telemetry:
 
     def call_hook(self, hook: Hook, event: object) -> None:
         """Run a hook; an exception in it is logged, never raised into the call (a message
-        already delivered must not look failed because a metrics hook broke)."""
+        already delivered must not look failed because a metrics hook broke). A hook that
+        returns an awaitable (a plain function handing back a coroutine) is told so in the log:
+        it is not awaited, and a coroutine is closed rather than left never awaited."""
         try:
-            hook(event)
+            result = hook(event)
         except Exception:
             logger.exception("the %s hook raised; the call goes on", type(event).__name__)
+            return
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            logger.error(
+                "the %s hook returned an awaitable, which is not awaited: hooks run inline; "
+                "hand the event to a task of yours instead",
+                type(event).__name__,
+            )
 
 
 class CallTrace:

@@ -8,6 +8,7 @@ expected, or returns the value normalised.
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import json
 import math
@@ -68,10 +69,27 @@ MAX_KEY_LENGTH: Final = 256
 MAX_QUERY: Final = 5000
 _E164: Final = re.compile(r"\+[1-9][0-9]{7,14}")
 _ORDERS: Final = ("ASC", "DESC")
-# Headers the client sets itself: the key travels only as api_key=, the body is always JSON.
-_RESERVED_HEADERS: Final = frozenset(
-    {"api-key", "authorization", "content-type", "content-length", "host"}
+# Headers the client sets itself, and why a caller may not: the credential travels only in
+# its own header; the body is always JSON, framed by the client (a length beside chunked
+# framing, or an encoding the body does not have, can be read one way by a proxy and another
+# by the service); the host is the base URL's.
+_CREDENTIAL: Final = (
+    "it carries the credential, which the client sets from api_key= (AsyncClient) or token= "
+    "(AsyncPlatformClient)"
 )
+_FRAMING: Final = (
+    "it frames the request body, which the client does itself (a caller's value could "
+    "contradict it, and a proxy and the service read such a request differently)"
+)
+_RESERVED_HEADERS: Final = {
+    "api-key": _CREDENTIAL,
+    "authorization": _CREDENTIAL,
+    "content-type": "the body is always JSON, and the client says so",
+    "content-length": _FRAMING,
+    "transfer-encoding": _FRAMING,
+    "content-encoding": _FRAMING,
+    "host": "the host is the base URL's (set base_url= to send elsewhere)",
+}
 _TOKEN: Final = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 
 
@@ -463,7 +481,9 @@ def _header_text(what: str, value: object) -> str:
 
 def headers(name: str, value: object) -> dict[str, str]:
     """Extra request headers: a mapping of header names (HTTP tokens) to ``str`` values, none
-    of the headers the client sets itself (``api-key``, ``Content-Type``, ...)."""
+    of the headers the client sets itself (the credential's, ``Content-Type``, ``Host``, and
+    those that frame the body: ``Content-Length``, ``Transfer-Encoding``,
+    ``Content-Encoding``)."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -472,11 +492,9 @@ def headers(name: str, value: object) -> dict[str, str]:
     for header, text in value.items():
         if not isinstance(header, str) or not header or not set(header) <= _TOKEN:
             raise ConfigurationError(f"{name}: {short(header)} is not a valid header name")
-        if header.lower() in _RESERVED_HEADERS:
-            raise ConfigurationError(
-                f"{name} cannot set {header!r}: the client sets it itself (the key is "
-                "given as api_key= or YOURGPT_API_KEY)"
-            )
+        why = _RESERVED_HEADERS.get(header.lower())
+        if why is not None:
+            raise ConfigurationError(f"{name} cannot set the header {header!r}: {why}")
         checked[header] = _header_text(f"{name}[{header!r}]", text)
     return checked
 
@@ -513,6 +531,24 @@ def timeout(value: object) -> Timeouts:
 
 
 def hook(name: str, value: object) -> None:
-    """A callable, or ``None``."""
-    if value is not None and not callable(value):
+    """A plain (not ``async``) callable, or ``None``.
+
+    Hooks run inline, on the request path, and what they return is not awaited: an
+    ``async def`` hook would make a coroutine that never runs, so it is refused here rather
+    than dropped in silence.
+    """
+    if value is None:
+        return
+    if not callable(value):
         raise ConfigurationError(f"{name} must be a callable or None, got {short(value)}")
+    # A function, a method or partial of one, or an object whose own __call__ is async.
+    if any(
+        inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+        for f in (value, value.__call__)
+    ):
+        raise ConfigurationError(
+            f"{name} must be a plain function, not an async one: hooks run inline on each "
+            "request and what they return is not awaited, so an async hook would never run. "
+            "To do async work, have a plain hook hand the event on, e.g. to an asyncio.Queue "
+            "(queue.put_nowait(event)) that a task of yours reads"
+        )

@@ -241,6 +241,51 @@ async def test_raw_response_after_a_retry_with_rate_limit_headers(
     assert isinstance(raw.parse(), Session)
 
 
+def sent(emulator: Emulator, endpoint: str) -> list[str]:
+    """The request ids the emulator gave to ``endpoint``'s requests, in order."""
+    return [r.request_id for r in emulator.requests if r.endpoint == endpoint]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [(Fault.drop_after(), None), (Fault.status_after(502), 502)],
+    ids=["lost-after-storing", "502-after-storing"],
+)
+async def test_a_reconciled_raw_send_reports_the_send_not_the_read_back(
+    make_client: ClientFactory, emulator: Emulator, fault: Fault, status: int | None
+) -> None:
+    """reconcile=True, and the send's reply is lost (or a 502) after the message was stored:
+    the read-back settles it, and the raw response is the send's, marked reconciled: its
+    status and request id (none when no reply came), never the read-back's."""
+    client = make_client(retry=RetryPolicy(reconcile=True, settle=0.5))
+    uid = (await client.create_session()).session_uid
+    emulator.fault_plan.add("sendMessage", fault)
+    raw = await client.with_raw_response.send_message(uid, "Cancel order 7")
+    assert emulator.request_count("getSessionMessages") >= 1
+    [send_id] = sent(emulator, "sendMessage")
+    assert (raw.status, raw.reconciled) == (status, True)
+    assert raw.request_id == (send_id if status else None)
+    assert raw.request_id not in sent(emulator, "getSessionMessages")
+    assert raw.parse().message == "You said: Cancel order 7"
+    assert emulator.delivered("Cancel order 7") == 1
+
+
+async def test_a_reconciled_raw_send_sent_again_reports_the_send_that_succeeded(
+    make_client: ClientFactory, emulator: Emulator
+) -> None:
+    """reconcile=True, and the send was lost before storing: read back (not there), sent again;
+    the raw response is the second send's reply, not the read-back's, and not reconciled."""
+    client = make_client(retry=RetryPolicy(reconcile=True, settle=0.5))
+    uid = (await client.create_session()).session_uid
+    emulator.fault_plan.add("sendMessage", Fault.drop_before())
+    raw = await client.with_raw_response.send_message(uid, "Cancel order 8")
+    lost, second = sent(emulator, "sendMessage")
+    assert (raw.status, raw.reconciled, raw.request_id) == (200, False, second)
+    assert raw.request_id != lost
+    assert raw.request_id not in sent(emulator, "getSessionMessages")
+    assert emulator.delivered("Cancel order 8") == 1
+
+
 async def test_concurrent_raw_calls_each_see_their_own_reply(
     client: AsyncClient, emulator: Emulator
 ) -> None:

@@ -128,10 +128,15 @@ class Caller:
         return other
 
     def raw_response(self, result: T) -> RawResponse[T]:
-        """``result`` with the details of the reply it came from (after a recorded call)."""
+        """``result`` with the details of the reply it came from (after a recorded call).
+
+        Only the call's own requests are recorded (read-backs go through :meth:`_plain`), so
+        when the last of them failed, the result was settled by a read-back: the raw response
+        is then marked ``reconciled``, with that request's status and headers, if any.
+        """
         trace = self.last_trace
-        if trace is None or trace.status is None:
-            raise RuntimeError("no reply was recorded for this raw response")
+        if trace is None:
+            raise RuntimeError("no request was recorded for this raw response")
         return RawResponse(
             status=trace.status,
             headers=trace.headers,
@@ -139,6 +144,7 @@ class Caller:
             attempts=trace.attempt,
             wait=trace.total_wait,
             rate_limit=rate_limit_info(trace.headers),
+            reconciled=trace.error is not None,
             parsed=result,
         )
 

@@ -54,6 +54,7 @@ from .types import (
     SessionMessage,
     SessionState,
 )
+from .types._conversations import sent_message
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient", "RawResponses"]
 
@@ -232,7 +233,7 @@ class AsyncClient(BaseClient):
                 view's (``with_options``), else interactive.
 
         Returns:
-            The AI's reply to a user message, else the stored message.
+            The AI's reply to a user message (``is_ai_reply`` true), else the stored message.
         """
         uid = check.uid("session_uid", session_uid)
         text = check.message_text(message)
@@ -244,10 +245,7 @@ class AsyncClient(BaseClient):
             "send_by": sender.value,
         }
         reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout, priority)
-        if reply is not None:
-            return reply
-        # Operator and assistant sends may come back without a body: the message as sent.
-        return Message(session_uid=uid, message=text, send_by=sender, raw={})
+        return sent_message(reply, session_uid=uid, message=text, send_by=sender)
 
     @calls(UPDATE_SESSION)
     async def update_session(

@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import json
 import logging
+import re
 import socket
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,7 +41,10 @@ from yourgpt_async import (
     UnexpectedResponseError,
     YourGPTError,
     _exceptions,
+    _retry,
+    _wire,
 )
+from yourgpt_async._endpoints import Safety, registry
 from yourgpt_async._project_api import SEND_MESSAGE
 from yourgpt_async._wire import decode_reply
 from yourgpt_async.testing import OTHER_WIDGET_UID, Emulator, Fault
@@ -319,6 +323,60 @@ async def test_refused_connection_is_a_connect_error(
     with pytest.raises(ConnectError) as caught:
         await call(client)
     assert caught.value.attempts == 1
+
+
+# -- advice for the reader it reaches --------------------------------------------------------
+
+CLI_FLAG = re.compile(r"(?<![\w-])--[a-z]")
+WRITES = [endpoint for endpoint in registry().values() if not endpoint.idempotent]
+
+
+def library_advice() -> list[str]:
+    """Every piece of advice the library's errors may carry: each declaration's `check` and
+    `hints`, the advice for the service's known texts and for each status, and each write's
+    advice when it is left in doubt."""
+    texts = [text for endpoint in registry().values() for text in endpoint.hints.values()]
+    texts += [endpoint.check for endpoint in registry().values() if endpoint.check]
+    texts += [advice for _, advice in _wire._KNOWN_TEXTS.values()]
+    texts += [hint for hints in _wire._STATUS_HINTS.values() for hint in hints.values()]
+    return texts + [_retry._advice(endpoint) for endpoint in WRITES]
+
+
+def test_library_advice_names_no_command_line_flag() -> None:
+    """A library user is never told to pass --api-key or any other flag of the command line."""
+    texts = library_advice()
+    assert len(texts) > 20
+    assert [text for text in texts if CLI_FLAG.search(text)] == []
+
+
+@pytest.mark.parametrize("endpoint", WRITES, ids=lambda endpoint: endpoint.name)
+def test_each_in_doubt_advice_suits_its_endpoint(endpoint: Any) -> None:
+    """Each write declares what to do when it is left in doubt; the advice starts with that,
+    offers reconcile=True only where the endpoint can be read back, and never offers to
+    resend a phone call under retry_unsafe."""
+    advice = _retry._advice(endpoint)
+    assert endpoint.check
+    assert advice.startswith(endpoint.check)
+    assert ("reconcile=True" in advice) == (endpoint.reconcile is not None)
+    calls = endpoint.safety is Safety.CALL
+    assert ("retry_unsafe" in advice, "retry_outbound_calls" in advice) == (not calls, calls)
+
+
+async def test_an_in_doubt_session_is_advised_as_a_session(
+    client: AsyncClient, emulator: Emulator
+) -> None:
+    """A createSession left in doubt says an unused session is harmless (not "look for it
+    among the messages"); a sendMessage says where to look for the message."""
+    emulator.fault_plan.add("createSession", Fault.status_after(502))
+    with pytest.raises(DeliveryUnknownError) as session:
+        await client.create_session()
+    uid = (await client.create_session()).session_uid
+    emulator.fault_plan.add("sendMessage", Fault.status_after(502))
+    with pytest.raises(DeliveryUnknownError) as message:
+        await client.send_message(uid, "hi")
+    assert "a session left unused costs nothing" in str(session.value)
+    assert "get_session_messages" not in str(session.value)
+    assert "look for it among the session's messages" in str(message.value)
 
 
 # -- replies that are not the envelope --------------------------------------------------------

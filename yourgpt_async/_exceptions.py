@@ -328,13 +328,16 @@ class ConnectError(TransportError):
 class DeliveryUnknownError(TransportError):
     """The request was sent but no usable answer came back: it may or may not have taken effect.
 
-    Raised for ``sendMessage`` and ``createSession`` after a timeout, a dropped connection or a
-    500/502/504 once the request had left, because resending could create a duplicate. Check the
-    session's messages (``get_session_messages``) before sending again, or opt in to resending
-    with ``RetryPolicy(retry_unsafe=True)`` if a duplicate is acceptable.
+    Raised for an endpoint that creates or calls (``sendMessage``, ``createSession``,
+    ``makeOutboundCall``, ...) after a timeout, a dropped connection, a 5xx or an unreadable
+    success once the request had left, because resending could create a duplicate. The
+    message says how to find out for that endpoint (for a message: look among the session's
+    messages before sending it again), and which policy would act by itself:
+    ``RetryPolicy(retry_unsafe=True)`` resends if a duplicate is acceptable.
 
-    With ``RetryPolicy(reconcile=True)`` the client checks by itself, and raises this only when
-    reading the session back could not tell (the message then says why).
+    With ``RetryPolicy(reconcile=True)`` the client checks by itself where the endpoint can be
+    read back, and raises this only when reading back could not tell (the message then says
+    why).
     """
 
 

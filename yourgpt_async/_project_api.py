@@ -40,7 +40,7 @@ CREATE_SESSION: Final = declare(
     families=_BOTH,
     summary="Create a chat session.",
     permission="Conversation › Write",
-    check="an unused session costs nothing: create another, or find it with get_sessions()",
+    check="a session left unused costs nothing, so creating another instead is harmless",
 )
 GET_SESSION_MESSAGES: Final = declare(
     "getSessionMessages",
@@ -57,7 +57,7 @@ SEND_MESSAGE: Final = declare(
     summary="Send a message into a session, as the user, an operator or the assistant.",
     permission="Conversation › Write",
     reconcile=MessageReconciler.factory(GET_SESSION_MESSAGES),
-    check="look for it among the session's messages (get_session_messages)",
+    check="look for it among the session's messages (get_session_messages) before sending it again",
 )
 UPDATE_SESSION: Final = declare(
     "updateSession",
@@ -101,5 +101,5 @@ MAKE_OUTBOUND_CALL: Final = declare(
     reply=optional(OutboundCall),
     families=Family.PROJECT,
     summary="Have the project's voice agent call a phone number.",
-    check="check with the voice agent's call log whether the call was placed",
+    check="check the voice agent's call log for it before calling again",
 )

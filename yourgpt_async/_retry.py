@@ -78,12 +78,13 @@ def _may_have_landed(error: YourGPTError) -> bool:
 
 
 def _advice(endpoint: Endpoint[Any]) -> str:
-    """What to do about a call left in doubt, for the programmer who made it."""
-    look = endpoint.check or "check whether it took effect"
+    """What to do about a call left in doubt, for the programmer who made it: the endpoint's
+    own advice (its declaration's ``check``), then the policies that would act by themselves."""
+    look = endpoint.check or "check whether it took effect before trying again"
     if endpoint.safety is Safety.CALL:
         return (
-            f"{look} before calling again; RetryPolicy(retry_outbound_calls=True) would call "
-            "again by itself, and may ring the person twice"
+            f"{look}; RetryPolicy(retry_outbound_calls=True) would call again by itself, and "
+            "may ring the person twice"
         )
     settle = (
         "RetryPolicy(reconcile=True) to have the client check for you, or "
@@ -91,8 +92,8 @@ def _advice(endpoint: Endpoint[Any]) -> str:
         else ""
     )
     return (
-        f"{look} before trying again; pass {settle}RetryPolicy(retry_unsafe=True) to try again "
-        "without checking, accepting a possible duplicate"
+        f"{look}; pass {settle}RetryPolicy(retry_unsafe=True) to try again without checking, "
+        "accepting a possible duplicate"
     )
 
 

@@ -413,7 +413,8 @@ def _reaches(error: BaseException, secrets: tuple[str, ...]) -> bool:
 
 def _timeout_within(name: str, budget: Budget, timeout: RequestTimeout) -> aiohttp.ClientTimeout:
     """A request's timeouts, with the whole of it cut to the call's time left if that is less
-    (never, for a create or a call sent within its budget: that keeps the full timeout)."""
+    (never for a create or a call whose ``Timeouts.total`` fits in its deadline: its budget
+    sends it only while the full timeout still fits)."""
     seconds = budget.time_left()
     if seconds <= 0:
         raise _not_sent(name, "no time was left", budget)

@@ -54,8 +54,8 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"pass token=", "pass --token"),
         (r"pass widget_uid= to AsyncClient or to this call", "pass --widget-uid"),
         (
-            r"look for it among the session's messages \(get_session_messages\) before trying "
-            r"again; pass .*accepting a possible duplicate",
+            r"look for it among the session's messages \(get_session_messages\) before sending "
+            r"it again; pass .*accepting a possible duplicate",
             "check with `yourgpt-async messages SESSION_UID --order DESC --limit 5` before "
             "sending again",
         ),

@@ -843,7 +843,7 @@ def test_create_session_in_doubt_advises_about_sessions(
     yourgpt_env.emulator.fault_plan.add("createSession", Fault.drop_after())
     assert main(["create-session"]) == 1
     err = capsys.readouterr().err
-    assert "a session may or may not have been created" in err
+    assert "a session left unused costs nothing" in err
     assert "`yourgpt-async sessions` lists them" in err
     for wrong in ("messages", "RetryPolicy", "get_session", "sending again"):
         assert wrong not in err

@@ -49,6 +49,7 @@ EXPORTED = [
     "MemberPage",
     "Message",
     "NotFoundError",
+    "NotSentError",
     "OrganizationDetail",
     "OutboundCall",
     "Page",

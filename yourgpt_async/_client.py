@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import aiohttp
 
+from . import _settings as settings
 from . import _validate as check
 from ._base_client import (
     DEFAULT_BASE_URL,
@@ -54,6 +55,7 @@ from .types import (
     SessionMessage,
     SessionState,
 )
+from .types._conversations import sent_message
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient", "RawResponses"]
 
@@ -119,7 +121,7 @@ class AsyncClient(BaseClient):
         on_retry: Callable[[RetryEvent], object] | None = None,
         on_throttle: Callable[[ThrottleEvent], object] | None = None,
     ) -> None:
-        key = check.api_key(check.from_env(api_key, "YOURGPT_API_KEY"))
+        key = settings.api_key(check.from_env(api_key, "YOURGPT_API_KEY"))
         widget = check.from_env(widget_uid, "YOURGPT_WIDGET_UID")
         self._widget_uid = None if widget is None else check.uid("widget_uid", widget)
         super().__init__(
@@ -232,7 +234,7 @@ class AsyncClient(BaseClient):
                 view's (``with_options``), else interactive.
 
         Returns:
-            The AI's reply to a user message, else the stored message.
+            The AI's reply to a user message (``is_ai_reply`` true), else the stored message.
         """
         uid = check.uid("session_uid", session_uid)
         text = check.message_text(message)
@@ -244,10 +246,7 @@ class AsyncClient(BaseClient):
             "send_by": sender.value,
         }
         reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout, priority)
-        if reply is not None:
-            return reply
-        # Operator and assistant sends may come back without a body: the message as sent.
-        return Message(session_uid=uid, message=text, send_by=sender, raw={})
+        return sent_message(reply, session_uid=uid, message=text, send_by=sender)
 
     @calls(UPDATE_SESSION)
     async def update_session(

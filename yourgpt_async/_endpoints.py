@@ -134,9 +134,10 @@ class Endpoint(Generic[T]):
         permission: The role or permission the Platform API asks for, for error messages.
         hints: What to do about an error status, where this endpoint's differs from the
             general advice (a 403 from knowledge-base search means the plan lacks it).
-        check: What to do about a call left in doubt, for the programmer who made it: how to
-            find out whether it took effect, and the policies that would act for them; it
-            follows "the request was sent but no answer came back, so ...".
+        check: What the programmer should do about a call left in doubt, as a clause that
+            stands alone (``"look for it among the session's messages
+            (get_session_messages) before sending it again"``); the error adds the policies
+            that would act by themselves.
         reconcile: Makes the per-client :class:`Reconciler` that settles a call left in doubt
             when the policy has ``reconcile=True``; ``None`` where the service cannot be read
             back for it.

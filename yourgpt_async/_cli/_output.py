@@ -65,10 +65,16 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "same command again with --resend-in-doubt",
         ),
         (
-            r"check \(e\.g\. get_session_messages\) before sending again, or pass "
-            r"RetryPolicy\(retry_unsafe=True\) to resend automatically",
+            r"look for it among the session's messages \(get_session_messages\) before sending "
+            r"it again; pass .*accepting a possible duplicate",
             "check with `yourgpt-async messages SESSION_UID --order DESC --limit 5` before "
             "sending again",
+        ),
+        (
+            r"; pass (?:RetryPolicy\(reconcile=True\) to have the client check for you, or )?"
+            r"RetryPolicy\(retry_unsafe=True\) to try again without checking, accepting a possible "
+            r"duplicate",
+            "",
         ),
         (r"\bget_sessions lists them", "`yourgpt-async sessions` lists them"),
         (r"\(see RateLimit\)", "(bulk --rate)"),

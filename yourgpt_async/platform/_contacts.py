@@ -64,8 +64,7 @@ CREATE_CONTACT_LIST: Final = declare(
     families=Family.PLATFORM,
     summary="Create a contact list: a saved filter over a project's contacts.",
     permission=_WRITE,
-    check="the list may or may not have been created; no endpoint lists contact lists, so "
-    "look for it in the dashboard before creating it again",
+    check="no endpoint lists contact lists: look for it in the dashboard before creating it again",
 )
 UPDATE_CONTACT_LIST: Final = declare(
     "updateContactList",
@@ -123,9 +122,7 @@ CREATE_CONTACT_TAG: Final = declare(
         },
         same=lambda tag, payload: tag.name == payload["name"],
     ),
-    check="the tag may or may not have been created; look for it with tags.list(search=name) "
-    "before creating it again, or pass RetryPolicy(reconcile=True) to have the client look "
-    "for you",
+    check="look for it with tags.list(search=name) before creating it again",
 )
 
 _TYPES: Final = tuple(kind.value for kind in ContactType)

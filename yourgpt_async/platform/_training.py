@@ -70,9 +70,7 @@ CREATE_PROJECT_TEXT: Final = declare(
     summary="Train a project's bot on a text or an FAQ.",
     permission="Training › Write",
     reconcile=FindBy.factory(GET_PROJECT_TEXT, query=_text_search, same=_same_text),
-    check="it may or may not have been added; look for it with training.list_texts(type, "
-    "search=...) before adding it again, or pass RetryPolicy(reconcile=True) to have the client "
-    "look for you",
+    check="look for it with training.list_texts(type, search=...) before adding it again",
 )
 GET_PROJECT_FILES: Final = declare(
     "getProjectFiles",
@@ -94,9 +92,7 @@ UPLOAD_FILE: Final = declare(
         query=lambda payload: {"project_uid": payload["project_uid"], "orderBy": "DESC"},
         same=lambda item, payload: item.name == file_name(payload["file_url"]),
     ),
-    check="the file may or may not have been added; look for it with training.list_files() "
-    "before uploading it again, or pass RetryPolicy(reconcile=True) to have the client look "
-    "for you",
+    check="look for it with training.list_files() before uploading it again",
 )
 DELETE_FILE: Final = declare(
     "deleteFile",

@@ -74,6 +74,7 @@ EXPORTED = [
     "SendBy",
     "Sent",
     "ServerError",
+    "ServerErrorInDoubt",
     "Session",
     "SessionMessage",
     "SessionState",

@@ -17,6 +17,7 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
         ├── QuotaExceededError      the plan's limit is reached; never retried
         ├── RateLimitError          429 (retry_after)
         ├── ServerError             5xx, whatever the body
+        │   └── ServerErrorInDoubt  a 5xx to a create that had left (also DeliveryUnknownError)
         └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape (non-5xx)
             └── ResponseTooLargeError  over max_response_bytes; not retried
 
@@ -60,6 +61,7 @@ __all__ = [
     "RateLimiterUnavailableError",
     "ResponseTooLargeError",
     "ServerError",
+    "ServerErrorInDoubt",
     "TransportError",
     "UnexpectedResponseError",
     "YourGPTError",
@@ -462,6 +464,35 @@ class ServerError(APIError):
     nothing): the service failed. A body that is not the envelope is kept in ``excerpt``."""
 
     kind = FailureKind.SERVER
+
+
+class ServerErrorInDoubt(DeliveryUnknownError, ServerError):
+    """A 5xx in answer to a create or a call that had left: in doubt, and a server error.
+
+    ``except DeliveryUnknownError`` and ``except ServerError`` both catch it: it is the
+    service's failure (``status``, ``body``, ``request_id`` as any :class:`ServerError`), and
+    it may have taken effect before the service failed, so it was not resent.
+    """
+
+    kind = FailureKind.AMBIGUOUS
+
+    def __init__(self, message: str, *, cause: ServerError) -> None:
+        APIError.__init__(
+            self,
+            message,
+            status=cause.status,
+            endpoint=cause.endpoint,
+            body=cause.body,
+            request_id=cause.request_id,
+            kind=FailureKind.AMBIGUOUS,
+        )
+        self.excerpt = cause.excerpt
+
+    def __str__(self) -> str:
+        return YourGPTError.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, endpoint={self.endpoint!r})"
 
 
 class UnexpectedResponseError(APIError):

@@ -40,7 +40,15 @@ import tenacity
 
 from ._config import RetryPolicy
 from ._endpoints import Endpoint, Safety
-from ._exceptions import APIError, DeliveryUnknownError, FailureKind, NotFoundError, YourGPTError
+from ._exceptions import (
+    APIError,
+    DeliveryUnknownError,
+    FailureKind,
+    NotFoundError,
+    ServerError,
+    ServerErrorInDoubt,
+    YourGPTError,
+)
 
 __all__ = ["Budget", "is_retryable", "run_with_retries"]
 
@@ -121,10 +129,15 @@ def _ambiguous_to_delivery_unknown(error: YourGPTError, endpoint: Endpoint[Any])
     else:
         cause = error.__cause__
         what = f"no answer came back ({type(cause).__name__ if cause else 'connection lost'})"
-    unknown = DeliveryUnknownError(
+    message = (
         f"{endpoint.name}: the request was sent but {what}, so it may or may not have taken "
-        f"effect; {_advice(endpoint)}",
-        endpoint=endpoint.name,
+        f"effect; {_advice(endpoint)}"
+    )
+    # A 5xx stays a ServerError too: `except ServerError` catches every 5xx, a send's included.
+    unknown: DeliveryUnknownError = (
+        ServerErrorInDoubt(message, cause=error)
+        if isinstance(error, ServerError)
+        else DeliveryUnknownError(message, endpoint=endpoint.name)
     )
     unknown.__cause__ = error
     return unknown

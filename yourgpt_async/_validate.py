@@ -382,5 +382,3 @@ def sessions_query(
     if checked is not None:
         payload["filter"] = checked
     return payload
-
-

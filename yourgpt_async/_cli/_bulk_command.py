@@ -18,6 +18,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import attrs
 
@@ -77,7 +78,7 @@ def _journal(args: argparse.Namespace, path: Path) -> Path | None:
 async def _run(
     args: argparse.Namespace,
     out: Printer,
-    source: ItemFile,
+    source: ItemFile[Any],
     total: int,
     journal: Path | None,
     *,
@@ -187,7 +188,7 @@ class _Report:
 
 
 def _exit_code(
-    run: BulkRun, bad_lines: int, out: Printer, journal: Path | None, *, interrupted: bool
+    run: BulkRun[Any, Any], bad_lines: int, out: Printer, journal: Path | None, *, interrupted: bool
 ) -> int:
     """130 after an interrupt; 2 when the service refused the key; 1 when an item is not
     known to be sent; else 0."""
@@ -215,7 +216,7 @@ class Reasons:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
 
-    def add(self, outcome: BulkOutcome) -> None:
+    def add(self, outcome: BulkOutcome[Any]) -> None:
         if isinstance(outcome, (Failed, InDoubt)):
             reason = reason_of(outcome)
             if reason not in self.counts and len(self.counts) >= _REASONS:
@@ -223,7 +224,7 @@ class Reasons:
             self.counts[reason] += 1
 
 
-def reason_of(outcome: Failed | InDoubt) -> str:
+def reason_of(outcome: Failed[Any] | InDoubt[Any]) -> str:
     """Why an item was not sent, in the same words for every item alike: without its position
     or key, in the command line's terms, cut (between words) if long."""
     error: YourGPTError = outcome.error
@@ -249,7 +250,7 @@ class _Interrupt:
 
     def __init__(self, progress: Progress, journal: Path | None) -> None:
         self.happened = False
-        self.run: BulkRun | None = None
+        self.run: BulkRun[Any, Any] | None = None
         self._progress = progress
         self._journal = journal
         self._loop = asyncio.get_running_loop()

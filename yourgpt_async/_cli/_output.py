@@ -220,7 +220,7 @@ class Results:
         if path is not None:
             self._handle = path.open("a", encoding="utf-8")
 
-    def write(self, outcome: BulkOutcome) -> None:
+    def write(self, outcome: BulkOutcome[Any]) -> None:
         if self._handle is None:
             return
         record: dict[str, object] = {

@@ -232,8 +232,8 @@ class BulkRun(Generic[ItemT, ResultT]):
         inactive credential), 403 (:class:`~yourgpt_async.PermissionDeniedError`: a missing
         permission or project) or spent plan quota (:class:`~yourgpt_async.QuotaExceededError`)
         stops the run as :meth:`stop` does: every later item would be refused the same way. The
-        items in flight end with their outcomes; the rest are not sent, one warning line is
-        logged, and a resumed run (with a journal) sends them once the cause is fixed.
+        items in flight end with their outcomes; the rest are not sent, and a resumed run
+        (with a journal) sends them once the cause is fixed.
         """
         return self._stopped_by
 
@@ -375,7 +375,7 @@ class BulkRun(Generic[ItemT, ResultT]):
             return
         if self._stopped_by is None:
             self._stopped_by = error
-            logger.warning(
+            logger.info(
                 "bulk run stopped at item %d: %s; the items in flight end with their outcomes, "
                 "no other is sent (a journal lets a later run send only the rest)",
                 outcome.index,

@@ -3,9 +3,9 @@
 result is; what to do about one left in doubt; how a file's records read), :class:`Prepared`,
 one input so described, and :class:`Rows`, the file reader's part.
 
-The engine knows nothing else of what it sends: sendMessage (``_messages``), the training
-creates and the contact tag links (described beside their endpoints, in ``platform``) are each
-one ``BulkKind``.
+The engine knows nothing else of what it sends: the messages of ``send_many`` (``_messages``),
+the training creates and the contact tag links (described beside their endpoints, in
+``platform``) are each one ``BulkKind``.
 """
 
 from __future__ import annotations
@@ -91,8 +91,7 @@ class BulkKind(Generic[ItemT, ResultT]):
 
     Attributes:
         what: What an item is, in error messages ("message", "training item").
-        accepts: The inputs taken, in words ("BulkItem or (session_uid, message[, send_by[,
-            key]]) tuples").
+        accepts: The inputs taken, in words ("FaqItem, TextItem, FileItem or mappings").
         prepare: One input and its position -> a :class:`Prepared` (never raises: a bad input
             is returned with its ``error``).
         own_key: The valid key an input names itself, if any (to refuse one used twice in a

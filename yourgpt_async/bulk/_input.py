@@ -157,6 +157,8 @@ class ItemFile(Generic[ItemT]):
                     key = _checked(self._kind, record, number).key
                 except _BadLine:
                     key = None
+                if key is not None and key.startswith("#"):
+                    key = None  # made from its position: unique, and not the item's own
                 yield number, key
 
     def __iter__(self) -> Iterator[ItemT]:

@@ -28,15 +28,18 @@ from ._redis import RedisRateLimit
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
 from ._wire import RateHints
 from .bulk import (
-    BulkClient,
     BulkInput,
     BulkItem,
     BulkOutcome,
     BulkRun,
     BulkSummary,
+    ContactTagsItem,
     Failed,
+    FaqItem,
+    FileItem,
     InDoubt,
     Sent,
+    TextItem,
 )
 from .platform import AsyncPlatformClient
 from .types import (
@@ -82,7 +85,6 @@ __all__ = [
     "AsyncPlatformClient",
     "AuthenticationError",
     "BadRequestError",
-    "BulkClient",
     "BulkInput",
     "BulkItem",
     "BulkOutcome",
@@ -96,12 +98,15 @@ __all__ = [
     "Contact",
     "ContactList",
     "ContactTag",
+    "ContactTagsItem",
     "ContactType",
     "ContentType",
     "DeliveryUnknownError",
     "ExecutionLog",
     "Failed",
     "FailureKind",
+    "FaqItem",
+    "FileItem",
     "InDoubt",
     "Invitation",
     "KnowledgebaseHit",
@@ -140,6 +145,7 @@ __all__ = [
     "Session",
     "SessionMessage",
     "SessionState",
+    "TextItem",
     "ThrottleEvent",
     "Timeouts",
     "TrainingFile",

@@ -23,6 +23,7 @@ from .types._common import StrEnum
 if TYPE_CHECKING:
     from ._config import RetryPolicy
     from ._replies import Listing
+    from ._settle import Found
     from .types import Page
 
 __all__ = [
@@ -105,6 +106,8 @@ class ReadBack(Protocol):
 class Reconciler(Protocol[T_co]):
     """Settles a create whose first attempts were left in doubt, by reading the service back.
 
+    Calling it settles a call being made; :meth:`earlier` settles one an earlier process made.
+
     Called with ``send`` (one call of the endpoint with retries, under the policy it is given;
     it raises :class:`~yourgpt_async.DeliveryUnknownError` when in doubt), a :class:`ReadBack`
     to read the service with, the call's payload and its policy. Returns what
@@ -119,6 +122,14 @@ class Reconciler(Protocol[T_co]):
         payload: Mapping[str, Any],
         policy: RetryPolicy,
     ) -> Awaitable[T_co]: ...
+
+    def earlier(
+        self, reader: ReadBack, payload: Mapping[str, Any], policy: RetryPolicy, started: float
+    ) -> Awaitable[Found[T_co]]:
+        """Settle the same call made by an earlier process, begun at ``started`` (seconds since
+        the epoch), that never saw it end (a bulk run resumed from its journal): what the
+        read-back found of it, delivered, not delivered or undecidable, sending nothing."""
+        ...
 
 
 @attrs.frozen(eq=False)

@@ -1,22 +1,24 @@
 """The ``yourgpt-async`` command line (also ``python -m yourgpt_async``).
 
 Commands: ``demo``, ``create-session``, ``send``, ``update-session``, ``sessions``,
-``messages``, ``bulk``, ``emulator`` and ``completion`` (a bash or zsh script). The options
-``--api-key``, ``--widget-uid`` and ``--base-url`` (before or after the command) fall back to
-``YOURGPT_API_KEY``, ``YOURGPT_WIDGET_UID`` and ``YOURGPT_BASE_URL``. With the ``cli`` extra
+``messages``, ``bulk``, ``train import``, ``contacts tag``, ``emulator`` and ``completion`` (a
+bash or zsh script). The options ``--api-key``, ``--widget-uid``, ``--base-url`` and
+``--token`` (before or after the command) fall back to ``YOURGPT_API_KEY``,
+``YOURGPT_WIDGET_UID``, ``YOURGPT_BASE_URL`` and ``YOURGPT_API_TOKEN``. With the ``cli`` extra
 (rich) output is rich; without it, plain.
 
 ``-v`` logs retries and slow-downs on stderr, ``-vv`` each request too; error messages speak of
 the command's flags rather than of Python arguments.
 
-Exit codes: 0 success (``bulk``: every item sent, now or by an earlier run), 1 an API error or,
-for ``bulk``, an item failed, in doubt or on a bad input line, 2 a usage or configuration error
-(for ``bulk``, also a run the service stopped with 401 or 403), 130 interrupted (Ctrl-C or
-SIGTERM).
+Exit codes: 0 success (a bulk command: every item done, now or by an earlier run), 1 an API
+error or, for a bulk command, an item failed, in doubt or on a bad input line, or a run stopped
+at the plan's limit, 2 a usage or configuration error (for a bulk command, also a run the
+service stopped with 401 or 403), 130 interrupted (Ctrl-C or SIGTERM).
 
 This module runs a command and turns its errors into exit codes; ``_parser`` holds the
-arguments, ``_commands`` the simple commands, ``_bulk_command`` and ``_progress`` the ``bulk``
-command (its input file is read by :func:`yourgpt_async.bulk.read_items`), ``_completion`` the
+arguments, ``_commands`` the simple commands, ``_bulk_command``, ``_bulk_report`` and
+``_progress`` the bulk commands (``bulk``, ``train import``, ``contacts tag``: their input file
+is read by :class:`yourgpt_async.bulk.ItemFile`), ``_completion`` the
 shell completion scripts, ``_output`` the printer, the results file and the exit codes.
 """
 
@@ -55,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     key = getattr(args, "api_key", None) or os.environ.get("YOURGPT_API_KEY")
-    out = Printer(sys.stdout, secrets=(key,) if key else ())
+    token = getattr(args, "token", None) or os.environ.get("YOURGPT_API_TOKEN")
+    out = Printer(sys.stdout, secrets=tuple(secret for secret in (key, token) if secret))
     try:
         verbose = getattr(args, "verbose", 0)
         if verbose:
@@ -78,4 +81,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Printer
         return EXIT_OK
     if args.command == "bulk":
         return bulk(args, out)
+    handler = getattr(args, "bulk_command", None)  # train import, contacts tag
+    if handler is not None:
+        return int(handler(args, out))
     return asyncio.run(COMMANDS[args.command](args, out))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -218,26 +218,42 @@ def plain(model: attrs.AttrsInstance) -> dict[str, Any]:
 
 
 class Results:
-    """Appends one JSON line per outcome to ``--output``."""
+    """Appends one JSON line per outcome to ``--output``: its index, key, status, what
+    ``item_fields`` says of its item, and what ``reply_fields`` says of a sent one's reply
+    (by default, a message's session and the reply's id and text), or the error."""
 
-    def __init__(self, path: Path | None, secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        secrets: Sequence[str] = (),
+        *,
+        item_fields: Callable[[Any], dict[str, object]] = lambda item: {
+            "session_uid": item.session_uid
+        },
+        reply_fields: Callable[[Any], dict[str, object]] = lambda reply: {
+            "message_id": reply.id,
+            "reply": reply.message,
+        },
+    ) -> None:
         self._secrets = tuple(secrets)
+        self._item_fields = item_fields
+        self._reply_fields = reply_fields
         self._handle: IO[str] | None = None
         if path is not None:
             self._handle = path.open("a", encoding="utf-8")
 
-    def write(self, outcome: BulkOutcome) -> None:
+    def write(self, outcome: BulkOutcome[Any]) -> None:
         if self._handle is None:
             return
         record: dict[str, object] = {
             "index": outcome.index,
             "key": outcome.key,
-            "session_uid": outcome.item.session_uid,
+            **self._item_fields(outcome.item),
             "status": outcome.status,
         }
         match outcome:
             case Sent(reply=reply):
-                record.update(message_id=reply.id, reply=reply.message)
+                record.update(self._reply_fields(reply))
             case Failed(error=error) | InDoubt(error=error):
                 record.update(error=str(error))
         self._handle.write(dumps(record, self._secrets) + "\n")

@@ -8,6 +8,8 @@ from typing import TypeAlias
 from .. import __version__
 from .._config import DEFAULT_MAX_CONCURRENCY
 from .._models import ChatMode, SendBy, SessionState
+from ._bulk_command import EXAMPLES as BULK_EXAMPLES
+from ._bulk_command import add_contacts_tag, add_train_import
 
 __all__ = ["EXAMPLES", "build_parser"]
 
@@ -54,6 +56,9 @@ def _connection_options(parser: argparse.ArgumentParser, default: object) -> Non
     )
     parser.add_argument(
         "--base-url", default=default, help="the API base URL (default: $YOURGPT_BASE_URL)"
+    )
+    parser.add_argument(
+        "--token", default=default, help="the organisation token (default: $YOURGPT_API_TOKEN)"
     )
 
 
@@ -120,6 +125,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'eval "$(yourgpt-async completion bash)"     in ~/.bashrc',
         'eval "$(yourgpt-async completion zsh)"      in ~/.zshrc, after compinit',
     ),
+    **BULK_EXAMPLES,
 }
 """Example command lines for each command's ``--help``; after two spaces, a comment."""
 
@@ -146,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_calls(commands, common, as_json)
     _add_bulk(commands, common, as_json)
+    _add_platform_bulk(commands, common, as_json)
     _add_emulator(commands)
     completion = _command(
         commands,
@@ -308,8 +315,29 @@ def _add_bulk(
     _add_bulk_options(bulk)
 
 
-def _add_bulk_options(bulk: argparse.ArgumentParser) -> None:
-    """Add bulk's options: its pace, journal, output and progress."""
+def _add_platform_bulk(
+    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
+) -> None:
+    """Add the train and contacts groups, with their bulk commands (import, tag)."""
+    train = _command(
+        commands, "train", "what a project's bot is trained on", "Train a project's bot."
+    )
+    add_train_import(
+        train.add_subparsers(dest="train_command", required=True, metavar="COMMAND"),
+        [common, as_json],
+        _add_bulk_options,
+    )
+    contacts = _command(commands, "contacts", "a project's contacts", "Work on contacts.")
+    add_contacts_tag(
+        contacts.add_subparsers(dest="contacts_command", required=True, metavar="COMMAND"),
+        [common, as_json],
+        lambda command: _add_bulk_options(command, settles=False),
+    )
+
+
+def _add_bulk_options(bulk: argparse.ArgumentParser, *, settles: bool = True) -> None:
+    """Add bulk's options: its pace, journal, output and progress (and, for calls that are not
+    safe to repeat, how to settle those in doubt)."""
     bulk.add_argument(
         "--concurrency",
         type=_positive_int,
@@ -329,16 +357,17 @@ def _add_bulk_options(bulk: argparse.ArgumentParser) -> None:
         help="keep no journal: an interrupted run cannot be resumed, and running it again "
         "sends every item again",
     )
-    bulk.add_argument(
-        "--resend-in-doubt",
-        action="store_true",
-        help="on resume, resend items an earlier run left in doubt (may duplicate them)",
-    )
-    bulk.add_argument(
-        "--reconcile",
-        action="store_true",
-        help=f"{_RECONCILE}; on resume, also settles what an earlier run left in doubt",
-    )
+    if settles:
+        bulk.add_argument(
+            "--resend-in-doubt",
+            action="store_true",
+            help="on resume, resend items an earlier run left in doubt (may duplicate them)",
+        )
+        bulk.add_argument(
+            "--reconcile",
+            action="store_true",
+            help=f"{_RECONCILE}; on resume, also settles what an earlier run left in doubt",
+        )
     bulk.add_argument("--output", help="append one JSON line per outcome to this file")
     bulk.add_argument(
         "--progress",

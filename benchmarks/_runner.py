@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._clients import VARIANTS
+from ._import import import_table, import_targets, run_import
 from ._pacing import ROWS, run_pacing, table_lines
 from ._pacing import targets as pacing_targets
 from ._settle import run_settle, settle_table, settle_targets
@@ -38,7 +39,16 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.json"
 CHART = ROOT / "docs" / "assets" / "benchmarks.png"
 FLOOR = "aiohttp"
-SCENARIOS = ("overhead", "emulator", "bulk-throughput", "bulk", "pacing", "settle", "nginx")
+SCENARIOS = (
+    "overhead",
+    "emulator",
+    "bulk-throughput",
+    "bulk",
+    "import",
+    "pacing",
+    "settle",
+    "nginx",
+)
 CONCURRENCIES = (1, 64)
 BULK_CONCURRENCY = 64
 BULK_VARIANTS = ("send-many", "gather")  # A, the SDK; B, what it is held against
@@ -510,6 +520,8 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": bulk["peak_growth_mb"] < 50,
             }
         )
+    if results.get("import"):
+        targets += import_targets(results["import"])
     pacing = results.get("pacing")
     if pacing:
         targets += pacing_targets(pacing)
@@ -518,7 +530,7 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return targets
 
 
-def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by row, as printed
+def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one table, row by row
     lines: list[str] = []
     machine = results["machine"]
     lines.append(
@@ -597,6 +609,8 @@ def _table(results: dict[str, Any]) -> str:  # noqa: PLR0912 - one table, row by
                 f"send_many, {bulk['items']:,} generated items, concurrency 64: peak RSS growth "
                 f"{bulk['peak_growth_mb']:.1f} MB, {bulk['items_per_s']:.0f} items/s"
             )
+    if results.get("import"):
+        lines += ([] if bulk else [""]) + import_table(results["import"])
     pacing = results.get("pacing")
     if pacing:
         lines.append("")
@@ -670,7 +684,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated clients (default: {', '.join(VARIANTS)})",
     )
     parser.add_argument("--bulk-items", type=int, help="items for send_many (default 1,000,000)")
-    parser.add_argument("--bulk-rounds", type=int, default=1, help="send_many runs (default 1)")
+    parser.add_argument(
+        "--bulk-rounds", type=int, default=1, help="send_many (and import) runs (default 1)"
+    )
+    parser.add_argument(
+        "--import-items", type=int, help="rows of the train import (default 200,000)"
+    )
     parser.add_argument(
         "--bulk-throughput-items",
         type=int,
@@ -791,11 +810,12 @@ def _profile_overhead(args: argparse.Namespace) -> None:
         stats.sort_stats("cumulative").print_stats("yourgpt_async", 30)
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one block per scenario
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912, PLR0915 - a block per scenario
     """Entry point of ``python -m benchmarks``."""
     args = _parser().parse_args(argv)
     args.seconds = args.seconds or (0.8 if args.quick else 2.0)
     args.bulk_items = args.bulk_items or (100_000 if args.quick else 1_000_000)
+    args.import_items = args.import_items or (50_000 if args.quick else 200_000)
     args.variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown or FLOOR not in args.variants:
@@ -822,6 +842,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one block per
             "seconds_per_run": args.seconds,
             "concurrencies": list(CONCURRENCIES),
             "bulk_items": args.bulk_items,
+            "import_items": args.import_items,
             "bulk_throughput_items": args.bulk_throughput_items,
             "quick": args.quick,
         },
@@ -852,6 +873,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one block per
     if "bulk" in chosen:
         log("send_many memory")
         results["bulk"] = run_bulk(args, log)
+    if "import" in chosen:
+        log(f"train import memory: training.add_many from a {args.import_items:,}-row CSV")
+        results["import"] = run_import(args, log, _run_json, fast_server, _cpus())
     if "settle" in chosen:
         results["settle"] = run_settle(args, log, _run_json)
     if "nginx" in chosen:

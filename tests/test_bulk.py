@@ -340,8 +340,12 @@ async def test_leaving_early_cancels_in_flight_and_leaves_no_task(
     assert sum('"s":"start"' in line for line in lines) <= 5
 
 
-async def test_cancelling_the_consumer_cleans_up(client: AsyncClient, emulator: Emulator) -> None:
+async def test_cancelling_the_consumer_cleans_up(
+    make_client: ClientFactory, emulator: Emulator
+) -> None:
     """Cancelling the task that iterates cancels the items in flight too."""
+    sent: list[object] = []
+    client = make_client(on_request=sent.append)
     uid = await session_uid(client)
     emulator.fault_plan.add("sendMessage", Fault.latency(5), times=3)
     run = client.send_many([(uid, f"c{i}") for i in range(3)], concurrency=3)
@@ -352,9 +356,9 @@ async def test_cancelling_the_consumer_cleans_up(client: AsyncClient, emulator: 
                 pass
 
     task = asyncio.create_task(consume())
-    for _ in range(100):
+    for _ in range(2000):  # until the three requests have left (the emulator holds them 5 s)
         await asyncio.sleep(0.005)
-        if run.summary().in_flight == 3:
+        if len(sent) == 1 + 3:  # createSession's, and the three sends'
             break
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

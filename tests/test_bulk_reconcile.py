@@ -226,9 +226,12 @@ async def test_a_resume_resends_the_undecidable_only_when_told(
 async def test_a_bad_reconcile_argument_is_refused(reconciled: AsyncClient) -> None:
     """BulkRun checks what it is given."""
     from yourgpt_async import ConfigurationError
+    from yourgpt_async.bulk._kind import _Job
+    from yourgpt_async.bulk._messages import MESSAGES
 
+    job = _Job(MESSAGES, reconciled._caller)
     with pytest.raises(ConfigurationError, match="reconcile must be a RetryPolicy"):
-        BulkRun(reconciled, [], concurrency=1, reconcile="yes")  # type: ignore[arg-type]
+        BulkRun(job, [], concurrency=1, reconcile="yes")  # type: ignore[arg-type]
 
 
 # -- the command line ------------------------------------------------------------------------

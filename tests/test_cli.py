@@ -845,7 +845,7 @@ def test_create_session_in_doubt_advises_about_sessions(
     yourgpt_env.emulator.fault_plan.add("createSession", Fault.drop_after())
     assert main(["create-session"]) == 1
     err = capsys.readouterr().err
-    assert "a session may or may not have been created" in err
+    assert "a session left unused costs nothing" in err
     assert "`yourgpt-async sessions` lists them" in err
     for wrong in ("messages", "RetryPolicy", "get_session", "sending again"):
         assert wrong not in err
@@ -1031,7 +1031,9 @@ def test_bash_completion_completes_commands_options_and_values(
         ("yourgpt-async", "completion", ""): ["bash", "zsh"],
         ("yourgpt-async", "--api-key", "k", "sessions", "--li"): ["--limit"],
         ("yourgpt-async", "tr"): ["train"],
-        ("yourgpt-async", "train", ""): ["add-faq", "add-text", "upload", "list", "-h", "--help"],
+        ("yourgpt-async", "train", ""): [
+            *("add-faq", "add-text", "upload", "list", "import", "-h", "--help")
+        ],
         ("yourgpt-async", "--token", "t", "train", "add-faq", "--ta"): ["--tags"],
         ("yourgpt-async", "train", "list", ""): ["faq", "text", "files"],
         ("yourgpt-async", "members", "invite", "a@b.c", "--role", "ed"): ["editor"],

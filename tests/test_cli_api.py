@@ -211,7 +211,7 @@ def test_api_reconcile_settles_a_lost_create(yourgpt_env: EmulatorThread, capsys
     uid = ["-f", f"project_uid={yourgpt_env.project_uid}"]
     yourgpt_env.emulator.fault_plan.add("createContactTag", Fault.drop_after())
     assert main(["api", "createContactTag", *uid, "-f", "name=lost"]) == 1
-    assert "may or may not have been created" in capsys.readouterr().err
+    assert "may or may not have taken effect" in capsys.readouterr().err
     yourgpt_env.emulator.fault_plan.add("createContactTag", Fault.drop_after())
     assert main(["api", "createContactTag", *uid, "-f", "name=found", "--reconcile"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == "found"

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
 from _hostile import HostileServer, Request, http
@@ -330,15 +331,15 @@ def test_the_token_is_never_printed(server: HostileServer, capsys: Captured) -> 
 
 
 def test_every_in_doubt_advice_is_given_in_the_command_lines_terms() -> None:
-    """Pure: what each declared endpoint advises about a call left in doubt (and the general
-    advice for those without their own), as the command line prints it, names no Python."""
+    """Pure: what the library advises about any call that can be left in doubt (the endpoint's
+    own advice and the policies that would act), as the command line prints it, names no
+    Python."""
     from yourgpt_async._cli._output import in_flags
     from yourgpt_async._endpoints import registry
-    from yourgpt_async._retry import _DEFAULT_ADVICE
+    from yourgpt_async._retry import _advice
 
-    advice = [endpoint.check for endpoint in registry().values() if endpoint.check]
-    for text in [*advice, _DEFAULT_ADVICE]:
-        said = in_flags(text)
+    for endpoint in registry().values():
+        said = in_flags(_advice(endpoint))
         assert re.findall(r"RetryPolicy|\w+\.\w+\(|\b\w+=\w", said) == [], said
 
 
@@ -361,4 +362,50 @@ def test_library_refusals_name_the_commands_flags(
     err = capsys.readouterr().err
     assert expected in err
     assert "_" not in err.split(" must ")[0], err
+    assert yourgpt_env.emulator.requests == []
+
+
+# -- contacts tag and train import: one command, two forms; the project's fallback ---------------
+
+
+def test_contacts_tag_one_contact_or_a_file(
+    yourgpt_env: EmulatorThread, tmp_path: Path, capsys: Captured
+) -> None:
+    """`contacts tag CONTACT_ID TAGS` tags one contact, `contacts tag FILE` many (a bulk
+    run); the file's options with one contact, or a CONTACT_ID that is not an id, are usage
+    errors (exit 2) before any request."""
+    emulator = yourgpt_env.emulator
+    ada = emulator.add_contact("Ada", tags=["vip"])
+    bo = emulator.add_contact("Bo", tags=["gold"])
+    source = tmp_path / "campaign.csv"
+    source.write_text(f'contact_id,tags\n{ada},gold\n{bo},"vip,gold"\n', encoding="utf-8")
+    emulator.reset()
+    assert main(["contacts", "tag", str(ada), "gold", "--journal", "j"]) == 2
+    assert "--journal is for tagging from a FILE, not one contact" in capsys.readouterr().err
+    assert main(["contacts", "tag", "ada", "gold"]) == 2
+    assert "CONTACT_ID must be a contact's id" in capsys.readouterr().err
+    assert emulator.requests == []
+    assert main(["contacts", "tag", str(source), "--no-journal", "--progress", "none"]) == 0
+    assert emulator.request_count("linkContactTags") == 2
+    assert main(["contacts", "show", str(bo), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["tags"] == ["gold", "vip"]
+
+
+def test_train_import_takes_the_project_from_the_environment(
+    yourgpt_env: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Captured,
+) -> None:
+    """`train import` names its project with --project or $YOURGPT_PROJECT_UID, as the other
+    project commands do; with neither it exits 2 saying so, before any request."""
+    source = tmp_path / "faqs.csv"
+    source.write_text("question,answer\nShip to Norway?,Yes.\n", encoding="utf-8")
+    assert main(["train", "import", str(source), "--no-journal", "--progress", "none"]) == 0
+    assert yourgpt_env.emulator.written("createProjectText", short_text="Ship to Norway?") == 1
+    assert yourgpt_env.emulator.writes[-1].project_uid == yourgpt_env.project_uid
+    monkeypatch.delenv("YOURGPT_PROJECT_UID")
+    yourgpt_env.emulator.reset()
+    assert main(["train", "import", str(source), "--no-journal"]) == 2
+    assert "no project: pass --project UID" in capsys.readouterr().err
     assert yourgpt_env.emulator.requests == []

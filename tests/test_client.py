@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from _fakes import ClientFactory
+from _hostile import HostileServer, success
 from aiohttp import web
 
 from yourgpt_async import (
@@ -104,6 +105,34 @@ async def test_send_message_as_operator_or_assistant_returns_the_stored_message(
     assert [(e.send_by, e.message) for e in emulator.ledger] == [(expected.value, "Noted")]
     history = await client.get_session_messages(uid)
     assert [(m.send_by, m.message) for m in history] == [(expected, "Noted")]
+
+
+async def test_the_result_says_whether_the_ai_answered(
+    client: AsyncClient, emulator: Emulator
+) -> None:
+    """is_ai_reply: true for the AI's answer to a user's message; false for the message itself,
+    whether an operator holds the session, or it was sent as the operator or the assistant
+    (whose stored message says "assistant" just as an AI answer does)."""
+    uid = (await client.create_session()).session_uid
+    answered = await client.send_message(uid, "Hi")
+    as_assistant = await client.send_message(uid, "Opening hours: 9-5", send_by="assistant")
+    as_operator = await client.send_message(uid, "A human here", send_by=SendBy.OPERATOR)
+    held = await client.send_message(uid, "Are you a bot?")
+    assert (answered.is_ai_reply, answered.send_by) == (True, SendBy.ASSISTANT)
+    assert (as_assistant.is_ai_reply, as_assistant.send_by) == (False, SendBy.ASSISTANT)
+    assert (as_operator.is_ai_reply, held.is_ai_reply) == (False, False)
+    assert held.message == "Are you a bot?"
+    assert "is_ai_reply=True" in repr(answered)
+
+
+async def test_a_reply_cannot_claim_to_be_the_ais(server: HostileServer) -> None:
+    """is_ai_reply is the client's to set: a reply whose data says "is_ai_reply": true for the
+    stored message (send_by user) is not taken at its word."""
+    server.reply = success({"id": 1, "send_by": "user", "message": "hi", "is_ai_reply": True})
+    async with AsyncClient("apk-x", widget_uid="w", base_url=server.base_url) as client:
+        stored = await client.send_message("1", "hi")
+    assert stored.is_ai_reply is False
+    assert stored.raw["is_ai_reply"] is True
 
 
 async def test_question_reply_is_a_picker_with_choices(client: AsyncClient) -> None:

@@ -6,8 +6,8 @@ How a page is run (``docs/contributing.md`` says the same for writers):
   order as one script (later blocks use names from earlier ones), in a fresh Python process and
   a fresh temporary working directory, with ``YOURGPT_API_KEY``, ``YOURGPT_WIDGET_UID``,
   ``YOURGPT_API_TOKEN``, ``YOURGPT_PROJECT_UID`` and ``YOURGPT_BASE_URL`` pointing at an
-  emulator of the page's own. Each block sits at its line of
-  the page, so a traceback's line number is the page's.
+  emulator of the page's own. Each block sits at its line of the page, so a traceback's line
+  number is the page's.
 - A block with a title (```` ```python title="app.py" ````, ```` ```json title="items.jsonl" ````)
   is a file: it is written to the working directory under that name before the script starts,
   and not run itself.

@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import json
 import logging
+import re
 import socket
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,7 @@ from yourgpt_async import (
     DeliveryUnknownError,
     FailureKind,
     NotFoundError,
+    NotSentError,
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
@@ -35,11 +37,15 @@ from yourgpt_async import (
     ResponseTooLargeError,
     RetryPolicy,
     ServerError,
+    ServerErrorInDoubt,
     TransportError,
     UnexpectedResponseError,
     YourGPTError,
     _exceptions,
+    _retry,
+    _wire,
 )
+from yourgpt_async._endpoints import Safety, registry
 from yourgpt_async._project_api import SEND_MESSAGE
 from yourgpt_async._wire import decode_reply
 from yourgpt_async.testing import OTHER_WIDGET_UID, Emulator, Fault
@@ -53,6 +59,7 @@ ONE_ATTEMPT = RetryPolicy(attempts=1)
 TREE: dict[type[BaseException], type[BaseException]] = {
     YourGPTError: Exception,
     ConfigurationError: YourGPTError,
+    NotSentError: YourGPTError,
     RateLimiterUnavailableError: YourGPTError,
     TransportError: YourGPTError,
     ConnectError: TransportError,
@@ -66,6 +73,7 @@ TREE: dict[type[BaseException], type[BaseException]] = {
     RateLimitError: APIError,
     ResponseTooLargeError: UnexpectedResponseError,
     ServerError: APIError,
+    ServerErrorInDoubt: ServerError,
     UnexpectedResponseError: APIError,
 }
 
@@ -101,8 +109,10 @@ def closed_port() -> int:
 def test_exception_is_where_the_tree_puts_it(
     cls: type[BaseException], parent: type[BaseException]
 ) -> None:
-    """Each exception's first base is its parent in the documented tree."""
-    assert cls.__bases__[0] is parent
+    """Each exception's parent in the documented tree is among its bases (the first, but for
+    the one that is two things: a 5xx left in doubt)."""
+    assert parent in cls.__bases__
+    assert cls.__bases__[0] is parent or cls is ServerErrorInDoubt
     assert issubclass(cls, YourGPTError)
 
 
@@ -319,16 +329,69 @@ async def test_refused_connection_is_a_connect_error(
     assert caught.value.attempts == 1
 
 
+# -- advice for the reader it reaches --------------------------------------------------------
+
+CLI_FLAG = re.compile(r"(?<![\w-])--[a-z]")
+WRITES = [endpoint for endpoint in registry().values() if not endpoint.idempotent]
+
+
+def library_advice() -> list[str]:
+    """Every piece of advice the library's errors may carry: each declaration's `check` and
+    `hints`, the advice for the service's known texts and for each status, and each write's
+    advice when it is left in doubt."""
+    texts = [text for endpoint in registry().values() for text in endpoint.hints.values()]
+    texts += [endpoint.check for endpoint in registry().values() if endpoint.check]
+    texts += [advice for _, advice in _wire._KNOWN_TEXTS.values()]
+    texts += [hint for hints in _wire._STATUS_HINTS.values() for hint in hints.values()]
+    return texts + [_retry._advice(endpoint) for endpoint in WRITES]
+
+
+def test_library_advice_names_no_command_line_flag() -> None:
+    """A library user is never told to pass --api-key or any other flag of the command line."""
+    texts = library_advice()
+    assert len(texts) > 20
+    assert [text for text in texts if CLI_FLAG.search(text)] == []
+
+
+@pytest.mark.parametrize("endpoint", WRITES, ids=lambda endpoint: endpoint.name)
+def test_each_in_doubt_advice_suits_its_endpoint(endpoint: Any) -> None:
+    """Each write declares what to do when it is left in doubt; the advice starts with that,
+    offers reconcile=True only where the endpoint can be read back, and never offers to
+    resend a phone call under retry_unsafe."""
+    advice = _retry._advice(endpoint)
+    assert endpoint.check
+    assert advice.startswith(endpoint.check)
+    assert ("reconcile=True" in advice) == (endpoint.reconcile is not None)
+    calls = endpoint.safety is Safety.CALL
+    assert ("retry_unsafe" in advice, "retry_outbound_calls" in advice) == (not calls, calls)
+
+
+async def test_an_in_doubt_session_is_advised_as_a_session(
+    client: AsyncClient, emulator: Emulator
+) -> None:
+    """A createSession left in doubt says an unused session is harmless (not "look for it
+    among the messages"); a sendMessage says where to look for the message."""
+    emulator.fault_plan.add("createSession", Fault.status_after(502))
+    with pytest.raises(DeliveryUnknownError) as session:
+        await client.create_session()
+    uid = (await client.create_session()).session_uid
+    emulator.fault_plan.add("sendMessage", Fault.status_after(502))
+    with pytest.raises(DeliveryUnknownError) as message:
+        await client.send_message(uid, "hi")
+    assert "a session left unused costs nothing" in str(session.value)
+    assert "get_session_messages" not in str(session.value)
+    assert "look for it among the session's messages" in str(message.value)
+
+
 # -- replies that are not the envelope --------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("fault", "status", "excerpt_start"),
     [
-        pytest.param(Fault.html(502), 502, "<html><body><h1>502 Bad Gateway", id="html"),
         pytest.param(Fault.html(200), 200, "<html>", id="html-200"),
+        pytest.param(Fault.html(404), 404, "<html>", id="html-404"),
         pytest.param(Fault.empty(), 200, "", id="empty"),
-        pytest.param(Fault.empty(500), 500, "", id="empty-500"),
         pytest.param(Fault.not_json(), 200, "The service is temporarily", id="not-json"),
         pytest.param(Fault.truncated(), 200, '{"type": "RXSUCCESS"', id="truncated"),
         pytest.param(Fault.wrong_shape(), 200, "[1, 2]", id="wrong-shape"),
@@ -349,6 +412,56 @@ async def test_unexpected_reply(
         assert "body starts:" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("fault", "kind", "excerpt_start"),
+    [
+        pytest.param(Fault.html(502), FailureKind.SERVER, "<html><body><h1>502", id="html-502"),
+        pytest.param(Fault.html(503), FailureKind.THROTTLED, "<html>", id="html-503"),
+        pytest.param(Fault.html(504), FailureKind.SERVER, "<html>", id="html-504"),
+        pytest.param(Fault.empty(502), FailureKind.SERVER, "", id="empty-502"),
+        pytest.param(Fault.not_json(500), FailureKind.SERVER, "The service is", id="text-500"),
+        pytest.param(Fault.not_json(503), FailureKind.THROTTLED, "The service is", id="text-503"),
+    ],
+)
+async def test_a_5xx_whatever_its_body_is_a_server_error(
+    make_client: ClientFactory,
+    emulator: Emulator,
+    fault: Fault,
+    kind: FailureKind,
+    excerpt_start: str,
+) -> None:
+    """A gateway's HTML 502/503, an empty 502, a text 500: `except ServerError` catches them,
+    with the body's start kept in `excerpt`, the service's failure advice, and the retry
+    table's kind (503 throttled, the others server)."""
+    emulator.fault_plan.add("getSessions", fault)
+    with pytest.raises(ServerError) as caught:
+        await make_client(retry=ONE_ATTEMPT).get_sessions()
+    error = caught.value
+    assert (error.status, error.kind) == (fault.http_status, kind)
+    assert error.excerpt.startswith(excerpt_start)
+    assert "try again later" in error.hint
+    if excerpt_start:
+        assert "body starts:" in str(error)
+
+
+async def test_a_5xx_page_is_retried_as_the_retry_table_says(
+    client: AsyncClient, emulator: Emulator
+) -> None:
+    """An HTML 503 and 502 on a read are retried, then succeed; on a send, an HTML 503 (not
+    processed) is retried and a 502 after it leaves the message in doubt, caused by the
+    ServerError."""
+    emulator.fault_plan.add("getSessions", Fault.html(503), Fault.html(502))
+    await client.get_sessions()
+    assert emulator.request_count("getSessions") == 3
+    uid = (await client.create_session()).session_uid
+    emulator.fault_plan.add("sendMessage", Fault.html(503), Fault.html(502))
+    with pytest.raises(DeliveryUnknownError) as caught:
+        await client.send_message(uid, "once")
+    assert isinstance(caught.value.__cause__, ServerError)
+    assert caught.value.__cause__.status == 502
+    assert emulator.request_count("sendMessage") == 2
+
+
 async def test_truncated_send_is_not_resent(client: AsyncClient, emulator: Emulator) -> None:
     """A cut-off 200 to a stored message is delivered-but-unreadable: DeliveryUnknownError,
     caused by the UnexpectedResponseError, and never resent."""
@@ -358,7 +471,7 @@ async def test_truncated_send_is_not_resent(client: AsyncClient, emulator: Emula
         await client.send_message(uid, "once")
     assert isinstance(caught.value.__cause__, UnexpectedResponseError)
     assert caught.value.__cause__.kind is FailureKind.UNREADABLE
-    assert "probably delivered" in str(caught.value)
+    assert "probably took effect" in str(caught.value)
     assert emulator.delivered("once") == 1
 
 
@@ -370,7 +483,7 @@ async def test_excerpt_of_a_long_page_is_short(make_client: ClientFactory) -> No
         return web.Response(status=500, text=page, content_type="text/html")
 
     async with serve(handler) as base_url:
-        with pytest.raises(UnexpectedResponseError) as caught:
+        with pytest.raises(ServerError) as caught:
             await make_client(base_url=base_url, retry=ONE_ATTEMPT).get_sessions()
     assert caught.value.status == 500
     assert caught.value.excerpt == page[:200]
@@ -400,6 +513,50 @@ async def test_success_envelope_with_wrong_data_is_unexpected(
         error = error.__cause__
     assert isinstance(error, UnexpectedResponseError)
     assert (error.status, error.endpoint, error.kind) == (200, endpoint, FailureKind.UNREADABLE)
+
+
+@pytest.mark.parametrize("status", [201, 202, 203, 299])
+async def test_a_success_envelope_with_any_2xx_is_a_success(
+    make_client: ClientFactory, status: int
+) -> None:
+    """RXSUCCESS with 201, 202... is the result, for a create as for a read: never an error a
+    bulk run would count as failed and send again."""
+
+    async def handler(request: web.Request) -> web.Response:
+        data: Any = {"session_uid": UNKNOWN_UID} if request.path.endswith("Session") else []
+        return web.json_response({"type": "RXSUCCESS", "data": data}, status=status)
+
+    async with serve(handler) as base_url:
+        client = make_client(base_url=base_url, retry=ONE_ATTEMPT)
+        assert (await client.create_session()).session_uid == UNKNOWN_UID
+        assert (await client.get_sessions()).items == ()
+
+
+@pytest.mark.parametrize("status", [200, 201, 204])
+def test_an_rxerror_with_any_2xx_is_judged_by_its_text(status: int) -> None:
+    """decode_reply: an RXERROR at any 2xx is refused by its text, as one at 200 is."""
+    body = json.dumps({"type": "RXERROR", "message": "Session not found"}).encode()
+    error = decode_reply(SEND_MESSAGE, status, {}, body)
+    assert isinstance(error, NotFoundError)
+    assert (error.status, error.kind) == (status, FailureKind.REJECTED)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"type": "RXERROR", "message": "Request Entity Too Large"}).encode(),
+        b"<html><head><title>413 Request Entity Too Large</title></head></html>",
+        b"",
+    ],
+    ids=["envelope", "nginx-page", "empty"],
+)
+def test_a_413_says_the_request_is_too_large(body: bytes) -> None:
+    """An HTTP 413 (the service's envelope, a gateway's page or nothing) advises sending less."""
+    error = decode_reply(SEND_MESSAGE, 413, {"Content-Type": "text/html"}, body)
+    assert isinstance(error, APIError)
+    assert (error.status, error.kind) == (413, FailureKind.REJECTED)
+    assert "larger than the service accepts" in error.hint
+    assert "shorter message" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -435,8 +592,36 @@ async def test_reply_over_the_size_cap_is_refused(make_client: ClientFactory) ->
     """A reply larger than max_response_bytes is an UnexpectedResponseError, not read."""
     client = make_client(max_response_bytes=64)
     with pytest.raises(UnexpectedResponseError, match="max_response_bytes=64") as caught:
-        await client.create_session()
+        await client.get_sessions()
     assert caught.value.status == 200
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c, uid: c.create_session(), id="create_session"),
+        pytest.param(lambda c, uid: c.send_message(uid, "big"), id="send_message"),
+        pytest.param(lambda c, uid: c.make_outbound_call("agent-1", "+4915112345678"), id="call"),
+    ],
+)
+async def test_a_write_whose_success_is_over_the_size_cap_is_in_doubt(
+    client: AsyncClient,
+    make_client: ClientFactory,
+    emulator: Emulator,
+    call: Callable[[AsyncClient, str], Awaitable[Any]],
+) -> None:
+    """A 200 over max_response_bytes to a create or a call may carry what it did: in doubt
+    (DeliveryUnknownError around the ResponseTooLargeError), never failed, never resent."""
+    uid = (await client.create_session()).session_uid
+    emulator.requests.clear()
+    small = make_client(max_response_bytes=16)
+    with pytest.raises(DeliveryUnknownError) as caught:
+        await call(small, uid)
+    cause = caught.value.__cause__
+    assert isinstance(cause, ResponseTooLargeError)
+    assert (cause.status, cause.kind) == (200, FailureKind.TOO_LARGE)
+    assert "larger than max_response_bytes" in str(caught.value)
+    assert len(emulator.requests) == 1  # not resent
 
 
 async def test_an_oversized_reply_is_not_retried(
@@ -659,3 +844,19 @@ async def test_api_key_never_leaks(  # noqa: PLR0915 - every error path in one p
     texts += [str({k: v for k, v in headers.items() if k != "api-key"}) for _, headers in sent]
     leaks = [text for text in texts if SECRET in text]
     assert leaks == []
+
+
+async def test_except_server_error_catches_a_send_left_in_doubt_by_a_5xx(
+    client: AsyncClient, emulator: Emulator
+) -> None:
+    """A 500 to a send that may have been stored is in doubt and a ServerError at once, so
+    ``except ServerError`` catches every 5xx, and nothing was resent."""
+    uid = (await client.create_session()).session_uid
+    emulator.fault_plan.add("sendMessage", Fault.status_after(500))
+    with pytest.raises(ServerError) as caught:
+        await client.send_message(uid, "stored, then a 500")
+    assert isinstance(caught.value, DeliveryUnknownError)
+    assert caught.value.status == 500
+    assert "may or may not have taken effect" in str(caught.value)
+    assert emulator.delivered("stored, then a 500") == 1
+    assert emulator.request_count("sendMessage") == 1

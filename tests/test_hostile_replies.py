@@ -4,16 +4,22 @@ emulator: every reply ends as a result or a typed error, and no secret escapes."
 from __future__ import annotations
 
 import asyncio
+import base64
+import html
 import json
+import logging
 import socket
+import urllib.parse
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import pytest
-from _hostile import KEY, HostileServer, Request, http, leaks, success
+from _hostile import KEY, HostileServer, Reply, Request, http, leaks, reachable_text, success
 
 from yourgpt_async import (
     AsyncClient,
+    AsyncPlatformClient,
     AuthenticationError,
     ConfigurationError,
     DeliveryUnknownError,
@@ -21,6 +27,7 @@ from yourgpt_async import (
     RateLimiterUnavailableError,
     RedisRateLimit,
     RetryPolicy,
+    ServerError,
     TransportError,
     UnexpectedResponseError,
     YourGPTError,
@@ -63,6 +70,31 @@ async def test_deep_nesting_is_an_unreadable_reply(server: HostileServer) -> Non
         with pytest.raises(UnexpectedResponseError) as read:
             await client.get_sessions()
     assert read.value.kind is FailureKind.UNREADABLE
+
+
+async def test_an_oversized_success_of_a_send_is_settled_by_reading_back(
+    server: HostileServer,
+) -> None:
+    """sendMessage answered 200 with a body over max_response_bytes: in doubt, not failed, so
+    with reconcile=True the session is read back and the message found there returned."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    stored = [{"id": 1, "send_by": "user", "message": "order 7", "createdAt": now}]
+
+    def reply(request: Request) -> bytes:
+        if request.endpoint == "sendMessage":
+            return success({"id": 1, "message": "x" * 10_000})
+        return success(stored)
+
+    server.reply = reply
+    policy = RetryPolicy(reconcile=True, settle=0, sleep=_no_sleep)
+    async with client_for(server, retry=policy, max_response_bytes=2048) as client:
+        answer = await client.send_message(UID, "order 7")
+        with pytest.raises(DeliveryUnknownError) as unsettled:
+            await client.send_message(UID, "order 7", retry=RetryPolicy(sleep=_no_sleep))
+    assert (answer.id, answer.message, answer.send_by) == (1, "order 7", "user")
+    assert server.count("sendMessage") == 2  # one each: never resent
+    assert server.count("getSessionMessages") == 1
+    assert isinstance(unsettled.value.__cause__, UnexpectedResponseError)
 
 
 @pytest.mark.parametrize(
@@ -274,7 +306,7 @@ async def test_an_echoed_key_is_scrubbed_from_errors(server: HostileServer) -> N
     async with client_for(server) as client:
         with pytest.raises(AuthenticationError) as refused:
             await client.send_message(UID, "hi")
-        with pytest.raises(UnexpectedResponseError) as html:
+        with pytest.raises(ServerError) as html:
             await client.get_sessions()
     assert leaks(refused.value) == leaks(html.value) == []
     assert refused.value.message == "bad key ***"
@@ -299,6 +331,97 @@ def test_an_echoed_key_reaches_no_output_file_or_journal(
     texts = [captured.out, captured.err, output.read_text(), journal.read_text()]
     assert [text for text in texts if KEY in text] == []
     assert "no ***" in output.read_text()
+
+
+# -- the credential in any encoding ---------------------------------------------------------
+
+# Credentials with the characters each encoding changes ("/" for JSON, "+" and "&" for
+# percent-encoding, "<" and "'" for HTML), for both families.
+ODD_KEY = "apk-Ho/st+ile=key&<'0123456789"
+ODD_TOKEN = "tok-Or/g+token=&<'9876543210"
+
+
+def encodings(secret: str) -> dict[str, str]:
+    """The credential as a service or a proxy may echo it back, one form per encoding."""
+    raw = secret.encode()
+    return {
+        "raw": secret,
+        "json": json.dumps(secret)[1:-1],
+        "json-slash": json.dumps(secret)[1:-1].replace("/", "\\/"),
+        "json-unicode": "".join(f"\\u{ord(c):04x}" for c in secret),
+        "quote": urllib.parse.quote(secret, safe=""),
+        "quote-plus": urllib.parse.quote_plus(secret),
+        "html": html.escape(secret),
+        "base64": base64.b64encode(raw).decode(),
+        "base64-url": base64.urlsafe_b64encode(raw).decode(),
+        "base64-bearer": base64.b64encode(b"Bearer " + raw).decode(),
+        "base64-basic": base64.urlsafe_b64encode(b"user:" + raw).decode(),
+    }
+
+
+def shows(texts: list[str], form: str) -> list[str]:
+    """The texts holding the middle half of ``form``: enough of it to read the secret back."""
+    middle = form[len(form) // 4 : 3 * len(form) // 4]
+    return [text for text in texts if middle in text]
+
+
+def _echo_encoded(form: str) -> Reply:
+    """A service echoing ``form`` everywhere: a refusal's message, field errors and headers; an
+    HTML 502 page; a success's x-request-id and another header."""
+
+    def reply(request: Request) -> bytes:
+        headers = [("x-request-id", form), ("X-Echo", f"seen {form}")]
+        if request.endpoint in ("getSessions", "getMyProjects"):
+            return http({"type": "RXSUCCESS", "data": []}, headers=headers)
+        if request.endpoint in ("createSession", "createChatbot"):
+            page = f"<html><p>{form}</p></html>"
+            return http(page, status=502, headers=[("Content-Type", "text/html"), *headers])
+        body = {"type": "RXERROR", "message": f"bad {form}", "errors": {form: [form]}}
+        return http(body, status=401, headers=headers)
+
+    return reply
+
+
+@pytest.mark.parametrize("family", ["project", "platform"])
+@pytest.mark.parametrize("encoding", list(encodings(ODD_KEY)))
+async def test_an_echoed_credential_is_hidden_in_every_encoding(
+    server: HostileServer, caplog: pytest.LogCaptureFixture, family: str, encoding: str
+) -> None:
+    """A service echoing the key or the token raw, JSON-escaped, percent-encoded, HTML-escaped
+    or in base64: no error (str, repr, excerpt, body, cause), DEBUG log line, hook event or raw
+    response holds it."""
+    secret = ODD_KEY if family == "project" else ODD_TOKEN
+    form = encodings(secret)[encoding]
+    server.reply = _echo_encoded(form)
+    events: list[Any] = []
+    options: dict[str, Any] = {
+        "base_url": server.base_url,
+        "retry": RetryPolicy(attempts=1),
+        "on_response": events.append,
+        "on_request": events.append,
+    }
+    errors: list[BaseException] = []
+    caplog.set_level(logging.DEBUG, logger="yourgpt_async")
+    if family == "project":
+        client: Any = AsyncClient(secret, widget_uid="w-1", **options)
+        calls = [client.create_session, lambda: client.send_message(UID, "hi")]
+        read = client.with_raw_response.get_sessions
+    else:
+        client = AsyncPlatformClient(secret, **options)
+        calls = [lambda: client.projects.create("p"), client.models.list]
+        read = client.with_raw_response.projects.list
+    async with client:
+        for call in calls:
+            with pytest.raises(YourGPTError) as caught:
+                await call()
+            errors.append(caught.value)
+        raw = await read()
+    texts = [caplog.text, repr(raw), str(raw.request_id), repr(dict(raw.headers))]
+    texts += [text for error in errors for text in reachable_text(error)]
+    texts += [repr(event) + repr(getattr(event, "headers", "")) for event in events]
+    assert server.count() == len(calls) + 1
+    assert "***" in str(raw.request_id)
+    assert shows(texts, form) == []
 
 
 # -- smaller ---------------------------------------------------------------------------------

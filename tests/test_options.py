@@ -13,6 +13,7 @@ from aiohttp import web
 
 from yourgpt_async import (
     AsyncClient,
+    AsyncPlatformClient,
     ConfigurationError,
     Page,
     RateLimitInfo,
@@ -168,8 +169,13 @@ async def test_headers_reach_the_service(make_client: ClientFactory) -> None:
 @pytest.mark.parametrize(
     ("headers", "message"),
     [
-        ({"api-key": "apk-other"}, "cannot set 'api-key'"),
-        ({"Content-Type": "text/plain"}, "cannot set 'Content-Type'"),
+        ({"api-key": "apk-other"}, "cannot set the header 'api-key': it carries the credential"),
+        ({"Authorization": "Bearer x"}, "cannot set the header 'Authorization'"),
+        ({"Content-Type": "text/plain"}, "cannot set the header 'Content-Type'"),
+        ({"Transfer-Encoding": "chunked"}, "cannot set the header 'Transfer-Encoding': it frames"),
+        ({"content-encoding": "gzip"}, "cannot set the header 'content-encoding': it frames"),
+        ({"Content-Length": "10"}, "cannot set the header 'Content-Length': it frames"),
+        ({"HOST": "evil.example"}, "cannot set the header 'HOST': the host is the base URL's"),
         ({"Bad Name": "x"}, "not a valid header name"),
         ({"X-Ok": "a\r\nX-Injected: 1"}, "control character 0xd"),
         ({"X-Ok": 5}, "must be a str"),
@@ -177,13 +183,16 @@ async def test_headers_reach_the_service(make_client: ClientFactory) -> None:
     ],
 )
 def test_bad_headers_are_refused(headers: object, message: str) -> None:
-    """Headers the client sets itself, malformed names and values that would split the header
-    block are ConfigurationErrors, in the constructor and in with_options."""
-    with pytest.raises(ConfigurationError, match=message):
-        AsyncClient("apk-x", base_url="http://127.0.0.1:9/v1", default_headers=headers)  # type: ignore[arg-type]
-    client = AsyncClient("apk-x", base_url="http://127.0.0.1:9/v1")
-    with pytest.raises(ConfigurationError, match=message):
-        client.with_options(headers=headers)  # type: ignore[arg-type]
+    """Headers the client sets itself (the credential's, the content type, the host, and what
+    frames the body), malformed names and values that would split the header block are
+    ConfigurationErrors naming the header, in both clients' constructors and in with_options."""
+    local = "http://127.0.0.1:9/v1"
+    for make in (AsyncClient, AsyncPlatformClient):
+        with pytest.raises(ConfigurationError, match=message):
+            make("apk-x", base_url=local, default_headers=headers)  # type: ignore[arg-type]
+        client = make("apk-x", base_url=local)
+        with pytest.raises(ConfigurationError, match=message):
+            client.with_options(headers=headers)  # type: ignore[arg-type]
 
 
 def test_bad_user_agent_suffix() -> None:
@@ -230,6 +239,51 @@ async def test_raw_response_after_a_retry_with_rate_limit_headers(
     assert (raw.status, raw.attempts, raw.request_id) == (200, 2, "req-42")
     assert raw.rate_limit == RateLimitInfo(limit=200, remaining=17, reset=1.0)
     assert isinstance(raw.parse(), Session)
+
+
+def sent(emulator: Emulator, endpoint: str) -> list[str]:
+    """The request ids the emulator gave to ``endpoint``'s requests, in order."""
+    return [r.request_id for r in emulator.requests if r.endpoint == endpoint]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [(Fault.drop_after(), None), (Fault.status_after(502), 502)],
+    ids=["lost-after-storing", "502-after-storing"],
+)
+async def test_a_reconciled_raw_send_reports_the_send_not_the_read_back(
+    make_client: ClientFactory, emulator: Emulator, fault: Fault, status: int | None
+) -> None:
+    """reconcile=True, and the send's reply is lost (or a 502) after the message was stored:
+    the read-back settles it, and the raw response is the send's, marked reconciled: its
+    status and request id (none when no reply came), never the read-back's."""
+    client = make_client(retry=RetryPolicy(reconcile=True, settle=0.5))
+    uid = (await client.create_session()).session_uid
+    emulator.fault_plan.add("sendMessage", fault)
+    raw = await client.with_raw_response.send_message(uid, "Cancel order 7")
+    assert emulator.request_count("getSessionMessages") >= 1
+    [send_id] = sent(emulator, "sendMessage")
+    assert (raw.status, raw.reconciled) == (status, True)
+    assert raw.request_id == (send_id if status else None)
+    assert raw.request_id not in sent(emulator, "getSessionMessages")
+    assert raw.parse().message == "You said: Cancel order 7"
+    assert emulator.delivered("Cancel order 7") == 1
+
+
+async def test_a_reconciled_raw_send_sent_again_reports_the_send_that_succeeded(
+    make_client: ClientFactory, emulator: Emulator
+) -> None:
+    """reconcile=True, and the send was lost before storing: read back (not there), sent again;
+    the raw response is the second send's reply, not the read-back's, and not reconciled."""
+    client = make_client(retry=RetryPolicy(reconcile=True, settle=0.5))
+    uid = (await client.create_session()).session_uid
+    emulator.fault_plan.add("sendMessage", Fault.drop_before())
+    raw = await client.with_raw_response.send_message(uid, "Cancel order 8")
+    lost, second = sent(emulator, "sendMessage")
+    assert (raw.status, raw.reconciled, raw.request_id) == (200, False, second)
+    assert raw.request_id != lost
+    assert raw.request_id not in sent(emulator, "getSessionMessages")
+    assert emulator.delivered("Cancel order 8") == 1
 
 
 async def test_concurrent_raw_calls_each_see_their_own_reply(

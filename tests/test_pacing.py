@@ -16,6 +16,7 @@ from yourgpt_async import (
     AsyncClient,
     ConfigurationError,
     DeliveryUnknownError,
+    NotSentError,
     Priority,
     RateLimit,
     RateLimitError,
@@ -380,8 +381,9 @@ async def test_headers_never_raise_the_rate_above_what_429s_showed(
 async def test_a_retry_after_past_the_deadline_fails_the_call_and_not_the_next_ones(
     fake_clock: FakeClock,
 ) -> None:
-    """One 429 with Retry-After: 999999: that call fails at once with retry_after set; a later
-    call with a short deadline fails fast too; one with time to spare waits max_cooldown."""
+    """One 429 with Retry-After: 999999: that call fails at once with the service's 429; a later
+    call with a short deadline fails fast, not sent, with the pause left as retry_after and no
+    HTTP status; one with time to spare waits max_cooldown."""
     async with Emulator() as emulator:
         retry = RetryPolicy(deadline=5, sleep=fake_clock.sleep, clock=fake_clock.clock)
         client = AsyncClient(
@@ -397,10 +399,13 @@ async def test_a_retry_after_past_the_deadline_fails_the_call_and_not_the_next_o
             with pytest.raises(RateLimitError) as first:
                 await client.get_sessions()
             assert first.value.retry_after == 999999
-            with pytest.raises(RateLimitError) as second:
+            with pytest.raises(NotSentError) as second:
                 await client.get_sessions()
             assert second.value.retry_after == pytest.approx(20.0)
-            assert "not sent" in str(second.value)
+            assert not hasattr(second.value, "status")
+            assert second.value.attempts == 0
+            assert str(second.value).count("getSessions") == 1
+            assert str(second.value).startswith("getSessions: not sent: the service asked")
             assert emulator.request_count("getSessions") == 2  # the fast failure sent nothing
             start = fake_clock.now
             await client.get_sessions(retry=RetryPolicy(deadline=60, clock=fake_clock.clock))
@@ -452,7 +457,7 @@ async def test_the_deadline_bounds_an_attempt_that_never_ends(dribbling_server: 
 async def test_a_call_held_at_the_gate_past_its_deadline_is_not_sent(
     dribbling_server: str,
 ) -> None:
-    """With every slot of max_concurrency taken, a call gives up at its deadline."""
+    """With every slot of max_concurrency taken, a call gives up at its deadline: not sent."""
     client = AsyncClient(
         "key",
         widget_uid="widget",
@@ -464,7 +469,8 @@ async def test_a_call_held_at_the_gate_past_its_deadline_is_not_sent(
     async with client:
         busy = asyncio.ensure_future(client.get_sessions(retry=RetryPolicy(deadline=1.0)))
         await asyncio.sleep(0.05)
-        with pytest.raises(RateLimitError, match="max_concurrency"):
+        with pytest.raises(NotSentError, match="max_concurrency") as caught:
             await client.get_sessions()
+        assert caught.value.retry_after is None
         busy.cancel()
         await asyncio.gather(busy, return_exceptions=True)

@@ -3,17 +3,19 @@ OpenTelemetry spans and metrics read back through the SDK's in-memory exporters.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from _fakes import ClientFactory
+from _hostile import KEY, HostileServer, http
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -24,6 +26,7 @@ from opentelemetry.util._once import Once
 
 from yourgpt_async import (
     AsyncClient,
+    AsyncPlatformClient,
     ConfigurationError,
     NotFoundError,
     RateLimitError,
@@ -224,6 +227,49 @@ def test_a_hook_must_be_callable() -> None:
         AsyncClient("apk-x", base_url="http://127.0.0.1:9/v1", on_retry="print")  # type: ignore[arg-type]
 
 
+async def _async_hook(event: object) -> None:
+    """An async hook: what the client refuses."""
+
+
+class _AsyncCallable:
+    async def __call__(self, event: object) -> None:
+        """An object whose __call__ is async."""
+
+
+async def _async_generator(event: object) -> AsyncIterator[None]:
+    yield
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [_async_hook, functools.partial(_async_hook), _AsyncCallable(), _async_generator],
+    ids=["async-def", "partial", "async-call", "async-generator"],
+)
+@pytest.mark.parametrize("name", ["on_request", "on_response", "on_retry", "on_throttle"])
+def test_an_async_hook_is_refused_not_dropped(name: str, hook: Any) -> None:
+    """An async def hook would never run (hooks are not awaited): both clients refuse it at
+    construction with a ConfigurationError naming it and saying what to do instead."""
+    for make in (AsyncClient, AsyncPlatformClient):
+        with pytest.raises(ConfigurationError, match=f"{name} must be a plain function") as caught:
+            make("apk-x", base_url="http://127.0.0.1:9/v1", **{name: hook})
+        assert "asyncio.Queue" in str(caught.value)
+
+
+async def test_a_hook_returning_a_coroutine_is_told_not_left_unawaited(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain hook that hands back a coroutine (a lambda calling an async function): the call
+    goes on, the coroutine is closed (no "never awaited" warning) and the log says why."""
+
+    def hand_back(event: object) -> object:
+        return _async_hook(event)
+
+    client = make_client(on_response=hand_back)
+    await client.get_sessions()
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "returned an awaitable, which is not awaited" in record.getMessage()
+
+
 # -- OpenTelemetry ----------------------------------------------------------------------------
 
 
@@ -339,3 +385,28 @@ def test_without_a_provider_opentelemetry_costs_nothing(make_client: ClientFacto
     _reset_otel_globals()
     telemetry = make_client()._caller.telemetry
     assert (telemetry.tracer, telemetry.metrics, telemetry.always) == (None, None, False)
+
+
+async def test_a_credential_echoed_in_a_header_reaches_no_span_log_or_hook(
+    otel: tuple[InMemorySpanExporter, InMemoryMetricReader],
+    server: HostileServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A service answering with the key as its x-request-id (and in another header): the span's
+    request id, the DEBUG line, the hook's event and the raw response hold *** instead."""
+    exporter, _ = otel
+    server.reply = http(
+        {"type": "RXSUCCESS", "data": []}, headers=[("x-request-id", KEY), ("X-Seen", f"k={KEY}")]
+    )
+    events: list[ResponseEvent] = []
+    with caplog.at_level(logging.DEBUG, logger="yourgpt_async"):
+        async with AsyncClient(KEY, base_url=server.base_url, on_response=events.append) as client:
+            raw = await client.with_raw_response.get_sessions()
+    [span] = exporter.get_finished_spans()
+    [event] = events
+    assert dict(span.attributes or {})["yourgpt.request_id"] == "***"
+    assert (event.request_id, event.headers["X-Seen"]) == ("***", "k=***")
+    assert (raw.request_id, raw.headers["x-seen"]) == ("***", "k=***")
+    assert "request id ***" in caplog.text
+    texts = [json.dumps(span.to_json()), caplog.text, repr(event), repr(dict(raw.headers))]
+    assert [text for text in texts if KEY in text] == []

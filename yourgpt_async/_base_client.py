@@ -17,6 +17,7 @@ from typing import Final, TypeVar
 import aiohttp
 from yarl import URL
 
+from . import _settings as settings
 from . import _validate as check
 from ._calls import Caller, Timeout, request_headers
 from ._config import DEFAULT_MAX_CONCURRENCY, RateLimit, RetryPolicy, Timeouts
@@ -72,8 +73,8 @@ class BaseClient:
     ) -> None:
         setup_logging()
         url = check.from_env(base_url, "YOURGPT_BASE_URL")
-        self._base_url: URL = check.base_url(DEFAULT_BASE_URL if url is None else url)
-        timeouts = Timeouts() if timeout is None else check.timeout(timeout)
+        self._base_url: URL = settings.base_url(DEFAULT_BASE_URL if url is None else url)
+        timeouts = Timeouts() if timeout is None else settings.timeout(timeout)
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         check.instance(
             "rate_limit", rate_limit, (RateLimit, LimiterFactory), "a RateLimit or a shared limiter"

@@ -12,18 +12,19 @@ its declared :class:`~._endpoints.Reconciler`. :meth:`Caller.page` makes a list 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
 from multidict import CIMultiDict
 
+from . import _settings as settings
 from . import _validate as check
 from ._config import RetryPolicy, Timeouts
 from ._endpoints import Endpoint, Family, Reconciler
 from ._exceptions import ConfigurationError, YourGPTError
 from ._replies import Listing
-from ._retry import run_with_retries
+from ._retry import Budget, run_with_retries
 from ._telemetry import CallTrace, Telemetry
 from ._transport import RequestTimeout, Transport, request_timeout
 from ._wire import encode_body, rate_limit_info
@@ -44,8 +45,8 @@ def request_headers(
 ) -> CIMultiDict[str]:
     """The headers of every request: the caller's defaults, the user agent, and the client's
     own (the credential's header, from the client, and the content type)."""
-    extra = check.headers("default_headers", default_headers)
-    suffix = check.user_agent_suffix(user_agent_suffix)
+    extra = settings.headers("default_headers", default_headers)
+    suffix = settings.user_agent_suffix(user_agent_suffix)
     headers = CIMultiDict({"User-Agent": USER_AGENT, "Accept": "application/json", **extra})
     if suffix is not None:
         headers["User-Agent"] = f"{headers['User-Agent']} {suffix}"
@@ -98,8 +99,8 @@ class Caller:
         """A caller with other defaults, sharing this one's transport and telemetry."""
         check.instance("retry", retry, RetryPolicy, "a RetryPolicy")
         rank = None if priority is None else check.choice("priority", priority, Priority)
-        extra = check.headers("headers", headers)
-        timeouts = None if timeout is None else check.timeout(timeout)
+        extra = settings.headers("headers", headers)
+        timeouts = None if timeout is None else settings.timeout(timeout)
         policy = retry or self.retry
         if max_retries is not None:
             if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -128,10 +129,15 @@ class Caller:
         return other
 
     def raw_response(self, result: T) -> RawResponse[T]:
-        """``result`` with the details of the reply it came from (after a recorded call)."""
+        """``result`` with the details of the reply it came from (after a recorded call).
+
+        Only the call's own requests are recorded (read-backs go through :meth:`_plain`), so
+        when the last of them failed, the result was settled by a read-back: the raw response
+        is then marked ``reconciled``, with that request's status and headers, if any.
+        """
         trace = self.last_trace
-        if trace is None or trace.status is None:
-            raise RuntimeError("no reply was recorded for this raw response")
+        if trace is None:
+            raise RuntimeError("no request was recorded for this raw response")
         return RawResponse(
             status=trace.status,
             headers=trace.headers,
@@ -139,6 +145,7 @@ class Caller:
             attempts=trace.attempt,
             wait=trace.total_wait,
             rate_limit=rate_limit_info(trace.headers),
+            reconciled=trace.error is not None,
             parsed=result,
         )
 
@@ -159,7 +166,7 @@ class Caller:
         rank = self.priority if priority is None else check.choice("priority", priority, Priority)
         call_timeout = self._timeout
         if timeout is not None:
-            call_timeout = request_timeout(check.timeout(timeout))
+            call_timeout = request_timeout(settings.timeout(timeout))
         policy = retry or self.retry
         if policy.reconcile and endpoint.reconcile is not None:
             reconciler = self._reconcilers.get(endpoint.name)
@@ -192,6 +199,8 @@ class Caller:
     ) -> T:
         body = encode_body(payload)
         trace = self.telemetry.trace(endpoint.name, force=self._record)
+        # What a create or a call keeps of its deadline for the request itself.
+        total = (self.timeouts if call_timeout is None else call_timeout.timeouts).total
         if trace is None:
             return await run_with_retries(
                 functools.partial(
@@ -204,6 +213,7 @@ class Caller:
                 ),
                 endpoint=endpoint,
                 policy=policy,
+                total=total,
             )
         if self._record:
             self.last_trace = trace
@@ -214,6 +224,7 @@ class Caller:
                 ),
                 endpoint=endpoint,
                 policy=policy,
+                total=total,
                 on_retry=trace.retrying,
             )
 
@@ -223,7 +234,7 @@ class Caller:
         endpoint: Endpoint[T],
         body: bytes,
         timeout: RequestTimeout | None,
-        time_left: Callable[[], float],
+        budget: Budget,
         *,
         priority: Priority,
     ) -> T:
@@ -232,7 +243,7 @@ class Caller:
             result = await self.transport.attempt(
                 endpoint,
                 body,
-                time_left,
+                budget,
                 timeout=timeout,
                 headers=self._request_headers,
                 trace=trace,

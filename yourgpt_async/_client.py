@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import aiohttp
 
+from . import _settings as settings
 from . import _validate as check
 from ._base_client import (
     DEFAULT_BASE_URL,
@@ -40,7 +41,9 @@ from ._project_api import (
 from ._ratelimit import LimiterFactory
 from ._resource import RawResponses, calls, iterates
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
-from .bulk import BulkInput, BulkRun, BulkSummary
+from .bulk import BulkInput, BulkItem, BulkRun, BulkSummary
+from .bulk._messages import MESSAGES
+from .bulk._start import start_run
 from .types import (
     ChatMode,
     ExecutionLog,
@@ -54,6 +57,7 @@ from .types import (
     SessionMessage,
     SessionState,
 )
+from .types._conversations import sent_message
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient", "RawResponses"]
 
@@ -119,7 +123,7 @@ class AsyncClient(BaseClient):
         on_retry: Callable[[RetryEvent], object] | None = None,
         on_throttle: Callable[[ThrottleEvent], object] | None = None,
     ) -> None:
-        key = check.api_key(check.from_env(api_key, "YOURGPT_API_KEY"))
+        key = settings.api_key(check.from_env(api_key, "YOURGPT_API_KEY"))
         widget = check.from_env(widget_uid, "YOURGPT_WIDGET_UID")
         self._widget_uid = None if widget is None else check.uid("widget_uid", widget)
         super().__init__(
@@ -232,7 +236,7 @@ class AsyncClient(BaseClient):
                 view's (``with_options``), else interactive.
 
         Returns:
-            The AI's reply to a user message, else the stored message.
+            The AI's reply to a user message (``is_ai_reply`` true), else the stored message.
         """
         uid = check.uid("session_uid", session_uid)
         text = check.message_text(message)
@@ -244,10 +248,7 @@ class AsyncClient(BaseClient):
             "send_by": sender.value,
         }
         reply = await self._caller.call(SEND_MESSAGE, payload, retry, timeout, priority)
-        if reply is not None:
-            return reply
-        # Operator and assistant sends may come back without a body: the message as sent.
-        return Message(session_uid=uid, message=text, send_by=sender, raw={})
+        return sent_message(reply, session_uid=uid, message=text, send_by=sender)
 
     @calls(UPDATE_SESSION)
     async def update_session(
@@ -523,53 +524,53 @@ class AsyncClient(BaseClient):
         progress: Callable[[BulkSummary], object] | None = None,
         resend_in_doubt: bool = False,
         priority: Priority | str = Priority.BULK,
-    ) -> BulkRun:
+    ) -> BulkRun[BulkItem, Message]:
         """Send many messages, at most ``concurrency`` at a time, and yield each one's outcome.
 
-        Items are taken lazily from ``items`` (any iterable or async iterable of
-        :class:`BulkItem` or ``(session_uid, message[, send_by[, key]])`` tuples), so memory
-        does not grow with the input. Each is sent with :meth:`send_message` and gets exactly
-        one outcome: :class:`Sent`, :class:`Failed` (invalid, or refused) or :class:`InDoubt`
-        (it may have been delivered). One bad item never stops the run::
+        Items are taken lazily, so memory does not grow with the input. Each is sent as
+        :meth:`send_message` sends it and gets one outcome: :class:`Sent`, :class:`Failed`
+        (invalid, or refused) or :class:`InDoubt` (it may have been delivered). One bad item
+        never stops the run; a refused key or access does (:attr:`BulkRun.stopped_by`)::
 
             async with client.send_many(items, journal="run.jsonl") as run:
                 async for outcome in run:
                     ...
-            print(run.summary())
-
-        With ``journal``, a killed run resumes without resending a delivered message (see
-        :class:`BulkRun`).
 
         Args:
-            items: The messages to send.
-            concurrency: Most items in flight at once; defaults to the client's
-                ``max_concurrency``.
+            items: The messages: :class:`BulkItem` s or ``(session_uid, message[, send_by[,
+                key]])`` tuples, in any iterable or async iterable.
+            concurrency: Most items in flight at once (default: ``max_concurrency``).
             ordered: Yield outcomes in input order (still with at most ``concurrency`` items
                 outstanding) instead of as they complete.
-            journal: A file to record progress in and to resume from; created if absent.
-            progress: Called with a :class:`BulkSummary` as outcomes arrive (at most every
-                0.1 s) and once at the end.
-            resend_in_doubt: On resume, resend the items an earlier run left in doubt,
-                accepting that some may then be delivered twice. With ``reconcile=True`` in
-                the retry policy, each one's session is read back first: found, it is ``Sent``
-                (``settled``); missing, it is sent; undecidable, ``InDoubt`` (or resent).
-            priority: The items' :class:`Priority`: bulk by default, so that the client's
-                interactive calls go ahead of them.
+            journal: A file to record progress in and to resume from (created if absent): a
+                killed run resumes without resending a delivered message.
+            progress: Called with a :class:`BulkSummary` at most every 0.1 s, and at the end.
+            resend_in_doubt: On resume, resend what an earlier run left in doubt (some may
+                then arrive twice). With ``reconcile=True`` in the retry policy, each one's
+                session is read back first: found, ``Sent`` (``settled``); missing, sent.
+            priority: The items' :class:`Priority`: bulk, so that interactive calls go first.
 
         Returns:
             The run: an async iterator of outcomes and an async context manager.
 
         Raises:
-            ConfigurationError: A bad argument, or no ``widget_uid`` (at once); a journal of
-                another input (when iteration starts).
+            ConfigurationError: A bad argument or no ``widget_uid`` (at once); another input's
+                journal (when iteration starts).
         """
-        return BulkRun(
-            self.with_options(priority=priority),
+        if self.widget_uid is None:
+            raise ConfigurationError(
+                "send_many needs the client's widget_uid: pass widget_uid= to AsyncClient or set "
+                "YOURGPT_WIDGET_UID"
+            )
+        return start_run(
+            MESSAGES,
+            self._caller,
             items,
+            fields={"widget_uid": self.widget_uid},
             concurrency=self._max_concurrency if concurrency is None else concurrency,
+            priority=priority,
             ordered=ordered,
             journal=journal,
             progress=progress,
             resend_in_doubt=resend_in_doubt,
-            reconcile=self._caller.retry if self._caller.retry.reconcile else None,
         )

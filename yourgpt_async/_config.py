@@ -67,10 +67,19 @@ class RetryPolicy:
         attempts: Most HTTP requests per call, the first included (1 disables retrying).
         initial_backoff: Upper bound of the first backoff, in seconds; it doubles each retry.
         max_backoff: Upper bound of any single backoff, in seconds.
-        deadline: Most seconds one call may spend, retries, waits and each attempt included:
-            an attempt gets at most the time left (less than ``Timeouts.total`` if need be),
-            and a ``Retry-After``, a cool-down or a wait for a turn that would end past it is
-            not waited for: :class:`~yourgpt_async.RateLimitError` is raised at once.
+        deadline: Most seconds one call may spend, retries, waits and each attempt included.
+            Waiting never eats the time a request needs: a create or a send (which a
+            timeout would leave in doubt) is sent only while its full attempt timeout,
+            ``Timeouts.total``, still fits before the deadline, so time spent waiting for a
+            free slot of ``max_concurrency``, a turn under the rate limit or the end of the
+            service's pause is bounded by the deadline less that timeout; a call that can no
+            longer be sent in time fails with :class:`~yourgpt_async.NotSentError`, with
+            nothing sent. When ``Timeouts.total`` does not fit in the deadline at all (or is
+            ``None``), such a call waits at most ``max_wait`` (half the deadline unless set)
+            and its request gets what is left. A read (or an idempotent write) may wait until
+            the deadline and gets whatever is left, since its timeout leaves nothing in doubt.
+            A ``Retry-After`` or a backoff that would end past that point is not waited for:
+            the last error is raised.
         retry_unsafe: Also retry ambiguous failures of creates and sends (``sendMessage``,
             ``createSession``, ...), accepting that the service may then store one twice. It
             never covers an outbound phone call: see ``retry_outbound_calls``.
@@ -91,6 +100,15 @@ class RetryPolicy:
             (``reconcile`` only). The read-back looks this far back before the call started,
             so a message stored under a skewed timestamp is not missed; a session holding more
             than 200 messages in that span cannot be settled.
+        max_wait: Most seconds a call waits, before each attempt, for what holds it back on
+            this side: a free slot of ``max_concurrency``, a turn under the rate limit, the
+            pause the service asked for (a 429's ``Retry-After``, a quota spent until its
+            reset). Past it the call fails at once with :class:`~yourgpt_async.NotSentError`
+            (``retry_after`` says how long the pause lasts), or, for the call whose 429 asked
+            for a longer pause, with that :class:`~yourgpt_async.RateLimitError`. ``None``
+            (the default): as long as the deadline allows. A web process sets it low
+            (``max_wait=1``) to answer "busy, try again" at once rather than hold its visitors
+            behind a cool-down of up to ``RateLimit.max_cooldown``.
         jitter: Full jitter: each backoff is drawn uniformly from 0 to its bound.
         sleep: The coroutine used to wait (tests pass a fake one).
         clock: The monotonic clock the deadline is measured with (tests pass a fake one).
@@ -105,6 +123,7 @@ class RetryPolicy:
     reconcile: bool = False
     settle: float = 5.0
     clock_skew: float = 60.0
+    max_wait: float | None = None
     jitter: bool = True
     sleep: Sleep = attrs.field(default=asyncio.sleep, repr=False)
     clock: Clock = attrs.field(default=time.monotonic, repr=False)
@@ -121,6 +140,15 @@ class RetryPolicy:
         _positive("RetryPolicy.initial_backoff", self.initial_backoff)
         _positive("RetryPolicy.max_backoff", self.max_backoff)
         _positive("RetryPolicy.deadline", self.deadline)
+        if self.max_wait is not None and (
+            isinstance(self.max_wait, bool)
+            or not isinstance(self.max_wait, (int, float))
+            or not 0 <= self.max_wait < float("inf")
+        ):
+            raise ConfigurationError(
+                "RetryPolicy.max_wait must be a number of seconds >= 0, or None, got "
+                f"{self.max_wait!r}"
+            )
         self._check_reconcile()
 
     def _check_reconcile(self) -> None:
@@ -159,8 +187,9 @@ class RateLimit:
     (multiplicative decrease) and creeps back up (additive increase), so that a long run settles
     just under a limit nobody told it; probing past the last known limit is rationed so that
     pauses cost at most about 3 % of the time. A 429 pauses every call of the client until the
-    instant the service named in ``Retry-After``, for at most ``max_cooldown``; a call whose
-    deadline ends before that fails at once with :class:`~yourgpt_async.RateLimitError`.
+    instant the service named in ``Retry-After``, for at most ``max_cooldown``; a call that
+    cannot wait that long (its deadline, or ``RetryPolicy.max_wait``) fails at once with
+    :class:`~yourgpt_async.NotSentError`, nothing sent.
     When replies carry rate-limit headers (``X-RateLimit-*``, ``RateLimit-*``), the client
     spreads the quota they announce over the time until it resets.
 

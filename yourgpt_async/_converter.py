@@ -46,6 +46,10 @@ _RENAMES: dict[type, dict[str, str]] = {
 _ALIASES: dict[type, tuple[tuple[str, str], ...]] = {
     Message: (("message_id", "id"),),
 }
+# Fields the client sets, never read from a reply (a service cannot claim them).
+_SET_BY_CLIENT: dict[type, tuple[str, ...]] = {
+    Message: ("is_ai_reply",),
+}
 # Fields read from inside a nested object of the reply: field -> path of keys.
 _LIFTED: dict[type, dict[str, tuple[str, ...]]] = {
     ExecutionLog: {
@@ -299,6 +303,8 @@ def _register_model(conv: cattrs.Converter, model: type[T], *, strict: bool) -> 
             aliases.append((field, _camel(field)))
     for field, wire in _RENAMES.get(model, {}).items():
         overrides[field] = override(rename=wire)
+    for field in _SET_BY_CLIENT.get(model, ()):
+        overrides[field] = override(omit=True)
     lifted = tuple(_LIFTED.get(model, {}).items())
     containers = {path[0] for _, path in lifted}
     generated = make_dict_structure_fn(model, conv, _cattrs_forbid_extra_keys=strict, **overrides)

@@ -23,6 +23,7 @@ from .types._common import StrEnum
 if TYPE_CHECKING:
     from ._config import RetryPolicy
     from ._replies import Listing
+    from ._settle import Found
     from .types import Page
 
 __all__ = [
@@ -105,6 +106,8 @@ class ReadBack(Protocol):
 class Reconciler(Protocol[T_co]):
     """Settles a create whose first attempts were left in doubt, by reading the service back.
 
+    Calling it settles a call being made; :meth:`earlier` settles one an earlier process made.
+
     Called with ``send`` (one call of the endpoint with retries, under the policy it is given;
     it raises :class:`~yourgpt_async.DeliveryUnknownError` when in doubt), a :class:`ReadBack`
     to read the service with, the call's payload and its policy. Returns what
@@ -120,6 +123,14 @@ class Reconciler(Protocol[T_co]):
         policy: RetryPolicy,
     ) -> Awaitable[T_co]: ...
 
+    def earlier(
+        self, reader: ReadBack, payload: Mapping[str, Any], policy: RetryPolicy, started: float
+    ) -> Awaitable[Found[T_co]]:
+        """Settle the same call made by an earlier process, begun at ``started`` (seconds since
+        the epoch), that never saw it end (a bulk run resumed from its journal): what the
+        read-back found of it, delivered, not delivered or undecidable, sending nothing."""
+        ...
+
 
 @attrs.frozen(eq=False)
 class Endpoint(Generic[T]):
@@ -134,9 +145,10 @@ class Endpoint(Generic[T]):
         permission: The role or permission the Platform API asks for, for error messages.
         hints: What to do about an error status, where this endpoint's differs from the
             general advice (a 403 from knowledge-base search means the plan lacks it).
-        check: What to do about a call left in doubt, for the programmer who made it: how to
-            find out whether it took effect, and the policies that would act for them; it
-            follows "the request was sent but no answer came back, so ...".
+        check: What the programmer should do about a call left in doubt, as a clause that
+            stands alone (``"look for it among the session's messages
+            (get_session_messages) before sending it again"``); the error adds the policies
+            that would act by themselves.
         reconcile: Makes the per-client :class:`Reconciler` that settles a call left in doubt
             when the policy has ``reconcile=True``; ``None`` where the service cannot be read
             back for it.

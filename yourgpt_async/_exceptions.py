@@ -4,6 +4,7 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
 
     YourGPTError
     ├── ConfigurationError          bad arguments, missing key; raised before any I/O
+    ├── NotSentError                given up before a byte was sent (deadline, pause, gate)
     ├── RateLimiterUnavailableError the shared limiter (Redis) is unreachable; nothing was sent
     ├── TransportError
     │   ├── ConnectError            never reached the service: safe to retry
@@ -15,24 +16,34 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
         ├── NotFoundError           404, or RXERROR "Session not found"
         ├── QuotaExceededError      the plan's limit is reached; never retried
         ├── RateLimitError          429 (retry_after)
-        ├── ServerError             5xx
-        └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape
+        ├── ServerError             5xx, whatever the body
+        │   └── ServerErrorInDoubt  a 5xx to a create that had left (also DeliveryUnknownError)
+        └── UnexpectedResponseError HTML, empty, truncated, not JSON, wrong shape (non-5xx)
             └── ResponseTooLargeError  over max_response_bytes; not retried
 
 Every exception carries a :class:`FailureKind` in ``kind``: what the failure means for the call,
 decided once where the failure is seen (``_wire`` for replies, ``_transport`` for the network).
 The retry policy, the rate limiter and bulk sending all read that one value.
 
-No message or repr of these exceptions contains the API key, nor does anything reachable from
-them: the client never hands the key to them, and :func:`redact` removes it (and any password)
-from text a service or a library echoes back, before the error is raised.
+No message or repr of these exceptions contains the credential (a project's API key or an
+organisation's token), nor does anything reachable from them: the client never hands it to
+them, and :func:`redact` removes it (and any password) from text a service or a library echoes
+back, before the error is raised, in every encoding :func:`secret_forms` lists.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
+import functools
+import html
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
+from urllib.parse import quote, quote_plus
+
+from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "APIError",
@@ -43,17 +54,22 @@ __all__ = [
     "DeliveryUnknownError",
     "FailureKind",
     "NotFoundError",
+    "NotSentError",
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
     "RateLimiterUnavailableError",
     "ResponseTooLargeError",
     "ServerError",
+    "ServerErrorInDoubt",
     "TransportError",
     "UnexpectedResponseError",
     "YourGPTError",
+    "holds_secret",
     "redact",
     "redact_error",
+    "redact_headers",
+    "secret_forms",
 ]
 
 E = TypeVar("E", bound="YourGPTError")
@@ -62,22 +78,82 @@ REDACTED: Final = "***"
 """What a secret is replaced with."""
 
 _MIN_PARTIAL: Final = 4  # a cut-off text ending in this much of a secret's start loses it too
+_MIN_FORM: Final = 8  # an encoded form shorter than this would match ordinary text: kept raw only
+_HEX: Final = re.compile(r"%[0-9A-F]{2}")
+
+
+def _base64_forms(secret: bytes) -> list[str]:
+    """What base64 (standard and url-safe) makes of ``secret`` inside any longer text: for each
+    of the three alignments, the characters that depend on the secret's bytes alone."""
+    forms = []
+    for offset, first in ((0, 0), (1, 2), (2, 3)):  # bytes before it; characters they touch
+        end = ((offset + len(secret)) * 8) // 6  # the last characters also hold what follows
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            forms.append(encode(bytes(offset) + secret).decode("ascii")[first:end])
+    return forms
+
+
+@functools.lru_cache(maxsize=64)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """Every way ``secret`` may show in what a service or a library sends back, longest first:
+    as it is, JSON-escaped (``\\/``, ``\\uXXXX``), percent-encoded (``quote``, ``quote_plus``,
+    either case of hex), HTML-escaped and base64-encoded (standard and url-safe, at any
+    alignment). Computed once per secret."""
+    escaped = [json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]]
+    escaped += [text.replace("/", "\\/") for text in escaped]
+    escaped += [
+        "".join(f"\\u{ord(c):04x}" for c in secret),
+        "".join(f"\\u{ord(c):04X}" for c in secret),
+    ]
+    quoted = [
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret, safe=""),
+        quote_plus(secret),
+    ]
+    quoted += [_HEX.sub(lambda hexed: hexed.group().lower(), text) for text in quoted]
+    marked = [html.escape(secret), html.escape(secret, quote=False)]
+    encoded = _base64_forms(secret.encode("utf-8", "surrogatepass"))
+    forms = {secret} | {f for f in (*escaped, *quoted, *marked, *encoded) if len(f) >= _MIN_FORM}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _forms(secrets: Sequence[str]) -> list[str]:
+    return [form for secret in secrets if secret for form in secret_forms(secret)]
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``."""
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, REDACTED)
+    """``text`` with each secret replaced by ``***``, in every form :func:`secret_forms` lists."""
+    for form in _forms(secrets):
+        if form in text:
+            text = text.replace(form, REDACTED)
     return text
+
+
+def holds_secret(text: str, secrets: Sequence[str]) -> bool:
+    """Whether ``text`` holds one of the secrets, in any form :func:`secret_forms` lists."""
+    return any(form in text for form in _forms(secrets))
+
+
+def redact_headers(headers: Mapping[str, str], secrets: Sequence[str]) -> Mapping[str, str]:
+    """``headers`` itself, or a case-insensitive copy with every secret redacted from the
+    names and values (a service may echo the credential in ``x-request-id``, or anywhere)."""
+    if not any(secrets):
+        return headers
+    items = list(headers.items())
+    if not holds_secret("\n".join(f"{name}:{value}" for name, value in items), secrets):
+        return headers
+    return CIMultiDictProxy(
+        CIMultiDict((redact(name, secrets), redact(value, secrets)) for name, value in items)
+    )
 
 
 def _redact_cut(text: str, secrets: Sequence[str]) -> str:
     """:func:`redact` for a text cut to a length, which may end with the start of a secret."""
     text = redact(text, secrets)
-    for secret in secrets:
-        for size in range(min(len(secret) - 1, len(text)), _MIN_PARTIAL - 1, -1):
-            if text.endswith(secret[:size]):
+    for form in _forms(secrets):
+        for size in range(min(len(form) - 1, len(text)), _MIN_PARTIAL - 1, -1):
+            if text.endswith(form[:size]):
                 return text[:-size] + REDACTED
     return text
 
@@ -132,6 +208,8 @@ class FailureKind(enum.Enum):
 
     INVALID = "invalid"
     """Refused before any request: a bad argument or setting."""
+    NOT_SENT = "not_sent"
+    """Given up before the request was sent: no free slot, turn or time was left for it."""
     CONNECT = "connect"
     """The service was never reached (DNS, refused, TLS): nothing was delivered."""
     THROTTLED = "throttled"
@@ -183,6 +261,38 @@ class ConfigurationError(YourGPTError, ValueError):
     kind = FailureKind.INVALID
 
 
+class NotSentError(YourGPTError):
+    """Given up before a byte was sent (deadline, own pause, gate, closed): nothing reached the
+    service, so trying again later is safe.
+
+    Raised when the call's time ran out, or ``RetryPolicy.max_wait`` was reached, while it
+    waited for a free slot of ``max_concurrency`` or a turn under the rate limit, while the
+    service's pause (a 429's ``Retry-After``, a quota spent until its reset) held every call of
+    the client, or when what is left of the deadline is less than the request's full timeout.
+    Never an HTTP status: the service said nothing. Not retried by the client.
+
+    Attributes:
+        endpoint: The API endpoint, e.g. ``"sendMessage"``, when known.
+        retry_after: Seconds until the pause that stopped it ends, when a pause did; else
+            ``None``.
+    """
+
+    kind = FailureKind.NOT_SENT
+
+    def __init__(
+        self, message: str, *, endpoint: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        if self.attempts:  # earlier attempts were sent: say so, not "after N attempts"
+            earlier = "attempt" if self.attempts == 1 else "attempts"
+            return f"{self.message} (after {self.attempts} earlier {earlier})"
+        return self.message
+
+
 class RateLimiterUnavailableError(YourGPTError):
     """The shared rate limiter could not be reached, and it is configured to fail rather than guess.
 
@@ -220,13 +330,16 @@ class ConnectError(TransportError):
 class DeliveryUnknownError(TransportError):
     """The request was sent but no usable answer came back: it may or may not have taken effect.
 
-    Raised for ``sendMessage`` and ``createSession`` after a timeout, a dropped connection or a
-    500/502/504 once the request had left, because resending could create a duplicate. Check the
-    session's messages (``get_session_messages``) before sending again, or opt in to resending
-    with ``RetryPolicy(retry_unsafe=True)`` if a duplicate is acceptable.
+    Raised for an endpoint that creates or calls (``sendMessage``, ``createSession``,
+    ``makeOutboundCall``, ...) after a timeout, a dropped connection, a 5xx or an unreadable
+    success once the request had left, because resending could create a duplicate. The
+    message says how to find out for that endpoint (for a message: look among the session's
+    messages before sending it again), and which policy would act by itself:
+    ``RetryPolicy(retry_unsafe=True)`` resends if a duplicate is acceptable.
 
-    With ``RetryPolicy(reconcile=True)`` the client checks by itself, and raises this only when
-    reading the session back could not tell (the message then says why).
+    With ``RetryPolicy(reconcile=True)`` the client checks by itself where the endpoint can be
+    read back, and raises this only when reading back could not tell (the message then says
+    why).
     """
 
 
@@ -243,6 +356,8 @@ class APIError(YourGPTError):
         retry_after: Seconds the service asked to wait before retrying (``Retry-After``), or
             ``None`` when it did not say.
         hint: What to do about it, when that can be said (``"check session_uid: ..."``).
+        excerpt: The first few hundred characters of a body that is not the API's JSON (an
+            HTML error page, say), for diagnosis; empty otherwise.
     """
 
     def __init__(
@@ -256,11 +371,13 @@ class APIError(YourGPTError):
         retry_after: float | None = None,
         kind: FailureKind | None = None,
         hint: str = "",
+        excerpt: str = "",
     ) -> None:
         super().__init__(message)
         if kind is not None:
             self.kind = kind
         self.hint = hint
+        self.excerpt = excerpt
         self.status = status
         self.retry_after = retry_after
         self.endpoint = endpoint
@@ -278,6 +395,8 @@ class APIError(YourGPTError):
             text = f"{text} ({fields})"
         if self.hint:
             text = f"{text.rstrip('.')}; {self.hint}"
+        if self.excerpt:
+            text = f"{text}; body starts: {self.excerpt!r}"
         if self.attempts > 1:
             text = f"{text} (after {self.attempts} attempts)"
         return text
@@ -294,6 +413,7 @@ class APIError(YourGPTError):
             self.request_id = redact(self.request_id, secrets)
         self.body = _redact_json(self.body, secrets)
         self.errors = _redact_json(self.errors, secrets)
+        self.excerpt = _redact_cut(self.excerpt, secrets)
 
 
 class BadRequestError(APIError):
@@ -340,52 +460,53 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
-    """HTTP 5xx: the service failed."""
+    """HTTP 5xx, whatever its body (the API's envelope, a gateway's HTML page, plain text or
+    nothing): the service failed. A body that is not the envelope is kept in ``excerpt``."""
 
     kind = FailureKind.SERVER
 
 
-class UnexpectedResponseError(APIError):
-    """The reply was not the JSON envelope the API promises: HTML, empty, truncated or reshaped.
+class ServerErrorInDoubt(DeliveryUnknownError, ServerError):
+    """A 5xx in answer to a create or a call that had left: in doubt, and a server error.
 
-    Attributes:
-        excerpt: The first few hundred characters of the body, for diagnosis.
+    ``except DeliveryUnknownError`` and ``except ServerError`` both catch it: it is the
+    service's failure (``status``, ``body``, ``request_id`` as any :class:`ServerError`), and
+    it may have taken effect before the service failed, so it was not resent.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        endpoint: str,
-        excerpt: str = "",
-        request_id: str | None = None,
-        retry_after: float | None = None,
-        kind: FailureKind | None = None,
-    ) -> None:
-        super().__init__(
+    kind = FailureKind.AMBIGUOUS
+
+    def __init__(self, message: str, *, cause: ServerError) -> None:
+        APIError.__init__(
+            self,
             message,
-            status=status,
-            endpoint=endpoint,
-            request_id=request_id,
-            retry_after=retry_after,
-            kind=kind,
+            status=cause.status,
+            endpoint=cause.endpoint,
+            body=cause.body,
+            request_id=cause.request_id,
+            kind=FailureKind.AMBIGUOUS,
         )
-        self.excerpt = excerpt
+        self.excerpt = cause.excerpt
 
     def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text}; body starts: {self.excerpt!r}" if self.excerpt else text
+        return YourGPTError.__str__(self)
 
-    def _redact(self, secrets: Sequence[str]) -> None:
-        super()._redact(secrets)
-        self.excerpt = _redact_cut(self.excerpt, secrets)
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, endpoint={self.endpoint!r})"
+
+
+class UnexpectedResponseError(APIError):
+    """The reply was not the JSON envelope the API promises: HTML, empty, truncated or reshaped
+    (a 5xx is a :class:`ServerError` whatever its body); ``excerpt`` holds the start of it."""
 
 
 class ResponseTooLargeError(UnexpectedResponseError):
     """The reply was larger than ``max_response_bytes`` and was not read.
 
-    Not retried: the same request would bring the same reply.
+    Not retried: the same request would bring the same reply. A success status (2xx) over the
+    cap for an endpoint that creates or calls may carry the result of what it did, so such a
+    call raises :class:`DeliveryUnknownError` around this instead (settled by a read-back with
+    ``RetryPolicy(reconcile=True)``).
     """
 
     kind = FailureKind.TOO_LARGE

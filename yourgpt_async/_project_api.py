@@ -40,8 +40,8 @@ CREATE_SESSION: Final = declare(
     families=_BOTH,
     summary="Create a chat session.",
     permission="Conversation › Write",
-    check="a session may or may not have been created; an unused session does no harm, so it "
-    "is safe to create another (get_sessions lists them)",
+    check="a session left unused costs nothing, so creating another instead is harmless "
+    "(get_sessions lists them)",
 )
 GET_SESSION_MESSAGES: Final = declare(
     "getSessionMessages",
@@ -58,8 +58,7 @@ SEND_MESSAGE: Final = declare(
     summary="Send a message into a session, as the user, an operator or the assistant.",
     permission="Conversation › Write",
     reconcile=MessageReconciler.factory(GET_SESSION_MESSAGES),
-    check="it may or may not have taken effect; check (e.g. get_session_messages) before sending "
-    "again, or pass RetryPolicy(retry_unsafe=True) to resend automatically",
+    check="look for it among the session's messages (get_session_messages) before sending it again",
 )
 UPDATE_SESSION: Final = declare(
     "updateSession",
@@ -103,7 +102,5 @@ MAKE_OUTBOUND_CALL: Final = declare(
     reply=optional(OutboundCall),
     families=Family.PROJECT,
     summary="Have the project's voice agent call a phone number.",
-    check="the call may or may not have been placed; check the voice agent's call log before "
-    "calling again. It is never resent by itself: only RetryPolicy(retry_outbound_calls=True) "
-    "resends, and the person may then be rung twice",
+    check="check the voice agent's call log for it before calling again",
 )

@@ -26,6 +26,7 @@ from ._replies import Listing
 from ._settle import (
     READ_BACK_LIMIT,
     READ_BACK_PAGES,
+    Found,
     Outcome,
     ReadPage,
     Sending,
@@ -63,8 +64,9 @@ class SettleReport:
     """What reconciling did within one task (the bulk engine reads it per item).
 
     Attributes:
-        read_backs: getSessionMessages calls made to settle sends.
-        settled: Whether a send was found delivered by a read-back.
+        read_backs: List requests made to settle calls (getSessionMessages for a send, the
+            created items' list for a create).
+        settled: Whether a call was found delivered by a read-back.
         on_wait: Called with ``True`` when a settle wait begins and ``False`` when it ends (the
             bulk engine lets another item start meanwhile: a waiting item sends nothing).
     """
@@ -98,9 +100,17 @@ async def _wait(policy: RetryPolicy, seconds: float) -> None:
 
 
 def _note_read_back() -> None:
+    """Count one read-back request in the task's report, if it keeps one."""
     report = _REPORT.get()
     if report is not None:
         report.read_backs += 1
+
+
+def _note_settled() -> None:
+    """Note in the task's report that a read-back found its call delivered."""
+    report = _REPORT.get()
+    if report is not None:
+        report.settled = True
 
 
 def _budget(policy: RetryPolicy, deadline_at: float) -> RetryPolicy | None:
@@ -311,9 +321,7 @@ async def _rounds(
         )
         logger.info("sendMessage: read back: %s (%s)", verdict.outcome.value, verdict.reason)
         if verdict.outcome is Outcome.DELIVERED:
-            report = _REPORT.get()
-            if report is not None:
-                report.settled = True
+            _note_settled()
             return as_message(verdict, target.session_uid)
         if verdict.outcome is Outcome.UNDECIDABLE:
             raise _undecided(failure, verdict.reason, used)
@@ -349,19 +357,42 @@ class MessageReconciler:
         """sendMessage with ``payload`` through ``send``, settling an ambiguous failure."""
         if reader.family not in self._lister.families:
             return await send(policy)  # this credential cannot read a session's messages
-        uid = payload["session_uid"]
-        query = {"session_uid": uid, "orderBy": "DESC"}
+        target = self._target(payload, policy, time.time())
+        return await send_reconciled(
+            send, self._reader(reader, payload), target, policy, self._sending
+        )
+
+    async def earlier(
+        self, reader: ReadBack, payload: Mapping[str, Any], policy: RetryPolicy, started: float
+    ) -> Found[Message]:
+        """Whether a send an earlier process began at ``started`` (wall clock) and never saw
+        end was delivered: the message found (or the AI's reply to it), not there, or
+        undecidable (see :func:`settle_earlier`)."""
+        if reader.family not in self._lister.families:
+            return Found(Outcome.UNDECIDABLE, "this credential cannot read a session's messages")
+        target = self._target(payload, policy, started)
+        verdict = await settle_earlier(self._reader(reader, payload), target, policy=policy)
+        if verdict.outcome is Outcome.DELIVERED:
+            return Found(verdict.outcome, verdict.reason, as_message(verdict, target.session_uid))
+        return Found(verdict.outcome, verdict.reason)
+
+    def _reader(self, reader: ReadBack, payload: Mapping[str, Any]) -> ReadPage:
+        """Reads the newest messages of the payload's session, a page at a time."""
+        query = {"session_uid": payload["session_uid"], "orderBy": "DESC"}
 
         async def read(page: int, budget: RetryPolicy) -> Page[SessionMessage]:
             return await reader.page(
                 self._lister, query, page=page, limit=READ_BACK_LIMIT, retry=budget
             )
 
-        target = Target.of(
-            uid,
+        return read
+
+    @staticmethod
+    def _target(payload: Mapping[str, Any], policy: RetryPolicy, started: float) -> Target:
+        return Target.of(
+            payload["session_uid"],
             payload["message"],
             payload.get("send_by", "user"),
-            started=time.time(),
+            started=started,
             clock_skew=policy.clock_skew,
         )
-        return await send_reconciled(send, read, target, policy, self._sending)

@@ -30,9 +30,9 @@ import attrs
 from ._config import RetryPolicy
 from ._endpoints import Endpoint, ReadBack
 from ._exceptions import DeliveryUnknownError, YourGPTError
-from ._readback import _budget, _restate, _wait
+from ._readback import _budget, _note_read_back, _note_settled, _restate, _wait
 from ._replies import Listing
-from ._settle import SAME_MOMENT, Outcome
+from ._settle import SAME_MOMENT, Found, Outcome
 from .types import Page
 
 __all__ = ["FindBy", "Found", "decide"]
@@ -43,15 +43,6 @@ T = TypeVar("T")
 
 _PAGE_SIZE = 100
 _PAGES = 2  # past 200 recent items the create cannot be settled
-
-
-@attrs.frozen
-class Found(Generic[T]):
-    """What a look found: the outcome, why, and for a delivered create the item."""
-
-    outcome: Outcome
-    reason: str = ""
-    item: T | None = None
 
 
 def _stamp(item: object) -> datetime | None:
@@ -152,6 +143,7 @@ class FindBy(Generic[T]):
             name = failure.endpoint
             logger.info("%s: read back: %s (%s)", name, found.outcome.value, found.reason)
             if found.outcome is Outcome.DELIVERED:
+                _note_settled()
                 return found.item  # type: ignore[return-value]
             if found.outcome is Outcome.UNDECIDABLE:
                 raise _restate(failure, _undecided(failure, found.reason), used)
@@ -159,6 +151,31 @@ class FindBy(Generic[T]):
             if used >= policy.attempts or left <= 0:
                 raise _not_made(failure, used)
             budget = attrs.evolve(policy, attempts=policy.attempts - used, deadline=left)
+
+    async def earlier(
+        self, reader: ReadBack, payload: Mapping[str, Any], policy: RetryPolicy, started: float
+    ) -> Found[T]:
+        """Whether a create an earlier process began at ``started`` (wall clock) and never saw
+        end landed: the item it made, or not there, or undecidable (``NOT_YET`` never).
+
+        That call's requests were over by ``started + deadline``, so the service has had
+        ``settle`` seconds once ``started + deadline + settle`` has passed; until then a missing
+        item is looked for again then (the wait runs on ``policy.sleep``).
+        """
+        ready = started + policy.deadline + policy.settle
+        found = await self._look(
+            reader,
+            payload,
+            policy,
+            started,
+            policy.clock() + policy.deadline,
+            settled=time.time() >= ready,
+        )
+        if found.outcome is not Outcome.NOT_YET:
+            return found
+        await _wait(policy, max(0.0, ready - time.time()))
+        deadline_at = policy.clock() + policy.deadline
+        return await self._look(reader, payload, policy, started, deadline_at, settled=True)
 
     async def _settle(
         self,
@@ -201,6 +218,7 @@ class FindBy(Generic[T]):
             budget = _budget(policy, deadline_at)
             if budget is None:
                 return Found(Outcome.UNDECIDABLE, "the deadline left no time to read back")
+            _note_read_back()
             try:
                 page = await reader.page(
                     self._lister, query, page=number, limit=_PAGE_SIZE, retry=budget

@@ -85,6 +85,7 @@ class _Client(Protocol):
     """What a resource needs of the client it is bound to."""
 
     _caller: Caller
+    _max_concurrency: int
 
     def _fork(self: CL) -> CL: ...
 

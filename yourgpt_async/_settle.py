@@ -35,7 +35,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
-from typing import Final, TypeVar
+from typing import Final, Generic, TypeVar
 
 import attrs
 
@@ -46,6 +46,7 @@ __all__ = [
     "READ_BACK_LIMIT",
     "READ_BACK_PAGES",
     "SAME_MOMENT",
+    "Found",
     "Outcome",
     "ReadPage",
     "Sending",
@@ -59,6 +60,7 @@ __all__ = [
 logger = logging.getLogger("yourgpt_async")
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 SAME_MOMENT: Final = 2.0
 """Seconds before a call began that a stored message may still be stamped and be the call's own:
@@ -83,6 +85,16 @@ class Outcome(enum.Enum):
     NOT_YET = "not_yet"
     """Not there, but the service has not had ``settle`` seconds yet: look again later."""
     UNDECIDABLE = "undecidable"
+
+
+@attrs.frozen
+class Found(Generic[T_co]):
+    """What reading the service back found of a call left in doubt: the outcome, why, and for a
+    delivered call what it made (the created item, or the message and the AI's reply to it)."""
+
+    outcome: Outcome
+    reason: str = ""
+    item: T_co | None = None
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ statuses, timings, attempt numbers, request ids and error classes.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from . import _validate as check
+from . import _settings as settings
 from ._exceptions import APIError, ConfigurationError, FailureKind, YourGPTError
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ class Telemetry:
             ("on_retry", on_retry),
             ("on_throttle", on_throttle),
         ):
-            check.hook(name, hook)
+            settings.hook(name, hook)
         self.limiter = limiter
         self.host = host
         self.on_request = on_request
@@ -281,11 +282,22 @@ class Telemetry:
 
     def call_hook(self, hook: Hook, event: object) -> None:
         """Run a hook; an exception in it is logged, never raised into the call (a message
-        already delivered must not look failed because a metrics hook broke)."""
+        already delivered must not look failed because a metrics hook broke). A hook that
+        returns an awaitable (a plain function handing back a coroutine) is told so in the log:
+        it is not awaited, and a coroutine is closed rather than left never awaited."""
         try:
-            hook(event)
+            result = hook(event)
         except Exception:
             logger.exception("the %s hook raised; the call goes on", type(event).__name__)
+            return
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            logger.error(
+                "the %s hook returned an awaitable, which is not awaited: hooks run inline; "
+                "hand the event to a task of yours instead",
+                type(event).__name__,
+            )
 
 
 class CallTrace:

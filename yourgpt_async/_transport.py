@@ -11,7 +11,7 @@ its business.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
@@ -25,16 +25,18 @@ from ._exceptions import (
     APIError,
     ConnectError,
     FailureKind,
-    RateLimitError,
-    ResponseTooLargeError,
+    NotSentError,
     TransportError,
+    holds_secret,
     redact,
     redact_error,
+    redact_headers,
 )
 from ._inflight import CALL_STATE, CallState
 from ._models import Priority
 from ._ratelimit import BULK, INTERACTIVE, Limiter, NoTurnInTime
-from ._wire import Decodes, decode_reply, rate_hints
+from ._retry import Budget
+from ._wire import Decodes, decode_reply, oversized_reply, rate_hints
 
 if TYPE_CHECKING:
     from ._telemetry import CallTrace
@@ -147,7 +149,7 @@ class Transport:
         self,
         endpoint: Decodes[T],
         body: bytes,
-        time_left: Callable[[], float] | None = None,
+        budget: Budget | None = None,
         *,
         timeout: RequestTimeout | None = None,
         headers: CIMultiDict[str] | None = None,
@@ -156,23 +158,22 @@ class Transport:
     ) -> T:
         """Send ``body`` to ``endpoint`` once; return its result or raise what went wrong.
 
-        With ``time_left`` (the seconds left of the call, asked when needed), the waits for
-        the gate and for a turn, and the request itself, end by then: a wait that cannot
-        raises :class:`RateLimitError` with nothing sent, and a request still unanswered is a
-        timeout. ``timeout`` and ``headers`` replace the client's for this request (a view's
+        With a ``budget`` (the call's), the waits for the gate and for a turn end when it says
+        the request must be sent, raising :class:`NotSentError` with nothing sent, and the
+        request is cut to the time left of the call (a request still unanswered then is a
+        timeout). ``timeout`` and ``headers`` replace the client's for this request (a view's
         own); ``trace``, when given, is told when the request leaves and what came back.
         ``priority`` is the call's place in the limiter's queue.
         """
         session = self.session()
         bulk = priority is BULK
-        if bulk or (time_left is not None and self._gate.locked()):
-            await self._admit(endpoint.name, time_left, bulk)
+        if bulk or (budget is not None and self._gate.locked()):
+            await self._admit(endpoint.name, budget, bulk)
         else:
             # `async with self._gate`, less the coroutines of __aenter__, _admit and _enter.
             await self._gate.acquire()
         try:
-            limiter = self.limiter
-            ticket, client_timeout = await self._turn(endpoint.name, time_left, timeout, priority)
+            ticket, client_timeout = await self._turn(endpoint.name, budget, timeout, priority)
             call = CALL_STATE.get()
             if call is not None:
                 call.sending = True
@@ -186,41 +187,54 @@ class Transport:
                 _sent(call, getattr(error, "kind", None))
                 raise
             if trace is not None:
-                trace.replied(status, reply_headers)
-            result = decode_reply(endpoint, status, reply_headers, raw, self.family)
+                # What a trace hands on (log, hooks, span, raw response) holds no credential,
+                # even where a service echoes it in a header such as x-request-id.
+                trace.replied(status, redact_headers(reply_headers, self._secrets))
+            result = self._decode(endpoint, status, reply_headers, raw)
             self._read_hints(ticket, reply_headers, isinstance(result, APIError))
             if isinstance(result, APIError):
-                _sent(call, result.kind)
-                if result.kind is FailureKind.THROTTLED:
-                    limiter.on_throttled(ticket, result.retry_after)
-                else:
-                    limiter.on_success(ticket)
+                self._report(ticket, call, result)
                 raise redact_error(result, self._secrets)
             _sent(call, None)
-            limiter.on_success(ticket)
+            self.limiter.on_success(ticket)
             return result
         finally:
             self._gate.release()
             if bulk:
                 self._bulk_gate.release()
 
-    async def _admit(self, name: str, time_left: Callable[[], float] | None, bulk: bool) -> None:
+    def _report(self, ticket: float, call: CallState | None, error: APIError) -> None:
+        """Tell the limiter (and the task's call state) what a refused attempt met."""
+        _sent(call, error.kind)
+        if error.kind is FailureKind.THROTTLED:
+            self.limiter.on_throttled(ticket, error.retry_after)
+        else:
+            self.limiter.on_success(ticket)
+
+    def _decode(
+        self, endpoint: Decodes[T], status: int, headers: Mapping[str, str], raw: bytes | None
+    ) -> T | APIError:
+        """The reply's result or error (``raw`` is ``None`` when the body was over the cap)."""
+        if raw is None:
+            cap = self._max_response_bytes
+            return oversized_reply(endpoint, status, headers, cap, self.family)
+        return decode_reply(endpoint, status, headers, raw, self.family)
+
+    async def _admit(self, name: str, budget: Budget | None, bulk: bool) -> None:
         """Take a slot of the gate (a bulk call first one of the bulk calls' share)."""
         if bulk:
-            await self._enter(self._bulk_gate, name, time_left)
+            await self._enter(self._bulk_gate, name, budget)
         try:
-            await self._enter(self._gate, name, time_left)
+            await self._enter(self._gate, name, budget)
         except BaseException:
             if bulk:
                 self._bulk_gate.release()
             raise
 
-    async def _enter(
-        self, gate: asyncio.Semaphore, name: str, time_left: Callable[[], float] | None
-    ) -> None:
-        """Take a slot of ``gate``, within the time left."""
-        if time_left is not None and gate.locked():
-            await self._wait_for_gate(gate, name, time_left())
+    async def _enter(self, gate: asyncio.Semaphore, name: str, budget: Budget | None) -> None:
+        """Take a slot of ``gate``, within the budget's wait."""
+        if budget is not None and gate.locked():
+            await self._wait_for_gate(gate, name, budget)
         else:
             # `async with gate`, less the two coroutines its __aenter__ and __aexit__ make.
             await gate.acquire()
@@ -237,31 +251,35 @@ class Transport:
     async def _turn(
         self,
         name: str,
-        time_left: Callable[[], float] | None,
+        budget: Budget | None,
         timeout: RequestTimeout | None,
         priority: Priority,
     ) -> tuple[float, aiohttp.ClientTimeout]:
-        """Wait for the limiter's turn within the time left; return it and the attempt's timeout."""
+        """Wait for the limiter's turn within the budget; return it and the attempt's timeout."""
         timeout = timeout or self._timeout
-        if time_left is None:
+        if budget is None:
             return await self.limiter.acquire(priority), timeout.client
         try:
-            ticket = await self.limiter.acquire_within(time_left(), priority)
+            ticket = await self.limiter.acquire_within(budget.wait_left(), priority)
         except NoTurnInTime as late:
-            raise _too_late(name, late.wait, late.cooldown) from None
-        return ticket, _timeout_within(name, time_left(), timeout)
+            if late.cooldown and late.wait is not None:
+                why = (
+                    f"the service asked this client to pause for {late.wait:.3g}s more (a "
+                    "429's Retry-After, or a quota spent until its reset), so no turn comes"
+                )
+            else:
+                why = "no turn under the client's rate limit came"
+            retry_after = late.wait if late.cooldown else None
+            raise _not_sent(name, why, budget, retry_after) from None
+        return ticket, _timeout_within(name, budget, timeout)
 
-    async def _wait_for_gate(self, gate: asyncio.Semaphore, name: str, seconds: float) -> None:
-        """Wait for a free slot in ``gate``, for at most ``seconds``."""
+    async def _wait_for_gate(self, gate: asyncio.Semaphore, name: str, budget: Budget) -> None:
+        """Wait for a free slot in ``gate``, for as long as the budget lets the call wait."""
         try:
-            await asyncio.wait_for(gate.acquire(), max(0.0, seconds))
+            await asyncio.wait_for(gate.acquire(), max(0.0, budget.wait_left()))
         except asyncio.TimeoutError:
-            raise RateLimitError(
-                f"{name}: not sent: {self._max_concurrency} requests (max_concurrency) were in "
-                "flight until this call's deadline",
-                status=429,
-                endpoint=name,
-            ) from None
+            why = f"no slot of max_concurrency ({self._max_concurrency}) came free"
+            raise _not_sent(name, why, budget) from None
 
     async def _post(
         self,
@@ -270,7 +288,8 @@ class Transport:
         body: bytes,
         timeout: aiohttp.ClientTimeout,
         headers: CIMultiDict[str],
-    ) -> tuple[int, CIMultiDict[str] | Mapping[str, str], bytes]:
+    ) -> tuple[int, CIMultiDict[str] | Mapping[str, str], bytes | None]:
+        """The reply's status, headers and body (``None`` when over ``max_response_bytes``)."""
         try:
             # Timeouts and error handling are set per request so that they hold on a session
             # the caller passed in, whatever its own defaults.
@@ -283,7 +302,7 @@ class Transport:
                 timeout=timeout,
             )
             try:
-                return response.status, response.headers, await self._read(response, name)
+                return response.status, response.headers, await self._read(response)
             finally:
                 # What leaving `async with` does, less awaiting the request's writer: the body
                 # was sent before any reply came back (release() cancels a writer that is
@@ -338,7 +357,8 @@ class Transport:
             )
         return None if _reaches(error, self._secrets) else error
 
-    async def _read(self, response: aiohttp.ClientResponse, name: str) -> bytes:
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes | None:
+        """The body, or ``None`` (the connection closed) when it is over the size cap."""
         cap = self._max_response_bytes
         length = response.content_length
         # Content-Length counts bytes on the wire, which a Content-Encoding may inflate many
@@ -356,11 +376,7 @@ class Transport:
             else:
                 return b"".join(chunks)
         response.close()
-        raise ResponseTooLargeError(
-            f"the reply is larger than max_response_bytes={cap}; it was not read",
-            status=response.status,
-            endpoint=name,
-        )
+        return None
 
 
 _OTHER_LOOP = (
@@ -389,16 +405,19 @@ def _reaches(error: BaseException, secrets: tuple[str, ...]) -> bool:
         if seen > 16:
             return True  # a chain this long is not worth checking further: drop it
         texts = (str(link), repr(link), repr(getattr(link, "__dict__", {})), repr(link.args))
-        if any(secret in text for text in texts for secret in secrets):
+        if any(holds_secret(text, secrets) for text in texts):
             return True
         links += [e for e in (link.__cause__, link.__context__) if e is not None]
     return False
 
 
-def _timeout_within(name: str, seconds: float, timeout: RequestTimeout) -> aiohttp.ClientTimeout:
-    """A request's timeouts, with the whole of it cut to ``seconds`` if that is less."""
+def _timeout_within(name: str, budget: Budget, timeout: RequestTimeout) -> aiohttp.ClientTimeout:
+    """A request's timeouts, with the whole of it cut to the call's time left if that is less
+    (never for a create or a call whose ``Timeouts.total`` fits in its deadline: its budget
+    sends it only while the full timeout still fits)."""
+    seconds = budget.time_left()
     if seconds <= 0:
-        raise _too_late(name, None, cooldown=False)
+        raise _not_sent(name, "no time was left", budget)
     timeouts = timeout.timeouts
     total = timeouts.total
     if total is not None and total <= seconds:
@@ -408,13 +427,13 @@ def _timeout_within(name: str, seconds: float, timeout: RequestTimeout) -> aioht
     return aiohttp.ClientTimeout(total=seconds, connect=min(connect, seconds), sock_read=read)
 
 
-def _too_late(name: str, wait: float | None, cooldown: bool) -> RateLimitError:
-    """The error of a call whose deadline comes before its turn: nothing was sent."""
-    if cooldown and wait is not None:
-        why = (
-            f"the service asked this client to pause for {wait:.3g}s more (a 429's "
-            "Retry-After, or a quota spent until its reset), past this call's deadline"
-        )
-    else:
-        why = "no turn under the client's rate limit came before this call's deadline"
-    return RateLimitError(f"{name}: not sent: {why}", status=429, endpoint=name, retry_after=wait)
+def _not_sent(
+    name: str, why: str, budget: Budget, retry_after: float | None = None
+) -> NotSentError:
+    """The error of a call given up before its request was sent: ``why``, and by when."""
+    return NotSentError(
+        f"{name}: not sent: {why} {budget.limit()}; nothing reached the service, so trying "
+        "again later is safe",
+        endpoint=name,
+        retry_after=retry_after,
+    )

@@ -1,26 +1,22 @@
-"""Every argument check, in one place, run before any I/O.
+"""Every check of a call's arguments, in one place, run before any I/O.
 
-The client, bulk, the command line, the configuration classes and the Redis limiter all call
-these, so one value is judged the same way wherever it comes in. Each check raises
+The clients, their resources, bulk, the command line and the Redis limiter all call these, so
+one value is judged the same way wherever it comes in (a client's own settings are checked in
+``_settings``). Each check raises
 :class:`~yourgpt_async.ConfigurationError` naming the argument, the bad value and what is
 expected, or returns the value normalised.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import os
 import re
-import string
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Final, TypeVar
 
-from yarl import URL
-
-from ._config import Timeouts
 from ._exceptions import ConfigurationError
 from .types._conversations import ChatMode, SessionState
 
@@ -28,10 +24,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_PAGE_SIZE",
     "MAX_SEGMENT",
-    "api_key",
-    "base_url",
     "choice",
-    "credential",
     "dates",
     "day",
     "e164",
@@ -39,10 +32,7 @@ __all__ = [
     "filters",
     "from_env",
     "good_key",
-    "headers",
-    "hook",
     "instance",
-    "is_loopback",
     "json_object",
     "literal",
     "log_query",
@@ -57,10 +47,7 @@ __all__ = [
     "sessions_query",
     "short",
     "text",
-    "timeout",
-    "token",
     "uid",
-    "user_agent_suffix",
     "view_id",
 ]
 
@@ -73,11 +60,6 @@ MAX_QUERY: Final = 5000
 _E164: Final = re.compile(r"\+[1-9][0-9]{7,14}")
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _ORDERS: Final = ("ASC", "DESC")
-# Headers the client sets itself: the key travels only as api_key=, the body is always JSON.
-_RESERVED_HEADERS: Final = frozenset(
-    {"api-key", "authorization", "content-type", "content-length", "host"}
-)
-_TOKEN: Final = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 
 
 def short(value: object, limit: int = 80) -> str:
@@ -118,84 +100,6 @@ def positive_number(name: str, value: object, *, allow_none: bool = False) -> No
     ):
         expected = "a positive number or None" if allow_none else "a positive number"
         raise ConfigurationError(f"{name} must be {expected}, got {short(value)}")
-
-
-def api_key(key: object) -> str:
-    """A project's API key that can travel in an HTTP header (see :func:`credential`)."""
-    return credential(
-        "api_key",
-        key,
-        "no API key: pass api_key= to AsyncClient, or set the YOURGPT_API_KEY environment variable",
-    )
-
-
-def token(value: object) -> str:
-    """An organisation's API token that can travel in an HTTP header (see :func:`credential`)."""
-    return credential(
-        "token",
-        value,
-        "no API token: pass token= to AsyncPlatformClient, or set the YOURGPT_API_TOKEN "
-        "environment variable (an organisation's token, made in Settings > API Tokens)",
-    )
-
-
-def credential(name: str, value: object, missing: str) -> str:
-    """A credential that can travel in an HTTP header: non-empty, no white space at its ends,
-    no control characters. The message never contains the credential itself.
-
-    Args:
-        name: The argument's name, for the message.
-        value: The credential, or ``None`` when none was given.
-        missing: The message when it is ``None``.
-    """
-    if value is None:
-        raise ConfigurationError(missing)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{name} must be a non-empty str, got {type(value).__name__}")
-    if value != value.strip():
-        raise ConfigurationError(f"{name} has white space at its start or end")
-    bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
-    if bad is not None:
-        raise ConfigurationError(
-            f"{name} contains the control character {hex(ord(bad))}, which cannot be sent in "
-            "an HTTP header; copy it again from the dashboard"
-        )
-    return value
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` names this machine (``localhost`` or a loopback address)."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def base_url(value: object) -> URL:
-    """An absolute ``https://`` URL (``http://`` only to loopback) with no credentials."""
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"base_url must be a non-empty str, got {short(value)}")
-    try:
-        url = URL(value.rstrip("/"))
-    except ValueError:
-        url = URL()
-    if url.scheme not in ("https", "http") or not url.host:
-        raise ConfigurationError(f"base_url must be an absolute https:// URL, got {value!r}")
-    if url.scheme == "http" and not is_loopback(url.host):
-        raise ConfigurationError(
-            f"base_url {value!r} uses plain http:// to a host that is not loopback; the API "
-            "key would cross the network unencrypted. Use https://"
-        )
-    if url.user or url.password or url.query_string or url.fragment:
-        raise ConfigurationError(
-            "base_url must not carry credentials, a query or a fragment; pass the key as "
-            "api_key= (it is sent only in the api-key header)"
-        )
-    return url
 
 
 def uid(name: str, value: object) -> str:
@@ -478,72 +382,3 @@ def sessions_query(
     if checked is not None:
         payload["filter"] = checked
     return payload
-
-
-def _header_text(what: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{what} must be a str, got {short(value)}")
-    bad = next((c for c in value if (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F), None)
-    if bad is not None:
-        raise ConfigurationError(
-            f"{what} contains the control character {hex(ord(bad))}, which cannot be sent in "
-            "an HTTP header"
-        )
-    return value
-
-
-def headers(name: str, value: object) -> dict[str, str]:
-    """Extra request headers: a mapping of header names (HTTP tokens) to ``str`` values, none
-    of the headers the client sets itself (``api-key``, ``Content-Type``, ...)."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{name} must be a mapping of str to str, got {short(value)}")
-    checked: dict[str, str] = {}
-    for header, text in value.items():
-        if not isinstance(header, str) or not header or not set(header) <= _TOKEN:
-            raise ConfigurationError(f"{name}: {short(header)} is not a valid header name")
-        if header.lower() in _RESERVED_HEADERS:
-            raise ConfigurationError(
-                f"{name} cannot set {header!r}: the client sets it itself (the key is "
-                "given as api_key= or YOURGPT_API_KEY)"
-            )
-        checked[header] = _header_text(f"{name}[{header!r}]", text)
-    return checked
-
-
-def user_agent_suffix(value: object) -> str | None:
-    """Text appended to the ``User-Agent`` header (``"my-app/1.2"``), or ``None``."""
-    if value is None:
-        return None
-    text = _header_text("user_agent_suffix", value).strip()
-    if not text:
-        raise ConfigurationError(f"user_agent_suffix must not be blank, got {value!r}")
-    return text
-
-
-def timeout(value: object) -> Timeouts:
-    """A :class:`Timeouts`, or a number of seconds for the whole attempt: the default timeouts
-    with ``total`` and ``read`` set to it and ``connect`` capped at it."""
-    if isinstance(value, Timeouts):
-        return value
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(
-            f"timeout must be a positive number of seconds or a Timeouts, got {short(value)}"
-        )
-    seconds = float(value)
-    connect = Timeouts().connect
-    return Timeouts(
-        total=seconds, connect=seconds if connect is None else min(connect, seconds), read=seconds
-    )
-
-
-def hook(name: str, value: object) -> None:
-    """A callable, or ``None``."""
-    if value is not None and not callable(value):
-        raise ConfigurationError(f"{name} must be a callable or None, got {short(value)}")

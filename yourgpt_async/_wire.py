@@ -6,8 +6,9 @@ the HTTP status, the headers and the body bytes, it returns the endpoint's model
 the rate limiter and bulk sending all act on that one decision. Being pure, it is tested on the
 sample replies alone, with no server.
 
-Envelope rules (``API.md``): a success is HTTP 200 with ``{"type": "RXSUCCESS", "data": …}``;
-an error is ``{"type": "RXERROR", "message": …}`` with 400/401/403, and sometimes with 200.
+Envelope rules (``API.md``): a success is HTTP 200 (any 2xx is taken) with ``{"type":
+"RXSUCCESS", "data": …}``; an error is ``{"type": "RXERROR", "message": …}`` with 400/401/403,
+and sometimes with 200. A 5xx is a :class:`~yourgpt_async.ServerError` whatever its body.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ._exceptions import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
     UnexpectedResponseError,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "decode_reply",
     "encode_body",
     "loads",
+    "oversized_reply",
     "parse_retry_after",
     "rate_hints",
     "rate_limit_info",
@@ -358,7 +361,7 @@ def decode_reply(
         payload = loads(body) if body else None
     except ValueError:
         payload = None
-    if status == 200 and type(payload) is dict and payload.get("type") == "RXSUCCESS":
+    if 200 <= status < 300 and type(payload) is dict and payload.get("type") == "RXSUCCESS":
         try:
             return endpoint.decode(payload)
         except Exception as error:
@@ -372,6 +375,36 @@ def decode_reply(
                 kind=FailureKind.UNREADABLE,
             )
     return _failure(endpoint, status, headers, body, payload, family=family)
+
+
+def oversized_reply(
+    endpoint: Decodes[Any],
+    status: int,
+    headers: Mapping[str, str],
+    cap: int,
+    family: Family = Family.PROJECT,
+) -> APIError:
+    """The error for a reply whose body was over ``cap`` bytes and was not read.
+
+    A 5xx is a :class:`~yourgpt_async.ServerError` and a 429 a
+    :class:`~yourgpt_async.RateLimitError`, as with any body; otherwise a
+    :class:`~yourgpt_async.ResponseTooLargeError` (kind ``TOO_LARGE``), with the status:
+    a 2xx may carry the result of a write, which the retry policy turns into doubt.
+    """
+    text = f"the reply is larger than max_response_bytes={cap}; it was not read"
+    name, request_id = endpoint.name, headers.get("x-request-id")
+    if status == 429 or status >= 500:
+        error_class = RateLimitError if status == 429 else ServerError
+        return error_class(
+            text,
+            status=status,
+            endpoint=name,
+            request_id=request_id,
+            retry_after=retry_after(headers),
+            kind=status_kind(status),
+            hint=_hint(status, None, endpoint, family),
+        )
+    return ResponseTooLargeError(text, status=status, endpoint=name, request_id=request_id)
 
 
 # What the service's RXERROR texts mean, by their text: the class a caller would catch and
@@ -422,6 +455,11 @@ _KNOWN_TEXTS: Final[dict[str, tuple[type[APIError], str]]] = {
     "widget_uid is invalid": (BadRequestError, "check widget_uid: no widget has that id"),
 }
 
+_TOO_LARGE_REQUEST: Final = (
+    "the request is larger than the service accepts: send a shorter message (or less text or "
+    "data in one call)"
+)
+
 # What to do about an error status, when the text is not one of the known ones, by the family
 # of the credential: a project's key or an organisation's token.
 _STATUS_HINTS: Final[dict[Family, dict[int, str]]] = {
@@ -429,6 +467,7 @@ _STATUS_HINTS: Final[dict[Family, dict[int, str]]] = {
         401: "check the API key (YOURGPT_API_KEY): it is missing, mistyped or revoked",
         403: "the key has no access to that widget or session: check the key and widget_uid",
         404: "check base_url: it should end in /chatbot/v1",
+        413: _TOO_LARGE_REQUEST,
         429: "the service is rate limiting this key: send more slowly (see RateLimit) or later",
     },
     Family.PLATFORM: {
@@ -436,6 +475,7 @@ _STATUS_HINTS: Final[dict[Family, dict[int, str]]] = {
         "revoked or expired",
         403: "the token has no access to that project, or lacks the permission this needs",
         404: "check base_url: it should end in /chatbot/v1",
+        413: _TOO_LARGE_REQUEST,
         429: "the service is rate limiting this token: send more slowly (see RateLimit) or later",
     },
 }
@@ -475,13 +515,13 @@ def _failure(
     name = endpoint.name
     is_envelope = isinstance(payload, dict) and payload.get("type") in ("RXERROR", "RXSUCCESS")
     if not is_envelope:
-        return _unexpected(name, status, headers, body, payload)
+        return _unexpected(endpoint, status, headers, body, payload, family=family)
     request_id = headers.get("x-request-id")
     message = payload.get("message")
     text = message if isinstance(message, str) and message else None
     known = known_text(text) if text is not None else None
-    if status == 200 or (known is not None and known[0] is QuotaExceededError):
-        # At 200 the status says nothing; a spent quota is refused whatever its status says
+    if 200 <= status < 300 or (known is not None and known[0] is QuotaExceededError):
+        # At 2xx the status says nothing; a spent quota is refused whatever its status says
         # (a 429 carrying it must not be waited out and retried).
         return (known[0] if known is not None else BadRequestError)(
             text or "the service refused the request (RXERROR) without saying why",
@@ -506,9 +546,16 @@ def _failure(
 
 
 def _unexpected(
-    name: str, status: int, headers: Mapping[str, str], body: bytes, payload: Any
+    endpoint: Decodes[Any],
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    payload: Any,
+    *,
+    family: Family,
 ) -> APIError:
     """An error for a reply that is not the API's envelope at all."""
+    name = endpoint.name
     request_id = headers.get("x-request-id")
     wait = retry_after(headers)
     if status == 429:
@@ -527,13 +574,15 @@ def _unexpected(
         what = "a reply that is not JSON"
     else:
         what = "JSON that is not the API's envelope"
-    kind = FailureKind.UNREADABLE if 200 <= status < 300 else status_kind(status)
-    return UnexpectedResponseError(
+    # A 5xx is the service failing whatever it sent with it (a gateway's HTML page, nothing).
+    error_class = ServerError if status >= 500 else UnexpectedResponseError
+    return error_class(
         f"{what} (content-type {headers.get('Content-Type', 'unknown')})",
         status=status,
         endpoint=name,
         excerpt=excerpt(body),
         request_id=request_id,
         retry_after=wait,
-        kind=kind,
+        kind=FailureKind.UNREADABLE if 200 <= status < 300 else status_kind(status),
+        hint=_hint(status, None, endpoint, family) if status >= 400 else "",
     )

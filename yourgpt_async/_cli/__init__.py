@@ -3,28 +3,30 @@
 Commands for a project's API key: ``demo``, ``create-session``, ``send``, ``update-session``,
 ``sessions``, ``messages``, ``bulk``, ``logs``, ``search`` and ``call``. For an organisation's
 token: ``projects``, ``train``, ``contacts``, ``tags`` and ``members`` (each a group of
-subcommands), and ``logs`` and ``search`` with ``--project``. ``api`` calls any endpoint of
-either; ``emulator`` serves the emulator and ``completion`` prints a bash or zsh script. The
-options ``--api-key``, ``--token``, ``--widget-uid`` and ``--base-url`` (before or after the
-command) fall back to ``YOURGPT_API_KEY``, ``YOURGPT_API_TOKEN``, ``YOURGPT_WIDGET_UID`` and
-``YOURGPT_BASE_URL``; ``--project`` to ``YOURGPT_PROJECT_UID`` where a command needs a project.
-With the ``cli`` extra (rich) output is rich; without it, plain.
+subcommands; ``train import`` and ``contacts tag FILE`` are bulk runs), and ``logs`` and
+``search`` with ``--project``. ``api`` calls any endpoint of either; ``emulator`` serves the
+emulator and ``completion`` prints a bash or zsh script. The options ``--api-key``,
+``--token``, ``--widget-uid`` and ``--base-url`` (before or after the command) fall back to
+``YOURGPT_API_KEY``, ``YOURGPT_API_TOKEN``, ``YOURGPT_WIDGET_UID`` and ``YOURGPT_BASE_URL``;
+``--project`` to ``YOURGPT_PROJECT_UID`` where a command needs a project. With the ``cli`` extra
+(rich) output is rich; without it, plain.
 
 ``-v`` logs retries and slow-downs on stderr, ``-vv`` each request too; error messages speak of
 the command's flags rather than of Python arguments. Neither the key nor the token is ever
 printed.
 
-Exit codes: 0 success (``bulk``: every item sent, now or by an earlier run), 1 an API error or,
-for ``bulk``, an item failed, in doubt or on a bad input line, 2 a usage or configuration error
-(for ``bulk``, also a run the service stopped with 401 or 403), 130 interrupted (Ctrl-C or
-SIGTERM).
+Exit codes: 0 success (a bulk command: every item done, now or by an earlier run), 1 an API
+error or, for a bulk command, an item failed, in doubt or on a bad input line, or a run stopped
+at the plan's limit, 2 a usage or configuration error (for a bulk command, also a run the
+service stopped with 401 or 403), 130 interrupted (Ctrl-C or SIGTERM).
 
 This module runs a command and turns its errors into exit codes; ``_parser`` holds the
 arguments (with ``_args``' types and helpers), ``_commands`` the conversation commands,
 ``_project_command`` logs, search and call, ``_org_command`` projects and members,
 ``_train_command`` train, ``_contacts_command`` contacts and tags, ``_api_command`` api,
-``_bulk_command`` and ``_progress`` the ``bulk`` command (its input file is read by
-:func:`yourgpt_async.bulk.read_items`), ``_completion`` the shell completion scripts,
+``_bulk_command``, ``_bulk_report`` and ``_progress`` the bulk commands (``bulk``, ``train
+import``, ``contacts tag FILE``: their input file is read by
+:class:`yourgpt_async.bulk.ItemFile`), ``_completion`` the shell completion scripts,
 ``_listing`` how a page is printed, ``_clients`` the clients the options make, and ``_output``
 the printer, the results file and the exit codes.
 """
@@ -35,7 +37,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from .._exceptions import ConfigurationError, YourGPTError
 from .._telemetry import setup_logging
@@ -67,9 +69,6 @@ COMMANDS: dict[str, Runner] = {
     **_api_command.COMMANDS,
 }
 """The commands that run one coroutine, by their whole name (``"train add-faq"``)."""
-
-RUNS_ITSELF: dict[str, Callable[[argparse.Namespace, Printer], int]] = {"bulk": bulk}
-"""The commands that run their own event loop (with signal handling), by their whole name."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,9 +106,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Printer
     if args.command == "completion":
         out.raw(completion_script(parser, args.shell))
         return EXIT_OK
+    if args.command == "bulk":
+        return bulk(args, out)
+    handler = getattr(args, "bulk_command", None)  # train import, contacts tag: their own loop
+    if handler is not None:
+        return int(handler(args, out))
     name = args.command
     if getattr(args, "action", None) is not None:  # a group's subcommand: "train add-faq"
         name = f"{name} {args.action}"
-    if name in RUNS_ITSELF:
-        return RUNS_ITSELF[name](args, out)
     return asyncio.run(COMMANDS[name](args, out))

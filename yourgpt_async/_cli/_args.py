@@ -39,6 +39,7 @@ __all__ = [
     "page_size",
     "positive_float",
     "positive_int",
+    "set_examples",
 ]
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -185,6 +186,16 @@ def add_command(
     )
     EXAMPLES[parser.prog.split(maxsplit=1)[1]] = tuple(examples)  # the name, less the program
     return parser
+
+
+def set_examples(
+    parser: argparse.ArgumentParser, examples: Sequence[str], *, epilog: str = ""
+) -> None:
+    """End the ``--help`` of a command made elsewhere with ``examples`` (and ``epilog``), and
+    note them in :data:`EXAMPLES` under its whole name."""
+    parser.epilog = _examples(examples) + (f"\n\n{epilog}" if epilog else "")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    EXAMPLES[parser.prog.split(maxsplit=1)[1]] = tuple(examples)
 
 
 def add_group(

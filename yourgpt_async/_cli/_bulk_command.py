@@ -1,10 +1,17 @@
-"""The ``bulk`` command: reads a file with :func:`~yourgpt_async.bulk.read_items`, sends its
-items with ``send_many`` under a journal kept next to the file (so running the same command
-again resumes), shows the progress, appends the outcomes to ``--output``, stops gently on the
-first Ctrl-C or SIGTERM (the requests on the wire are awaited, those still waiting for their
-turn are not sent) and at once on the second, and prints a summary with the reasons of the
-items not sent, alike ones grouped. A run the service stops with 401 or 403 exits 2, saying
-why."""
+"""The commands that run a file through the bulk engine: ``bulk`` (messages, with
+``send_many``), ``train import`` (FAQs, texts and file URLs into a bot, with
+``training.add_many``) and ``contacts tag`` (tags linked to contacts, with
+``contacts.link_tags_many``).
+
+Each reads its file with :class:`~yourgpt_async.bulk.ItemFile` (one clear error for a file
+whose header or first record does not name its columns), keeps a journal next to the file (so
+running the same command again resumes), shows the progress, appends the outcomes to
+``--output``, stops gently on the first Ctrl-C or SIGTERM (the requests on the wire are awaited,
+those still waiting for their turn are not sent) and at once on the second, and prints a
+summary with the reasons of the items not done, alike ones grouped. A run stopped by a refused
+credential or a missing permission exits 2, one stopped at the plan's limit exits 1; each says
+why in one line, with the count of items not attempted.
+"""
 
 from __future__ import annotations
 
@@ -13,52 +20,154 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 import textwrap
-from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import attrs
 
-from .._config import RateLimit
-from .._exceptions import APIError, ConfigurationError, YourGPTError
-from ..bulk import BulkOutcome, BulkRun, BulkSummary, Failed, InDoubt, ItemFile, read_items
+from .._base_client import BaseClient
+from .._config import RateLimit, RetryPolicy
+from .._exceptions import ConfigurationError
+from ..bulk import BulkRun, BulkSummary, ItemFile
+from ..bulk._kind import BulkKind
+from ..bulk._messages import MESSAGES
+from ..platform import AsyncPlatformClient
+from ..platform._contacts import CONTACT_TAGS
+from ..platform._training import TRAINING_ITEMS
+from ._bulk_report import Ended, Reasons, Report, Wording, reason_of, resume_hint
 from ._commands import client_for
 from ._output import (
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
     Printer,
     Results,
-    in_flags,
-    printable,
 )
 from ._progress import Progress
 
-_REASONS = 50  # distinct failure reasons counted; later ones count as "other reasons"
-_SHOWN = 10  # reasons listed in the text summary
-_REASON_WIDTH = 400  # characters of a reason shown, cut between words
+__all__ = [
+    "EXAMPLES",
+    "add_contacts_tag",
+    "add_train_import",
+    "bulk",
+    "contacts_tag",
+    "default_journal",
+    "reason_of",
+    "train_import",
+]
 
-__all__ = ["bulk", "default_journal", "reason_of"]
+
+@attrs.frozen(kw_only=True)
+class _FileCommand(Wording):
+    """What one bulk command runs: its kind of item, its client, how it starts the run, what
+    the outcomes file says of an item, and how it words its run (:class:`Wording`)."""
+
+    kind: BulkKind[Any, Any]
+    client: Callable[[argparse.Namespace, RateLimit | None], BaseClient]
+    start: Callable[..., BulkRun[Any, Any]]  # (client, source, args, **run options)
+    item_fields: Callable[[Any], dict[str, object]]
+    reply_fields: Callable[[Any], dict[str, object]]
 
 
-def default_journal(path: Path) -> Path:
-    """Where ``bulk`` keeps the journal of ``path`` unless told otherwise: beside it."""
-    return path.with_name(path.name + ".journal")
+def _messages_client(args: argparse.Namespace, rate_limit: RateLimit | None) -> BaseClient:
+    return client_for(args, rate_limit=rate_limit, max_concurrency=args.concurrency)
+
+
+def _platform_client(args: argparse.Namespace, rate_limit: RateLimit | None) -> BaseClient:
+    """The organisation's client of ``--token``; ``--reconcile`` settles creates left in doubt
+    by reading the project back."""
+    retry = RetryPolicy(reconcile=True) if getattr(args, "reconcile", False) else None
+    return AsyncPlatformClient(
+        args.token,
+        base_url=args.base_url,
+        rate_limit=rate_limit,
+        max_concurrency=args.concurrency,
+        retry=retry,
+    )
+
+
+_MESSAGES = _FileCommand(
+    label="bulk",
+    verb="sent",
+    kind=MESSAGES,
+    credential="the API key",
+    fix="Check --api-key and --widget-uid",
+    client=_messages_client,
+    start=lambda client, source, args, **options: client.send_many(
+        source, resend_in_doubt=args.resend_in_doubt, **options
+    ),
+    item_fields=lambda item: {"session_uid": item.session_uid},
+    reply_fields=lambda reply: {"message_id": reply.id, "reply": reply.message},
+)
+_TRAIN_IMPORT = _FileCommand(
+    label="train import",
+    verb="added",
+    kind=TRAINING_ITEMS,
+    credential="the token",
+    fix="Check --token, and that it may write the project's training (Training › Write)",
+    client=_platform_client,
+    start=lambda client, source, args, **options: client.project(args.project).training.add_many(
+        source, resend_in_doubt=args.resend_in_doubt, **options
+    ),
+    item_fields=lambda item: {
+        "type": type(item).__name__.removesuffix("Item").lower(),
+        **{
+            name: getattr(item, name)
+            for name in ("question", "title", "url")
+            if hasattr(item, name)
+        },
+    },
+    reply_fields=lambda reply: {"id": reply.id},
+)
+_CONTACTS_TAG = _FileCommand(
+    label="contacts tag",
+    verb="tagged",
+    kind=CONTACT_TAGS,
+    credential="the token",
+    fix="Check --token, and that it may write the project's contacts (Contacts › Write)",
+    client=_platform_client,
+    start=lambda client, source, args, **options: client.project(
+        args.project
+    ).contacts.link_tags_many(source, **options),
+    item_fields=lambda item: {"contact_id": item.contact_id},
+    reply_fields=lambda reply: {},
+)
 
 
 def bulk(args: argparse.Namespace, out: Printer) -> int:
     """Run the ``bulk`` command; returns the exit code."""
-    source = read_items(args.file, format=args.format, on_bad=lambda number, text: None)
+    return _run_file(args, out, _MESSAGES)
+
+
+def train_import(args: argparse.Namespace, out: Printer) -> int:
+    """Run ``train import``; returns the exit code."""
+    return _run_file(args, out, _TRAIN_IMPORT)
+
+
+def contacts_tag(args: argparse.Namespace, out: Printer) -> int:
+    """Run ``contacts tag``; returns the exit code."""
+    return _run_file(args, out, _CONTACTS_TAG)
+
+
+def _run_file(args: argparse.Namespace, out: Printer, command: _FileCommand) -> int:
+    source: ItemFile[Any] = ItemFile(
+        args.file, format=args.format, on_bad=lambda number, text: None, kind=command.kind
+    )
     total = source.check()  # a key used twice is refused here, before anything is sent
-    journal = _journal(args, source.path)
+    journal = _journal(args, source.path, command.label)
     resuming = journal is not None and journal.is_file() and journal.stat().st_size > 0
-    return asyncio.run(_run(args, out, source, total, journal, resuming=resuming))
+    return asyncio.run(
+        _run(args, out, command, source=source, total=total, journal=journal, resuming=resuming)
+    )
 
 
-def _journal(args: argparse.Namespace, path: Path) -> Path | None:
+def default_journal(path: Path) -> Path:
+    """Where a bulk command keeps the journal of ``path`` unless told otherwise: beside it."""
+    return path.with_name(path.name + ".journal")
+
+
+def _journal(args: argparse.Namespace, path: Path, label: str) -> Path | None:
     """The journal to keep: ``--journal``, else one beside the input, unless ``--no-journal``."""
     if args.no_journal:
         return None
@@ -67,7 +176,7 @@ def _journal(args: argparse.Namespace, path: Path) -> Path | None:
     journal = default_journal(path)
     if not journal.exists() and not os.access(journal.parent, os.W_OK):
         raise ConfigurationError(
-            f"bulk keeps a journal next to the input, so that an interrupted run can be "
+            f"{label} keeps a journal next to the input, so that an interrupted run can be "
             f"resumed, but cannot write {str(journal)!r} there; pass --journal PATH to keep it "
             "elsewhere, or --no-journal to run without one"
         )
@@ -77,23 +186,22 @@ def _journal(args: argparse.Namespace, path: Path) -> Path | None:
 async def _run(
     args: argparse.Namespace,
     out: Printer,
-    source: ItemFile,
+    command: _FileCommand,
+    *,
+    source: ItemFile[Any],
     total: int,
     journal: Path | None,
-    *,
     resuming: bool,
 ) -> int:
-    """Send every item of ``source``, then print the summary; return the exit code."""
+    """Run every item of ``source``, then print the summary; return the exit code."""
     rate_limit = None if args.rate is None else RateLimit(per_second=args.rate)
-    client = client_for(args, rate_limit=rate_limit, max_concurrency=args.concurrency)
-    progress = Progress(args.progress, args.progress_every, total, args.concurrency, out.secrets)
-    source.on_bad = lambda number, text: progress.log(f"{source.path}:{number}: skipped: {text}")
+    client = command.client(args, rate_limit)
+    progress, results = _outputs(args, out, command, source, total)
     if resuming:
         progress.log(
-            f"resuming from the journal {journal}: the items an earlier run sent are skipped "
-            "(to send every item again, delete it or pass --no-journal)"
+            f"resuming from the journal {journal}: the items an earlier run {command.verb} are "
+            "skipped (to run every item again, delete it or pass --no-journal)"
         )
-    results = Results(None if args.output is None else Path(args.output), out.secrets)
     reasons = Reasons()
 
     def on_progress(summary: BulkSummary) -> None:
@@ -104,12 +212,13 @@ async def _run(
     try:
         with interrupt:
             async with client:
-                interrupt.run = run = client.send_many(
+                interrupt.run = run = command.start(
+                    client,
                     source,
+                    args,
                     concurrency=args.concurrency,
                     journal=journal,
                     progress=on_progress,
-                    resend_in_doubt=args.resend_in_doubt,
                 )
                 async with run:
                     async for outcome in run:
@@ -125,122 +234,34 @@ async def _run(
         progress.close()
     if interrupt.run is None:
         return EXIT_INTERRUPTED
-    run = interrupt.run
-    report = _Report(run.summary(), source.bad_lines, reasons, journal, interrupt.happened)
-    report.show(out, as_json=args.json)
-    return _exit_code(run, source.bad_lines, out, journal, interrupted=interrupt.happened)
+    ended = Ended(command, interrupt.run, total, source.bad_lines, journal, interrupt.happened)
+    Report(ended, reasons).show(out, as_json=args.json)
+    return ended.exit_code(out)
 
 
-def _resume_hint(journal: Path | None) -> str:
-    if journal is None:
-        return "there is no journal (--no-journal), so running it again sends every item again"
-    return (
-        f"to resume, run the same command again: the journal {journal} lets only the items "
-        "not yet sent go, none twice"
+def _outputs(
+    args: argparse.Namespace,
+    out: Printer,
+    command: _FileCommand,
+    source: ItemFile[Any],
+    total: int,
+) -> tuple[Progress, Results]:
+    """Where a run's progress goes (bad lines with it), and its outcomes (``--output``)."""
+    progress = Progress(
+        args.progress,
+        args.progress_every,
+        total,
+        args.concurrency,
+        out.secrets,
+        label=command.label,
+        verb=command.verb,
     )
-
-
-@attrs.frozen
-class _Report:
-    """The summary printed at the end of a run."""
-
-    summary: BulkSummary
-    bad_lines: int
-    reasons: Reasons
-    journal: Path | None
-    interrupted: bool
-
-    def show(self, out: Printer, *, as_json: bool) -> None:
-        """Print the counts, then the reasons of the items not sent with theirs."""
-        summary = self.summary
-        if as_json:
-            out.json(
-                {
-                    **attrs.asdict(summary),
-                    "rate": summary.rate,
-                    "bad_lines": self.bad_lines,
-                    "interrupted": self.interrupted,
-                    "journal": None if self.journal is None else str(self.journal),
-                    "reasons": dict(self.reasons.counts.most_common()),
-                }
-            )
-            return
-        out.line(
-            f"{'interrupted' if self.interrupted else 'done'} in {summary.elapsed:.1f}s: "
-            f"sent {summary.sent}, failed {summary.failed}, in doubt {summary.in_doubt}, "
-            f"skipped (already sent) {summary.skipped}, bad lines {self.bad_lines}"
-            + (f", not sent {summary.not_sent}" if summary.not_sent else "")
-            + (f", abandoned in flight {summary.cancelled}" if summary.cancelled else "")
-            + (
-                f", settled by read-back {summary.settled} ({summary.read_backs} read-backs)"
-                if summary.read_backs
-                else ""
-            )
-            + f"; {summary.rate:.1f} sent/s"
-        )
-        for reason, count in self.reasons.counts.most_common(_SHOWN):
-            out.line(f"  {count} × {reason}")
-        if len(self.reasons.counts) > _SHOWN:
-            out.line(f"  ... and {len(self.reasons.counts) - _SHOWN} other reasons")
-        if self.interrupted:
-            out.line(_resume_hint(self.journal))
-
-
-def _exit_code(
-    run: BulkRun, bad_lines: int, out: Printer, journal: Path | None, *, interrupted: bool
-) -> int:
-    """130 after an interrupt; 2 when the service refused the key; 1 when an item is not
-    known to be sent; else 0."""
-    summary = run.summary()
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if run.stopped_by is not None:
-        text = (
-            f"yourgpt-async: bulk stopped at the first refusal of the API key or its access, "
-            f"since every item would be refused too: {in_flags(str(run.stopped_by))}. "
-            f"{summary.not_sent} items waiting for their turn, and any later lines, were not "
-            "sent. Check --api-key and --widget-uid, then run the same command again"
-            + ("" if journal is None else f" (the journal {journal} lets only the unsent go)")
-        )
-        print(printable(text, out.secrets, sys.stderr.encoding or "utf-8"), file=sys.stderr)
-        return EXIT_USAGE
-    if summary.failed or summary.in_doubt or bad_lines or summary.cancelled or summary.not_sent:
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-class Reasons:
-    """Counts the outcomes that are not ``Sent`` by why, alike ones together, for the summary."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def add(self, outcome: BulkOutcome) -> None:
-        if isinstance(outcome, (Failed, InDoubt)):
-            reason = reason_of(outcome)
-            if reason not in self.counts and len(self.counts) >= _REASONS:
-                reason = "other reasons"
-            self.counts[reason] += 1
-
-
-def reason_of(outcome: Failed | InDoubt) -> str:
-    """Why an item was not sent, in the same words for every item alike: without its position
-    or key, in the command line's terms, cut (between words) if long."""
-    error: YourGPTError = outcome.error
-    prefix = ""
-    if isinstance(outcome, InDoubt):
-        prefix = "in doubt: "
-        if isinstance(error.__cause__, YourGPTError):
-            error = error.__cause__  # what the service did: the same for alike items
-    text = error.message
-    for mark in (f"item {outcome.index} (key {outcome.key!r}): ", f"item {outcome.index}: "):
-        text = text.removeprefix(mark)
-    text = textwrap.shorten(in_flags(text), _REASON_WIDTH, placeholder=" …")
-    if isinstance(error, APIError):
-        return f"{prefix}{type(error).__name__} (HTTP {error.status}): {text}"
-    if prefix and error is outcome.error:  # an earlier run's item: the text says it all
-        return f"{prefix}{text}"
-    return f"{prefix}{type(error).__name__}: {text}"
+    source.on_bad = lambda number, text: progress.log(f"{source.path}:{number}: skipped: {text}")
+    output = None if args.output is None else Path(args.output)
+    results = Results(
+        output, out.secrets, item_fields=command.item_fields, reply_fields=command.reply_fields
+    )
+    return progress, results
 
 
 class _Interrupt:
@@ -249,7 +270,7 @@ class _Interrupt:
 
     def __init__(self, progress: Progress, journal: Path | None) -> None:
         self.happened = False
-        self.run: BulkRun | None = None
+        self.run: BulkRun[Any, Any] | None = None
         self._progress = progress
         self._journal = journal
         self._loop = asyncio.get_running_loop()
@@ -278,8 +299,114 @@ class _Interrupt:
             self.run.stop()
             self._progress.log(
                 "interrupted: sending nothing more; waiting for the answers to the requests "
-                "already sent (interrupt again to abandon them). " + _resume_hint(self._journal)
+                "already sent (interrupt again to abandon them). " + resume_hint(self._journal)
             )
         elif self._task is not None:
             self.happened = True
             self._task.cancel()
+
+
+# -- the commands' arguments -----------------------------------------------------------------
+
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "train": (
+        'yourgpt-async train import faqs.csv --project "$project"      journal: faqs.csv.journal',
+        'yourgpt-async train import faqs.csv --project "$project"      again: resumes',
+        'yourgpt-async train import docs.jsonl --project "$project" --reconcile --output out.jsonl',
+    ),
+    "contacts": (
+        'yourgpt-async contacts tag campaign.csv --project "$project"',
+        'yourgpt-async contacts tag campaign.csv --project "$project" --json',
+    ),
+}
+"""The example command lines of the ``train`` and ``contacts`` groups' bulk commands."""
+
+_FILE_TEXT = (
+    "Progress is kept in a journal next to FILE (FILE.journal), so running the same command "
+    "again after an interruption, a crash or a kill resumes where it stopped, none twice. "
+    "Bad lines are reported and skipped. A spent plan quota, a refused token or a missing "
+    "permission stops the run at once, saying how many items were not attempted. Ctrl-C "
+    "stops taking new items and waits for those in flight; a second Ctrl-C abandons them."
+)
+
+AddOptions = Callable[[argparse.ArgumentParser], None]
+
+
+def _file_command(
+    commands: Any,
+    name: str,
+    summary: str,
+    description: str,
+    parents: list[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    command: argparse.ArgumentParser = commands.add_parser(
+        name,
+        parents=parents,
+        help=summary,
+        description=textwrap.fill(f"{description} {_FILE_TEXT}", 88),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("file", metavar="FILE")
+    command.add_argument(
+        "--project", required=True, metavar="UID", help="the project (its project_uid)"
+    )
+    command.add_argument(
+        "--format", choices=("auto", "jsonl", "csv"), default="auto", help="default: by suffix"
+    )
+    return command
+
+
+def _reword(command: argparse.ArgumentParser, **helps: str) -> None:
+    """Say in the command's own words what the options it shares with ``bulk`` do."""
+    for action in command._actions:
+        if action.dest in helps:
+            action.help = helps[action.dest]
+
+
+def add_train_import(
+    commands: Any, parents: list[argparse.ArgumentParser], add_options: AddOptions
+) -> None:
+    """Add ``import`` to the ``train`` group: FILE's FAQs, texts or file URLs into a bot."""
+    command = _file_command(
+        commands,
+        "import",
+        "add every FAQ, text or file URL of a CSV or JSONL file; run it again to resume",
+        "Train the project's bot on every item of FILE: CSV with a header row naming "
+        "question,answer[,tags] (FAQs), [title,]text[,tags] (texts) or url[,tags] (files "
+        "the service fetches), each with an optional key column; or JSON lines with those "
+        "fields. Tags are comma-separated (quote the cell in CSV). Uses the organisation "
+        "token (--token, or $YOURGPT_API_TOKEN).",
+        parents,
+    )
+    add_options(command)
+    _reword(
+        command,
+        rate="most items added per second (default: adaptive)",
+        reconcile="after an add with no usable answer, look for it among the project's texts "
+        "or files: found, it counts as added; missing, it is added again; in doubt only when "
+        "that cannot tell; on resume, also settles what an earlier run left in doubt",
+        resend_in_doubt="on resume, add again the items an earlier run left in doubt (may "
+        "duplicate them)",
+        no_journal="keep no journal: an interrupted run cannot be resumed, and running it "
+        "again adds every item again",
+    )
+    command.set_defaults(bulk_command=train_import)
+
+
+def add_contacts_tag(
+    commands: Any, parents: list[argparse.ArgumentParser], add_options: AddOptions
+) -> None:
+    """Add ``tag`` to the ``contacts`` group: FILE's tags linked to contacts."""
+    command = _file_command(
+        commands,
+        "tag",
+        "link the tags of a CSV or JSONL file to its contacts; run it again to resume",
+        "Link tags to contacts: CSV with a header row naming contact_id,tags[,key] (tags "
+        "comma-separated, the cell quoted; the tags must exist), or JSON lines with those "
+        "fields. Linking is safe to repeat. Uses the organisation token (--token, or "
+        "$YOURGPT_API_TOKEN).",
+        parents,
+    )
+    add_options(command)
+    _reword(command, rate="most contacts tagged per second (default: adaptive)")
+    command.set_defaults(bulk_command=contacts_tag)

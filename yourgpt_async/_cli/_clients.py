@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from typing import Any
 
 from .._client import AsyncClient
@@ -12,7 +13,13 @@ from .._config import RetryPolicy
 from .._exceptions import ConfigurationError
 from ..platform import AsyncPlatformClient
 
-__all__ = ["PROJECT_VARIABLE", "client_for", "platform_client_for", "project_uid"]
+__all__ = [
+    "PROJECT_VARIABLE",
+    "client_for",
+    "platform_client_for",
+    "project_uid",
+    "with_project",
+]
 
 PROJECT_VARIABLE = "YOURGPT_PROJECT_UID"
 """Where ``--project`` falls back to, for the commands that need a project."""
@@ -54,3 +61,16 @@ def project_uid(args: argparse.Namespace) -> str:
             "projects list` lists the projects with their project_uid)"
         )
     return str(uid)
+
+
+def with_project(
+    run: Callable[[argparse.Namespace, Any], int],
+) -> Callable[[argparse.Namespace, Any], int]:
+    """``run`` with ``args.project`` resolved first, as :func:`project_uid` does (for commands
+    that read ``args.project`` themselves)."""
+
+    def resolved(args: argparse.Namespace, out: Any) -> int:
+        args.project = project_uid(args)
+        return run(args, out)
+
+    return resolved

@@ -10,6 +10,7 @@ from typing import Any
 
 from yarl import URL
 
+from .. import _settings as settings
 from .. import _validate as check
 from .._client import AsyncClient
 from .._exceptions import ConfigurationError
@@ -28,7 +29,7 @@ async def _demo(args: argparse.Namespace, out: Printer) -> int:
     api_key = check.from_env(args.api_key, "YOURGPT_API_KEY")
     if api_key:
         client = AsyncClient(api_key, widget_uid=args.widget_uid, base_url=args.base_url)
-        if not (args.yes or check.is_loopback(URL(client.base_url).host) or _agreed(client)):
+        if not (args.yes or settings.is_loopback(URL(client.base_url).host) or _agreed(client)):
             out.line("Nothing was sent.")
             return EXIT_OK
         out.line(f"An API key is set: running against {client.base_url}")

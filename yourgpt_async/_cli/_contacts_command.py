@@ -7,9 +7,13 @@ with an organisation's token.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import textwrap
 
+from .._exceptions import ConfigurationError
 from ..types import Contact, ContactTag, ContactType
 from ._args import (
+    EXAMPLES,
     Commands,
     Parents,
     add_command,
@@ -21,26 +25,31 @@ from ._args import (
     nonblank,
     page_size,
     positive_int,
+    set_examples,
 )
 from ._clients import platform_client_for, project_uid
 from ._listing import Runner, show_page
 from ._output import EXIT_OK, Printer, plain, when
 
-__all__ = ["COMMANDS", "add_parsers"]
+__all__ = ["COMMANDS", "TAG_EXAMPLES", "add_one_contact", "add_parsers", "add_tags"]
 
 _TYPES = tuple(kind.value for kind in ContactType)
 
 
 def add_parsers(commands: Commands, parents: Parents) -> Commands:
-    """Add ``contacts`` and ``tags`` with their subcommands; returns the ``contacts`` group,
-    for more to join it."""
+    """Add ``contacts`` with ``list`` and ``show``; returns the group, for ``tag`` (whose
+    FILE form is the bulk command's) and more to join it."""
     group = add_group(
         commands,
         "contacts",
         "list and read a project's contacts, and tag them (token)",
         "The contacts a project's bot collected, with an organisation's token (--token); "
         "--project UID names the project (default: $YOURGPT_PROJECT_UID).",
-        ("yourgpt-async contacts list --type LEADS", "yourgpt-async contacts tag 5 vip,gold"),
+        (
+            "yourgpt-async contacts list --type LEADS",
+            "yourgpt-async contacts tag 5501 vip,gold",
+            'yourgpt-async contacts tag campaign.csv --project "$project"',
+        ),
     )
     listing = add_command(
         group,
@@ -68,12 +77,6 @@ def add_parsers(commands: Commands, parents: Parents) -> Commands:
     add_order(listing, "ASC")
     add_paging(listing, "contacts")
     add_project(listing)
-    _add_show_and_tag(group, parents)
-    _add_tags(commands, parents)
-    return group
-
-
-def _add_show_and_tag(group: Commands, parents: Parents) -> None:
     show = add_command(
         group,
         "show",
@@ -85,22 +88,82 @@ def _add_show_and_tag(group: Commands, parents: Parents) -> None:
     )
     show.add_argument("contact_id", type=positive_int, metavar="CONTACT_ID")
     add_project(show)
-    tag = add_command(
-        group,
-        "tag",
-        "link tags to a contact, by name",
-        "Link tags to a contact, by their names, comma-separated; they must exist (`tags "
-        "create` makes one). The contact's other tags stay.",
-        ("yourgpt-async contacts tag 5 vip", "yourgpt-async contacts tag 5 vip,gold --json"),
-        parents.common,
-        parents.as_json,
+    return group
+
+
+TAG_EXAMPLES = (
+    "yourgpt-async contacts tag 5501 vip                 one contact",
+    "yourgpt-async contacts tag 5501 vip,gold --json",
+)
+"""Examples of ``contacts tag`` for one contact (its FILE form has its own)."""
+
+# The options of `contacts tag` that only its FILE form (a bulk run) reads.
+_ONE_CONTACT_OPTIONS = frozenset(
+    {"help", "json", "project", "verbose", "api_key", "token", "widget_uid", "base_url"}
+)
+
+
+def add_one_contact(group: Commands) -> None:
+    """Let ``contacts tag`` (whose FILE form tags many contacts) also take ``CONTACT_ID
+    TAGS``: the tags linked to one contact. The form is told by whether TAGS is given."""
+    tag = group.choices["tag"]
+    for action in tag._actions:
+        if action.dest == "file":
+            action.metavar = "FILE|CONTACT_ID"
+    tag.add_argument(
+        "tags",
+        nargs="?",
+        type=nonblank,
+        metavar="TAGS",
+        help="with CONTACT_ID: the tags to link to that one contact, comma-separated",
     )
-    tag.add_argument("contact_id", type=positive_int, metavar="CONTACT_ID")
-    tag.add_argument("tags", type=nonblank, metavar="TAGS")
-    add_project(tag)
+    tag.description = (
+        textwrap.fill(
+            "With CONTACT_ID TAGS, link the tags (by their names, comma-separated; they must "
+            "exist: `tags create` makes one) to that one contact; its other tags stay. With a "
+            "FILE alone, link the tags of each of its lines to its contact, as a bulk run:",
+            88,
+        )
+        + "\n\n"
+        + (tag.description or "")
+    )
+    set_examples(tag, [*TAG_EXAMPLES, *EXAMPLES.get("contacts tag", ())])
+    many = tag.get_default("bulk_command")
+    file_only = [
+        action
+        for action in tag._actions
+        if action.option_strings and action.dest not in _ONE_CONTACT_OPTIONS
+    ]
+
+    def run(args: argparse.Namespace, out: Printer) -> int:
+        if args.tags is None:
+            return int(many(args, out))
+        for action in file_only:
+            if getattr(args, action.dest, action.default) != action.default:
+                raise ConfigurationError(
+                    f"{action.option_strings[0]} is for tagging from a FILE, not one contact"
+                )
+        args.contact_id = _contact_id(args.file)
+        return asyncio.run(_contacts_tag(args, out))
+
+    tag.set_defaults(bulk_command=run)
 
 
-def _add_tags(commands: Commands, parents: Parents) -> None:
+def _contact_id(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigurationError(
+            f"CONTACT_ID must be a contact's id, a whole number of at least 1, got {text!r} "
+            "(a FILE of contacts and tags is given alone, without TAGS)"
+        )
+    return number
+
+
+def add_tags(commands: Commands, parents: Parents) -> None:
+    """Add ``tags`` and its subcommands."""
     group = add_group(
         commands,
         "tags",
@@ -233,7 +296,6 @@ async def _tags_create(args: argparse.Namespace, out: Printer) -> int:
 COMMANDS: dict[str, Runner] = {
     "contacts list": _contacts_list,
     "contacts show": _contacts_show,
-    "contacts tag": _contacts_tag,
     "tags list": _tags_list,
     "tags create": _tags_create,
 }

@@ -49,7 +49,7 @@ def _encoding(stream: object) -> str:
     return getattr(stream, "encoding", None) or "utf-8"
 
 
-_LOOKS = " (with --reconcile, the command looks by itself)"
+_LOOKS = " (with --reconcile, the command looks for it by itself)"
 
 
 def _upper(found: re.Match[str]) -> str:
@@ -86,50 +86,39 @@ _ADVICE: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...
             "same command again with --resend-in-doubt",
         ),
         (
-            r"check \(e\.g\. get_session_messages\) before sending again, or pass "
-            r"RetryPolicy\(retry_unsafe=True\) to resend automatically",
+            r"look for it among the session's messages \(get_session_messages\) before sending "
+            r"it again; pass .*accepting a possible duplicate",
             "check with `yourgpt-async messages SESSION_UID --order DESC --limit 5` before "
             "sending again",
         ),
-        (r"\bget_sessions lists them", "`yourgpt-async sessions` lists them"),
-        # What to do about a create of the Platform API left in doubt, or a call.
+        # The policies that would act by themselves, after an endpoint's own advice: a create
+        # that can be read back has --reconcile; resending blindly has no flag.
         (
-            r"look for it with projects\.list\(search=name\) before creating it again, or pass "
-            r"RetryPolicy\(reconcile=True\) to have the client look for you",
-            "look for it with `yourgpt-async projects list --search NAME` before creating it "
-            f"again{_LOOKS}",
+            r"; pass RetryPolicy\(reconcile=True\) to have the client check for you, or "
+            r"RetryPolicy\(retry_unsafe=True\) to try again without checking, accepting a "
+            r"possible duplicate",
+            _LOOKS,
         ),
         (
-            r"look for it with tags\.list\(search=name\) before creating it again, or pass "
-            r"RetryPolicy\(reconcile=True\) to have the client look for you",
-            "look for it with `yourgpt-async tags list --search NAME` before creating it "
-            f"again{_LOOKS}",
-        ),
-        (
-            r"look for it with training\.list_texts\(type, search=\.\.\.\) before adding it "
-            r"again, or pass RetryPolicy\(reconcile=True\) to have the client look for you",
-            "look for it with `yourgpt-async train list faq --search TEXT` (or `train list "
-            f"text`) before adding it again{_LOOKS}",
-        ),
-        (
-            r"look for it with training\.list_files\(\) before uploading it again, or pass "
-            r"RetryPolicy\(reconcile=True\) to have the client look for you",
-            f"look for it with `yourgpt-async train list files` before uploading it again{_LOOKS}",
-        ),
-        (
-            r"look for it among the pending invitations \(organization\.list_members\(\)\)",
-            f"look for it among the pending invitations (`yourgpt-async members list`){_LOOKS}",
-        ),
-        (
-            r"It is never resent by itself: only RetryPolicy\(retry_outbound_calls=True\) "
-            r"resends, and the person may then be rung twice",
-            "This command never resends a call: running it again rings the person a second time",
-        ),
-        (
-            r", or pass RetryPolicy\(retry_unsafe=True\) to try again without checking "
-            r"\(a duplicate is then possible\)",
+            r"; pass RetryPolicy\(retry_unsafe=True\) to try again without checking, accepting a "
+            r"possible duplicate",
             "",
         ),
+        (
+            r"; RetryPolicy\(retry_outbound_calls=True\) would call again by itself, and may "
+            r"ring the person twice",
+            ". This command never resends a call: running it again rings the person a second time",
+        ),
+        (r"\bget_sessions lists them", "`yourgpt-async sessions` lists them"),
+        # Where to look for a create of the Platform API left in doubt.
+        (r"\bprojects\.list\(search=name\)", "`yourgpt-async projects list --search NAME`"),
+        (r"\btags\.list\(search=name\)", "`yourgpt-async tags list --search NAME`"),
+        (
+            r"\btraining\.list_texts\(type, search=\.\.\.\)",
+            "`yourgpt-async train list faq --search TEXT` (or `train list text`)",
+        ),
+        (r"\btraining\.list_files\(\)", "`yourgpt-async train list files`"),
+        (r"\borganization\.list_members\(\)", "`yourgpt-async members list`"),
         (r"\((YOURGPT_API_KEY|YOURGPT_API_TOKEN)\)", _credential_flag),
         (r"\(see RateLimit\)", "(bulk --rate)"),
         (r"\bpass (?:a new|another) journal path\b", "delete the journal, or pass --journal PATH"),
@@ -319,26 +308,42 @@ def plain(model: attrs.AttrsInstance) -> dict[str, Any]:
 
 
 class Results:
-    """Appends one JSON line per outcome to ``--output``."""
+    """Appends one JSON line per outcome to ``--output``: its index, key, status, what
+    ``item_fields`` says of its item, and what ``reply_fields`` says of a sent one's reply
+    (by default, a message's session and the reply's id and text), or the error."""
 
-    def __init__(self, path: Path | None, secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        secrets: Sequence[str] = (),
+        *,
+        item_fields: Callable[[Any], dict[str, object]] = lambda item: {
+            "session_uid": item.session_uid
+        },
+        reply_fields: Callable[[Any], dict[str, object]] = lambda reply: {
+            "message_id": reply.id,
+            "reply": reply.message,
+        },
+    ) -> None:
         self._secrets = tuple(secrets)
+        self._item_fields = item_fields
+        self._reply_fields = reply_fields
         self._handle: IO[str] | None = None
         if path is not None:
             self._handle = path.open("a", encoding="utf-8")
 
-    def write(self, outcome: BulkOutcome) -> None:
+    def write(self, outcome: BulkOutcome[Any]) -> None:
         if self._handle is None:
             return
         record: dict[str, object] = {
             "index": outcome.index,
             "key": outcome.key,
-            "session_uid": outcome.item.session_uid,
+            **self._item_fields(outcome.item),
             "status": outcome.status,
         }
         match outcome:
             case Sent(reply=reply):
-                record.update(message_id=reply.id, reply=reply.message)
+                record.update(self._reply_fields(reply))
             case Failed(error=error) | InDoubt(error=error):
                 record.update(error=str(error))
         self._handle.write(dumps(record, self._secrets) + "\n")

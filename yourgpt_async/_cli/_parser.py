@@ -8,8 +8,19 @@ from .. import __version__
 from .._config import DEFAULT_MAX_CONCURRENCY
 from .._models import ChatMode, SendBy, SessionState
 from . import _api_command, _contacts_command, _org_command, _project_command, _train_command
-from ._args import EXAMPLES, Commands, Parents, add_command, positive_float, positive_int
+from ._args import (
+    EXAMPLES,
+    Commands,
+    Parents,
+    add_command,
+    positive_float,
+    positive_int,
+    set_examples,
+)
 from ._args import order as _order
+from ._bulk_command import EXAMPLES as BULK_EXAMPLES
+from ._bulk_command import add_contacts_tag, add_train_import
+from ._clients import with_project
 
 __all__ = ["EXAMPLES", "build_parser"]
 
@@ -132,8 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bulk(commands, parents)
     _project_command.add_parsers(commands, parents)
     _org_command.add_projects(commands, parents)
-    _train_command.add_parsers(commands, parents)
-    _contacts_command.add_parsers(commands, parents)
+    _add_platform(commands, parents)
     _org_command.add_members(commands, parents)
     _api_command.add_parser(commands, parents)
     _add_emulator(commands)
@@ -282,8 +292,36 @@ def _add_bulk(commands: Commands, parents: Parents) -> None:
     _add_bulk_options(bulk)
 
 
-def _add_bulk_options(bulk: argparse.ArgumentParser) -> None:
-    """Add bulk's options: its pace, journal, output and progress."""
+def _add_platform(commands: Commands, parents: Parents) -> None:
+    """Add the train, contacts and tags groups, with the bulk commands of the first two (train
+    import, contacts tag FILE)."""
+    bulk_parents = [parents.common, parents.as_json]
+    train = _train_command.add_parsers(commands, parents)
+    add_train_import(train, bulk_parents, _add_bulk_options)
+    _in_group(train.choices["import"], BULK_EXAMPLES["train"])
+    contacts = _contacts_command.add_parsers(commands, parents)
+    add_contacts_tag(
+        contacts, bulk_parents, lambda command: _add_bulk_options(command, settles=False)
+    )
+    _in_group(contacts.choices["tag"], BULK_EXAMPLES["contacts"])
+    _contacts_command.add_one_contact(contacts)
+    _contacts_command.add_tags(commands, parents)
+
+
+def _in_group(command: argparse.ArgumentParser, examples: tuple[str, ...]) -> None:
+    """Make a bulk command of a group one of the group's like the others: its help ends with
+    its examples, and its --project falls back to $YOURGPT_PROJECT_UID."""
+    set_examples(command, examples, epilog=_EXIT_CODES)
+    for action in command._actions:
+        if action.dest == "project":
+            action.required = False
+            action.help = "the project's project_uid (default: $YOURGPT_PROJECT_UID)"
+    command.set_defaults(bulk_command=with_project(command.get_default("bulk_command")))
+
+
+def _add_bulk_options(bulk: argparse.ArgumentParser, *, settles: bool = True) -> None:
+    """Add bulk's options: its pace, journal, output and progress (and, for calls that are not
+    safe to repeat, how to settle those in doubt)."""
     bulk.add_argument(
         "--concurrency",
         type=positive_int,
@@ -303,16 +341,17 @@ def _add_bulk_options(bulk: argparse.ArgumentParser) -> None:
         help="keep no journal: an interrupted run cannot be resumed, and running it again "
         "sends every item again",
     )
-    bulk.add_argument(
-        "--resend-in-doubt",
-        action="store_true",
-        help="on resume, resend items an earlier run left in doubt (may duplicate them)",
-    )
-    bulk.add_argument(
-        "--reconcile",
-        action="store_true",
-        help=f"{_RECONCILE}; on resume, also settles what an earlier run left in doubt",
-    )
+    if settles:
+        bulk.add_argument(
+            "--resend-in-doubt",
+            action="store_true",
+            help="on resume, resend items an earlier run left in doubt (may duplicate them)",
+        )
+        bulk.add_argument(
+            "--reconcile",
+            action="store_true",
+            help=f"{_RECONCILE}; on resume, also settles what an earlier run left in doubt",
+        )
     bulk.add_argument("--output", help="append one JSON line per outcome to this file")
     bulk.add_argument(
         "--progress",

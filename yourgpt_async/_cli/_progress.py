@@ -40,8 +40,13 @@ class Progress:
         total: int | None,
         concurrency: int,
         secrets: tuple[str, ...] = (),
+        *,
+        label: str = "bulk",
+        verb: str = "sent",
     ) -> None:
         self._secrets = secrets
+        self._label = label
+        self._verb = verb
         self._total = total
         self._every = every
         self._concurrency = concurrency
@@ -68,7 +73,7 @@ class Progress:
             return "lines"
         console = Console(file=sys.stderr, force_terminal=True, emoji=False, highlight=False)
         self._bar = Bar(
-            TextColumn("[bold]bulk"),
+            TextColumn(f"[bold]{self._label}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:>8.1f}/s"),
@@ -78,7 +83,7 @@ class Progress:
             console=console,
             transient=False,
         )
-        self._task = self._bar.add_task("bulk", total=total, rate=0.0, detail="")
+        self._task = self._bar.add_task(self._label, total=total, rate=0.0, detail="")
         self._bar.start()
         return "bar"
 
@@ -97,7 +102,7 @@ class Progress:
         limit = "" if summary.finished else what_limits(summary, self._concurrency)
         if self._bar is not None:
             errors = summary.failed + summary.in_doubt + bad_lines
-            detail = f"sent {summary.sent} · errors {errors}"
+            detail = f"{self._verb} {summary.sent} · errors {errors}"
             if summary.skipped:
                 detail += f" · skipped {summary.skipped}"
             if limit:
@@ -115,8 +120,9 @@ class Progress:
         if self._total is not None and rate > 0 and done < self._total:
             eta = f", ETA {(self._total - done) / rate:.0f}s"
         print(
-            f"bulk: {done}/{total} done: sent {summary.sent}, failed {summary.failed}, "
-            f"in doubt {summary.in_doubt}, skipped {summary.skipped}, bad lines {bad_lines}; "
+            f"{self._label}: {done}/{total} done: {self._verb} {summary.sent}, "
+            f"failed {summary.failed}, in doubt {summary.in_doubt}, "
+            f"skipped {summary.skipped}, bad lines {bad_lines}; "
             f"{rate:.1f}/s{eta}" + (f"; {limit}" if limit else ""),
             file=sys.stderr,
             flush=True,

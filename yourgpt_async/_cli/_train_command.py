@@ -52,6 +52,7 @@ def add_parsers(commands: Commands, parents: Parents) -> Commands:
         "$YOURGPT_PROJECT_UID).",
         (
             'yourgpt-async train add-faq "Do you ship to Norway?" "Yes, in 3-5 days."',
+            "yourgpt-async train import faqs.csv        every FAQ of a file, resumable",
             "yourgpt-async train list faq",
         ),
     )

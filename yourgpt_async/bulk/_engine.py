@@ -1,14 +1,15 @@
 """The bulk engine: :class:`BulkRun` pulls items lazily, keeps at most ``concurrency`` of them
-in flight through the client's own ``send_message`` (so retries, pacing and the concurrency gate
-are shared), and yields one :class:`Sent`, :class:`Failed` or :class:`InDoubt` per item. With a
-journal it records each item's start durably before the request leaves, so a killed run resumes
-without duplicates.
+in flight, each a call of a declared endpoint through the client's own caller (so retries,
+pacing and the concurrency gate are shared), and yields one :class:`Sent`, :class:`Failed` or
+:class:`InDoubt` per item. With a journal it records each item's start durably before the
+request leaves, so a killed run resumes without duplicates. What the items are, and what their
+calls return, a :class:`~._kind.BulkKind` says: nothing here knows of messages or texts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import logging
 import os
 import time
 from collections import deque
@@ -22,31 +23,44 @@ from collections.abc import (
 )
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import attrs
 
+from .._calls import Reader
 from .._config import RetryPolicy
+from .._endpoints import Endpoint, Reconciler
 from .._exceptions import (
     AuthenticationError,
     ConfigurationError,
     DeliveryUnknownError,
     PermissionDeniedError,
+    QuotaExceededError,
     YourGPTError,
 )
 from .._inflight import CALL_STATE, CallState
-from .._readback import settle_earlier, track
-from .._settle import Outcome, Target
+from .._readback import track
+from .._settle import Outcome
 from .._validate import positive_int, short
-from ._items import BulkInput, Prepared, check_unique_keys, duplicate_key, prepare
+from ._items import check_unique_keys, duplicate_key
 from ._journal import FINGERPRINT_ITEMS, UNFINISHED, Journal, State
 from ._keys import KeyTable
-from ._outcomes import BulkOutcome, BulkSummary, Failed, InDoubt, Sent
-from ._protocol import BulkClient
+from ._kind import BulkKind, Prepared, _Job
+from ._outcomes import BulkSummary, Failed, InDoubt, Sent
 from ._source import Source
-from ._starts import left_in_doubt, read_back, read_start_times, settled_earlier
+from ._starts import left_in_doubt, read_start_times, settled_earlier
 
 __all__ = ["BulkRun", "outcome_for"]
+
+logger = logging.getLogger("yourgpt_async")
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+_Outcome: TypeAlias = "Sent[ItemT, ResultT] | Failed[ItemT] | InDoubt[ItemT]"
+Refusal: TypeAlias = AuthenticationError | PermissionDeniedError | QuotaExceededError
+"""An error no later item of the run can get past: a refused credential, a missing
+permission, a spent plan quota."""
 
 _PROGRESS_INTERVAL: Final = 0.1  # seconds between two progress callbacks
 _YIELD_EVERY: Final = 256  # pull this many items without a request, then let the loop run
@@ -64,10 +78,11 @@ def _check_args(  # noqa: PLR0917 - private, called once with every argument
     progress: object,
     resend_in_doubt: object,
     reconcile: object,
+    kind: BulkKind[Any, Any],
 ) -> None:
     if isinstance(items, (str, bytes)) or not isinstance(items, (Iterable, AsyncIterable)):
         raise ConfigurationError(
-            f"items must be an iterable or async iterable of BulkItem or tuples, got "
+            f"items must be an iterable or async iterable of {kind.accepts}, got "
             f"{type(items).__name__}: {short(items)}"
         )
     positive_int("concurrency", concurrency)
@@ -84,10 +99,11 @@ def _check_args(  # noqa: PLR0917 - private, called once with every argument
         )
 
 
-class BulkRun:
-    """A bulk send in progress: an async iterator of outcomes and an async context manager.
+class BulkRun(Generic[ItemT, ResultT]):
+    """A bulk run in progress: an async iterator of outcomes and an async context manager.
 
-    Made by :meth:`AsyncClient.send_many`; nothing happens until it is iterated. Use it in
+    Made by :meth:`AsyncClient.send_many`, ``project.training.add_many`` and
+    ``project.contacts.link_tags_many``; nothing happens until it is iterated. Use it in
     ``async with`` so that leaving early (``break``, an exception, cancellation) cancels the
     items in flight and closes the journal at once::
 
@@ -102,8 +118,8 @@ class BulkRun:
 
     def __init__(
         self,
-        client: BulkClient,
-        items: Iterable[BulkInput] | AsyncIterable[BulkInput],
+        job: _Job[ItemT, ResultT],
+        items: Iterable[Any] | AsyncIterable[Any],
         *,
         concurrency: int,
         ordered: bool = False,
@@ -113,38 +129,38 @@ class BulkRun:
         reconcile: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_args(items, concurrency, ordered, journal, progress, resend_in_doubt, reconcile)
-        if isinstance(items, Sequence):
-            check_unique_keys(items)  # a list can be checked whole before anything is sent
-        if client.widget_uid is None:
-            raise ConfigurationError(
-                "send_many needs the client's widget_uid: pass widget_uid= to AsyncClient or set "
-                "YOURGPT_WIDGET_UID"
-            )
-        self._client = client
+        _check_args(
+            items, concurrency, ordered, journal, progress, resend_in_doubt, reconcile, job.kind
+        )
+        if isinstance(items, Sequence):  # a list is checked whole before anything is sent
+            check_unique_keys(items, job.kind.own_key)
+        self._job = job
+        self._kind = job.kind
         self._source = Source(items)
         self._concurrency = concurrency
         self._ordered = ordered
         self._journal_path = None if journal is None else Path(journal)
         self._progress = progress
         self._resend_in_doubt = resend_in_doubt
-        # The client's policy when it reconciles: its sends are settled by send_message, and an
-        # earlier run's in-doubt items here, from the start times in the journal.
+        # The client's policy when it reconciles: its calls are settled by the endpoint's
+        # reconciler, and an earlier run's in-doubt items here, from the journal's start times.
         self._reconcile = reconcile
+        self._reconcilers: dict[str, Reconciler[Any]] = {}
         self._starts: dict[str, float] = {}
         self._keys = KeyTable()  # the items' own keys taken so far, to refuse one used twice
-        self._asking: set[CallState] = set()  # the calls inside send_message now
+        self._asking: set[CallState] = set()  # the calls being made now
         self._at_capacity = False  # the last look for more items found no free place
         self._waiting = 0  # items in a settle wait
         self._clock = clock
         self._journal: Journal | None = None
         self._stopping = False
-        self._stopped_by: AuthenticationError | PermissionDeniedError | None = None
+        self._stopped_by: Refusal | None = None
         self._index = 0  # position in the input of the next item taken
         self._pull: asyncio.Task[tuple[bool, object]] | None = None
-        self._in_flight: dict[asyncio.Task[BulkOutcome], int] = {}  # task -> sequence number
-        self._calls: dict[asyncio.Task[BulkOutcome], CallState] = {}  # whether its request left
-        self._done: deque[asyncio.Task[BulkOutcome]] = deque()  # finished, not yet collected
+        # task -> sequence number; and whether its request left
+        self._in_flight: dict[asyncio.Task[_Outcome[ItemT, ResultT]], int] = {}
+        self._calls: dict[asyncio.Task[_Outcome[ItemT, ResultT]], CallState] = {}
+        self._done: deque[asyncio.Task[_Outcome[ItemT, ResultT]]] = deque()  # not yet collected
         self._wakeup: asyncio.Future[None] | None = None
         self._started: float | None = None
         self._ended: float | None = None
@@ -157,18 +173,18 @@ class BulkRun:
         self._sequence = 0  # of the next such item
         self._head = 0  # of the next outcome to hand over, with `ordered`
         # Sequence number -> outcome not handed over (None: an item stopped before it was sent).
-        self._ready: dict[int, BulkOutcome | None] = {}
-        self._agen: AsyncGenerator[BulkOutcome, None] = self._drive()
+        self._ready: dict[int, _Outcome[ItemT, ResultT] | None] = {}
+        self._agen: AsyncGenerator[_Outcome[ItemT, ResultT], None] = self._drive()
 
     # -- the public surface ----------------------------------------------------------------
 
-    def __aiter__(self) -> BulkRun:
+    def __aiter__(self) -> BulkRun[ItemT, ResultT]:
         return self
 
-    def __anext__(self) -> Awaitable[BulkOutcome]:
+    def __anext__(self) -> Awaitable[Sent[ItemT, ResultT] | Failed[ItemT] | InDoubt[ItemT]]:
         return self._agen.__anext__()
 
-    async def __aenter__(self) -> BulkRun:
+    async def __aenter__(self) -> BulkRun[ItemT, ResultT]:
         return self
 
     async def __aexit__(
@@ -209,13 +225,15 @@ class BulkRun:
         return self._stopping
 
     @property
-    def stopped_by(self) -> AuthenticationError | PermissionDeniedError | None:
+    def stopped_by(self) -> AuthenticationError | PermissionDeniedError | QuotaExceededError | None:
         """The error that stopped the run, or ``None``.
 
-        The first 401 (:class:`~yourgpt_async.AuthenticationError`) or 403
-        (:class:`~yourgpt_async.PermissionDeniedError`) stops the run as :meth:`stop` does:
-        every later item would be refused the same way. The items in flight end with their
-        outcomes; the rest are not sent, and a resumed run (with a journal) sends them.
+        The first 401 (:class:`~yourgpt_async.AuthenticationError`: a revoked, expired or
+        inactive credential), 403 (:class:`~yourgpt_async.PermissionDeniedError`: a missing
+        permission or project) or spent plan quota (:class:`~yourgpt_async.QuotaExceededError`)
+        stops the run as :meth:`stop` does: every later item would be refused the same way. The
+        items in flight end with their outcomes; the rest are not sent, and a resumed run
+        (with a journal) sends them once the cause is fixed.
         """
         return self._stopped_by
 
@@ -233,7 +251,7 @@ class BulkRun:
 
     # -- the engine ------------------------------------------------------------------------
 
-    async def _drive(self) -> AsyncGenerator[BulkOutcome, None]:
+    async def _drive(self) -> AsyncGenerator[_Outcome[ItemT, ResultT], None]:
         """Pull, start, collect and hand over; at most ``concurrency`` items outstanding.
 
         An item is outstanding from when it is taken until its outcome is handed over (in
@@ -264,7 +282,7 @@ class BulkRun:
             if finished:
                 self._report(final=True)
 
-    def _next_ready(self) -> BulkOutcome | None:
+    def _next_ready(self) -> _Outcome[ItemT, ResultT] | None:
         """Take the next outcome that may be handed over now, if any."""
         if self._ordered:
             while self._head in self._ready:
@@ -349,27 +367,35 @@ class BulkRun:
             self._ready[number] = outcome
             self._stop_if_refused(outcome)
 
-    def _stop_if_refused(self, outcome: BulkOutcome) -> None:
-        """Stop the run at the first 401 or 403: the key (or its access) is refused, so every
-        later item would be too."""
+    def _stop_if_refused(self, outcome: _Outcome[ItemT, ResultT]) -> None:
+        """Stop the run at the first refused credential, missing permission or spent quota:
+        every later item would be refused too."""
         error = outcome.error if isinstance(outcome, Failed) else None
-        if isinstance(error, (AuthenticationError, PermissionDeniedError)):
-            if self._stopped_by is None:
-                self._stopped_by = error
-            self.stop()
+        if not isinstance(error, (AuthenticationError, PermissionDeniedError, QuotaExceededError)):
+            return
+        if self._stopped_by is None:
+            self._stopped_by = error
+            logger.info(
+                "bulk run stopped at item %d: %s; the items in flight end with their outcomes, "
+                "no other is sent (a journal lets a later run send only the rest)",
+                outcome.index,
+                error,
+            )
+        self.stop()
 
     def _wake(self, _: object) -> None:
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
 
-    def _on_done(self, task: asyncio.Task[BulkOutcome]) -> None:
+    def _on_done(self, task: asyncio.Task[_Outcome[ItemT, ResultT]]) -> None:
         if task in self._in_flight:
             self._done.append(task)
             self._wake(None)
 
     async def _open_journal(self, path: Path) -> Journal:
         ended = await self._source.look_ahead(FINGERPRINT_ITEMS)
+        prepare = self._kind.prepare
         head = [prepare(raw, index).key for index, raw in enumerate(self._source.buffer)]
         journal = await Journal.open(path, head, ended)
         if self._reconcile is not None:
@@ -377,14 +403,14 @@ class BulkRun:
         return journal
 
     def _admit(self, raw: object) -> None:
-        """Start one input, or settle it at once, or skip it if an earlier run delivered it.
+        """Start one input, or settle it at once, or skip it if an earlier run did it.
 
         An item that will have an outcome gets the next sequence number.
         """
         index = self._index
         self._index += 1
-        item = prepare(raw, index)
-        outcome: BulkOutcome
+        item = self._kind.prepare(raw, index)
+        outcome: _Outcome[ItemT, ResultT]
         if item.error is None and not item.key.startswith("#") and self._keys.add(item.key):
             error = duplicate_key(index, item.key)  # never journalled: the key is the other's
             item = attrs.evolve(item, error=error, problem=error.message)
@@ -395,21 +421,15 @@ class BulkRun:
             if state == State.CONFIRMED:
                 self._counts["skipped"] += 1
                 return
-            doubtful = state in State.DOUBTFUL
-            unfinished = state == State.UNFINISHED
-            started = self._starts.pop(item.key, None) if doubtful else None
-            if doubtful and started is None and not self._resend_in_doubt:
-                assert self._journal is not None
-                self._journal.note(
-                    item.key, "in_doubt", **({"why": UNFINISHED} if unfinished else {})
-                )
-                outcome = left_in_doubt(item, unfinished=unfinished)
+            found = self._earlier(item, state)
+            if isinstance(found, InDoubt):
+                outcome = found
             else:
                 call = CallState()
                 work = (
                     self._send(item, call)
-                    if started is None
-                    else self._resume(item, started, call, unfinished=unfinished)
+                    if found is None
+                    else self._resume(item, found, call, unfinished=state == State.UNFINISHED)
                 )
                 task = asyncio.create_task(work, name=f"yourgpt-bulk-{index}")
                 self._calls[task] = call
@@ -421,20 +441,34 @@ class BulkRun:
         self._ready[self._sequence] = outcome
         self._sequence += 1
 
-    async def _send(self, prepared: Prepared, call: CallState) -> BulkOutcome:
+    def _earlier(self, prepared: Prepared[ItemT], state: int) -> float | InDoubt[ItemT] | None:
+        """What to do about an item an earlier run left in doubt: ``None`` to send it (it is
+        new, or repeating its call is safe, or the caller said to resend), its start time to
+        read the service back first, or its outcome when neither can be done."""
+        endpoint = prepared.endpoint
+        if state not in State.DOUBTFUL or endpoint is None or endpoint.idempotent:
+            return None
+        started = self._starts.pop(prepared.key, None)
+        if started is not None and endpoint.reconcile is not None:
+            return started
+        if self._resend_in_doubt:
+            return None
+        unfinished = state == State.UNFINISHED
+        assert self._journal is not None
+        self._journal.note(prepared.key, "in_doubt", **({"why": UNFINISHED} if unfinished else {}))
+        return left_in_doubt(prepared, self._kind, unfinished=unfinished)
+
+    async def _send(self, prepared: Prepared[ItemT], call: CallState) -> _Outcome[ItemT, ResultT]:
         CALL_STATE.set(call)  # the transport marks when the request leaves (this task only)
         journal = self._journal
-        item = prepared.item
         report = None if self._reconcile is None else track(self._on_wait)
-        outcome: BulkOutcome
+        outcome: _Outcome[ItemT, ResultT]
         try:
             if journal is not None:
                 # Durable before the request can leave; `t` dates the item for a later read-back.
                 await journal.record(prepared.key, "start", t=round(time.time(), 3))
             self._asking.add(call)
-            reply = await self._client.send_message(
-                item.session_uid, item.message, send_by=item.send_by
-            )
+            reply = await self._job.call(prepared)
         except YourGPTError as error:
             outcome = outcome_for(prepared, error)
         except BaseException:
@@ -446,54 +480,66 @@ class BulkRun:
             raise
         else:
             settled = report is not None and report.settled
-            outcome = Sent(
-                item=item, reply=reply, key=prepared.key, index=prepared.index, settled=settled
-            )
+            outcome = self._sent(prepared, self._kind.result(prepared, reply), settled=settled)
         finally:
             self._asking.discard(call)
             if report is not None:
                 self._counts["read_backs"] += report.read_backs
         if journal is not None:
-            await journal.record_end(outcome)
+            await self._record_end(journal, outcome)
         return outcome
 
     async def _resume(
-        self, prepared: Prepared, started: float, call: CallState, *, unfinished: bool
-    ) -> BulkOutcome:
-        """Settle an item an earlier run left in doubt by reading its session back.
+        self, prepared: Prepared[ItemT], started: float, call: CallState, *, unfinished: bool
+    ) -> _Outcome[ItemT, ResultT]:
+        """Settle an item an earlier run left in doubt by reading the service back with its
+        endpoint's reconciler.
 
-        Delivered: ``Sent`` (settled), not resent. Not delivered: sent. Undecidable: in doubt,
-        or sent with ``resend_in_doubt``.
+        Done: ``Sent`` (settled), not made again. Not done: sent. Undecidable: in doubt, or
+        sent with ``resend_in_doubt``.
         """
         policy, journal = self._reconcile, self._journal
         assert policy is not None
         assert journal is not None
-        item = prepared.item
+        assert prepared.endpoint is not None
         report = track(self._on_wait)
         CALL_STATE.set(None)  # reading back sends nothing: stopping the run may cancel it
+        caller = self._job.caller
         try:
-            verdict = await settle_earlier(
-                functools.partial(read_back, self._client, item.session_uid),
-                Target.of(
-                    item.session_uid,
-                    item.message,
-                    str(item.send_by),
-                    started=started,
-                    clock_skew=policy.clock_skew,
-                ),
-                policy=policy,
+            found = await self._reconciler(prepared.endpoint).earlier(
+                Reader(caller, None, caller.priority), self._job.payload(prepared), policy, started
             )
         finally:
             self._counts["read_backs"] += report.read_backs
-        if verdict.outcome is Outcome.NOT_DELIVERED or (
-            verdict.outcome is not Outcome.DELIVERED and self._resend_in_doubt
+        if found.outcome is Outcome.NOT_DELIVERED or (
+            found.outcome is not Outcome.DELIVERED and self._resend_in_doubt
         ):
             return await self._send(prepared, call)
-        outcome = settled_earlier(prepared, verdict, unfinished=unfinished)
-        await journal.record_end(outcome, unfinished=unfinished)
+        outcome = settled_earlier(prepared, self._kind, found, unfinished=unfinished)
+        await self._record_end(journal, outcome, unfinished=unfinished)
         return outcome
 
-    def _count(self, outcome: BulkOutcome) -> None:
+    def _reconciler(self, endpoint: Endpoint[Any]) -> Reconciler[Any]:
+        """The endpoint's reconciler, made once per run."""
+        reconciler = self._reconcilers.get(endpoint.name)
+        if reconciler is None:
+            assert endpoint.reconcile is not None
+            reconciler = self._reconcilers[endpoint.name] = endpoint.reconcile()
+        return reconciler
+
+    def _sent(
+        self, prepared: Prepared[ItemT], reply: ResultT, *, settled: bool
+    ) -> Sent[ItemT, ResultT]:
+        item, key, index = prepared.item, prepared.key, prepared.index
+        return Sent(item=item, reply=reply, key=key, index=index, settled=settled)
+
+    async def _record_end(
+        self, journal: Journal, outcome: _Outcome[ItemT, ResultT], *, unfinished: bool = False
+    ) -> None:
+        result_id = self._kind.result_id(outcome.reply) if isinstance(outcome, Sent) else None
+        await journal.record_end(outcome, result_id=result_id, unfinished=unfinished)
+
+    def _count(self, outcome: _Outcome[ItemT, ResultT]) -> None:
         self._counts[outcome.status] += 1
         if isinstance(outcome, Sent) and outcome.settled:
             self._counts["settled"] += 1
@@ -531,11 +577,11 @@ class BulkRun:
                 await journal.aclose()
 
 
-def outcome_for(prepared: Prepared, error: YourGPTError) -> Failed | InDoubt:
-    """The outcome of an item whose request ended with ``error``.
+def outcome_for(prepared: Prepared[ItemT], error: YourGPTError) -> Failed[ItemT] | InDoubt[ItemT]:
+    """The outcome of an item whose call ended with ``error``.
 
-    In doubt if the message may have been delivered (the client raised DeliveryUnknownError:
-    no answer, a 5xx, or a 2xx it could not read, exactly as ``send_message`` reports it);
+    In doubt if the call may have taken effect (the client raised DeliveryUnknownError: no
+    answer, a 5xx, or a 2xx it could not read, exactly as the item's method reports it);
     failed otherwise.
     """
     item, key, index = prepared.item, prepared.key, prepared.index

@@ -1,5 +1,6 @@
-"""Bulk items from a file: :func:`read_items` reads JSON lines or CSV lazily, each line made an
-item by bulk's own :func:`~._items.prepare`, a bad line reported (or raised) with its number.
+"""Bulk items from a file: :class:`ItemFile` reads JSON lines or CSV lazily, each record made an
+item of its kind by the kind's own ``prepare`` (the same check ``send_many`` or ``add_many``
+makes), a bad line reported (or raised) with its number; :func:`read_items` reads messages.
 
 Whatever a line holds, it is an item or a bad line with its number, never a crash: bytes that
 are not UTF-8 make a bad line (the file is read with ``surrogateescape``, so they show as
@@ -8,7 +9,9 @@ or a CSV record longer than the csv module's field limit (128 KiB). CSV records 
 the csv module's own quoting rules, so a quoted field over several lines is one record and a
 bad record never throws the following ones out of step. What is wrong with the whole file (a
 CSV header naming unknown columns, a first line that is neither a header nor an item, a key
-used twice) is one error, raised before anything is sent.
+used twice) is one error, raised before anything is sent; a kind whose files must name their
+columns (training items, contact taggings) takes a JSON-lines file's first record as its
+header.
 """
 
 from __future__ import annotations
@@ -19,22 +22,22 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Literal, TypeAlias
+from typing import IO, Any, Generic, Literal, TypeAlias, TypeVar
 
 from .._exceptions import ConfigurationError
-from .._models import SendBy
 from .._validate import short
-from ._items import prepare
 from ._keys import KeyTable
-from ._outcomes import BulkItem
+from ._kind import BadRecord, BulkKind, Rows
+from ._messages import MESSAGES, BulkItem
 
 __all__ = ["FileFormat", "ItemFile", "read_items"]
+
+ItemT = TypeVar("ItemT")
 
 FileFormat: TypeAlias = Literal["auto", "jsonl", "csv"]
 """How :func:`read_items` reads a file: JSON lines, CSV, or ``"auto"`` (by the file's suffix,
 else by its first line)."""
 
-_FIELDS = ("session_uid", "message", "send_by", "key")
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of an invalid byte
 
 
@@ -47,7 +50,7 @@ def read_items(
     *,
     format: FileFormat = "auto",
     on_bad: Callable[[int, str], object] | None = None,
-) -> ItemFile:
+) -> ItemFile[BulkItem]:
     """Read the messages of a JSON-lines or CSV file as :class:`BulkItem` s, lazily.
 
     The file the ``bulk`` command reads, for :meth:`~yourgpt_async.AsyncClient.send_many`::
@@ -83,7 +86,7 @@ def read_items(
     return ItemFile(path, format=format, on_bad=on_bad)
 
 
-class ItemFile:
+class ItemFile(Generic[ItemT]):
     """The items of a JSON-lines or CSV file, read lazily; made by :func:`read_items`.
 
     Attributes:
@@ -98,6 +101,7 @@ class ItemFile:
         *,
         format: FileFormat = "auto",
         on_bad: Callable[[int, str], object] | None = None,
+        kind: BulkKind[ItemT, Any] = MESSAGES,  # type: ignore[assignment]
     ) -> None:
         if format not in ("auto", "jsonl", "csv"):
             raise ConfigurationError(f"format must be 'auto', 'jsonl' or 'csv', got {format!r}")
@@ -111,10 +115,15 @@ class ItemFile:
         )
         self.on_bad = on_bad
         self.bad_lines = 0
-        self._columns: Sequence[str] = _FIELDS
+        assert kind.rows is not None
+        self._kind = kind
+        self._rows: Rows = kind.rows
+        self._columns: Sequence[str] = self._rows.positional
         self._header = False
         if self.format == "csv":
-            self._columns, self._header = _read_csv_head(self.path)
+            self._columns, self._header = _read_csv_head(self.path, kind)
+        elif self._rows.header_required:
+            _check_jsonl_head(self.path, self._rows)
 
     def check(self) -> int:
         """Read the whole file once: return how many records it has (lines, or CSV records,
@@ -145,18 +154,20 @@ class ItemFile:
                 try:
                     if isinstance(record, _BadLine):
                         raise record
-                    key = _checked_item(record, number).key
+                    key = _checked(self._kind, record, number).key
                 except _BadLine:
                     key = None
+                if key is not None and key.startswith("#"):
+                    key = None  # made from its position: unique, and not the item's own
                 yield number, key
 
-    def __iter__(self) -> Iterator[BulkItem]:
+    def __iter__(self) -> Iterator[ItemT]:
         with _open_text(self.path) as handle:
             for number, record in self._records(handle):
                 try:
                     if isinstance(record, _BadLine):
                         raise record
-                    item = _checked_item(record, number)
+                    item = _checked(self._kind, record, number).item
                 except _BadLine as error:
                     self.bad_lines += 1
                     if self.on_bad is None:
@@ -167,11 +178,15 @@ class ItemFile:
 
     def _records(self, handle: IO[str]) -> Iterator[tuple[int, dict[str, object] | _BadLine]]:
         if self.format == "jsonl":
-            return _jsonl(handle)
+            return _jsonl(handle, self._rows.fields)
         return _csv(handle, self._columns, skip_header=self._header)
 
 
-def _jsonl(handle: IO[str]) -> Iterator[tuple[int, dict[str, object] | _BadLine]]:
+def _jsonl(
+    handle: IO[str], fields: Sequence[str] | None
+) -> Iterator[tuple[int, dict[str, object] | _BadLine]]:
+    """Each line's record, or why it is none; with ``fields``, a record naming another field
+    is a bad line too."""
     for number, line in enumerate(handle, 1):
         if not line.strip():
             continue
@@ -189,7 +204,7 @@ def _jsonl(handle: IO[str]) -> Iterator[tuple[int, dict[str, object] | _BadLine]
         if not isinstance(record, dict):
             yield number, _BadLine(f"expected a JSON object, got {_kind(record)}")
             continue
-        unknown = sorted(set(record) - set(_FIELDS))
+        unknown = [] if fields is None else sorted(set(record) - set(fields))
         if unknown:
             yield number, _BadLine(f"unknown field(s): {', '.join(unknown)}")
             continue
@@ -214,21 +229,17 @@ def _csv(
         yield number, {name: cell for name, cell in zip(columns, row, strict=False) if cell != ""}
 
 
-_HEADLESS = (
-    "A CSV file's first line names its columns (session_uid, message, and optionally send_by "
-    "and key, in any order); without such a header the columns are "
-    "session_uid,message[,send_by][,key], in that order"
-)
-
-
-def _read_csv_head(path: Path) -> tuple[Sequence[str], bool]:
+def _read_csv_head(path: Path, kind: BulkKind[Any, Any]) -> tuple[Sequence[str], bool]:
     """The columns of a CSV file and whether its first record is a header naming them.
 
-    A first record that names any column is a header, and must name only known columns,
-    session_uid and message among them. Otherwise the columns are positional, and the first
-    record must be an item: a header with unknown names, or a file whose third column is not
-    a sender, is then one error rather than a bad line for every record.
+    A first record that names any column is a header, and must name the kind's columns (its
+    ``header_problem`` says what is wrong otherwise). Otherwise the columns are positional, if
+    the kind has such an order, and the first record must be an item: a header with unknown
+    names, or a file whose columns are in another order, is then one error rather than a bad
+    line for every record. A kind without a positional order needs a header.
     """
+    rows = kind.rows
+    assert rows is not None
     with _open_text(path) as handle:
         first = next(
             (
@@ -239,42 +250,67 @@ def _read_csv_head(path: Path) -> tuple[Sequence[str], bool]:
             None,
         )
     if first is None:
-        return _FIELDS, False
+        return rows.positional, False
     number, row = first
+    headless = _headless(rows)
     if isinstance(row, _BadLine):
-        raise ConfigurationError(f"{path}:{number}: {row}. {_HEADLESS}")
+        raise ConfigurationError(f"{path}:{number}: {row}. {headless}")
     names = [cell.strip().lower() for cell in row]
-    if any(name in _FIELDS for name in names):
-        unknown = [cell for cell, name in zip(row, names, strict=True) if name not in _FIELDS]
-        missing = [name for name in ("session_uid", "message") if name not in names]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if unknown or missing or repeated:
-            problems = [
-                *([f"unknown column(s) {', '.join(map(repr, unknown))}"] if unknown else []),
-                *([f"no {' and no '.join(missing)} column"] if missing else []),
-                *([f"{', '.join(repeated)} named twice"] if repeated else []),
-            ]
-            raise ConfigurationError(
-                f"{path}:{number}: the CSV header {','.join(row)!r} has {'; '.join(problems)}. "
-                "It may name only session_uid, message, send_by and key, and must name the "
-                "first two"
-            )
+    if any(name in rows.fields for name in names):
+        problem = rows.header_problem(names)
+        if problem is not None:
+            raise ConfigurationError(f"{path}:{number}: the CSV header {','.join(row)!r} {problem}")
         return names, True
+    if rows.header_required:
+        raise ConfigurationError(
+            f"{path}:{number}: the first line names none of the columns, so the file has no "
+            f"header. {headless}"
+        )
+    order = ",".join(rows.positional)
     try:
-        _checked_item(_positional(row), number)
+        _checked(kind, _positional(row, rows.positional), number)
     except _BadLine as error:
         raise ConfigurationError(
-            f"{path}:{number}: the first line is not a header, and read as "
-            f"session_uid,message[,send_by][,key] it is not an item: {error}. {_HEADLESS}; "
-            "add a header line if the columns are in another order"
+            f"{path}:{number}: the first line is not a header, and read as {order} it is not "
+            f"an item: {error}. {headless}; add a header line if the columns are in another "
+            "order"
         ) from None
-    return _FIELDS, False
+    return rows.positional, False
 
 
-def _positional(row: list[str]) -> dict[str, object]:
-    if len(row) > len(_FIELDS):
-        raise _BadLine(f"{len(row)} columns, expected at most {len(_FIELDS)}")
-    return {name: cell for name, cell in zip(_FIELDS, row, strict=False) if cell != ""}
+def _headless(rows: Rows) -> str:
+    """What a CSV file's first line is, for the kind: a header, or (maybe) the first record."""
+    if rows.header_required:
+        return f"A CSV file's first line names its columns: {rows.expected}"
+    return (
+        f"A CSV file's first line names its columns ({rows.expected}, in any order); without "
+        f"such a header the columns are {','.join(rows.positional)}, in that order"
+    )
+
+
+def _check_jsonl_head(path: Path, rows: Rows) -> None:
+    """Refuse, as one error, a JSON-lines file whose first record is no record of the kind:
+    its fields are its columns, as a CSV file's header names them."""
+    with _open_text(path) as handle:
+        first = next(_jsonl(handle, None), None)
+    if first is None:
+        return
+    number, record = first
+    if isinstance(record, _BadLine):
+        raise ConfigurationError(
+            f"{path}:{number}: the first line is not a record ({record}); each line is a JSON "
+            f"object naming {rows.expected}"
+        )
+    problem = rows.header_problem([str(name).lower() for name in record])
+    if problem is not None:
+        fields = ",".join(map(str, record))
+        raise ConfigurationError(f"{path}:{number}: the first record's fields {fields!r} {problem}")
+
+
+def _positional(row: list[str], columns: Sequence[str]) -> dict[str, object]:
+    if len(row) > len(columns):
+        raise _BadLine(f"{len(row)} columns, expected at most {len(columns)}")
+    return {name: cell for name, cell in zip(columns, row, strict=False) if cell != ""}
 
 
 def _guess_format(path: Path) -> Literal["jsonl", "csv"]:
@@ -294,22 +330,18 @@ def _kind(value: object) -> str:
     return {list: "an array", str: "a string", type(None): "null"}.get(type(value), "a number")
 
 
-def _checked_item(record: dict[str, object], number: int) -> BulkItem:
-    """Build an item from a parsed line with bulk's own checks (a bad line is skipped)."""
-    missing = [name for name in ("session_uid", "message") if record.get(name) is None]
-    if missing:
-        raise _BadLine(f"missing {' and '.join(missing)}")
-    send_by = record.get("send_by")  # absent or null: the user; any other value is checked
-    fields = (
-        record.get("session_uid"),
-        record.get("message"),
-        SendBy.USER if send_by is None else send_by,
-        record.get("key"),
-    )
-    prepared = prepare(fields, number)
+def _checked(kind: BulkKind[ItemT, Any], record: dict[str, object], number: int) -> Any:
+    """A record made an input of ``kind`` and prepared with the kind's own checks; a bad line
+    when it is not one."""
+    assert kind.rows is not None
+    try:
+        raw = kind.rows.record(record)
+    except BadRecord as error:
+        raise _BadLine(str(error)) from None
+    prepared = kind.prepare(raw, number)
     if prepared.problem is not None:
         raise _BadLine(prepared.problem)
-    return prepared.item
+    return prepared
 
 
 def _open_text(path: Path) -> IO[str]:

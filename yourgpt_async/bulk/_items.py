@@ -1,114 +1,60 @@
-"""What a bulk run takes as input: :data:`BulkInput`, and :func:`prepare`, which turns one input
-into a checked, normalised item with its key.
+"""Keys, and the checks every kind of item shares: the key made for an item without one, the
+error of a key used twice, and the refusal of an input that is not a valid item.
 
-Both ``send_many`` and the command line's ``bulk`` reader judge an item here, with the checks of
-``_validate``, so an item is accepted or refused alike wherever it comes from.
+An item's own key identifies it across runs; without one, its key is made from its position in
+the input and a hash of its content (``#<position>:<content hash>``), so that the journal can
+tell a changed input from the one it recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
-from typing import Final, TypeAlias
-
-import attrs
+from collections.abc import Callable, Sequence
+from typing import Final, TypeVar
 
 from .._exceptions import ConfigurationError
-from .._models import SendBy
-from .._validate import MAX_KEY_LENGTH, choice, good_key, message_text, short, uid
-from ._outcomes import BulkItem
+from .._validate import MAX_KEY_LENGTH, good_key, short
+from ._kind import Prepared
 
 __all__ = [
+    "BAD_KEY",
     "GENERATED_KEY",
-    "BulkInput",
-    "Prepared",
     "check_unique_keys",
     "duplicate_key",
-    "prepare",
+    "generated_key",
+    "own_key",
+    "refused",
 ]
 
-BulkInput: TypeAlias = BulkItem | tuple[object, ...]
-"""What ``send_many`` takes per item: a :class:`BulkItem` or a tuple
-``(session_uid, message[, send_by[, key]])``."""
+ItemT = TypeVar("ItemT")
 
 GENERATED_KEY: Final = re.compile(r"#([0-9]{1,18}):([0-9a-f]{16})\Z")
 """The key made for an item without one: ``#<position>:<content hash>``."""
 
-
-@attrs.frozen
-class Prepared:
-    """An item as the engine handles it: normalised, keyed, and checked.
-
-    Attributes:
-        index: The item's position in the input, from 0.
-        item: The item, normalised when its fields are valid.
-        key: Its own key if valid, else one made from its position and content.
-        error: Why it cannot be sent (naming its position), or ``None``.
-        problem: The same reason without the position, or ``None``.
-    """
-
-    index: int
-    item: BulkItem
-    key: str
-    error: ConfigurationError | None = None
-    problem: str | None = None
+BAD_KEY: Final = (
+    f"key must be a non-empty str of at most {MAX_KEY_LENGTH} characters, not starting with '#'"
+)
 
 
-def prepare(raw: object, index: int) -> Prepared:
-    """Normalise one input into an item with its key; record, not raise, what is wrong."""
-    if isinstance(raw, BulkItem):
-        item = raw
-    elif isinstance(raw, tuple) and 2 <= len(raw) <= 4:
-        item = BulkItem(*raw)
-    else:
-        problem = (
-            "must be a BulkItem or a (session_uid, message[, send_by[, key]]) tuple, got "
-            f"{type(raw).__name__}: {short(raw)}"
-        )
-        error = ConfigurationError(f"item {index} {problem}")
-        key = _generated(index, type(raw).__qualname__)
-        return Prepared(index, BulkItem(session_uid="", message=""), key, error, problem)
-    own_key = item.key if item.key is not None and good_key(item.key) else None
-    try:
-        session_uid = uid("session_uid", item.session_uid)
-        text = message_text(item.message)
-        sender = choice("send_by", item.send_by, SendBy)
-    except ConfigurationError as error:
-        content = repr((item.session_uid, item.message, item.send_by))
-        return _refused(index, item, own_key or _generated(index, content), error.message)
-    item = BulkItem(session_uid, text, sender, item.key)
-    key = own_key or _generated(index, "\x1f".join((session_uid, sender.value, text)))
-    if item.key is not None and own_key is None:
-        return _refused(
-            index,
-            item,
-            key,
-            f"key must be a non-empty str of at most {MAX_KEY_LENGTH} characters, not starting "
-            f"with '#'; got {short(item.key)}",
-        )
-    return Prepared(index, item, key)
+def generated_key(index: int, content: str) -> str:
+    """The key of the item at ``index`` whose content reads ``content``."""
+    data = content.encode("utf-8", "surrogatepass")
+    return f"#{index}:{hashlib.blake2b(data, digest_size=8).hexdigest()}"
 
 
-def _refused(index: int, item: BulkItem, key: str, problem: str) -> Prepared:
-    return Prepared(index, item, key, ConfigurationError(f"item {index}: {problem}"), problem)
-
-
-def _generated(index: int, content: str) -> str:
-    return f"#{index}:{_digest(content)}"
-
-
-def _digest(text: str) -> str:
-    data = text.encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
-
-
-def _own_key(raw: object) -> str | None:
-    """The valid key an input names itself, if any."""
-    key: object = raw.key if isinstance(raw, BulkItem) else None
-    if isinstance(raw, tuple) and len(raw) == 4:
-        key = raw[3]
+def own_key(key: object) -> str | None:
+    """``key`` if it is a valid key of an item's own, else ``None``."""
     return key if isinstance(key, str) and good_key(key) else None
+
+
+def refused(index: int, item: ItemT, key: str, problem: str) -> Prepared[ItemT]:
+    """An input that cannot be sent: its error names its position and the problem (one that
+    starts "must be" is said of the item itself: "item 3 must be a ...")."""
+    error = ConfigurationError(
+        f"item {index} {problem}" if problem.startswith("must ") else f"item {index}: {problem}"
+    )
+    return Prepared(index, item, key, error=error, problem=problem)
 
 
 def duplicate_key(index: int, key: str) -> ConfigurationError:
@@ -119,11 +65,11 @@ def duplicate_key(index: int, key: str) -> ConfigurationError:
     )
 
 
-def check_unique_keys(items: Sequence[object]) -> None:
+def check_unique_keys(items: Sequence[object], key_of: Callable[[object], str | None]) -> None:
     """Raise if two items of ``items`` name the same key, naming both positions."""
     first: dict[str, int] = {}
     for index, raw in enumerate(items):
-        key = _own_key(raw)
+        key = key_of(raw)
         if key is None:
             continue
         earlier = first.setdefault(key, index)

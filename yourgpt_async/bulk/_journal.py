@@ -23,8 +23,9 @@ try:
 except ImportError:  # not on POSIX: journals are not locked there
     fcntl = None  # type: ignore[assignment]
 from .._validate import short
-from ._items import GENERATED_KEY, Prepared
+from ._items import GENERATED_KEY
 from ._keys import KeyTable
+from ._kind import Prepared
 from ._outcomes import BulkOutcome, Failed, Sent
 
 __all__ = [
@@ -223,7 +224,8 @@ class Journal:
 
     Format: a header ``{"journal": "yourgpt-async", "version": 1, "input": {"items": n,
     "sha256": ...}}``, then ``{"k": key, "s": "start"}`` when an item starts and
-    ``{"k": key, "s": "sent", "id": message_id}``, ``{"k": key, "s": "failed", "e": error}`` or
+    ``{"k": key, "s": "sent", "id": id}`` (the id of what the call made: a message, a text),
+    ``{"k": key, "s": "failed", "e": error}`` or
     ``{"k": key, "s": "in_doubt"}`` when it ends (``"why": "unfinished"`` when a resumed run
     found it started by an earlier run that never ended it). On resume an item is confirmed if
     any line says ``sent``; else in doubt if a line says ``in_doubt`` or its last ``start`` has
@@ -334,7 +336,7 @@ class Journal:
             os.ftruncate(self._fd, self.history.valid_bytes)  # drop a torn last line
             os.fsync(self._fd)
 
-    def state(self, item: Prepared) -> int:
+    def state(self, item: Prepared[object]) -> int:
         """What the earlier runs say about ``item``; raises if the input has changed."""
         generated = GENERATED_KEY.match(item.key)
         if generated:
@@ -363,14 +365,17 @@ class Journal:
             self._committer = asyncio.create_task(self._commit(), name="yourgpt-bulk-journal")
         await waiter
 
-    async def record_end(self, outcome: BulkOutcome, *, unfinished: bool = False) -> None:
+    async def record_end(
+        self, outcome: BulkOutcome[object], *, result_id: object = None, unfinished: bool = False
+    ) -> None:
         """Append the line that ends ``outcome``'s item and return once it is durable.
 
+        ``result_id``: what a ``Sent`` item's call made (its id), for the line's ``id``.
         ``unfinished``: an in-doubt item that an earlier run started and never ended.
         """
         match outcome:
-            case Sent(reply=reply):
-                await self.record(outcome.key, outcome.status, id=reply.id)
+            case Sent():
+                await self.record(outcome.key, outcome.status, id=result_id)
             case Failed(error=error):
                 await self.record(outcome.key, outcome.status, e=str(error)[:300])
             case _ if unfinished:

@@ -1,17 +1,16 @@
-"""The items and outcomes of a bulk run: :class:`BulkItem`, :class:`BulkOutcome` (a
-:class:`Sent`, :class:`Failed` or :class:`InDoubt`) and the counts, :class:`BulkSummary`."""
+"""The outcomes of a bulk run: :class:`BulkOutcome` (a :class:`Sent`, :class:`Failed` or
+:class:`InDoubt`), generic over the kind of item and of result, and the counts,
+:class:`BulkSummary`."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, TypeAlias
+from typing import ClassVar, Generic, Literal, TypeAlias, TypeVar
 
 import attrs
 
 from .._exceptions import DeliveryUnknownError, YourGPTError
-from .._models import Message, SendBy
 
 __all__ = [
-    "BulkItem",
     "BulkOutcome",
     "BulkSummary",
     "Failed",
@@ -20,27 +19,9 @@ __all__ = [
     "Sent",
 ]
 
-
-@attrs.frozen
-class BulkItem:
-    """One message to send with :meth:`AsyncClient.send_many`.
-
-    Nothing is checked when an item is made; ``send_many`` checks each item before sending it
-    and reports a bad one as :class:`Failed` without a request.
-
-    Attributes:
-        session_uid: The session to send into.
-        message: The text.
-        send_by: Who the message is from.
-        key: A stable, unique id for the item, used by the journal to recognise it when a run
-            is resumed (at most 256 characters, not starting with ``#``). ``None`` derives one
-            from the item's position in the input and its content.
-    """
-
-    session_uid: str
-    message: str
-    send_by: SendBy | str = SendBy.USER
-    key: str | None = None
+# Outcomes are immutable: one of a BulkItem is an outcome of an object too.
+ItemT_co = TypeVar("ItemT_co", covariant=True)
+ResultT_co = TypeVar("ResultT_co", covariant=True)
 
 
 OutcomeStatus: TypeAlias = Literal["sent", "failed", "in_doubt"]
@@ -48,20 +29,22 @@ OutcomeStatus: TypeAlias = Literal["sent", "failed", "in_doubt"]
 
 
 @attrs.frozen(kw_only=True)
-class BulkOutcome:
+class BulkOutcome(Generic[ItemT_co]):
     """What a :class:`BulkRun` yields for each item: a :class:`Sent`, :class:`Failed` or
     :class:`InDoubt`.
 
     Attributes:
         status: ``"sent"``, ``"failed"`` or ``"in_doubt"``: which of the three it is (a class
             attribute, so it is neither a constructor argument nor compared).
-        item: The item.
+        item: The item (a :class:`BulkItem` of ``send_many``, a :class:`FaqItem`,
+            :class:`TextItem` or :class:`FileItem` of ``training.add_many``, a
+            :class:`ContactTagsItem` of ``contacts.link_tags_many``).
         key: The item's key (its own, or the one derived from position and content).
         index: The item's position in the input, from 0.
     """
 
     status: ClassVar[OutcomeStatus]
-    item: BulkItem
+    item: ItemT_co
     key: str
     index: int
 
@@ -71,34 +54,36 @@ class BulkOutcome:
 
 
 @attrs.frozen(kw_only=True)
-class Sent(BulkOutcome):
-    """The item was delivered; ``reply`` is what ``send_message`` returned.
+class Sent(BulkOutcome[ItemT_co], Generic[ItemT_co, ResultT_co]):
+    """The item's call took effect; ``reply`` is what its method returned.
 
     Attributes:
         item: The item.
-        reply: The AI's reply to a user message, else the stored message. For an item
-            ``settled`` by a read-back whose AI answer was not stored yet, the item's own
-            stored message (``reply.send_by`` says which).
+        reply: What the item's method returns. ``send_many``: the AI's reply to a user
+            message, else the stored message; for an item ``settled`` by a read-back whose AI
+            answer was not stored yet, the item's own stored message (``reply.send_by`` says
+            which). ``training.add_many``: the stored :class:`TrainingText` or
+            :class:`TrainingFile`. ``contacts.link_tags_many``: ``None``.
         key: The item's key (its own, or the one derived from position and content).
         index: The item's position in the input, from 0.
-        settled: Whether the send failed ambiguously and reading the session back found the
-            message delivered (``RetryPolicy(reconcile=True)``).
+        settled: Whether the call failed ambiguously and reading the service back found it
+            had taken effect (``RetryPolicy(reconcile=True)``).
     """
 
     status: ClassVar[OutcomeStatus] = "sent"
-    reply: Message
+    reply: ResultT_co
     key: str
     index: int
     settled: bool = False
 
 
 @attrs.frozen(kw_only=True)
-class Failed(BulkOutcome):
-    """The item was not delivered: it was invalid, or the service refused it.
+class Failed(BulkOutcome[ItemT_co]):
+    """The item's call did not take effect: it was invalid, or the service refused it.
 
     Attributes:
-        item: The item. For an input that is not an item at all, an empty :class:`BulkItem`
-            (``error`` says what the input was).
+        item: The item. For an input that is not an item at all, an empty item of the run's
+            kind (``error`` says what the input was).
         error: Why: a :class:`~yourgpt_async.ConfigurationError` for an invalid item (no request
             was made), or the error the last attempt ended with.
         key: The item's key.
@@ -112,12 +97,13 @@ class Failed(BulkOutcome):
 
 
 @attrs.frozen(kw_only=True)
-class InDoubt(BulkOutcome):
-    """The message may or may not have been delivered; it was not resent.
+class InDoubt(BulkOutcome[ItemT_co]):
+    """The item's call may or may not have taken effect; it was not made again.
 
     Either the request was sent and no usable answer came back, or a resumed run found that an
-    earlier run started the item and never recorded how it ended. Check the session's messages
-    (``get_session_messages``) before sending it again.
+    earlier run started the item and never recorded how it ended. Look before making it again
+    (a message in its session's messages, a text or a file in the project's training), as the
+    error says.
 
     Attributes:
         item: The item.
@@ -137,19 +123,21 @@ class BulkSummary:
     """Counts of a bulk run so far (or in all, once it is over).
 
     Attributes:
-        sent: Items delivered.
-        failed: Items not delivered (invalid, or refused by the service).
-        in_doubt: Items that may or may not have been delivered.
-        skipped: Items a resumed run did not send because the journal shows them delivered.
+        sent: Items whose call took effect (a message delivered, a text added, tags linked).
+        failed: Items whose call did not (invalid, or refused by the service).
+        in_doubt: Items whose call may or may not have taken effect.
+        skipped: Items a resumed run did not send because the journal shows them done.
         cancelled: Items still in flight when the run was closed early; their fate is unknown
             to this run (a journal reports them as in doubt when resumed).
         not_sent: Items taken but never sent because the run stopped first (``stop()``, an
-            interrupt, a 401 or 403, or an early close) while they waited for their turn; they
-            have no outcome, and a journal records them so that a resumed run sends them.
-        settled: Of the items sent, those found delivered by reading the session back after
-            an ambiguous failure (``RetryPolicy(reconcile=True)``), not by a reply.
-        read_backs: getSessionMessages calls made to settle ambiguous sends: the extra
-            requests reconciling cost (a read-back that is retried is still one).
+            interrupt, a 401, a 403 or a spent quota, or an early close) while they waited for
+            their turn; they have no outcome, and a journal records them so that a resumed run
+            sends them.
+        settled: Of the items sent, those found done by reading the service back after an
+            ambiguous failure (``RetryPolicy(reconcile=True)``), not by a reply.
+        read_backs: List requests made to settle ambiguous calls (a session's messages for a
+            send, the project's texts or files for a create): the extra requests reconciling
+            cost (a read-back that is retried is still one).
         in_flight: Items being sent right now.
         waiting: Of those, the items whose request is not on the wire but waiting for its turn
             (the rate limit, the client's concurrency gate, or a pause between two attempts):

@@ -6,17 +6,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
-from ._items import BulkInput
-
 __all__ = ["Source"]
 
 
 class Source:
     """Pulls raw inputs from an iterable or async iterable, with a small look-ahead buffer."""
 
-    def __init__(self, items: Iterable[BulkInput] | AsyncIterable[BulkInput]) -> None:
-        self._sync: Iterator[BulkInput] | None = None
-        self._async: AsyncIterator[BulkInput] | None = None
+    def __init__(self, items: Iterable[object] | AsyncIterable[object]) -> None:
+        self._sync: Iterator[object] | None = None
+        self._async: AsyncIterator[object] | None = None
         if isinstance(items, AsyncIterable):
             self._async = aiter(items)
         else:

@@ -1,9 +1,9 @@
 """The items an earlier run left in doubt: when they started, and what reading back made of them.
 
 Each ``start`` line carries ``t``, the wall-clock time (seconds since the epoch) the item was
-started. Reconciling an in-doubt item on resume needs it: a message stamped before that time is
-not the item's. A journal without ``t`` (written before it was recorded) gives no time, and its
-in-doubt items stay in doubt.
+started. Reconciling an in-doubt item on resume needs it: an item stamped before that time is
+not the item's call's own. A journal without ``t`` (written before it was recorded) gives no
+time, and its in-doubt items stay in doubt.
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any, TypeVar
 
-from .._config import RetryPolicy
 from .._exceptions import DeliveryUnknownError
-from .._models import Page, SessionMessage
-from .._project_api import SEND_MESSAGE
-from .._readback import as_message
-from .._settle import READ_BACK_LIMIT, Outcome, Verdict
-from ._items import Prepared
+from .._settle import Found, Outcome
+from ._kind import BulkKind, Prepared
 from ._outcomes import InDoubt, Sent
-from ._protocol import BulkClient
 
-__all__ = ["left_in_doubt", "read_back", "read_start_times", "settled_earlier"]
+__all__ = ["left_in_doubt", "read_start_times", "settled_earlier"]
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 
 def _start_time(record: dict[str, object]) -> float | None:
@@ -64,14 +63,6 @@ def read_start_times(path: Path) -> dict[str, float]:
     return starts
 
 
-async def read_back(
-    client: BulkClient, session_uid: str, page: int, budget: RetryPolicy
-) -> Page[SessionMessage]:
-    return await client.get_session_messages(
-        session_uid, page=page, limit=READ_BACK_LIMIT, order="DESC", retry=budget
-    )
-
-
 def _earlier(unfinished: bool) -> str:
     """What an earlier run did with an item the journal leaves in doubt."""
     if unfinished:
@@ -82,30 +73,40 @@ def _earlier(unfinished: bool) -> str:
     return "sent by an earlier run that got no usable answer"
 
 
-def _in_doubt(prepared: Prepared, text: str) -> InDoubt:
+def _in_doubt(prepared: Prepared[ItemT], kind: BulkKind[ItemT, Any], text: str) -> InDoubt[ItemT]:
+    assert prepared.endpoint is not None  # only a valid item is in doubt
     error = DeliveryUnknownError(
-        f"item {prepared.index} (key {prepared.key!r}): {text}; it may have been delivered, so "
-        "it was not sent again. Check the session's messages (get_session_messages), or resume "
-        "with resend_in_doubt=True to send it again at the risk of a duplicate",
-        endpoint=SEND_MESSAGE.name,
+        f"item {prepared.index} (key {prepared.key!r}): {text}; it may have been {kind.done}, "
+        f"so it was not sent again. {kind.check}",
+        endpoint=prepared.endpoint.name,
     )
     return InDoubt(item=prepared.item, error=error, key=prepared.key, index=prepared.index)
 
 
-def settled_earlier(prepared: Prepared, verdict: Verdict, *, unfinished: bool) -> Sent | InDoubt:
-    """The outcome of an earlier run's in-doubt item that a read-back found delivered or not."""
-    item, key, index = prepared.item, prepared.key, prepared.index
-    if verdict.outcome is Outcome.DELIVERED:
-        reply = as_message(verdict, item.session_uid)
-        return Sent(item=item, reply=reply, key=key, index=index, settled=True)
+def settled_earlier(
+    prepared: Prepared[ItemT],
+    kind: BulkKind[ItemT, ResultT],
+    found: Found[Any],
+    *,
+    unfinished: bool,
+) -> Sent[ItemT, ResultT] | InDoubt[ItemT]:
+    """The outcome of an earlier run's in-doubt item that a read-back found done, or could not
+    settle."""
+    if found.outcome is Outcome.DELIVERED:
+        reply = kind.result(prepared, found.item)
+        return Sent(
+            item=prepared.item, reply=reply, key=prepared.key, index=prepared.index, settled=True
+        )
     return _in_doubt(
         prepared,
-        f"{_earlier(unfinished)}, and reading the session back did not settle it "
-        f"({verdict.reason})",
+        kind,
+        f"{_earlier(unfinished)}, and reading the service back did not settle it ({found.reason})",
     )
 
 
-def left_in_doubt(prepared: Prepared, *, unfinished: bool) -> InDoubt:
+def left_in_doubt(
+    prepared: Prepared[ItemT], kind: BulkKind[ItemT, Any], *, unfinished: bool
+) -> InDoubt[ItemT]:
     """The outcome of an item an earlier run left in doubt: sent without an answer, or
     started and never ended."""
-    return _in_doubt(prepared, _earlier(unfinished))
+    return _in_doubt(prepared, kind, _earlier(unfinished))

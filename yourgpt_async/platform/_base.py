@@ -11,7 +11,7 @@ from .. import _validate as check
 from .._exceptions import ConfigurationError
 from .._resource import Resource, _Client
 
-__all__ = ["ProjectResource", "list_query", "tags"]
+__all__ = ["ProjectResource", "list_query", "record_id", "tags"]
 
 
 class ProjectResource(Resource):
@@ -34,6 +34,18 @@ class ProjectResource(Resource):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} project_uid={self._project_uid!r}>"
+
+
+def record_id(name: str, value: object) -> int:
+    """A record's id, as the service numbers them: an ``int`` from 1 (or its digits)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"{name} must be an id: an int of at least 1 (as the service gives it), "
+            f"got {check.short(value)}"
+        )
+    return value
 
 
 def tags(value: object, name: str = "tags") -> str | None:

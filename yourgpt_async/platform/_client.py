@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
+from .. import _settings as settings
 from .. import _validate as check
 from .._base_client import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RESPONSE_BYTES, BaseClient
 from .._calls import Timeout
@@ -90,7 +91,7 @@ class AsyncPlatformClient(BaseClient):
         on_retry: Callable[[RetryEvent], object] | None = None,
         on_throttle: Callable[[ThrottleEvent], object] | None = None,
     ) -> None:
-        secret = check.token(check.from_env(token, "YOURGPT_API_TOKEN"))
+        secret = settings.token(check.from_env(token, "YOURGPT_API_TOKEN"))
         super().__init__(
             credential={"Authorization": f"Bearer {secret}"},
             secret=secret,

@@ -3,7 +3,8 @@ friends)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from datetime import date
 from typing import Any, Final, Literal
 
@@ -15,10 +16,14 @@ from .._exceptions import ConfigurationError
 from .._reconcile import FindBy
 from .._replies import listing, nothing, one
 from .._resource import calls
+from ..bulk import BulkRun, BulkSummary, ContactTagsInput, ContactTagsItem
+from ..bulk._start import start_run
 from ..types import Company, Contact, ContactList, ContactTag, ContactType, Page, Priority
 from ._base import ProjectResource, list_query
+from ._base import record_id as _id
 from ._base import tags as tag_names
 from ._contact_filter import contact_filter
+from ._contact_tagging import tagging
 
 __all__ = ["Companies", "ContactLists", "Contacts", "Tags"]
 
@@ -64,8 +69,7 @@ CREATE_CONTACT_LIST: Final = declare(
     families=Family.PLATFORM,
     summary="Create a contact list: a saved filter over a project's contacts.",
     permission=_WRITE,
-    check="the list may or may not have been created; no endpoint lists contact lists, so "
-    "look for it in the dashboard before creating it again",
+    check="no endpoint lists contact lists: look for it in the dashboard before creating it again",
 )
 UPDATE_CONTACT_LIST: Final = declare(
     "updateContactList",
@@ -123,24 +127,13 @@ CREATE_CONTACT_TAG: Final = declare(
         },
         same=lambda tag, payload: tag.name == payload["name"],
     ),
-    check="the tag may or may not have been created; look for it with tags.list(search=name) "
-    "before creating it again, or pass RetryPolicy(reconcile=True) to have the client look "
-    "for you",
+    check="look for it with tags.list(search=name) before creating it again",
 )
 
 _TYPES: Final = tuple(kind.value for kind in ContactType)
 
 
-def _id(name: str, value: object) -> int:
-    """A record's id, as the service numbers them: an ``int`` from 1 (or its digits)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(
-            f"{name} must be an id: an int of at least 1 (as the service gives it), "
-            f"got {check.short(value)}"
-        )
-    return value
+CONTACT_TAGS: Final = tagging(LINK_CONTACT_TAGS)  # for link_tags_many and `contacts tag`
 
 
 def _contact_type(value: object) -> str | None:
@@ -318,6 +311,46 @@ class Contacts(ProjectResource):
             raise ConfigurationError(f"tags must name at least one tag, got {check.short(tags)}")
         payload = self._payload(contact_id=_id("contact_id", contact_id), tags=names)
         await self._client._caller.call(LINK_CONTACT_TAGS, payload, retry, timeout, priority)
+
+    def link_tags_many(
+        self,
+        items: Iterable[ContactTagsInput] | AsyncIterable[ContactTagsInput],
+        *,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        progress: Callable[[BulkSummary], object] | None = None,
+        ordered: bool = False,
+        priority: Priority | str = Priority.BULK,
+    ) -> BulkRun[ContactTagsItem, None]:
+        """Link tags to many contacts (after a campaign, say), at most ``concurrency`` at a
+        time, as :meth:`link_tags` does for one, and yield each one's outcome.
+
+        Safe to repeat: what a killed run left in doubt is made again on resume. A missing
+        contact or tag fails that item only; a refused token or a missing permission stops
+        the run (:attr:`BulkRun.stopped_by`).
+
+        Args:
+            items: :class:`ContactTagsItem` s, ``(contact_id, tags[, key])`` tuples or dicts.
+            concurrency: Most items in flight at once (default: ``max_concurrency``).
+            journal: A file to record progress in and to resume from (created if absent).
+            progress: Called with a :class:`BulkSummary` at most every 0.1 s, and at the end.
+            ordered: Yield outcomes in input order instead of as they complete.
+            priority: The items' :class:`Priority`: bulk, so that interactive calls go first.
+
+        Returns:
+            The run: an async iterator of outcomes (a ``Sent``'s ``reply`` is ``None``).
+        """
+        return start_run(
+            CONTACT_TAGS,
+            self._client._caller,
+            items,
+            fields={"project_uid": self._project_uid},
+            concurrency=self._client._max_concurrency if concurrency is None else concurrency,
+            priority=priority,
+            ordered=ordered,
+            journal=journal,
+            progress=progress,
+        )
 
 
 class ContactLists(ProjectResource):

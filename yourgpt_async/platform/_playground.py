@@ -26,8 +26,7 @@ CREATE_PLAYGROUND_SESSION: Final = declare(
     reply=one(PlaygroundSession),
     families=Family.PLATFORM,
     summary="Start a playground session, to try a project's bot in.",
-    check="a playground session may or may not have been created; an unused one costs "
-    "nothing, so it is safe to create another",
+    check="a playground session left unused costs nothing, so creating another instead is harmless",
 )
 PLAYGROUND_RESPONSE: Final = declare(
     "playgroundAgentResponse",
@@ -36,9 +35,8 @@ PLAYGROUND_RESPONSE: Final = declare(
     families=Family.PLATFORM,
     summary="Ask a project's bot in the playground, with settings of the caller's; spends credits.",
     check=(
-        "the answer may or may not have been made and its credits spent; no list shows "
-        "playground answers, so nothing can tell: ask again only if spending twice is "
-        "acceptable"
+        "no list shows playground answers, so nothing can tell whether this one was made and "
+        "its credits spent: ask again only if spending twice is acceptable"
     ),
 )
 

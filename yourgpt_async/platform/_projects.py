@@ -38,9 +38,7 @@ CREATE_CHATBOT: Final = declare(
         query=lambda payload: {"search": payload["name"], "orderBy": "DESC"},
         same=lambda project, payload: project.name == payload["name"],
     ),
-    check="a project may or may not have been created; look for it with "
-    "projects.list(search=name) before creating it again, or pass RetryPolicy(reconcile=True) "
-    "to have the client look for you",
+    check="look for it with projects.list(search=name) before creating it again",
 )
 UPDATE_CHATBOT: Final = declare(
     "updateChatbot",

@@ -27,6 +27,7 @@ from ..types import (
     Session,
     SessionState,
 )
+from ..types._conversations import sent_message
 from ._base import ProjectResource, list_query
 
 __all__ = ["Sessions"]
@@ -107,12 +108,7 @@ class Sessions(ProjectResource):
         kind = check.choice("content_type", content_type, ContentType)
         payload = self._payload(session_uid=uid, message=text, content_type=kind.value)
         sent = await self._client._caller.call(SEND_MESSAGE, payload, retry, timeout, priority)
-        if sent is not None:
-            return sent
-        # A reply without data: the message as sent.
-        return Message(
-            session_uid=uid, message=text, send_by=SendBy.USER, content_type=kind, raw={}
-        )
+        return sent_message(sent, session_uid=uid, message=text, send_by=SendBy.USER)
 
     @calls(GET_SESSIONS)
     async def list(

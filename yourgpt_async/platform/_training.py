@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
 from yarl import URL
@@ -12,15 +13,20 @@ from yarl import URL
 from .. import _validate as check
 from .._calls import Timeout
 from .._config import RetryPolicy
-from .._endpoints import Family, Safety, declare
+from .._endpoints import Endpoint, Family, Safety, declare
 from .._exceptions import ConfigurationError
 from .._reconcile import FindBy
 from .._replies import listing, nothing, one
 from .._resource import calls
+from ..bulk import BulkRun, BulkSummary, FaqItem, FileItem, TextItem, TrainingInput
+from ..bulk._items import BAD_KEY, generated_key, own_key, refused
+from ..bulk._kind import BadRecord, BulkKind, Prepared
+from ..bulk._platform_items import TRAINING_ROWS, training_item
+from ..bulk._start import start_run
 from ..types import Page, Priority, TrainingFile, TrainingText
 from ._base import ProjectResource, list_query, tags
 
-__all__ = ["FILE_TYPES", "Training", "file_name"]
+__all__ = ["FILE_TYPES", "TRAINING_ITEMS", "Training", "file_name"]
 
 FILE_TYPES: Final = (
     "txt", "pdf", "doc", "docx", "ppt", "pptx", "csv", "json", "jsonl", "xlsx", "xls",
@@ -70,9 +76,7 @@ CREATE_PROJECT_TEXT: Final = declare(
     summary="Train a project's bot on a text or an FAQ.",
     permission="Training › Write",
     reconcile=FindBy.factory(GET_PROJECT_TEXT, query=_text_search, same=_same_text),
-    check="it may or may not have been added; look for it with training.list_texts(type, "
-    "search=...) before adding it again, or pass RetryPolicy(reconcile=True) to have the client "
-    "look for you",
+    check="look for it with training.list_texts(type, search=...) before adding it again",
 )
 GET_PROJECT_FILES: Final = declare(
     "getProjectFiles",
@@ -94,9 +98,7 @@ UPLOAD_FILE: Final = declare(
         query=lambda payload: {"project_uid": payload["project_uid"], "orderBy": "DESC"},
         same=lambda item, payload: item.name == file_name(payload["file_url"]),
     ),
-    check="the file may or may not have been added; look for it with training.list_files() "
-    "before uploading it again, or pass RetryPolicy(reconcile=True) to have the client look "
-    "for you",
+    check="look for it with training.list_files() before uploading it again",
 )
 DELETE_FILE: Final = declare(
     "deleteFile",
@@ -108,25 +110,25 @@ DELETE_FILE: Final = declare(
 )
 
 
-def _file_url(value: object) -> str:
+def _file_url(value: object, name: str = "file_url") -> str:
     """An absolute http(s) URL whose path ends with a file type the service trains on."""
     expected = (
         "an absolute http(s) URL the service can fetch, whose path ends with one of "
         + ", ".join("." + kind for kind in FILE_TYPES)
     )
     if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"file_url must be {expected}; got {check.short(value)}")
+        raise ConfigurationError(f"{name} must be {expected}; got {check.short(value)}")
     try:
         url = URL(value.strip())
     except (ValueError, TypeError):
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise ConfigurationError(f"file_url must be {expected}; got {check.short(value)}")
+        raise ConfigurationError(f"{name} must be {expected}; got {check.short(value)}")
     extension = posixpath.splitext(url.path)[1].lower().lstrip(".")
     if extension not in FILE_TYPES:
         what = f"'.{extension}'" if extension else "no file extension"
         raise ConfigurationError(
-            f"file_url must be {expected}; got {check.short(value)}, whose path has {what}"
+            f"{name} must be {expected}; got {check.short(value)}, whose path has {what}"
         )
     return value.strip()
 
@@ -382,7 +384,135 @@ class Training(ProjectResource):
         payload = self._payload(id=file_id)
         await self._client._caller.call(DELETE_FILE, payload, retry, timeout, priority)
 
+    def add_many(
+        self,
+        items: Iterable[TrainingInput] | AsyncIterable[TrainingInput],
+        *,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        progress: Callable[[BulkSummary], object] | None = None,
+        ordered: bool = False,
+        resend_in_doubt: bool = False,
+        priority: Priority | str = Priority.BULK,
+    ) -> BulkRun[FaqItem | TextItem | FileItem, TrainingText | TrainingFile]:
+        """Add many FAQs, texts and files, at most ``concurrency`` at a time, and yield each
+        one's outcome: an import from a spreadsheet, say.
+
+        Each item is added as :meth:`add_faq`, :meth:`add_text` or :meth:`upload_file` adds
+        it, checked the same way before its request, and gets one outcome: :class:`Sent`
+        (``reply``: the stored :class:`TrainingText` or :class:`TrainingFile`), :class:`Failed`
+        or :class:`InDoubt`. A bad item never stops the run; a spent plan quota, a refused
+        token or a missing permission does (:attr:`BulkRun.stopped_by`), since no later item
+        could be added, and a later run with the same ``journal`` adds the rest::
+
+            async with bot.training.add_many(csv.DictReader(file), journal="faqs.journal") as run:
+                async for outcome in run:
+                    ...
+
+        Args:
+            items: :class:`FaqItem`, :class:`TextItem` and :class:`FileItem` s, or mappings
+                (``csv.DictReader`` rows, JSON objects) with ``question`` and ``answer``,
+                ``text`` (and ``title``) or ``url``, each with ``tags`` and ``key`` optional.
+            concurrency: Most items in flight at once (default: ``max_concurrency``).
+            journal: A file to record progress in and to resume from (created if absent): a
+                killed run resumes without adding an item twice.
+            progress: Called with a :class:`BulkSummary` at most every 0.1 s, and at the end.
+            ordered: Yield outcomes in input order instead of as they complete.
+            resend_in_doubt: On resume, add again what an earlier run left in doubt (some may
+                then be there twice). With ``reconcile=True`` in the retry policy, the project
+                is read back first: found, ``Sent`` (``settled``); missing, added.
+            priority: The items' :class:`Priority`: bulk, so that interactive calls go first.
+
+        Returns:
+            The run: an async iterator of outcomes and an async context manager.
+        """
+        return start_run(
+            TRAINING_ITEMS,
+            self._client._caller,
+            items,
+            fields={"project_uid": self._project_uid},
+            concurrency=self._client._max_concurrency if concurrency is None else concurrency,
+            priority=priority,
+            ordered=ordered,
+            journal=journal,
+            progress=progress,
+            resend_in_doubt=resend_in_doubt,
+        )
+
 
 def _tags(value: object) -> str | None:
     """Tags as the service takes them, or ``None`` when none are given."""
     return tags(value) or None
+
+
+# -- bulk: training.add_many ---------------------------------------------------------------
+
+TrainingItem = FaqItem | TextItem | FileItem
+_PLACEHOLDER: Final = TextItem(text="")
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value.split(","))
+
+
+def _training_call(item: TrainingItem) -> tuple[Endpoint[Any], dict[str, Any], TrainingItem]:
+    """The endpoint and payload of an item (without the project), and the item normalised;
+    raises ConfigurationError as ``add_faq``, ``add_text`` or ``upload_file`` would."""
+    if isinstance(item, FaqItem):
+        question, answer = check.text("question", item.question), check.text("answer", item.answer)
+        names = _tags(item.tags)
+        payload = {"type": "faq", "short_text": question, "detail": answer, "tags": names}
+        normalised: TrainingItem = FaqItem(question, answer, _names(names), item.key)
+        endpoint: Endpoint[Any] = CREATE_PROJECT_TEXT
+    elif isinstance(item, TextItem):
+        text, title = check.text("text", item.text), _optional_text("title", item.title)
+        names = _tags(item.tags)
+        payload = {"type": "text", "detail": text, "short_text": title, "tags": names}
+        normalised, endpoint = TextItem(text, title, _names(names), item.key), CREATE_PROJECT_TEXT
+    else:
+        url, names = _file_url(item.url, "url"), _tags(item.tags)
+        payload = {"file_url": url, "tags": names}
+        normalised, endpoint = FileItem(url, _names(names), item.key), UPLOAD_FILE
+    return endpoint, {k: v for k, v in payload.items() if v is not None}, normalised
+
+
+def _prepare(raw: object, index: int) -> Prepared[TrainingItem]:
+    """One input of ``add_many`` made a checked call with its key; a bad one, its error."""
+    try:
+        item = training_item(raw)
+    except BadRecord as error:
+        return refused(
+            index, _PLACEHOLDER, generated_key(index, type(raw).__qualname__), str(error)
+        )
+    own = own_key(item.key)
+    try:
+        endpoint, payload, item = _training_call(item)
+    except ConfigurationError as error:
+        return refused(index, item, own or generated_key(index, repr(item)), error.message)
+    content = "\x1f".join((endpoint.name, *map(str, payload.values())))
+    key = own or generated_key(index, content)
+    if item.key is not None and own is None:
+        return refused(index, item, key, f"{BAD_KEY}; got {check.short(item.key)}")
+    return Prepared(index, item, key, endpoint, payload)
+
+
+def _own_key(raw: object) -> str | None:
+    key = raw.get("key") if isinstance(raw, Mapping) else getattr(raw, "key", None)
+    return own_key(key)
+
+
+TRAINING_ITEMS: Final = BulkKind[TrainingItem, TrainingText | TrainingFile](
+    what="training item",
+    accepts="FaqItem, TextItem, FileItem or mappings",
+    prepare=_prepare,
+    own_key=_own_key,
+    result=lambda prepared, reply: reply,
+    result_id=lambda reply: reply.id,
+    done="added",
+    check="Look for it (training.list_texts(type, search=...) or training.list_files()) before "
+    "adding it again, or resume with resend_in_doubt=True to add it again at the risk of a "
+    "duplicate; with RetryPolicy(reconcile=True) a resumed run looks for you",
+    placeholder=_PLACEHOLDER,
+    rows=TRAINING_ROWS,
+)
+"""createProjectText (FAQs and texts) and uploadFile, for ``add_many`` and ``train import``."""

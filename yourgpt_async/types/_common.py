@@ -156,24 +156,37 @@ class RateLimitInfo:
 
 @attrs.frozen(kw_only=True)
 class RawResponse(Generic[T]):
-    """A successful reply with its HTTP details, from ``client.with_raw_response``.
+    """A call's result with the HTTP details of the reply it came from, from
+    ``client.with_raw_response``.
+
+    The details are always those of the call's own request, never of a request the client
+    made to check on it. With ``RetryPolicy(reconcile=True)``, a send whose reply was lost or
+    unusable (a dropped connection, a 502 after storing) can still succeed, settled by reading
+    the service back: ``reconciled`` is then true, and ``status``, ``headers`` and
+    ``request_id`` are those of the send's last reply, if one came (the 502), else ``None``
+    and empty. A send that was found missing and sent again reports the reply to the one that
+    succeeded.
 
     Attributes:
-        status: The HTTP status of the reply (200).
-        headers: The reply's headers (case-insensitive).
+        status: The HTTP status of the reply (200), or ``None`` when the call's own reply was
+            lost and a read-back settled it.
+        headers: The reply's headers (case-insensitive); empty when no reply came.
         elapsed: Seconds from sending the request that succeeded to its last byte read.
         attempts: How many HTTP requests the call made, this one included.
         wait: Seconds the call waited for a turn (the concurrency gate and the rate limiter)
             before its requests, over all attempts; retry backoff not included.
         rate_limit: What the reply's rate-limit headers said, or ``None`` without them.
+        reconciled: Whether the result was found by reading the service back after the
+            call's own reply was lost or unusable (see above).
     """
 
-    status: int
+    status: int | None
     headers: Mapping[str, str] = attrs.field(repr=False)
     elapsed: float
     attempts: int
     wait: float
     rate_limit: RateLimitInfo | None = None
+    reconciled: bool = False
     _parsed: T = attrs.field(alias="parsed", repr=False)
 
     @property

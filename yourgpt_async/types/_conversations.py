@@ -20,6 +20,7 @@ __all__ = [
     "Session",
     "SessionMessage",
     "SessionState",
+    "sent_message",
 ]
 
 
@@ -96,7 +97,18 @@ class Choice:
 class Message:
     """A message as ``sendMessage`` returns it: the AI's reply, or the stored message itself.
 
+    Sent as the user, a message gets the AI's answer back, unless an operator holds the
+    session: then, as for a message sent as an operator or the assistant, the reply is the
+    message itself as stored. ``is_ai_reply`` says which::
+
+        reply = await yg.send_message(uid, "Where is my order?")
+        if not reply.is_ai_reply:
+            print("the AI did not answer: an operator holds this session")
+
     Attributes:
+        is_ai_reply: Whether this is the AI's answer to the message sent (set by the client:
+            a message sent as the user whose reply comes from someone else); ``False`` for the
+            message itself, and when the reply does not say who sent it.
         id: The message id.
         session_uid: The session it belongs to.
         message: The text.
@@ -116,12 +128,25 @@ class Message:
     choices: tuple[Choice, ...] = ()
     type: str | None = None
     origin: str | None = None
+    is_ai_reply: bool = False
     raw: Mapping[str, Any] = raw_field()
 
     @property
     def message_id(self) -> int | None:
         """The message id (the service sends it twice, as ``id`` and ``message_id``)."""
         return self.id
+
+
+def sent_message(
+    reply: Message | None, *, session_uid: str, message: str, send_by: SendBy
+) -> Message:
+    """What sending ``message`` as ``send_by`` returns: ``reply`` marked as the AI's answer when
+    it is one, else the message as stored (as sent, when the reply has none)."""
+    if reply is None:  # an operator's or the assistant's send may come back without a body
+        return Message(session_uid=session_uid, message=message, send_by=send_by)
+    if send_by is SendBy.USER and reply.send_by not in (None, SendBy.USER):
+        return attrs.evolve(reply, is_ai_reply=True)
+    return reply
 
 
 @attrs.frozen(kw_only=True)

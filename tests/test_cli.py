@@ -506,13 +506,15 @@ def test_emulator_command_serves_with_a_fault_plan(tmp_path: Path, capsys: Captu
             if line.startswith("export "):
                 name, _, value = line.removeprefix("export ").strip().partition("=")
                 exports[name] = value
-            if len(exports) == 3:
+            if len(exports) == 5:
                 break
         connection = [
             *("--base-url", exports["YOURGPT_BASE_URL"]),
             *("--api-key", exports["YOURGPT_API_KEY"]),
             *("--widget-uid", exports["YOURGPT_WIDGET_UID"]),
         ]
+        assert exports["YOURGPT_API_TOKEN"] == "api-v1-emulator-token"
+        assert exports["YOURGPT_PROJECT_UID"] == "a1b2c3d4-0000-0000-0000-000000000001"
         assert main([*connection, "sessions"]) == 1  # the planned fault
         assert main([*connection, "sessions", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["items"] == []
@@ -899,27 +901,97 @@ def test_send_help_describes_only_options_it_has() -> None:
     assert "--no-journal" in _help("bulk")
 
 
+def _all_commands(
+    parser: argparse.ArgumentParser, prefix: str = ""
+) -> dict[str, argparse.ArgumentParser]:
+    """Every command of ``parser`` by its whole name ("train add-faq"), groups included."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                path = f"{prefix} {name}".strip()
+                found[path] = command
+                found.update(_all_commands(command, path))
+    return found
+
+
 def test_every_command_help_ends_with_examples_that_parse() -> None:
-    """Each command's --help ends with examples, and each example is a valid command line."""
+    """Each command's --help (a group's and each of its subcommands') ends with examples, and
+    each example is a valid command line of that command."""
     import shlex
 
     from yourgpt_async._cli._parser import EXAMPLES
 
-    parser = build_parser()
-    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(EXAMPLES) == set(commands.choices)
+    commands = _all_commands(build_parser())
+    assert set(EXAMPLES) == set(commands)
     for name, lines in EXAMPLES.items():
-        text = _help(name)
+        text = _help(*name.split())
         assert "examples:" in text, name
         for line in lines:
             assert line in text, (name, line)
-            command = re.split(r"\s{2,}", line)[0]
+            command = re.split(r"\s{2,}|\s[<>|]\s", line)[0]  # less its comment or redirection
             found = re.search(r"yourgpt-async\s+([^)]*)", command)
             assert found is not None, line
-            argv = shlex.split(found.group(1).replace("$uid", "17226012685401506"))
-            assert argv[0] == name, line
+            words = re.sub(r"\$\w+", "17226012685401506", found.group(1))
+            argv = shlex.split(words)
+            assert argv[: len(name.split())] == name.split(), line
             build_parser().parse_args(argv)  # SystemExit (a failed test) on a bad example
     assert "examples:" in _help()
+
+
+def test_the_reference_covers_every_subcommand_and_option() -> None:
+    """docs/reference/cli.md names each subcommand of a group (`train add-faq`) and each of its
+    options, as it does the top-level commands'."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "reference" / "cli.md").read_text()
+    missing = []
+    for name, command in _all_commands(build_parser()).items():
+        if " " not in name:
+            continue
+        group, sub = name.split()
+        if f"{group} {sub}" not in page and not re.search(rf"`{group} [^`]*\b{sub}\b", page):
+            missing.append(name)
+        for action in command._actions:
+            missing += [
+                f"{name} {option}"
+                for option in action.option_strings
+                if option.startswith("--") and option != "--help" and f"`{option}" not in page
+            ]
+    assert missing == []
+
+
+def _documented_command_lines() -> list[tuple[str, str]]:
+    """Every ``$ yourgpt-async ...`` line of a fenced block in the docs and the README, run by
+    the page or not, with where it is."""
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for page in [*sorted((root / "docs").rglob("*.md")), root / "README.md"]:
+        fenced = False
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            elif fenced and line.startswith("$ yourgpt-async "):
+                found.append((f"{page.relative_to(root)}:{number}", line[2:]))
+    return found
+
+
+def test_every_documented_command_line_parses() -> None:
+    """Each command line the docs show, in blocks the pages run or not, is one the parser
+    takes (unless it is shown failing with exit status 2)."""
+    import shlex
+
+    lines = _documented_command_lines()
+    assert len(lines) > 40
+    for where, line in lines:
+        command = re.split(r"\s+#|\s[<>|]\s?", line)[0]  # less a comment or a redirection
+        command = re.sub(r"\$\([^)]*\)|\$\w+", "17226012685401506", command)
+        argv = shlex.split(command)[1:]
+        if line.endswith("# exit status 2"):
+            continue
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit as exit_:  # --version and --help exit 0
+            if exit_.code != 0:
+                pytest.fail(f"{where}: {line}")
 
 
 def _complete(script: str, *words: str, cwd: Path) -> list[str]:
@@ -958,6 +1030,16 @@ def test_bash_completion_completes_commands_options_and_values(
         ("yourgpt-async", "messages", "1", "--order", ""): ["ASC", "DESC"],
         ("yourgpt-async", "completion", ""): ["bash", "zsh"],
         ("yourgpt-async", "--api-key", "k", "sessions", "--li"): ["--limit"],
+        ("yourgpt-async", "tr"): ["train"],
+        ("yourgpt-async", "train", ""): [
+            *("add-faq", "add-text", "upload", "list", "import", "-h", "--help")
+        ],
+        ("yourgpt-async", "--token", "t", "train", "add-faq", "--ta"): ["--tags"],
+        ("yourgpt-async", "train", "list", ""): ["faq", "text", "files"],
+        ("yourgpt-async", "members", "invite", "a@b.c", "--role", "ed"): ["editor"],
+        ("yourgpt-async", "contacts", "list", "--type", "L"): ["LEADS"],
+        ("yourgpt-async", "api", "getMy"): ["getMyProjects"],
+        ("yourgpt-async", "emulator", "--seed", "mess"): ["messages.csv"],
     }
     for words, expected in cases.items():
         assert _complete(script, *words, cwd=tmp_path) == expected, words

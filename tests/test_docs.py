@@ -5,8 +5,9 @@ How a page is run (``docs/contributing.md`` says the same for writers):
 - Every page of ``docs/`` and ``README.md`` is one test. Its ```` ```python ```` blocks run in
   order as one script (later blocks use names from earlier ones), in a fresh Python process and
   a fresh temporary working directory, with ``YOURGPT_API_KEY``, ``YOURGPT_WIDGET_UID``,
-  ``YOURGPT_API_TOKEN`` and ``YOURGPT_BASE_URL`` pointing at an emulator of the page's own.
-  Each block sits at its line of the page, so a traceback's line number is the page's.
+  ``YOURGPT_API_TOKEN``, ``YOURGPT_PROJECT_UID`` and ``YOURGPT_BASE_URL`` pointing at an
+  emulator of the page's own. Each block sits at its line of the page, so a traceback's line
+  number is the page's.
 - A block with a title (```` ```python title="app.py" ````, ```` ```json title="items.jsonl" ````)
   is a file: it is written to the working directory under that name before the script starts,
   and not run itself.
@@ -281,10 +282,7 @@ def _run_page(page: Page, tmp_path: Path) -> Run:
             stack.callback(server.stop)
             env["YOURGPT_REDIS_URL"] = server.url
         emulator = stack.enter_context(EmulatorThread())
-        env["YOURGPT_API_KEY"] = emulator.api_key
-        env["YOURGPT_WIDGET_UID"] = emulator.widget_uid
-        env["YOURGPT_BASE_URL"] = emulator.base_url
-        env["YOURGPT_API_TOKEN"] = emulator.emulator.api_token
+        env.update(emulator.env)  # the key, widget, token, project_uid and base URL
         done = subprocess.run(
             [sys.executable, "-c", f"{_RUN_PAGE}({program.name!r}, {str(page.path)!r})"],
             cwd=work,

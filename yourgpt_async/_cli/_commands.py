@@ -13,22 +13,12 @@ from yarl import URL
 from .. import _settings as settings
 from .. import _validate as check
 from .._client import AsyncClient
-from .._config import RetryPolicy
 from .._exceptions import ConfigurationError
 from .._models import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
-from ._output import EXIT_OK, Printer, plain
+from ._clients import client_for
+from ._output import EXIT_OK, Printer, one_line, plain, when
 
 __all__ = ["COMMANDS", "client_for", "run_emulator"]
-
-
-def client_for(args: argparse.Namespace, **options: Any) -> AsyncClient:
-    """A client with the connection options of the command line, and ``options``.
-
-    ``--reconcile`` makes its retry policy settle ambiguous sends by reading the session back.
-    """
-    if getattr(args, "reconcile", False):
-        options.setdefault("retry", RetryPolicy(reconcile=True))
-    return AsyncClient(args.api_key, widget_uid=args.widget_uid, base_url=args.base_url, **options)
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -169,32 +159,19 @@ async def _sessions(args: argparse.Namespace, out: Printer) -> int:
 
 def _print_sessions(sessions: Sequence[Session], out: Printer) -> None:
     columns = ("session_uid", "state", "chat mode", "last message", "updated")
-    rows = [
-        (
-            s.session_uid,
-            str(s.state or ""),
-            str(s.chat_mode or ""),
-            " ".join((s.last_message or "").split())[:40],
-            "" if s.updated_at is None else s.updated_at.strftime("%Y-%m-%d %H:%M"),
-        )
-        for s in sessions
-    ]
-    if out.console is not None and out.console.is_terminal:
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(*columns)
-        # The uid is what people copy: never wrap or cut it, whatever the width.
-        table.columns[0].no_wrap = True
-        table.columns[0].min_width = max((len(row[0]) for row in rows), default=11)
-        for row in rows:
-            # Text cells: chat text is shown as it is, never read as rich markup.
-            table.add_row(*(Text(out.clean(cell)) for cell in row))
-        out.console.print(table)
-        return
-    out.line("\t".join(columns))
-    for row in rows:
-        out.line("\t".join(row))
+    out.table(
+        columns,
+        [
+            (
+                s.session_uid,
+                str(s.state or ""),
+                str(s.chat_mode or ""),
+                one_line(s.last_message)[:40],
+                when(s.updated_at),
+            )
+            for s in sessions
+        ],
+    )
 
 
 async def _messages(args: argparse.Namespace, out: Printer) -> int:

@@ -8,7 +8,7 @@ import shlex
 
 __all__ = ["completion_script"]
 
-_FILE_OPTIONS = frozenset({"--journal", "--output", "--fault-plan"})
+_FILE_OPTIONS = frozenset({"--journal", "--output", "--fault-plan", "--seed"})
 """Options whose value is a path: completed with file names."""
 
 _FUNCTION = "_yourgpt_async"
@@ -40,11 +40,26 @@ def _options(parser: argparse.ArgumentParser) -> tuple[list[str], dict[str, str]
     return flags, values
 
 
-def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def _commands(
+    parser: argparse.ArgumentParser, prefix: str = ""
+) -> dict[str, argparse.ArgumentParser]:
+    """Every command by its whole name (``"train add-faq"``): a group, then its subcommands."""
+    found: dict[str, argparse.ArgumentParser] = {}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+            for name, command in action.choices.items():
+                path = f"{prefix} {name}".strip()
+                found[path] = command
+                found.update(_commands(command, path))
+    return found
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[str]:
+    """The names of a group's subcommands (none for a command)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
 
 
 def _positionals(parser: argparse.ArgumentParser) -> str:
@@ -59,34 +74,51 @@ def _positionals(parser: argparse.ArgumentParser) -> str:
     return "@none"
 
 
-def _bash(parser: argparse.ArgumentParser, program: str) -> str:
+def _cases(parser: argparse.ArgumentParser) -> tuple[list[str], list[str]]:
+    """The script's ``case`` branches: what each command's words complete to, and how each
+    option's value completes (keyed ``command:--option``)."""
     commands = _commands(parser)
+    top = [name for name in commands if " " not in name]
     top_flags, _ = _options(parser)
     patterns: dict[str, list[str]] = {}  # how a value completes -> "command:--option" patterns
-    word_cases = [f'        "") words={shlex.quote(" ".join([*top_flags, *commands]))} ;;']
+    word_cases = [f'        "") words={shlex.quote(" ".join([*top_flags, *top]))} ;;']
     for name, command in {"": parser, **commands}.items():
         flags, values = _options(command)
         for option, completion in values.items():
             patterns.setdefault(completion, []).append(shlex.quote(f"{name}:{option}"))
         if name:
+            words = [*_subcommands(command), *flags]
             word_cases.append(
-                f"        {shlex.quote(name)}) words={shlex.quote(' '.join(flags))}; "
+                f"        {shlex.quote(name)}) words={shlex.quote(' '.join(words))}; "
                 f"positional={shlex.quote(_positionals(command))} ;;"
             )
     value_cases = [
         f"        {'|'.join(names)}) values={shlex.quote(completion)} ;;"
         for completion, names in patterns.items()
     ]
-    names = "|".join(shlex.quote(name) for name in commands)
+    return word_cases, value_cases
+
+
+def _bash(parser: argparse.ArgumentParser, program: str) -> str:
+    commands = _commands(parser)
+    word_cases, value_cases = _cases(parser)
+    names = "|".join(shlex.quote(name) for name in commands if " " not in name)
+    paths = "|".join(shlex.quote(name) for name in commands if " " in name) or "''"
     return f"""\
 # {program} completion for bash (and zsh through bashcompinit): `{program} completion bash`
 {_FUNCTION}() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     local command="" values="" words="" positional="@none" i
     for ((i = 1; i < COMP_CWORD; i++)); do
-        case "${{COMP_WORDS[i]}}" in
-            {names}) command="${{COMP_WORDS[i]}}"; break ;;
-        esac
+        if [[ -z $command ]]; then
+            case "${{COMP_WORDS[i]}}" in
+                {names}) command="${{COMP_WORDS[i]}}" ;;
+            esac
+        else
+            case "$command ${{COMP_WORDS[i]}}" in
+                {paths}) command="$command ${{COMP_WORDS[i]}}"; break ;;
+            esac
+        fi
     done
     case "$command:$prev" in
 {chr(10).join(value_cases)}

@@ -32,9 +32,11 @@ __all__ = [
     "Results",
     "dumps",
     "in_flags",
+    "one_line",
     "plain",
     "printable",
     "terminal_safe",
+    "when",
 ]
 
 EXIT_OK = 0
@@ -47,10 +49,29 @@ def _encoding(stream: object) -> str:
     return getattr(stream, "encoding", None) or "utf-8"
 
 
+_LOOKS = " (with --reconcile, the command looks for it by itself)"
+
+
+def _upper(found: re.Match[str]) -> str:
+    """An argument's name as the command's positional: ``query`` as ``QUERY``."""
+    return found.group().upper()
+
+
+def _flag(found: re.Match[str]) -> str:
+    """An argument's name as the command's option: ``max_nodes`` as ``--max-nodes``."""
+    return "--" + found.group().replace("_", "-")
+
+
+def _credential_flag(found: re.Match[str]) -> str:
+    """``(YOURGPT_API_TOKEN)`` as ``(--token or YOURGPT_API_TOKEN)``."""
+    flag = "--api-key" if found.group(1) == "YOURGPT_API_KEY" else "--token"
+    return f"({flag} or {found.group(1)})"
+
+
 # The package's messages give Python advice (``api_key=``, ``RetryPolicy(...)``, method names);
 # on the command line the same advice is a flag or a command. Argument names are rewritten only
 # where a message starts with them, so that the service's own text is left alone.
-_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+_ADVICE: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
         (r"pass api_key= to AsyncClient,", "pass --api-key,"),
@@ -70,13 +91,35 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "check with `yourgpt-async messages SESSION_UID --order DESC --limit 5` before "
             "sending again",
         ),
+        # The policies that would act by themselves, after an endpoint's own advice: a create
+        # that can be read back has --reconcile; resending blindly has no flag.
         (
-            r"; pass (?:RetryPolicy\(reconcile=True\) to have the client check for you, or )?"
-            r"RetryPolicy\(retry_unsafe=True\) to try again without checking, accepting a possible "
-            r"duplicate",
+            r"; pass RetryPolicy\(reconcile=True\) to have the client check for you, or "
+            r"RetryPolicy\(retry_unsafe=True\) to try again without checking, accepting a "
+            r"possible duplicate",
+            _LOOKS,
+        ),
+        (
+            r"; pass RetryPolicy\(retry_unsafe=True\) to try again without checking, accepting a "
+            r"possible duplicate",
             "",
         ),
+        (
+            r"; RetryPolicy\(retry_outbound_calls=True\) would call again by itself, and may "
+            r"ring the person twice",
+            ". This command never resends a call: running it again rings the person a second time",
+        ),
         (r"\bget_sessions lists them", "`yourgpt-async sessions` lists them"),
+        # Where to look for a create of the Platform API left in doubt.
+        (r"\bprojects\.list\(search=name\)", "`yourgpt-async projects list --search NAME`"),
+        (r"\btags\.list\(search=name\)", "`yourgpt-async tags list --search NAME`"),
+        (
+            r"\btraining\.list_texts\(type, search=\.\.\.\)",
+            "`yourgpt-async train list faq --search TEXT` (or `train list text`)",
+        ),
+        (r"\btraining\.list_files\(\)", "`yourgpt-async train list files`"),
+        (r"\borganization\.list_members\(\)", "`yourgpt-async members list`"),
+        (r"\((YOURGPT_API_KEY|YOURGPT_API_TOKEN)\)", _credential_flag),
         (r"\(see RateLimit\)", "(bulk --rate)"),
         (r"\bpass (?:a new|another) journal path\b", "delete the journal, or pass --journal PATH"),
         (
@@ -97,6 +140,16 @@ _ADVICE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^(?:message)\b(?= must)", "MESSAGE"),
         (r"^(?:limit|page|order|state|segment)\b(?= must)", r"--\g<0>"),
         (r"^chat_mode\b(?= must)", "--chat-mode"),
+        # The arguments of the commands of the Platform API and of logs, search and call.
+        (r"^project_uid\b", "--project"),
+        (r"^date_from (.*) is after date_to (.*)$", r"--from \1 is after --to \2"),
+        (r"^(?:query|agent_id|question|answer|text|name|email|file_url|tags)\b(?= must)", _upper),
+        (
+            r"^(?:title|prompt|restriction|model|mode|temperature|status|search|offset|"
+            r"chat_history_count|max_nodes|auto_close_minutes|auto_resolve_minutes)\b(?= must)",
+            _flag,
+        ),
+        (r"^node_id\b(?= must)", "--node"),
     )
 )
 
@@ -139,14 +192,16 @@ def printable(text: str, secrets: Sequence[str] = (), encoding: str = "utf-8") -
     return text
 
 
-def dumps(value: object, secrets: Sequence[str] = (), encoding: str = "utf-8") -> str:
-    """``value`` as one line of JSON without the secrets, readable where ``encoding`` can
-    encode it, else escaped to ASCII (so a lone surrogate round-trips)."""
-    text = json.dumps(value, ensure_ascii=False, default=_json_default)
+def dumps(
+    value: object, secrets: Sequence[str] = (), encoding: str = "utf-8", indent: int | None = None
+) -> str:
+    """``value`` as JSON without the secrets (one line, or indented by ``indent``), readable
+    where ``encoding`` can encode it, else escaped to ASCII (so a lone surrogate round-trips)."""
+    text = json.dumps(value, ensure_ascii=False, default=_json_default, indent=indent)
     try:
         text.encode(encoding)
     except UnicodeEncodeError:
-        text = json.dumps(value, default=_json_default)
+        text = json.dumps(value, default=_json_default, indent=indent)
     # json escapes the C0 controls; DEL and the C1 controls (an 8-bit CSI) it leaves as they are.
     return _C1.sub(lambda found: f"\\u{ord(found.group()):04x}", redact(text, secrets))
 
@@ -193,9 +248,33 @@ class Printer:
         """Print text of this package's own as it is (a script for a shell, say)."""
         print(text, end="", file=self._stream)
 
-    def json(self, value: object) -> None:
+    def json(self, value: object, indent: int | None = None) -> None:
+        """Print ``value`` as JSON: one line, or indented by ``indent``."""
         # Plain print, never rich: a script reads this.
-        print(dumps(value, self.secrets, _encoding(self._stream)), file=self._stream)
+        text = dumps(value, self.secrets, _encoding(self._stream), indent)
+        print(text, file=self._stream)
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """Print rows under their column names: a rich table on a terminal, else lines of
+        tab-separated cells (a tab in a cell becomes a space). The first column (the id people
+        copy) is never wrapped or cut."""
+        if self.console is not None and self.console.is_terminal:
+            from rich.table import Table
+            from rich.text import Text
+
+            table = Table(*columns)
+            table.columns[0].no_wrap = True
+            table.columns[0].min_width = max((len(row[0]) for row in rows), default=len(columns[0]))
+            for row in rows:
+                # Text cells: service text is shown as it is, never read as rich markup.
+                table.add_row(*(Text(self.clean(cell)) for cell in row))
+            self.console.print(table)
+            return
+        # Piped: tab-separated lines as they are (rich would expand the tabs), for cut and awk.
+        for cells in (columns, *rows):
+            print(
+                self.clean("\t".join(cell.replace("\t", " ") for cell in cells)), file=self._stream
+            )
 
 
 def _json_default(value: object) -> object:
@@ -204,6 +283,17 @@ def _json_default(value: object) -> object:
     if isinstance(value, Enum):
         return value.value
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def one_line(text: str | None, width: int | None = None) -> str:
+    """``text`` on one line (its runs of white space made one space), cut to ``width``."""
+    flat = " ".join((text or "").split())
+    return flat if width is None or len(flat) <= width else flat[: width - 1] + "…"
+
+
+def when(moment: datetime | None) -> str:
+    """A time as a table shows it: ``YYYY-MM-DD HH:MM`` (empty for none)."""
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
 
 
 def plain(model: attrs.AttrsInstance) -> dict[str, Any]:

@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import argparse
-from typing import TypeAlias
 
 from .. import __version__
 from .._config import DEFAULT_MAX_CONCURRENCY
 from .._models import ChatMode, SendBy, SessionState
+from . import _api_command, _contacts_command, _org_command, _project_command, _train_command
+from ._args import (
+    EXAMPLES,
+    Commands,
+    Parents,
+    add_command,
+    positive_float,
+    positive_int,
+    set_examples,
+)
+from ._args import order as _order
 from ._bulk_command import EXAMPLES as BULK_EXAMPLES
 from ._bulk_command import add_contacts_tag, add_train_import
+from ._clients import with_project
 
 __all__ = ["EXAMPLES", "build_parser"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _order(text: str) -> str:
-    if text.upper() not in ("ASC", "DESC"):
-        raise argparse.ArgumentTypeError(f"expected ASC or DESC, got {text!r}")
-    return text.upper()
 
 
 def _connection_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -52,13 +37,16 @@ def _connection_options(parser: argparse.ArgumentParser, default: object) -> Non
         "--api-key", default=default, help="the project API key (default: $YOURGPT_API_KEY)"
     )
     parser.add_argument(
+        "--token",
+        default=default,
+        help="an organisation's API token, for the Platform API's commands "
+        "(default: $YOURGPT_API_TOKEN)",
+    )
+    parser.add_argument(
         "--widget-uid", default=default, help="the widget id (default: $YOURGPT_WIDGET_UID)"
     )
     parser.add_argument(
         "--base-url", default=default, help="the API base URL (default: $YOURGPT_BASE_URL)"
-    )
-    parser.add_argument(
-        "--token", default=default, help="the organisation token (default: $YOURGPT_API_TOKEN)"
     )
 
 
@@ -67,25 +55,30 @@ _RECONCILE = (
     "missing, it is sent again; in doubt only when that cannot tell"
 )
 
-
-_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-
 _EXIT_CODES = """\
 exit codes: 0 success; 1 an API error, or for bulk an item failed, in doubt or on a bad line;
 2 usage or configuration error, or bulk stopped by a refused key (401/403); 130 interrupted
 (Ctrl-C or SIGTERM)"""
 
 _EPILOG = f"""\
+A project's API key (--api-key, $YOURGPT_API_KEY) opens the Project Integration API:
+conversations, logs, search and calls. An organisation's token (--token, $YOURGPT_API_TOKEN)
+opens the Platform API: projects, train, contacts, tags, members, and logs or search with
+--project. api calls any endpoint of either.
+
 examples:
   yourgpt-async demo
   yourgpt-async send "$uid" "Do you ship to Norway?"
   yourgpt-async bulk messages.csv
+  yourgpt-async projects list
+  yourgpt-async train add-faq "Do you ship to Norway?" "Yes, in 3-5 days." --project "$project"
+  yourgpt-async api getMyProjects -F limit=5
   yourgpt-async COMMAND --help            each command's options, with examples
 
 {_EXIT_CODES}"""
 
 # Each command's --help ends with examples; tests parse every one of them.
-EXAMPLES: dict[str, tuple[str, ...]] = {
+_EXAMPLES: dict[str, tuple[str, ...]] = {
     "demo": (
         "yourgpt-async demo                      against the embedded emulator",
         "yourgpt-async demo --yes                against the service $YOURGPT_API_KEY opens",
@@ -120,18 +113,13 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "emulator": (
         "yourgpt-async emulator --port 8089",
         "yourgpt-async emulator --rate-limit 20/5 --retry-after none --ai-latency 0.5",
+        "yourgpt-async emulator --seed seed.json    contacts, members, tokens, limits...",
     ),
     "completion": (
         'eval "$(yourgpt-async completion bash)"     in ~/.bashrc',
         'eval "$(yourgpt-async completion zsh)"      in ~/.zshrc, after compinit',
     ),
-    **BULK_EXAMPLES,
 }
-"""Example command lines for each command's ``--help``; after two spaces, a comment."""
-
-
-def _examples(name: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,10 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(common, argparse.SUPPRESS)
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parents = Parents(common, as_json)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_calls(commands, common, as_json)
-    _add_bulk(commands, common, as_json)
-    _add_platform_bulk(commands, common, as_json)
+    _add_calls(commands, parents)
+    _add_bulk(commands, parents)
+    _project_command.add_parsers(commands, parents)
+    _org_command.add_projects(commands, parents)
+    _add_platform(commands, parents)
+    _org_command.add_members(commands, parents)
+    _api_command.add_parser(commands, parents)
     _add_emulator(commands)
     completion = _command(
         commands,
@@ -166,27 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(
-    commands: _Commands,
+    commands: Commands,
     name: str,
     summary: str,
     description: str,
     *parents: argparse.ArgumentParser,
 ) -> argparse.ArgumentParser:
-    """A subcommand with its one-line summary (in the list), and its description and examples
-    (its --help)."""
-    return commands.add_parser(
-        name,
-        parents=list(parents),
-        help=summary,
-        description=description,
-        epilog=_examples(name),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    """A conversation command, with its examples from ``_EXAMPLES``."""
+    return add_command(commands, name, summary, description, _EXAMPLES[name], *parents)
 
 
-def _add_calls(
-    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
-) -> None:
+def _add_calls(commands: Commands, parents: Parents) -> None:
     """Add demo, create-session, send, and through the helpers below the others."""
     demo = _command(
         commands,
@@ -195,7 +178,7 @@ def _add_calls(
         "Create a session, ask, let an operator take over, hand back to the bot and list the "
         "messages. Without an API key it runs against an embedded emulator; with one it asks "
         "before writing to a chatbot that is not on this machine.",
-        common,
+        parents.common,
     )
     demo.add_argument(
         "-y", "--yes", action="store_true", help="run against the real service without asking"
@@ -205,8 +188,8 @@ def _add_calls(
         "create-session",
         "create a session for the widget and print its session_uid",
         "Create a chat session for the widget and print its session_uid (--json: the session).",
-        common,
-        as_json,
+        parents.common,
+        parents.as_json,
     )
     send = _command(
         commands,
@@ -215,8 +198,8 @@ def _add_calls(
         "Send MESSAGE into the session and print the reply: the AI's answer to a user "
         "message, with its choices, else the stored message. --as operator takes the session "
         "over from the AI until update-session --chat-mode bot.",
-        common,
-        as_json,
+        parents.common,
+        parents.as_json,
     )
     send.add_argument("session_uid", metavar="SESSION_UID")
     send.add_argument("message", metavar="MESSAGE")
@@ -228,25 +211,23 @@ def _add_calls(
         default=SendBy.USER.value,
         help="who the message is from (default: user)",
     )
-    _add_update_session(commands, common, as_json)
-    _add_lists(commands, common, as_json)
+    _add_update_session(commands, parents)
+    _add_lists(commands, parents)
 
 
-def _add_lists(
-    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
-) -> None:
+def _add_lists(commands: Commands, parents: Parents) -> None:
     """Add sessions and messages."""
     sessions = _command(
         commands,
         "sessions",
         "list one page of sessions",
         "List one page of the project's sessions, oldest activity first.",
-        common,
-        as_json,
+        parents.common,
+        parents.as_json,
     )
-    sessions.add_argument("--page", type=_positive_int, default=1, help="from 1 (default: 1)")
+    sessions.add_argument("--page", type=positive_int, default=1, help="from 1 (default: 1)")
     sessions.add_argument(
-        "--limit", type=_positive_int, default=10, help="sessions per page, 1-100 (default: 10)"
+        "--limit", type=positive_int, default=10, help="sessions per page, 1-100 (default: 10)"
     )
     messages = _command(
         commands,
@@ -254,29 +235,27 @@ def _add_lists(
         "list the messages of a session",
         "List a session's messages, oldest first (--order DESC: newest first), fetching page "
         "after page; --limit stops after that many.",
-        common,
-        as_json,
+        parents.common,
+        parents.as_json,
     )
     messages.add_argument("session_uid", metavar="SESSION_UID")
     messages.add_argument(
         "--order", type=_order, default="ASC", help="ASC, oldest first (default), or DESC"
     )
     messages.add_argument(
-        "--limit", type=_positive_int, help="list at most this many (default: all)"
+        "--limit", type=positive_int, help="list at most this many (default: all)"
     )
 
 
-def _add_update_session(
-    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
-) -> None:
+def _add_update_session(commands: Commands, parents: Parents) -> None:
     update = _command(
         commands,
         "update-session",
         "change a session's state, chat mode or segment",
         "Change a session's state, chat mode or segment tags. --chat-mode bot hands a session "
         "an operator took over back to the AI; --state resolved does too.",
-        common,
-        as_json,
+        parents.common,
+        parents.as_json,
     )
     update.add_argument("session_uid", metavar="SESSION_UID")
     update.add_argument("--state", choices=[member.value for member in SessionState])
@@ -288,25 +267,23 @@ def _add_update_session(
     update.add_argument("--segment", metavar="TAGS", help="comma-separated tags (replaces them)")
 
 
-def _add_bulk(
-    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
-) -> None:
+def _add_bulk(commands: Commands, parents: Parents) -> None:
     """Add bulk."""
-    bulk = commands.add_parser(
+    bulk = add_command(
+        commands,
         "bulk",
-        parents=[common, as_json],
-        help="send every message of a JSONL or CSV file; run it again to resume",
-        description=(
-            "Send every message of FILE: JSON lines with session_uid, message and optionally "
-            "send_by and key, or CSV with a header naming those columns (without a header, "
-            "the columns are session_uid,message[,send_by][,key]). Bad lines are reported and "
-            "skipped. Progress is kept in a journal next to FILE (FILE.journal), so running "
-            "the same command again after an interruption, a crash or a kill resumes where it "
-            "stopped without sending a delivered message twice. Ctrl-C stops taking new items "
-            "and waits for those in flight; a second Ctrl-C abandons them."
-        ),
-        epilog=f"{_examples('bulk')}\n\n{_EXIT_CODES}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "send every message of a JSONL or CSV file; run it again to resume",
+        "Send every message of FILE: JSON lines with session_uid, message and optionally "
+        "send_by and key, or CSV with a header naming those columns (without a header, "
+        "the columns are session_uid,message[,send_by][,key]). Bad lines are reported and "
+        "skipped. Progress is kept in a journal next to FILE (FILE.journal), so running "
+        "the same command again after an interruption, a crash or a kill resumes where it "
+        "stopped without sending a delivered message twice. Ctrl-C stops taking new items "
+        "and waits for those in flight; a second Ctrl-C abandons them.",
+        _EXAMPLES["bulk"],
+        parents.common,
+        parents.as_json,
+        epilog=_EXIT_CODES,
     )
     bulk.add_argument("file", metavar="FILE")
     bulk.add_argument(
@@ -315,24 +292,31 @@ def _add_bulk(
     _add_bulk_options(bulk)
 
 
-def _add_platform_bulk(
-    commands: _Commands, common: argparse.ArgumentParser, as_json: argparse.ArgumentParser
-) -> None:
-    """Add the train and contacts groups, with their bulk commands (import, tag)."""
-    train = _command(
-        commands, "train", "what a project's bot is trained on", "Train a project's bot."
-    )
-    add_train_import(
-        train.add_subparsers(dest="train_command", required=True, metavar="COMMAND"),
-        [common, as_json],
-        _add_bulk_options,
-    )
-    contacts = _command(commands, "contacts", "a project's contacts", "Work on contacts.")
+def _add_platform(commands: Commands, parents: Parents) -> None:
+    """Add the train, contacts and tags groups, with the bulk commands of the first two (train
+    import, contacts tag FILE)."""
+    bulk_parents = [parents.common, parents.as_json]
+    train = _train_command.add_parsers(commands, parents)
+    add_train_import(train, bulk_parents, _add_bulk_options)
+    _in_group(train.choices["import"], BULK_EXAMPLES["train"])
+    contacts = _contacts_command.add_parsers(commands, parents)
     add_contacts_tag(
-        contacts.add_subparsers(dest="contacts_command", required=True, metavar="COMMAND"),
-        [common, as_json],
-        lambda command: _add_bulk_options(command, settles=False),
+        contacts, bulk_parents, lambda command: _add_bulk_options(command, settles=False)
     )
+    _in_group(contacts.choices["tag"], BULK_EXAMPLES["contacts"])
+    _contacts_command.add_one_contact(contacts)
+    _contacts_command.add_tags(commands, parents)
+
+
+def _in_group(command: argparse.ArgumentParser, examples: tuple[str, ...]) -> None:
+    """Make a bulk command of a group one of the group's like the others: its help ends with
+    its examples, and its --project falls back to $YOURGPT_PROJECT_UID."""
+    set_examples(command, examples, epilog=_EXIT_CODES)
+    for action in command._actions:
+        if action.dest == "project":
+            action.required = False
+            action.help = "the project's project_uid (default: $YOURGPT_PROJECT_UID)"
+    command.set_defaults(bulk_command=with_project(command.get_default("bulk_command")))
 
 
 def _add_bulk_options(bulk: argparse.ArgumentParser, *, settles: bool = True) -> None:
@@ -340,12 +324,12 @@ def _add_bulk_options(bulk: argparse.ArgumentParser, *, settles: bool = True) ->
     safe to repeat, how to settle those in doubt)."""
     bulk.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_CONCURRENCY,
         help=f"most in flight (default: {DEFAULT_MAX_CONCURRENCY}, as the library's)",
     )
     bulk.add_argument(
-        "--rate", type=_positive_float, help="most messages per second (default: adaptive)"
+        "--rate", type=positive_float, help="most messages per second (default: adaptive)"
     )
     journal = bulk.add_mutually_exclusive_group()
     journal.add_argument(
@@ -377,14 +361,14 @@ def _add_bulk_options(bulk: argparse.ArgumentParser, *, settles: bool = True) ->
     )
     bulk.add_argument(
         "--progress-every",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         metavar="SECONDS",
         help="seconds between progress lines (default: 5)",
     )
 
 
-def _add_emulator(commands: _Commands) -> None:
+def _add_emulator(commands: Commands) -> None:
     """Add emulator, with the emulator's own options (``python -m yourgpt_async.testing``)."""
     from ..testing._cli import add_options
 
@@ -392,8 +376,11 @@ def _add_emulator(commands: _Commands) -> None:
         commands,
         "emulator",
         "serve the API emulator until Ctrl-C",
-        "Serve the emulator of the API until Ctrl-C, as python -m yourgpt_async.testing "
-        "does, and print the export lines that point YOURGPT_* at it.",
+        "Serve the emulator of the API, both families, until Ctrl-C, as python -m "
+        "yourgpt_async.testing does, and print the export lines that point YOURGPT_* at it: "
+        "the base URL, an API key and its widget, an organisation token and a project_uid. "
+        "--seed FILE.json fills it with documents, training, contacts, members, tokens and "
+        "plan limits.",
     )
     add_options(emulator)
     emulator.add_argument("--base-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

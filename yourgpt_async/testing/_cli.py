@@ -18,8 +18,11 @@ import attrs
 
 from ._emulator import Emulator
 from ._faults import FaultPlan
+from ._platform import DEFAULT_API_TOKEN, Token
 from ._ratelimit import HEADER_STYLES, KINDS, RETRY_AFTER_STYLES, EmulatorRateLimit
+from ._seed import apply_seed, read_seed
 from ._state import DEFAULT_API_KEY, DEFAULT_WIDGET_UID, OTHER_WIDGET_UID
+from ._thread import environment
 
 __all__ = ["add_options", "run_from_args", "serve_main"]
 
@@ -74,8 +77,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
     The options are ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]`` (parsed into an
     ``EmulatorRateLimit``) with ``--rate-limit-kind``, ``--rate-window``, ``--retry-after`` and
-    ``--rate-headers``, ``--fault-plan FILE.json``, ``--api-key``, ``--widget-uid`` and
-    ``--ai-latency SECONDS``; ``run_from_args`` reads them back.
+    ``--rate-headers``, ``--fault-plan FILE.json``, ``--seed FILE.json``, ``--api-key``,
+    ``--widget-uid``, ``--token`` and ``--ai-latency SECONDS``; ``run_from_args`` reads them
+    back.
 
     Args:
         parser: The parser (or subcommand parser) to add them to.
@@ -84,6 +88,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_port, default=8089, help="port, 0 for any (default: 8089)")
     _add_rate_limit_options(parser)
     parser.add_argument("--fault-plan", metavar="FILE.json", help="faults to apply (JSON)")
+    parser.add_argument(
+        "--seed",
+        metavar="FILE.json",
+        help="what to put in it first (JSON): documents, faqs, texts, files, companies, "
+        "contacts, members, invitations, tokens, plans, limits",
+    )
     # No default on the namespace: a parent parser's own --api-key (given before a subcommand)
     # must survive; an absent value means the emulator's own key and widget.
     parser.add_argument(
@@ -95,6 +105,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--widget-uid",
         default=argparse.SUPPRESS,
         help=f"the key's widget (default: {DEFAULT_WIDGET_UID})",
+    )
+    parser.add_argument(
+        "--token",
+        default=argparse.SUPPRESS,
+        help=f"the accepted organisation token, an owner's (default: {DEFAULT_API_TOKEN})",
     )
     parser.add_argument(
         "--ai-latency",
@@ -163,15 +178,24 @@ def _emulator_from_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--fault-plan {args.fault_plan}: JSON nested too deeply to read")
     api_key = getattr(args, "api_key", None) or DEFAULT_API_KEY
     widget_uid = getattr(args, "widget_uid", None) or DEFAULT_WIDGET_UID
-    return Emulator(
+    token = getattr(args, "token", None) or DEFAULT_API_TOKEN
+    emulator = Emulator(
         api_keys={api_key: "project-1"},
         widgets={widget_uid: "project-1", OTHER_WIDGET_UID: "project-2"},
+        tokens={token: Token(token)},
         rate_limit=_rate_limit(args, parser),
         fault_plan=fault_plan,
         host=args.host,
         port=args.port,
         ai_latency=args.ai_latency,
     )
+    seed = getattr(args, "seed", None)
+    if seed is not None:
+        try:
+            apply_seed(emulator, read_seed(seed))
+        except ValueError as error:
+            parser.error(f"--seed {seed}: {error}")
+    return emulator
 
 
 def _rate_limit(
@@ -202,9 +226,9 @@ async def _serve_until_stopped(emulator: Emulator) -> None:
     try:
         async with emulator:
             print(f"YourGPT emulator serving at {emulator.base_url} (Ctrl-C to stop)")
-            print(f"export YOURGPT_BASE_URL={emulator.base_url}")
-            print(f"export YOURGPT_API_KEY={emulator.api_key}")
-            print(f"export YOURGPT_WIDGET_UID={emulator.widget_uid}", flush=True)
+            for name, value in environment(emulator).items():
+                print(f"export {name}={value}")
+            sys.stdout.flush()
             await stop.wait()
     finally:
         for signum in signals:
@@ -215,7 +239,8 @@ async def _serve_until_stopped(emulator: Emulator) -> None:
 def run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Serve the emulator the parsed options of ``add_options`` describe, until Ctrl-C or SIGTERM.
 
-    It prints the base URL, API key and widget uid as ``export YOURGPT_...=`` lines.
+    It prints the base URL, API key, widget uid, organisation token and project uid as
+    ``export YOURGPT_...=`` lines.
 
     Args:
         args: The parsed arguments; they must hold the options ``add_options`` adds.
@@ -223,8 +248,8 @@ def run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
     Returns:
         The exit status: 0 after an interrupt, 1 when the server cannot start. A bad value
-        (an unreadable fault plan, a port out of range, an AI latency that is not a finite
-        number of seconds) exits with status 2 through ``parser.error``.
+        (an unreadable fault plan or seed, a port out of range, an AI latency that is not a
+        finite number of seconds) exits with status 2 through ``parser.error``.
     """
     emulator = _emulator_from_args(args, parser)
     try:
@@ -240,10 +265,12 @@ def run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 def serve_main(argv: list[str] | None = None) -> int:
     """Run the emulator as a server from the command line until Ctrl-C or SIGTERM.
 
-    It prints the base URL, API key and widget uid as ``export YOURGPT_...=`` lines. Options:
-    ``--host``, ``--port``, ``--rate-limit PER_SECOND[/BURST]`` (with ``--rate-limit-kind``,
-    ``--rate-window``, ``--retry-after``, ``--rate-headers``), ``--fault-plan FILE.json`` (see
-    ``FaultPlan.from_dict``), ``--api-key``, ``--widget-uid``, ``--ai-latency SECONDS``.
+    It prints the base URL, API key, widget uid, organisation token and project uid as
+    ``export YOURGPT_...=`` lines. Options: ``--host``, ``--port``, ``--rate-limit
+    PER_SECOND[/BURST]`` (with ``--rate-limit-kind``, ``--rate-window``, ``--retry-after``,
+    ``--rate-headers``), ``--fault-plan FILE.json`` (see ``FaultPlan.from_dict``), ``--seed
+    FILE.json`` (documents, training, contacts, members, tokens, limits...), ``--api-key``,
+    ``--widget-uid``, ``--token``, ``--ai-latency SECONDS``.
 
     Args:
         argv: The arguments, without the program name; ``None`` reads ``sys.argv``.

@@ -13,7 +13,19 @@ from typing import Any
 
 from ._emulator import Emulator
 
-__all__ = ["EmulatorThread"]
+__all__ = ["EmulatorThread", "environment"]
+
+
+def environment(emulator: Emulator) -> dict[str, str]:
+    """The ``YOURGPT_*`` variables that point a client, or the command line, at ``emulator``:
+    its base URL, API key and widget, organisation token, and the key's project's uid."""
+    return {
+        "YOURGPT_BASE_URL": emulator.base_url,
+        "YOURGPT_API_KEY": emulator.api_key,
+        "YOURGPT_WIDGET_UID": emulator.widget_uid,
+        "YOURGPT_API_TOKEN": emulator.api_token,
+        "YOURGPT_PROJECT_UID": emulator.project_uid,
+    }
 
 
 class EmulatorThread:
@@ -25,8 +37,7 @@ class EmulatorThread:
     Example::
 
         with EmulatorThread() as emulator:
-            os.environ["YOURGPT_BASE_URL"] = emulator.base_url
-            run_my_script()
+            subprocess.run(["python", "my_script.py"], env={**os.environ, **emulator.env})
             assert len(emulator.emulator.ledger) == 3
     """
 
@@ -59,6 +70,24 @@ class EmulatorThread:
     def widget_uid(self) -> str:
         """A widget of the key's project."""
         return self.emulator.widget_uid
+
+    @property
+    def api_token(self) -> str:
+        """An organisation token the emulator accepts (an owner's, for every project)."""
+        return self.emulator.api_token
+
+    @property
+    def project_uid(self) -> str:
+        """The ``project_uid`` of the key's project, for the Platform API."""
+        return self.emulator.project_uid
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that point ``AsyncClient()``, ``AsyncPlatformClient()`` and the
+        command line at the emulator: ``YOURGPT_BASE_URL``, ``YOURGPT_API_KEY``,
+        ``YOURGPT_WIDGET_UID``, ``YOURGPT_API_TOKEN`` and ``YOURGPT_PROJECT_UID`` (which the
+        command line's ``--project`` falls back to)."""
+        return environment(self.emulator)
 
     def start(self) -> None:
         """Start serving; returns once the emulator accepts connections. Does nothing if it is

@@ -245,11 +245,11 @@ COUNT = 2000
 KILL_AFTER = 600  # starts in the journal
 
 
-def fault_mix(emulator: Emulator) -> None:
+def fault_mix(emulator: Emulator, count: int = COUNT) -> None:
     """Every 25th createProjectText dropped after storing, every 25th answered 500 without
-    storing, every 25th refused 429 (retried): enough for both runs."""
+    storing, every 25th refused 429 (retried): enough for both runs of ``count`` items."""
     block = [None] * 22 + [Fault.drop_after(), Fault.status(500), Fault.status(429, retry_after=0)]
-    emulator.fault_plan.add("createProjectText", *block, times=2 * COUNT // len(block))
+    emulator.fault_plan.add("createProjectText", *block, times=2 * count // len(block))
 
 
 def starts(journal: Path) -> int:
@@ -324,13 +324,14 @@ def test_an_import_killed_mid_run_stores_each_faq_once_or_reports_it_in_doubt(
 async def test_an_import_interrupted_in_process_stores_each_faq_once_or_in_doubt(
     tmp_path: Path, fake_clock: FakeClock
 ) -> None:
-    """The same in one process: the first run is abandoned once 600 items have started (any
-    request on the wire cancelled, as a kill would leave it), the second resumes; then a
-    third, reconciling, settles what it can: still none twice."""
-    items = [FaqItem(f"Question {n}?", f"Answer {n}.") for n in range(COUNT)]
+    """The same in one process, on 500 FAQs: the first run is abandoned once 150 items have
+    started (any request on the wire cancelled, as a kill would leave it), the second resumes;
+    then a third, reconciling, settles what it can: still none twice."""
+    count, kill_after = 500, 150
+    items = [FaqItem(f"Question {n}?", f"Answer {n}.") for n in range(count)]
     journal = tmp_path / "faqs.journal"
     async with Emulator() as emulator:
-        fault_mix(emulator)
+        fault_mix(emulator, count)
 
         def client(**retry: Any) -> AsyncPlatformClient:
             return AsyncPlatformClient(
@@ -345,9 +346,9 @@ async def test_an_import_interrupted_in_process_stores_each_faq_once_or_in_doubt
             run = training.add_many(items, journal=journal, concurrency=16)
             async with run:
                 async for _ in run:
-                    if starts(journal) >= KILL_AFTER:
+                    if starts(journal) >= kill_after:
                         break  # leaving the block cancels what is in flight
-            assert KILL_AFTER <= starts(journal) < COUNT
+            assert kill_after <= starts(journal) < count
             second = training.add_many(items, journal=journal, concurrency=16)
             async with second:
                 reported = {o.item.question: o.status async for o in second}

@@ -86,11 +86,14 @@ def test_all_is_the_agreed_list() -> None:
 
 
 def test_public_objects_live_in_private_modules() -> None:
-    """Every exported class is defined in a private `yourgpt_async._module`."""
+    """Every exported class is defined in a private module of the package
+    (`yourgpt_async._module` or `yourgpt_async.subpackage._module`)."""
     for name in EXPORTED:
         value = getattr(yourgpt_async, name)
         if isinstance(value, type):
-            assert value.__module__.startswith("yourgpt_async._"), name
+            module = value.__module__
+            assert module.startswith("yourgpt_async."), name
+            assert module.rpartition(".")[2].startswith("_"), name
 
 
 def _named_types(annotation: object) -> set[type]:

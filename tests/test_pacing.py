@@ -4,11 +4,12 @@ clock, the header parser on its own, and whole calls over loopback HTTP."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, VirtualTimeLoop
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -22,10 +23,13 @@ from yourgpt_async import (
     RetryPolicy,
     Timeouts,
 )
-from yourgpt_async._estimate import ASSUMED_BURST, MARGIN
-from yourgpt_async._ratelimit import Limiter, LocalLimiter, NoTurnInTime
-from yourgpt_async._wire import RateHints, rate_hints
+from yourgpt_async.pacing._headers import RateHints, rate_hints
+from yourgpt_async.pacing._limiter import Limiter, NoTurnInTime
+from yourgpt_async.pacing._local import LocalLimiter
+from yourgpt_async.pacing._rules import ASSUMED_BURST, MARGIN
 from yourgpt_async.testing import Emulator, Fault
+
+T = TypeVar("T")
 
 
 def limiter(fake: FakeClock, **options: object) -> LocalLimiter:
@@ -407,7 +411,7 @@ async def test_a_retry_after_past_the_deadline_fails_the_call_and_not_the_next_o
             assert fake_clock.now - start == pytest.approx(20.0)
 
 
-@pytest.fixture
+@contextlib.asynccontextmanager
 async def dribbling_server() -> AsyncIterator[str]:
     """A server whose reply comes one byte every 50 ms, for ever."""
 
@@ -431,40 +435,62 @@ async def dribbling_server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def test_the_deadline_bounds_an_attempt_that_never_ends(dribbling_server: str) -> None:
+def on_virtual_time(test: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
+    """Run ``test(loop)`` on a loop whose clock jumps to its next timer."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(test(loop))
+    finally:
+        loop.close()
+
+
+def test_the_deadline_bounds_an_attempt_that_never_ends() -> None:
     """A reply that dribbles on ends at the call's deadline, well before Timeouts.total."""
-    client = AsyncClient(
-        "key",
-        widget_uid="widget",
-        base_url=dribbling_server,
-        timeout=Timeouts(total=20, read=5),
-        retry=RetryPolicy(deadline=0.3),
-        rate_limit=RateLimit.unlimited(),
-    )
-    async with client:
-        started = time.monotonic()
-        with pytest.raises(DeliveryUnknownError):
-            await client.send_message("uid", "hello")
-        elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 0.3 + 0.25  # the deadline, plus a scheduling tick or two
+
+    async def call(loop: VirtualTimeLoop) -> float:
+        async with dribbling_server() as url:
+            client = AsyncClient(
+                "key",
+                widget_uid="widget",
+                base_url=url,
+                timeout=Timeouts(total=20, read=5),
+                retry=RetryPolicy(deadline=0.3, clock=loop.time, sleep=asyncio.sleep),
+                rate_limit=RateLimit.unlimited(),
+            )
+            async with client:
+                started = loop.time()
+                with pytest.raises(DeliveryUnknownError):
+                    await client.send_message("uid", "hello")
+                return loop.time() - started
+
+    assert on_virtual_time(call) == pytest.approx(0.3, abs=0.01)
 
 
-async def test_a_call_held_at_the_gate_past_its_deadline_is_not_sent(
-    dribbling_server: str,
-) -> None:
+def test_a_call_held_at_the_gate_past_its_deadline_is_not_sent() -> None:
     """With every slot of max_concurrency taken, a call gives up at its deadline."""
-    client = AsyncClient(
-        "key",
-        widget_uid="widget",
-        base_url=dribbling_server,
-        max_concurrency=1,
-        retry=RetryPolicy(deadline=0.2),
-        rate_limit=RateLimit.unlimited(),
-    )
-    async with client:
-        busy = asyncio.ensure_future(client.get_sessions(retry=RetryPolicy(deadline=1.0)))
-        await asyncio.sleep(0.05)
-        with pytest.raises(RateLimitError, match="max_concurrency"):
-            await client.get_sessions()
-        busy.cancel()
-        await asyncio.gather(busy, return_exceptions=True)
+
+    async def call(loop: VirtualTimeLoop) -> float:
+        on_loop: dict[str, Any] = {"clock": loop.time, "sleep": asyncio.sleep}
+        async with dribbling_server() as url:
+            client = AsyncClient(
+                "key",
+                widget_uid="widget",
+                base_url=url,
+                max_concurrency=1,
+                retry=RetryPolicy(deadline=0.2, **on_loop),
+                rate_limit=RateLimit.unlimited(),
+            )
+            async with client:
+                busy = asyncio.ensure_future(
+                    client.get_sessions(retry=RetryPolicy(deadline=1.0, **on_loop))
+                )
+                await asyncio.sleep(0.05)
+                started = loop.time()
+                with pytest.raises(RateLimitError, match="max_concurrency"):
+                    await client.get_sessions()
+                waited = loop.time() - started
+                busy.cancel()
+                await asyncio.gather(busy, return_exceptions=True)
+                return waited
+
+    assert on_virtual_time(call) == pytest.approx(0.2, abs=0.01)

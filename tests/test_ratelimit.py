@@ -9,7 +9,7 @@ import pytest
 from _fakes import FakeClock
 
 from yourgpt_async import AsyncClient, ConfigurationError, RateLimit, RetryPolicy
-from yourgpt_async._ratelimit import LocalLimiter
+from yourgpt_async.pacing._local import LocalLimiter
 from yourgpt_async.testing import Emulator, EmulatorRateLimit
 
 

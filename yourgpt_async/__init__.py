@@ -46,10 +46,8 @@ from ._models import (
     SessionMessage,
     SessionState,
 )
-from ._ratelimit import Limiter, LimiterFactory
-from ._redis import RedisRateLimit
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
-from ._wire import RateHints
+from .pacing import Limiter, LimiterFactory, RateHints, RedisRateLimit
 
 __version__ = "0.1.0"
 """The version of this package."""

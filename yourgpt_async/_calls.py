@@ -22,7 +22,8 @@ from ._models import Page, Priority, RawResponse, with_fetch
 from ._retry import run_with_retries
 from ._telemetry import CallTrace, Telemetry
 from ._transport import RequestTimeout, Transport, request_timeout
-from ._wire import Endpoint, encode_body, rate_limit_info
+from ._wire import Endpoint, encode_body
+from .pacing._headers import rate_limit_info
 
 __all__ = ["Caller", "Timeout", "request_headers"]
 

@@ -24,7 +24,6 @@ from ._config import RateLimit, RetryPolicy, Timeouts
 from ._exceptions import ConfigurationError
 from ._listing import ListingMethods
 from ._models import ChatMode, Message, Priority, SendBy, Session, SessionState
-from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._raw import RawMethod
 from ._readback import send_message_reconciled
 from ._settle import Sending
@@ -42,6 +41,8 @@ from ._wire import (
     SEND_MESSAGE,
     UPDATE_SESSION,
 )
+from .pacing._limiter import Limiter, LimiterFactory
+from .pacing._local import make_limiter
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 

@@ -29,7 +29,7 @@ from . import _validate as check
 from ._exceptions import APIError, ConfigurationError, FailureKind, YourGPTError
 
 if TYPE_CHECKING:
-    from ._ratelimit import Limiter
+    from .pacing._limiter import Limiter
 
 __all__ = [
     "CallTrace",

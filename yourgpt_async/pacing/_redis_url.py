@@ -8,12 +8,12 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING, Final
 
-from ._exceptions import ConfigurationError, redact
+from .._exceptions import ConfigurationError, redact
 
 if TYPE_CHECKING:
     from redis.asyncio import BlockingConnectionPool
 
-__all__ = ["check_url", "connection_pool", "redact_url", "url_repr", "url_secrets"]
+__all__ = ["check_url", "connection_pool", "redact_url", "redis_errors", "url_repr", "url_secrets"]
 
 _SCHEMES: Final = ("redis", "rediss", "unix")
 
@@ -83,7 +83,6 @@ def connection_pool(
         from redis import asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
-        from redis.exceptions import RedisError
     except ImportError as error:
         raise ConfigurationError(
             "RedisRateLimit needs the redis package: pip install 'yourgpt-async[redis]'"
@@ -101,4 +100,11 @@ def connection_pool(
         raise ConfigurationError(
             f"RedisRateLimit.url {redact_url(url)!r} is not usable: {redact(str(error), secrets)}"
         ) from None
-    return pool, (RedisError, OSError, asyncio.TimeoutError)
+    return pool, redis_errors()
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean Redis is unreachable (the ``redis`` extra is installed)."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, asyncio.TimeoutError)

@@ -1,103 +1,37 @@
-"""Pacing: a GCRA schedule, a shared 429 cool-down, and a rate that adapts to an unknown limit.
+"""The in-process limiter: a GCRA schedule, a shared 429 cool-down, and a rate that adapts to
+an unknown limit (:class:`~._model.RateModel`), or the quota rate-limit headers announce.
 
-One :class:`Limiter` serves every call of a client. Before each HTTP attempt the client awaits
-:meth:`Limiter.acquire_within` (or :meth:`Limiter.acquire`); afterwards it reports
-:meth:`Limiter.on_success` or :meth:`Limiter.on_throttled`, and hands over what the reply's
-rate-limit headers said with :meth:`Limiter.on_rate_headers`. The concurrency gate (how many
-requests are in flight) is the client's, not the limiter's.
+One :class:`LocalLimiter` serves every call of a client; :func:`make_limiter` makes it, or lets
+a :class:`~._limiter.LimiterFactory` make its own.
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import collections
 import contextlib
 import heapq
 import itertools
 import math
-from typing import Final
 
-from ._config import Clock, RateLimit, Sleep
-from ._estimate import RateModel
-from ._models import Priority
+from .._config import Clock, RateLimit, Sleep
+from .._models import Priority
+from ._headers import RateHints
+from ._limiter import BULK, INTERACTIVE, Limiter, LimiterFactory, NoTurnInTime
+from ._model import RateModel
 from ._quota import Quota
-from ._wire import RateHints
+from ._rules import (
+    ARRIVAL_TOLERANCE,
+    BULK_SHARE_EVERY,
+    BURST_RESERVE,
+    DEMAND_WINDOW,
+    TOLD_AFTER_429,
+    TOLD_MARGIN,
+)
 
-__all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "NoTurnInTime", "make_limiter"]
+__all__ = ["LocalLimiter", "make_limiter"]
 
-_ARRIVAL_TOLERANCE = 0.002  # seconds of the adaptive rate that may go at once
-_DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
-_TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
-_TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
-_BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
 _INF = math.inf
-# While interactive and bulk calls both wait, every this many turns one goes to bulk: bulk
-# keeps a tenth of the rate, however busy the interactive side.
-BULK_SHARE_EVERY = 10
-INTERACTIVE: Final = Priority.INTERACTIVE
-BULK: Final = Priority.BULK
-
-
-class NoTurnInTime(Exception):
-    """No turn could be given before the caller's time ran out; nothing was sent.
-
-    Attributes:
-        wait: Seconds until a turn was expected (the rest of a cool-down), if known.
-        cooldown: Whether a cool-down (a 429's ``Retry-After``, or a quota spent until its
-            reset) is what stood in the way, rather than the queue.
-    """
-
-    def __init__(self, wait: float | None, *, cooldown: bool) -> None:
-        super().__init__("no turn before the deadline")
-        self.wait = wait
-        self.cooldown = cooldown
-
-
-class Limiter(abc.ABC):
-    """Paces the requests of one client (or, for a shared backend, of many)."""
-
-    @abc.abstractmethod
-    async def acquire(self, priority: Priority = INTERACTIVE) -> float:
-        """Wait until a request may be sent; return a ticket to hand back in the report.
-
-        ``priority`` says whose turn comes first when callers wait: an interactive caller goes
-        ahead of queued bulk ones (a limiter may ignore it).
-        """
-
-    async def acquire_within(self, seconds: float, priority: Priority = INTERACTIVE) -> float:
-        """:meth:`acquire`, giving up after ``seconds``.
-
-        Raises:
-            NoTurnInTime: No turn came in time; the caller sends nothing.
-        """
-        try:
-            return await asyncio.wait_for(self.acquire(priority), max(0.0, seconds))
-        except asyncio.TimeoutError:
-            raise NoTurnInTime(None, cooldown=False) from None
-
-    @abc.abstractmethod
-    def on_success(self, ticket: float) -> None:
-        """Report that the request sent under ``ticket`` was accepted."""
-
-    @abc.abstractmethod
-    def on_throttled(self, ticket: float, retry_after: float | None) -> None:
-        """Report a 429 (or 503) for the request sent under ``ticket``."""
-
-    def on_rate_headers(self, ticket: float, hints: RateHints) -> None:  # noqa: B027
-        """Report what the rate-limit headers of the reply to ``ticket`` said (before the
-        success or 429 is reported). Ignored unless a limiter overrides it."""
-
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
-        """Release whatever the limiter holds (connections of a shared backend)."""
-
-
-class LimiterFactory(abc.ABC):
-    """A rate-limit configuration that makes its own :class:`Limiter` (a shared backend)."""
-
-    @abc.abstractmethod
-    def make_limiter(self) -> Limiter:
-        """Make the limiter one client uses."""
 
 
 class LocalLimiter(Limiter):
@@ -116,11 +50,11 @@ class LocalLimiter(Limiter):
     unused, so that the service's bucket never runs dry on jitter; a 429 shows those margins
     too thin for the service, and drops the burst to one and the rate to 3 % under.
 
-    Adaptive mode paces at the rate of its :class:`~._estimate.RateModel`, which starts at
+    Adaptive mode paces at the rate of its :class:`~._model.RateModel`, which starts at
     ``initial_per_second``, doubles it every 0.05 s while callers are held back (slow start),
     reads where the service's limit lies from what it accepted before each 429, and probes
     higher again only within the pause budget; the fleet's Lua runs the same rules (see
-    ``_estimate`` for them). ``per_second``, when set, caps the rate.
+    ``_model`` for them). ``per_second``, when set, caps the rate.
 
     Rate-limit headers, when a reply has them, say how many requests the service will still
     take before its quota resets: the limiter spreads those over the time left (less what it
@@ -139,15 +73,15 @@ class LocalLimiter(Limiter):
         elif self._adaptive:
             self._rate = min(config.initial_per_second, self._ceiling)
         else:
-            self._ceiling = self._ceiling * _TOLD_MARGIN
+            self._ceiling = self._ceiling * TOLD_MARGIN
             self._rate = self._ceiling
         burst = config.burst or 1
         if not self._adaptive and burst > 1:
-            burst = max(1, math.floor(burst * (1 - _BURST_RESERVE)))
+            burst = max(1, math.floor(burst * (1 - BURST_RESERVE)))
         self._burst = burst
         # Found, not told: tolerate callers arriving together (one loop turn apart) as long as
         # they fit in a few milliseconds of the rate, instead of queueing each one.
-        self._jitter_tolerance = _ARRIVAL_TOLERANCE if self._adaptive and not config.burst else 0.0
+        self._jitter_tolerance = ARRIVAL_TOLERANCE if self._adaptive and not config.burst else 0.0
         self._next = -math.inf  # GCRA's theoretical arrival time: the next free turn
         self._last_ticket = -math.inf
         self._cooldown_until = -math.inf
@@ -265,7 +199,7 @@ class LocalLimiter(Limiter):
         hold = self._hold()
         if hold > now + seconds:
             raise NoTurnInTime(hold - now, cooldown=True)
-        if now - self._held_back_at > _DEMAND_WINDOW:
+        if now - self._held_back_at > DEMAND_WINDOW:
             self._demand_since = now  # demand (re)starts: earlier, the pace held nobody back
         self._held_back_at = now
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -375,7 +309,7 @@ class LocalLimiter(Limiter):
         now = self._clock()
         model = self._model
         demand = model.rate < self._quota_rate and (
-            bool(self._waiters or self._bulk) or now - self._held_back_at <= _DEMAND_WINDOW
+            bool(self._waiters or self._bulk) or now - self._held_back_at <= DEMAND_WINDOW
         )  # the rate is what holds callers back, not the headers' quota
         before = model.rate
         model.on_success(ticket, now, demand=demand)
@@ -392,9 +326,9 @@ class LocalLimiter(Limiter):
             # The margins were too thin for this service: keep the whole burst, and 3 %.
             self._burst = 1
             if self._config.per_second is not None:
-                self._rate = min(self._rate, self._config.per_second * _TOLD_AFTER_429)
+                self._rate = min(self._rate, self._config.per_second * TOLD_AFTER_429)
             return
-        held_back = now - self._held_back_at <= _DEMAND_WINDOW
+        held_back = now - self._held_back_at <= DEMAND_WINDOW
         model = self._model
         model.on_throttled(
             ticket, now, pause=upcoming, demand=held_back, demand_since=self._demand_since

@@ -98,6 +98,19 @@ def test_repr_hides_the_password() -> None:
     assert "hunter2" not in repr(limit.make_limiter())
 
 
+@pytest.mark.parametrize("password", ["hunt#er2sec", "hunt?er2sec", "hunt/er2sec", "hu#nt/er?2"])
+def test_a_password_with_an_unencoded_reserved_character_is_never_shown(password: str) -> None:
+    """A password holding a '#', '?' or '/' that is not percent-encoded cuts the URL where
+    redis-py would cut it: the setting is refused, and no piece of the password is in the
+    error, nor in a repr."""
+    with pytest.raises(ConfigurationError, match="percent-encoded") as refused:
+        RedisRateLimit(f"redis://user:{password}@cache:6379/0", name="p", per_second=5)
+    text = f"{refused.value} {refused.value!r}"
+    for piece in ("hunt", "er2", "sec"):
+        assert piece not in text
+    assert "redis://user:***@cache:6379/0" in text
+
+
 @pytest.mark.parametrize(
     ("url", "settings"),
     [

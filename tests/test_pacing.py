@@ -340,6 +340,18 @@ async def test_a_spent_quota_holds_every_call_until_its_reset(fake_clock: FakeCl
     assert await lim.acquire() - start == pytest.approx(0.4)
 
 
+async def test_a_quota_spent_until_a_day_away_holds_at_most_max_cooldown(
+    fake_clock: FakeClock,
+) -> None:
+    """Remaining 0 with the reset 86,000 s away holds every call for ``max_cooldown`` at most,
+    as a 429's pause is held, not for a day; a caller with a minute to spare is not refused."""
+    lim = limiter(fake_clock, max_cooldown=30)
+    ticket = await lim.acquire()
+    lim.on_rate_headers(ticket, RateHints(remaining=0, reset=86000.0, limit=10))
+    start = fake_clock.now
+    assert await lim.acquire_within(60.0) - start == pytest.approx(30.0)
+
+
 async def test_the_quota_left_is_spread_over_the_time_left(fake_clock: FakeClock) -> None:
     """Ten left for the next two seconds: five a second, less what was sent after that reply."""
     lim = limiter(fake_clock, initial_per_second=1000)

@@ -30,6 +30,7 @@ from redis_fixtures import RedisServer
 
 from yourgpt_async import Priority
 from yourgpt_async.pacing._fleet import RedisLimiter
+from yourgpt_async.pacing._headers import RateHints
 from yourgpt_async.pacing._limiter import NoTurnInTime
 
 pytestmark = pytest.mark.redis
@@ -204,6 +205,25 @@ def test_one_absurd_retry_after_holds_the_fleet_only_max_cooldown(
     assert late.cooldown
     assert late.wait == pytest.approx(0.3, abs=1e-6)
     assert waited == pytest.approx(0.3, abs=1e-6)
+
+
+def test_a_quota_spent_until_a_day_away_holds_the_fleet_at_most_max_cooldown(
+    redis_server: RedisServer,
+) -> None:
+    """Remaining 0 with the reset 86,000 s away, seen by one client, holds every client for
+    ``max_cooldown`` at most, not for a day."""
+
+    async def test(fleet: Fleet, loop: InstantLoop) -> float:
+        seen = fleet.limiter(per_second=10, max_cooldown=2)
+        other = fleet.limiter(per_second=10, max_cooldown=2)
+        ticket = await seen.acquire()
+        seen.on_rate_headers(ticket, RateHints(remaining=0, reset=86000.0, limit=10))
+        start = loop.time()
+        await asyncio.sleep(0.05)  # told to Redis
+        return await other.acquire_within(60.0) - start
+
+    # Two seconds from when Redis heard of it: the reply's report goes out 10 ms after it.
+    assert on_fleet(redis_server, test) == pytest.approx(2.01, abs=1e-6)
 
 
 def test_acquire_within_reserves_nothing_it_cannot_use(redis_server: RedisServer) -> None:

@@ -297,7 +297,7 @@ class LocalLimiter(Limiter):
         now = self._clock()
         quota = self._quota
         if quota is None:
-            quota = self._quota = Quota()
+            quota = self._quota = Quota(self._config.max_cooldown)
         quota.update(ticket, hints, now)
         self._quota_rate = max(quota.rate(now), self._config.min_per_second)
         self._wake_pump()

@@ -21,12 +21,15 @@ class Quota:
     """What rate-limit headers said: ``budget`` more requests may go before ``reset_at``.
 
     Once the budget is spent nobody goes until ``hold_until``: the reset, or sooner when a
-    policy names the window (a token bucket's whole allowance is back within one).
+    policy names the window (a token bucket's whole allowance is back within one); and never
+    for more than ``max_cooldown``, as a 429's pause, so that a reset a day away cannot stall
+    a client for a day.
     """
 
-    __slots__ = ("budget", "hold_until", "reset_at", "sent", "sustained", "window")
+    __slots__ = ("budget", "hold_until", "max_cooldown", "reset_at", "sent", "sustained", "window")
 
-    def __init__(self) -> None:
+    def __init__(self, max_cooldown: float = math.inf) -> None:
+        self.max_cooldown = max_cooldown
         self.budget = math.inf
         self.reset_at = -math.inf
         self.hold_until = -math.inf
@@ -58,8 +61,9 @@ class Quota:
             del sent[:horizon]  # forget tickets whose replies are long in
 
     def spent(self, now: float) -> None:
-        """The budget is gone: hold until the reset, or for one window at most."""
-        self.hold_until = min(self.reset_at, now + self.window)
+        """The budget is gone: hold until the reset, or for one window or ``max_cooldown`` at
+        most."""
+        self.hold_until = min(self.reset_at, now + self.window, now + self.max_cooldown)
 
     def rate(self, now: float) -> float:
         """The pace that spends the budget by the reset (or the policy's own, if faster)."""

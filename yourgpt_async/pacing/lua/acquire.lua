@@ -19,9 +19,9 @@ end
 
 local hold = hold_until()
 if mode == 'n' then return reply(0, 0, S.rate, now) end
-if mode == 'c' then
-  if hold <= now then return reply(0, 0, S.rate, now) end
-  return reply(3, hold - now, S.rate, now)
+if mode == 'c' then  -- a turn given ahead: held only by a pause that began since
+  if S.cooldown_until <= now then return reply(0, 0, S.rate, now) end
+  return reply(3, S.cooldown_until - now, S.rate, now)
 end
 if hold > now and maxwait >= 0 and hold - now > maxwait then
   return reply(4, hold - now, S.rate, now)
@@ -70,5 +70,5 @@ if slot - now >= interval then  -- queued behind others, not just arriving toget
   S.held_back_at = now
 end
 if bulk then S.last_bulk = slot end
-quota_take(slot, now)
+quota_take(slot)
 return reply(0, slot - now, rate, slot)

@@ -2,7 +2,7 @@
 -- (its sent list is the sorted set of turns given), and how LocalLimiter paces by it.
 
 local function quota_spent(now)
-  S.quota_hold_until = math.min(S.quota_reset_at, now + S.quota_window)
+  S.quota_hold_until = math.min(S.quota_reset_at, now + S.quota_window, now + CFG.max_cooldown)
 end
 
 local function quota_pace(now)
@@ -34,13 +34,13 @@ local function quota_update(ticket, remaining, reset, limit, window, now)
   S.quota_rate = math.max(quota_pace(now), CFG.floor)
 end
 
--- LocalLimiter._take, for a quota: one turn given, at slot.
-local function quota_take(slot, now)
+-- LocalLimiter._take, for a quota: one turn given, the request to go at slot.
+local function quota_take(slot)
   if S.quota_budget == INF then return end  -- no headers yet: nothing to count
   S.quota_budget = S.quota_budget - 1
   S.seq = S.seq + 1
   redis.call('ZADD', GRANTS, fmt(slot), S.seq)
-  if S.quota_budget <= 0 then quota_spent(now) end
+  if S.quota_budget <= 0 then quota_spent(slot) end
 end
 
 -- LocalLimiter._hold: until when nobody may go.

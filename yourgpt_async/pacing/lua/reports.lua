@@ -8,6 +8,8 @@ local function take_reports(first)
   if ARGV[first] ~= '' then
     quota_update(tonumber(ARGV[first]), tonumber(ARGV[first + 1]), tonumber(ARGV[first + 2]),
       optional(first + 3), optional(first + 4), now)
+    -- Headers saying the quota is spent hold the turns already given ahead too, as a 429 does.
+    if S.quota_budget <= 0 then S.cooldown_until = math.max(S.cooldown_until, S.quota_hold_until) end
   end
   -- LocalLimiter.on_success: the rate, not the headers' quota, is what holds callers back.
   local demand = now - S.held_back_at <= DEMAND_WINDOW and S.rate < S.quota_rate

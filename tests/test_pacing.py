@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 from _fakes import FakeClock, VirtualTimeLoop
+from _pacing_sim import InstantLoop, local_limiter, run_virtual
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -506,3 +507,27 @@ def test_a_call_held_at_the_gate_past_its_deadline_is_not_sent() -> None:
                 return waited
 
     assert on_virtual_time(call) == pytest.approx(0.2, abs=0.01)
+
+
+# -- closing ---------------------------------------------------------------------------------
+
+
+def test_aclose_as_a_429_lands_stops_at_once_and_gives_no_more_turns() -> None:
+    """aclose() in the same loop turn as a 429 that wakes the limiter: it returns at once, not
+    after the 30 s cool-down, and the call still queued gets no turn after the close."""
+
+    async def test(loop: InstantLoop) -> tuple[float, object]:
+        lim = local_limiter(loop, per_second=1)
+        ticket = await lim.acquire()
+        queued = asyncio.ensure_future(lim.acquire())  # its turn is a second away
+        await asyncio.sleep(0.1)  # the limiter sleeps until then
+        start = loop.time()
+        lim.on_throttled(ticket, 30.0)  # wakes the sleeping pump ...
+        await lim.aclose()  # ... and this stops it, in the same loop turn
+        closed_after = loop.time() - start
+        (outcome,) = await asyncio.gather(queued, return_exceptions=True)
+        return closed_after, outcome
+
+    closed_after, outcome = run_virtual(test)
+    assert closed_after == 0
+    assert isinstance(outcome, BaseException)  # not a ticket: nothing may be sent

@@ -91,9 +91,8 @@ class LocalLimiter(Limiter):
         self._deadlines: list[tuple[float, int, asyncio.Future[float]]] = []
         self._order = itertools.count()
         self._pump: asyncio.Task[None] | None = None
-        self._pump_sleep: asyncio.Future[None] | None = None
+        self._wake: asyncio.Future[None] | None = None  # set to wake the sleeping pump
         self._pump_until = math.inf  # when the sleeping pump means to wake
-        self._interrupted = False
         self._quota: Quota | None = None  # made when a reply first has rate-limit headers
         self._quota_rate = math.inf
         # Adaptive: the rate, and where the service's limit seems to be.
@@ -263,16 +262,7 @@ class LocalLimiter(Limiter):
             wake = min(turn, next_deadline)
             if wake > now:
                 self._pump_until = wake
-                self._pump_sleep = asyncio.ensure_future(self._sleep(wake - now))
-                try:
-                    await self._pump_sleep
-                except asyncio.CancelledError:
-                    if not self._interrupted:
-                        self._pump_sleep.cancel()
-                        raise
-                finally:
-                    self._pump_sleep = None
-                self._interrupted = False
+                await self._pause(wake - now)
                 continue
             if waiters is self._bulk:
                 self._bulk_skipped = 0
@@ -283,12 +273,23 @@ class LocalLimiter(Limiter):
             self._deadlines = [entry for entry in self._deadlines if not entry[2].done()]
             heapq.heapify(self._deadlines)
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or until :meth:`_wake_pump` says the schedule changed. (A wake-up
+        is not a cancellation: the pump's own cancellation, by :meth:`aclose`, is never taken
+        for one.)"""
+        wake = self._wake = asyncio.get_running_loop().create_future()
+        sleep = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((sleep, wake), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._wake = None
+            sleep.cancel()
+
     def _wake_pump(self) -> None:
         """The schedule changed: make the pump recompute the next turn at once."""
-        sleeping = self._pump_sleep
-        if sleeping is not None and not sleeping.done():
-            self._interrupted = True
-            sleeping.cancel()
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     # -- reports ---------------------------------------------------------------------------
 

@@ -389,3 +389,20 @@ def test_processes_share_one_budget_and_deliver_each_message_once(
         assert [summary for summary, _ in results] == [{"sent": 60, "failed": []}] * 3
         delivered = sorted(entry.message for entry in emulator.emulator.ledger)
     assert delivered == sorted(f"w{w}-{i}" for w in range(3) for i in range(60))
+
+
+async def test_redis_clock_stepping_back_refuses_nobody(
+    redis_server: RedisServer, redis_client: Redis, limiters: list[RedisLimiter]
+) -> None:
+    """Redis's clock stepping back an hour (an NTP step, a restored VM, a failover to a server
+    whose clock is behind) after the schedule was written: the next call still goes within
+    about a turn, instead of being refused until the state expires."""
+    limiter = make(limiters, redis_server.url, per_second=10)
+    await limiter.acquire()
+    # The state as written by a clock an hour ahead of the one Redis reads from now on.
+    state = await redis_client.hgetall(KEY)
+    times = {b"next", b"held_back_at", b"demand_since", b"origin", b"clock_last"}
+    await redis_client.hset(
+        KEY, mapping={k: repr(float(v) + 3600) for k, v in state.items() if k in times}
+    )
+    await limiter.acquire_within(5.0)

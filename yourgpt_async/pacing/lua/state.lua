@@ -15,7 +15,7 @@ local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local now = clock()
+local now = clock()  -- until the state is read: then as the schedule's clock (below)
 
 local CFG = {
   per_second = tonumber(ARGV[2]),  -- 0: not told
@@ -36,9 +36,9 @@ local START = math.min(CFG.initial, CFG.ceiling)
 -- Every field, in the order it is read; absent from the hash, a field has its default (none
 -- for the optional ones).
 local FIELDS = {
-  -- the schedule (LocalLimiter's, shared)
+  -- the schedule (LocalLimiter's, shared), and its clock
   'next', 'cooldown_until', 'held_back_at', 'demand_since', 'last_bulk', 'told_throttled',
-  'regroup_until', 'rejoined', 'seq',
+  'regroup_until', 'rejoined', 'seq', 'clock_offset', 'clock_last',
   -- the adaptive rate (RateModel's attributes, by the same names)
   'rate', 'slow_start', 'estimate', 'rate_at_decrease', 'last_decrease', 'paused',
   'paused_total', 'origin', 'resumed_at', 'resume_pause', 'probe_price', 'step_base',
@@ -51,6 +51,7 @@ local FIELDS = {
 local DEFAULT = {
   next = -INF, cooldown_until = -INF, held_back_at = -INF, demand_since = -INF,
   last_bulk = -INF, told_throttled = 0, regroup_until = -INF, rejoined = 0, seq = 0,
+  clock_offset = 0, clock_last = -INF,
   rate = START, slow_start = 1, estimate = INF, rate_at_decrease = START, last_decrease = -INF,
   paused = 0, paused_total = 0, resumed_at = INF, resume_pause = 1, probe_price = 0,
   step_base = START, step_since = -INF, recount_until = -INF, recount_end = -INF,
@@ -66,6 +67,16 @@ for i, name in ipairs(FIELDS) do
   if value == nil then value = DEFAULT[name] end
   S[name] = value
 end
+
+-- Redis's clock can step back (an NTP step, a restored VM, a failover to a server whose clock
+-- is behind); the schedule's never does: a step back is added to an offset, and time stands
+-- still for a moment instead of every stored time lying ahead.
+now = now + S.clock_offset
+if now < S.clock_last then
+  S.clock_offset = S.clock_offset + (S.clock_last - now)
+  now = S.clock_last
+end
+S.clock_last = now
 
 -- Numbers are written so that they read back as the same double.
 local function fmt(value) return string.format('%.17g', value) end

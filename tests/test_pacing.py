@@ -27,7 +27,7 @@ from yourgpt_async import (
 from yourgpt_async.pacing._headers import RateHints, rate_hints
 from yourgpt_async.pacing._limiter import Limiter, NoTurnInTime
 from yourgpt_async.pacing._local import LocalLimiter
-from yourgpt_async.pacing._rules import ASSUMED_BURST, MARGIN
+from yourgpt_async.pacing._rules import ASSUMED_BURST, MARGIN, SENT_KEPT
 from yourgpt_async.testing import Emulator, Fault
 
 T = TypeVar("T")
@@ -531,3 +531,15 @@ def test_aclose_as_a_429_lands_stops_at_once_and_gives_no_more_turns() -> None:
     closed_after, outcome = run_virtual(test)
     assert closed_after == 0
     assert isinstance(outcome, BaseException)  # not a ticket: nothing may be sent
+
+
+async def test_turns_remembered_for_rate_headers_stay_bounded(fake_clock: FakeClock) -> None:
+    """After one reply with rate-limit headers, the turns the limiter keeps (to subtract those
+    given after each later reply) stay bounded over 50,000 more requests, headers or not."""
+    lim = limiter(fake_clock, per_second=1000)
+    lim.on_rate_headers(await lim.acquire(), RateHints(remaining=10**6, reset=3600.0))
+    for _ in range(50_000):
+        lim.on_success(await lim.acquire())
+    quota = lim._quota
+    assert quota is not None
+    assert len(quota.sent) <= 2 * SENT_KEPT

@@ -160,10 +160,7 @@ class LocalLimiter(Limiter):
         ticket = now if now > last else math.nextafter(last, _INF)
         self._last_ticket = ticket
         if quota is not None:
-            quota.budget -= 1
-            quota.sent.append(ticket)
-            if quota.budget <= 0:
-                quota.spent(now)
+            quota.given(ticket, now)
         return ticket
 
     async def acquire(self, priority: Priority = INTERACTIVE) -> float:

@@ -12,7 +12,7 @@ import bisect
 import math
 
 from ._headers import RateHints
-from ._rules import SENT_HORIZON
+from ._rules import SENT_HORIZON, SENT_KEPT
 
 __all__ = ["Quota"]
 
@@ -59,6 +59,17 @@ class Quota:
         horizon = bisect.bisect_left(sent, now - SENT_HORIZON)
         if horizon > len(sent) // 2:
             del sent[:horizon]  # forget tickets whose replies are long in
+
+    def given(self, ticket: float, now: float) -> None:
+        """A turn was given: count it against the budget (holding once it is spent), and keep
+        its ticket for the replies still to come, at most :data:`SENT_KEPT` twice over."""
+        self.budget -= 1
+        sent = self.sent
+        sent.append(ticket)
+        if len(sent) > 2 * SENT_KEPT:
+            del sent[:SENT_KEPT]
+        if self.budget <= 0:
+            self.spent(now)
 
     def spent(self, now: float) -> None:
         """The budget is gone: hold until the reset, or for one window or ``max_cooldown`` at

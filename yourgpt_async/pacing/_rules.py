@@ -28,6 +28,7 @@ __all__ = [
     "PLATEAU",
     "PROBE_SLOWDOWN",
     "SENT_HORIZON",
+    "SENT_KEPT",
     "SLOW_START_GAIN",
     "SLOW_START_STEP",
     "TOLD_AFTER_429",
@@ -103,6 +104,9 @@ LOG_SIZE: Final = 4096
 SENT_HORIZON: Final = 60.0
 """Turns given longer ago than this are forgotten when a reply's rate-limit headers come: the
 replies to them are long in, and a reply subtracts only the turns given after its own."""
+SENT_KEPT: Final = 4096
+"""... and past twice this many, the oldest half is forgotten, headers or not: a reply older
+than every turn kept subtracts them all, which only slows the pace."""
 
 
 def constants() -> dict[str, float]:

@@ -34,12 +34,15 @@ local function quota_update(ticket, remaining, reset, limit, window, now)
   S.quota_rate = math.max(quota_pace(now), CFG.floor)
 end
 
--- LocalLimiter._take, for a quota: one turn given, the request to go at slot.
+-- Quota.given: one turn given, the request to go at slot.
 local function quota_take(slot)
   if S.quota_budget == INF then return end  -- no headers yet: nothing to count
   S.quota_budget = S.quota_budget - 1
   S.seq = S.seq + 1
   redis.call('ZADD', GRANTS, fmt(slot), S.seq)
+  if redis.call('ZCARD', GRANTS) > 2 * SENT_KEPT then
+    redis.call('ZREMRANGEBYRANK', GRANTS, 0, SENT_KEPT - 1)
+  end
   if S.quota_budget <= 0 then quota_spent(slot) end
 end
 

@@ -9,6 +9,7 @@ failed, what Redis holds); the schedule's timing is tested on virtual time in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -200,6 +201,50 @@ async def test_unreachable_redis_in_local_mode_warns_once_and_keeps_sending() ->
         assert emu.request_count("sendMessage") == 3
         assert isinstance(client.limiter, RedisLimiter)
         assert not client.limiter.shared
+
+
+@contextlib.asynccontextmanager
+async def not_redis(reply: bytes) -> AsyncIterator[str]:
+    """A server on a loopback port that answers every line it reads with ``reply``, whatever
+    was asked (a cache, a proxy or another service where Redis was expected); its URL."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readline():
+                writer.write(reply)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("reply", [b"+OK\r\n", b":1\r\n", b"*1\r\n$2\r\nhi\r\n"])
+async def test_a_server_that_is_not_redis_on_its_port_means_local_pacing(reply: bytes) -> None:
+    """Something else answering on the Redis port (+OK, a number, a list of one string, to
+    every command) is Redis unreachable: one warning, the client paces itself, calls go out."""
+    async with (
+        not_redis(reply) as url,
+        Emulator() as emu,
+        AsyncClient(
+            emu.api_key,
+            widget_uid=emu.widget_uid,
+            base_url=emu.base_url,
+            rate_limit=RedisRateLimit(url, name="p", per_second=50),
+        ) as client,
+    ):
+        with pytest.warns(RuntimeWarning, match="paces itself alone"):
+            errors = await send_all(client, 3, "hi")
+        assert errors == [None] * 3
+        assert emu.request_count("sendMessage") == 3
+        assert not client.limiter.shared  # type: ignore[attr-defined]
 
 
 # -- what Redis holds ------------------------------------------------------------------------

@@ -134,6 +134,7 @@ class RedisLimiter(Limiter):
             redis = Redis(connection_pool=self._pool)
         else:
             self._errors = redis_errors()
+        self._errors = (*self._errors, lua.NotRedisError)
         key = f"{config.prefix}:{{{config.name}}}"  # a hash tag: one Redis Cluster slot
         self._scripts = lua.Scripts(redis, key=key, settings=settings, clock=config.clock)
         self._local: LocalLimiter | None = None  # the fall-back, while in use

@@ -16,6 +16,7 @@ them for one budget: arguments in, typed answers out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, Final
@@ -32,6 +33,7 @@ __all__ = [
     "REJOIN",
     "THROTTLE",
     "Granted",
+    "NotRedisError",
     "Scripts",
     "reports",
     "settings",
@@ -88,6 +90,32 @@ def settings(
     )
 
 
+class NotRedisError(Exception):
+    """What answered is not a Redis server running these scripts: a reply of the wrong shape,
+    or redis-py itself failing on what came back. The limiter treats it as Redis unreachable."""
+
+
+_MISREAD: Final = (AttributeError, TypeError, ValueError, IndexError, KeyError)
+
+
+async def _call(what: str, script: Any, keys: Sequence[str], args: Sequence[object]) -> Any:
+    try:
+        return await script(keys=keys, args=args)
+    except _MISREAD as error:  # redis-py failing on a reply that is not Redis's
+        raise NotRedisError(
+            f"what answers there is not Redis: running the {what} script, redis-py failed on "
+            f"its reply ({type(error).__name__})"
+        ) from None
+
+
+def _misread(what: str, reply: object) -> NotRedisError:
+    # Only the reply's type: a server that is not Redis may echo what it was sent (AUTH...).
+    return NotRedisError(
+        f"what answers there is not Redis running this limiter's scripts: the {what} script "
+        f"got a {type(reply).__name__} of the wrong shape"
+    )
+
+
 @attrs.frozen
 class Granted:
     """The acquire script's answer (see ``lua/acquire.lua`` for the statuses)."""
@@ -130,10 +158,17 @@ class Scripts:
         most the caller can wait (``None``: no limit)."""
         limit = "-1" if maxwait is None else repr(maxwait)
         args = (*self._head(), mode, "b" if bulk else "i", limit, *reports)
-        status, wait, now, rate, slot, slow_start = await self._acquire(keys=self.keys, args=args)
-        return Granted(
-            int(status), float(wait), float(now), float(rate), float(slot), slow_start == 1
-        )
+        reply = await _call("acquire", self._acquire, self.keys, args)
+        try:
+            status, wait, now, rate, slot, slow_start = reply
+            got = Granted(
+                status, float(wait), float(now), float(rate), float(slot), slow_start == 1
+            )
+        except (TypeError, ValueError):
+            raise _misread("acquire", reply) from None
+        if not isinstance(status, int) or not math.isfinite(got.now + got.slot):
+            raise _misread("acquire", reply)
+        return got
 
     async def throttle(
         self, retry_after: float | None, *, slot: float, given: float, reports: Sequence[str]
@@ -142,12 +177,19 @@ class Scripts:
         the rate from now on."""
         wait = "" if retry_after is None else repr(float(retry_after))
         args = (*self._head(), wait, repr(slot), repr(given), *reports)
-        return float(await self._throttle(keys=self.keys, args=args))
+        reply = await _call("throttle", self._throttle, self.keys, args)
+        try:
+            return float(reply)
+        except (TypeError, ValueError):
+            raise _misread("throttle", reply) from None
 
     async def rejoin(self, grace: float, rate: float) -> int:
         """Come back after an outage; return how many clients are back."""
         args = (*self._head(), repr(grace), repr(rate))
-        return int(await self._rejoin(keys=self.keys, args=args))
+        reply = await _call("rejoin", self._rejoin, self.keys, args)
+        if not isinstance(reply, int):
+            raise _misread("rejoin", reply)
+        return reply
 
 
 def reports(hint: Sequence[str], successes: Sequence[float]) -> tuple[str, ...]:

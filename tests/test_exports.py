@@ -36,6 +36,7 @@ EXPORTED = [
     "LimiterFactory",
     "Message",
     "NotFoundError",
+    "NotSentError",
     "Page",
     "PermissionDeniedError",
     "Priority",

@@ -18,6 +18,7 @@ from yourgpt_async import (
     AsyncClient,
     ConfigurationError,
     DeliveryUnknownError,
+    NotSentError,
     Priority,
     RateLimit,
     RateLimitError,
@@ -543,3 +544,26 @@ async def test_turns_remembered_for_rate_headers_stay_bounded(fake_clock: FakeCl
     quota = lim._quota
     assert quota is not None
     assert len(quota.sent) <= 2 * SENT_KEPT
+
+
+async def test_closing_the_client_fails_calls_waiting_for_a_turn_with_not_sent_error(
+    fake_clock: FakeClock,
+) -> None:
+    """Calls waiting for their turn when the client is closed fail with NotSentError (nothing
+    was sent, and their tasks were not cancelled), not CancelledError, which gather, TaskGroup
+    and asyncio.timeout would take for a cancellation of their own."""
+    async with Emulator() as emulator:
+        client = AsyncClient(
+            emulator.api_key,
+            widget_uid=emulator.widget_uid,
+            base_url=emulator.base_url,
+            rate_limit=RateLimit(per_second=1, clock=fake_clock.clock, sleep=asyncio.sleep),
+        )
+        uid = (await client.create_session()).session_uid
+        waiting = [asyncio.ensure_future(client.send_message(uid, f"m{n}")) for n in range(3)]
+        await asyncio.sleep(0.01)  # all three queued behind the 1/s turn
+        await client.aclose()
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        assert [type(outcome) for outcome in outcomes] == [NotSentError] * 3
+        assert "closed" in str(outcomes[0])
+        assert emulator.request_count("sendMessage") == 0

@@ -4,6 +4,7 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
 
     YourGPTError
     ├── ConfigurationError          bad arguments, missing key; raised before any I/O
+    ├── NotSentError                given up before a byte was sent (the client was closed)
     ├── RateLimiterUnavailableError the shared limiter (Redis) is unreachable; nothing was sent
     ├── TransportError
     │   ├── ConnectError            never reached the service: safe to retry
@@ -42,6 +43,7 @@ __all__ = [
     "DeliveryUnknownError",
     "FailureKind",
     "NotFoundError",
+    "NotSentError",
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiterUnavailableError",
@@ -179,6 +181,25 @@ class ConfigurationError(YourGPTError, ValueError):
     """
 
     kind = FailureKind.INVALID
+
+
+class NotSentError(YourGPTError):
+    """The call was given up before a byte of its request was sent: nothing was delivered, so
+    sending it again is safe.
+
+    Raised for a call still waiting for its turn when the client is closed. It is not retried:
+    the call itself is over.
+
+    Attributes:
+        retry_after: Seconds until a request could have gone, when known (the rest of a
+            cool-down), else ``None``.
+    """
+
+    kind = FailureKind.INVALID
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RateLimiterUnavailableError(YourGPTError):

@@ -13,8 +13,10 @@ import contextlib
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 
 from .._config import Clock, RateLimit, Sleep
+from .._exceptions import NotSentError
 from .._models import Priority
 from ._headers import RateHints
 from ._limiter import BULK, INTERACTIVE, Limiter, LimiterFactory, NoTurnInTime
@@ -29,7 +31,7 @@ from ._rules import (
     TOLD_MARGIN,
 )
 
-__all__ = ["LocalLimiter", "make_limiter"]
+__all__ = ["LocalLimiter", "closed", "make_limiter"]
 
 _INF = math.inf
 
@@ -351,9 +353,9 @@ class LocalLimiter(Limiter):
         self._wake_pump()
         return upcoming
 
-    def abandon_queue(self, error: type[Exception]) -> None:
-        """Fail every queued caller with ``error`` (they are to wait elsewhere), keeping their
-        order: interactive callers first."""
+    def abandon_queue(self, error: Callable[[], Exception]) -> None:
+        """Fail every queued caller with ``error()`` (they are to wait elsewhere, or not at
+        all), keeping their order: interactive callers first."""
         for queue in (self._waiters, self._bulk):
             while queue:
                 waiter = queue.popleft()
@@ -361,15 +363,20 @@ class LocalLimiter(Limiter):
                     waiter.set_exception(error())
 
     async def aclose(self) -> None:
-        """Stop the pump; callers still queued are cancelled."""
+        """Stop the pump; callers still queued fail with
+        :class:`~yourgpt_async.NotSentError` (their tasks were not cancelled: a
+        ``CancelledError`` would tell ``gather`` or a task group otherwise)."""
         pump, self._pump = self._pump, None
         if pump is not None and not pump.done():
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-        for queue in (self._waiters, self._bulk):
-            while queue:
-                queue.popleft().cancel()
+        self.abandon_queue(closed)
+
+
+def closed() -> NotSentError:
+    """The error of a call still waiting for its turn when its client is closed."""
+    return NotSentError("not sent: the client was closed while this call waited for its turn")
 
 
 def make_limiter(rate_limit: RateLimit | LimiterFactory) -> Limiter:

@@ -26,6 +26,7 @@ from redis_fixtures import RedisServer, free_port, require_redis_server
 from yourgpt_async import (
     AsyncClient,
     ConfigurationError,
+    NotSentError,
     RateLimiterUnavailableError,
     RedisRateLimit,
     RetryPolicy,
@@ -288,7 +289,7 @@ async def test_aclose_finishes_sharing_a_cooldown_and_ends_its_tasks(
     await limiter.aclose()
     assert await redis_client.hexists(KEY, "cooldown_until")
     assert not limiter._tasks
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(NotSentError, match="closed"):
         await limiter.acquire()
 
 
@@ -451,3 +452,23 @@ async def test_redis_clock_stepping_back_refuses_nobody(
         KEY, mapping={k: repr(float(v) + 3600) for k, v in state.items() if k in times}
     )
     await limiter.acquire_within(5.0)
+
+
+async def test_closing_while_calls_wait_for_their_slot_leaks_no_connection(
+    redis_server: RedisServer, redis_client: Redis, limiters: list[RedisLimiter]
+) -> None:
+    """Calls waiting for their slot when the limiter is closed fail with NotSentError, and
+    none of them opens a connection to Redis afterwards: once closed, the limiter holds none."""
+    limiter = make(limiters, redis_server.url, per_second=2)
+    await limiter.acquire()
+    waiting = [asyncio.ensure_future(limiter.acquire()) for _ in range(3)]
+    await asyncio.sleep(0.05)  # their slots are half a second apart: they wait for them
+    await limiter.aclose()
+    outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
+    assert [type(outcome) for outcome in outcomes] == [NotSentError] * 3
+
+    async def only_ours_left() -> None:  # Redis notices a closed connection a moment later
+        while len(await redis_client.client_list()) > 1:  # noqa: ASYNC110 - polls Redis
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(only_ours_left(), 10)

@@ -24,7 +24,7 @@ from .._models import Priority
 from . import _lua as lua
 from ._headers import RateHints
 from ._limiter import BULK, INTERACTIVE, Limiter, NoTurnInTime
-from ._local import LocalLimiter
+from ._local import LocalLimiter, closed
 from ._redis_url import connection_pool, redact_url, redis_errors, url_secrets
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ class RedisLimiter(Limiter):
         self._probe: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._closing: asyncio.Future[None] | None = None  # done once closed: naps end
         self.throttled = 0
         """How many 429s this client has been told of."""
 
@@ -190,7 +191,7 @@ class RedisLimiter(Limiter):
 
         Raises:
             RateLimiterUnavailableError: Redis is unreachable and ``on_redis_error="fail"``.
-            RuntimeError: The limiter was closed.
+            NotSentError: The limiter was closed (before or while the call waited).
         """
         return await self.acquire_within(math.inf, priority)
 
@@ -203,7 +204,7 @@ class RedisLimiter(Limiter):
             RateLimiterUnavailableError: Redis is unreachable and ``on_redis_error="fail"``.
         """
         if self._closed:
-            raise RuntimeError("this RedisLimiter is closed")
+            raise closed()
         deadline = self._clock() + seconds
         while True:
             if self._falling_back:
@@ -243,7 +244,7 @@ class RedisLimiter(Limiter):
         self._hold_for_own_cooldown(deadline)
         pause = self._cooldown_until - self._clock()
         if pause > 0:  # a 429 this client saw: its write to Redis may still be under way
-            await self._sleep(pause)
+            await self._nap(pause)
         epoch = self._epoch
         if priority is BULK:
             async with self._bulk_gate:
@@ -255,13 +256,26 @@ class RedisLimiter(Limiter):
             booking, wait = await self._reserve(deadline, priority)
         if wait <= 0:
             return booking
-        await self._sleep(wait)
+        await self._nap(wait)
         if self._falling_back or self._epoch != epoch:
             # Redis was lost meanwhile: the slot may be lost with it (a restarted Redis knows
             # nothing of it), so queue again, locally or in Redis as it is now.
             return None
         status, _, _ = await self._run_acquire("c", priority, _NO_LIMIT)
         return booking if status == _GO else None
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, unless the limiter is closed first: then the call gives up with
+        :class:`~yourgpt_async.NotSentError`, and sends no command after the close."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_future()
+        sleep = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((sleep, self._closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+        if self._closed:
+            raise closed()
 
     def _hold_for_own_cooldown(self, deadline: float) -> None:
         left = self._cooldown_until - self._clock()
@@ -285,7 +299,7 @@ class RedisLimiter(Limiter):
                 raise NoTurnInTime(wait, cooldown=True)
             if status == _PAST_DEADLINE:
                 raise NoTurnInTime(wait, cooldown=False)
-            await self._sleep(min(wait, max(0.0, deadline - self._clock())))
+            await self._nap(min(wait, max(0.0, deadline - self._clock())))
             if self._falling_back:
                 raise _Rejoin  # nothing reserved, and Redis is gone: the caller starts over
 
@@ -418,7 +432,7 @@ class RedisLimiter(Limiter):
         """Handle an unreachable Redis: raise, or switch to the local limiter."""
         what = f"{type(error).__name__}: {self._text(error)}"
         if self._closed:
-            raise RuntimeError("this RedisLimiter was closed during the call") from error
+            raise closed() from error
         if self._config.on_redis_error == "fail":
             raise RateLimiterUnavailableError(
                 f"the shared rate limit {self._config.name!r} at {self._url} could not be "
@@ -485,10 +499,13 @@ class RedisLimiter(Limiter):
             logger.error("a background task of %r failed", self, exc_info=error)
 
     async def aclose(self) -> None:
-        """Finish sharing pending cool-downs (for at most ``timeout``), then close the pool."""
+        """Fail the calls still waiting with :class:`~yourgpt_async.NotSentError`, finish
+        sharing pending cool-downs (for at most ``timeout``), then close the pool."""
         if self._closed:
             return
         self._closed = True
+        if self._closing is not None:
+            self._closing.set_result(None)  # waiting calls give up, sending nothing more
         if self._probe is not None:
             self._probe.cancel()
         pending = set(self._tasks)

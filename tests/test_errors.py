@@ -28,6 +28,7 @@ from yourgpt_async import (
     DeliveryUnknownError,
     FailureKind,
     NotFoundError,
+    NotSentError,
     PermissionDeniedError,
     RateLimitError,
     RateLimiterUnavailableError,
@@ -51,6 +52,7 @@ ONE_ATTEMPT = RetryPolicy(attempts=1)
 TREE: dict[type[BaseException], type[BaseException]] = {
     YourGPTError: Exception,
     ConfigurationError: YourGPTError,
+    NotSentError: YourGPTError,
     RateLimiterUnavailableError: YourGPTError,
     TransportError: YourGPTError,
     ConnectError: TransportError,

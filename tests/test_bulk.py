@@ -352,10 +352,12 @@ async def test_cancelling_the_consumer_cleans_up(client: AsyncClient, emulator: 
                 pass
 
     task = asyncio.create_task(consume())
-    for _ in range(100):
-        await asyncio.sleep(0.005)
-        if run.summary().in_flight == 3:
-            break
+
+    async def all_three_sent() -> None:  # received by the emulator, each held by its fault
+        while emulator.fault_plan.pending("sendMessage"):  # noqa: ASYNC110 - polls the emulator
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(all_three_sent(), 30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

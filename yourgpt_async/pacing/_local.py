@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import heapq
 import itertools
 import math
@@ -276,10 +277,12 @@ class LocalLimiter(Limiter):
         """Sleep ``seconds``, or until :meth:`_wake_pump` says the schedule changed. (A wake-up
         is not a cancellation: the pump's own cancellation, by :meth:`aclose`, is never taken
         for one.)"""
-        wake = self._wake = asyncio.get_running_loop().create_future()
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wake = wake
         sleep = asyncio.ensure_future(self._sleep(seconds))
+        sleep.add_done_callback(functools.partial(_wake_up, wake))
         try:
-            await asyncio.wait((sleep, wake), return_when=asyncio.FIRST_COMPLETED)
+            await wake
         finally:
             self._wake = None
             sleep.cancel()
@@ -372,6 +375,11 @@ class LocalLimiter(Limiter):
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
         self.abandon_queue(closed)
+
+
+def _wake_up(wake: asyncio.Future[None], _: object) -> None:
+    if not wake.done():
+        wake.set_result(None)
 
 
 def closed() -> NotSentError:

@@ -111,19 +111,20 @@ class RateModel:
     def on_success(self, ticket: float, now: float, *, demand: bool) -> None:
         """Count a success for the request sent at ``ticket``; grow while ``demand`` (callers
         held back by the rate) says more rate would be used."""
-        self._log(ticket)
+        log = self.successes
+        if log and ticket < log[-1]:
+            self._insert(ticket)  # a reply that overtook the one before it
+        else:
+            log.append(ticket)  # the usual case; a full log drops its oldest
         if ticket <= self.recount_until:
             self._recount(now)
             return
         if demand and self.rate < self.ceiling:
             self.grow(now, 1)
 
-    def _log(self, ticket: float) -> None:
-        """Keep ``ticket`` in :attr:`successes`, in order: replies come a little out of it."""
+    def _insert(self, ticket: float) -> None:
+        """Keep ``ticket``, older than the newest, in its place in :attr:`successes`."""
         log = self.successes
-        if not log or ticket >= log[-1]:
-            log.append(ticket)  # the usual case; a full log drops its oldest
-            return
         if len(log) == log.maxlen:
             if ticket <= log[0]:
                 return  # older than everything kept: it would be the one dropped

@@ -32,7 +32,8 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from yourgpt_async import AsyncClient, Priority, RateLimit, RedisRateLimit, YourGPTError
-from yourgpt_async._ratelimit import Limiter, LimiterFactory, make_limiter
+from yourgpt_async.pacing._limiter import Limiter, LimiterFactory
+from yourgpt_async.pacing._local import make_limiter
 from yourgpt_async.testing import EmulatorRateLimit, EmulatorThread
 
 _MICRO_ACQUIRES = 5000

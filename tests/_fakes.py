@@ -4,8 +4,11 @@ small helpers for tests that drive the command line against an emulator thread."
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import selectors
+import socket
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,8 +46,32 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
+_COUNT = struct.Struct("i")
+_SIOCOUTQNSD = 0x894B  # Linux: bytes in a socket's send queue not yet handed to the network
+_TCP_CONNECTING = (2, 3)  # SYN_SENT, SYN_RECV: the first byte of struct tcp_info
+
+
+def _in_flight(fd: int) -> bool:
+    """Whether the socket ``fd`` holds bytes it has not sent yet, or is still connecting:
+    loopback data on its way, which no clock jump may overtake. (Sent, loopback data is in
+    the peer's queue as soon as the send returns.)"""
+    try:
+        unsent = _COUNT.unpack(fcntl.ioctl(fd, _SIOCOUTQNSD, b"\0" * 4))[0]
+        probe = socket.socket(fileno=fd)
+    except OSError:
+        return False
+    try:
+        state = probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+    except OSError:
+        state = 0  # not a TCP socket
+    finally:
+        probe.detach()
+    return unsent > 0 or state in _TCP_CONNECTING
+
+
 class _VirtualSelector:
-    """A selector that, when nothing is ready, moves the loop's clock to its next timer."""
+    """A selector that, when nothing is ready and nothing is on its way, moves the loop's
+    clock to its next timer."""
 
     def __init__(self, loop: VirtualTimeLoop, real: selectors.BaseSelector) -> None:
         self._loop = loop
@@ -54,7 +81,13 @@ class _VirtualSelector:
         events = self._real.select(0)
         if events or timeout == 0:
             return events
-        # Loopback data may still be on its way through the kernel: give it a moment.
+        # Bytes not yet sent, or a connection not yet made, are on their way to a socket of
+        # this loop: wait for them, however long that takes, before time moves. Loopback data
+        # that has left may still be in the kernel's hands for a moment.
+        while any(_in_flight(key.fd) for key in self._real.get_map().values()):
+            events = self._real.select(0.001)
+            if events:
+                return events
         events = self._real.select(0.0005)
         if events or timeout is None:
             return events or self._real.select(0.05)

@@ -96,15 +96,18 @@ async def limiters() -> AsyncIterator[list[Any]]:
         await limiter.aclose()
 
 
-# Files whose tests take longest (subprocesses, real Redis, real time). Run first, so that with
-# pytest-xdist the other workers' short tests fill the time they take, rather than one worker
-# finishing alone at the end.
+# Files whose tests take longest (subprocesses, real Redis and nginx, long virtual runs). Run
+# first, so that with pytest-xdist the other workers' short tests fill the time they take,
+# rather than one worker finishing alone at the end.
 _SLOW_FIRST = (
     "test_docs.py",
-    "test_redis_fleet.py",
+    "test_pacing_matrix.py",
     "test_redis.py",
-    "test_cli.py",
     "test_server_kinds.py",
+    "test_pacing_parity.py",
+    "test_redis_fleet.py",
+    "test_cli.py",
+    "test_gateway_nginx.py",
 )
 
 

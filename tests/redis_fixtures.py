@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -148,7 +147,7 @@ class RedisServer:
 
 
 async def _work(settings: dict[str, Any]) -> dict[str, Any]:
-    from yourgpt_async import AsyncClient, RedisRateLimit, YourGPTError
+    from yourgpt_async import AsyncClient, RedisRateLimit, RetryPolicy, YourGPTError
 
     limit = RedisRateLimit(
         settings["redis_url"],
@@ -163,6 +162,7 @@ async def _work(settings: dict[str, Any]) -> dict[str, Any]:
         widget_uid=settings["widget_uid"],
         base_url=settings["base_url"],
         rate_limit=limit,
+        retry=RetryPolicy(attempts=20),  # a busy machine may bunch a few sends into a 429
     ) as client:
         delay = settings.get("start_at", 0.0) - time.time()
         if delay > 0:
@@ -195,39 +195,3 @@ def worker_main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(worker_main(sys.argv[1:]))
-
-
-class ArrivalClock:
-    """An emulator clock that notes when each request asks for a token (its arrival time)."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        now = time.monotonic()
-        with self._lock:
-            self.arrivals.append(now)
-        return now
-
-    def rate(self) -> float:
-        """Requests per second: the least-squares slope of arrival count over time.
-
-        A fit over every arrival, rather than the count over the first-to-last span, so that one
-        request delayed by a busy machine at either end does not skew the figure.
-        """
-        times = sorted(self.arrivals)
-        mean_time = sum(times) / len(times)
-        mean_index = (len(times) - 1) / 2
-        covariance = sum((t - mean_time) * (i - mean_index) for i, t in enumerate(times))
-        return covariance / sum((t - mean_time) ** 2 for t in times)
-
-    def busiest_second(self) -> int:
-        """The most requests in any one-second window (sliding, starting at each arrival)."""
-        times = sorted(self.arrivals)
-        most, end = 0, 0
-        for start, moment in enumerate(times):
-            while end < len(times) and times[end] < moment + 1.0:
-                end += 1
-            most = max(most, end - start)
-        return most

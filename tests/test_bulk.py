@@ -344,8 +344,7 @@ async def test_cancelling_the_consumer_cleans_up(
     make_client: ClientFactory, emulator: Emulator
 ) -> None:
     """Cancelling the task that iterates cancels the items in flight too."""
-    sent: list[object] = []
-    client = make_client(on_request=sent.append)
+    client = make_client()
     uid = await session_uid(client)
     emulator.fault_plan.add("sendMessage", Fault.latency(5), times=3)
     run = client.send_many([(uid, f"c{i}") for i in range(3)], concurrency=3)
@@ -356,10 +355,12 @@ async def test_cancelling_the_consumer_cleans_up(
                 pass
 
     task = asyncio.create_task(consume())
-    for _ in range(2000):  # until the three requests have left (the emulator holds them 5 s)
-        await asyncio.sleep(0.005)
-        if len(sent) == 1 + 3:  # createSession's, and the three sends'
-            break
+
+    async def all_three_sent() -> None:  # received by the emulator, each held by its fault
+        while emulator.fault_plan.pending("sendMessage"):  # noqa: ASYNC110 - polls the emulator
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(all_three_sent(), 30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

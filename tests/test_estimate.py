@@ -1,76 +1,57 @@
-"""The limit estimates of ``_estimate``: pure arithmetic on success logs, no I/O.
+"""The limit estimates of ``pacing._estimate``: pure arithmetic on success logs, no I/O.
 
-The logs come from servers written here (a token bucket, a fixed window) fed by the sending
-pattern the adaptive limiter produces: slow start's ramp, doubling every 0.05 s until the
-first 429, then a pause, then a constant rate until the next 429.
+The logs come from the emulator's own servers (a token bucket, fixed windows), asked directly
+with no I/O and fed the sending pattern the adaptive limiter produces: slow start's ramp,
+doubling every 0.05 s until the first 429, then a pause, then a constant rate until the next.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import pytest
 
-from yourgpt_async._estimate import (
-    ASSUMED_BURST,
+from yourgpt_async.pacing._estimate import (
     accepted_rate,
     bucket_fit,
     count_between,
     ramp_peak,
     refill_rate,
 )
+from yourgpt_async.pacing._rules import ASSUMED_BURST
+from yourgpt_async.testing import EmulatorRateLimit
+from yourgpt_async.testing._ratelimit import FixedWindow, Limiter, TokenBucket
 
 
-class Bucket:
-    """A token bucket of ``rate`` per second holding at most ``burst``, full at the start."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.at = burst, 0.0
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
+def Bucket(rate: float, burst: float) -> TokenBucket:
+    """The emulator's token bucket of ``rate`` per second holding ``burst``, full at first."""
+    return TokenBucket(EmulatorRateLimit(rate, round(burst)))
 
 
-class Window:
-    """Fixed windows of ``length`` seconds, ``quota`` requests each."""
-
-    def __init__(self, quota: int, length: float = 1.0, phase: float = 0.0) -> None:
-        self.quota, self.length, self.phase = quota, length, phase
-        self.window, self.used = -1, 0
-
-    def take(self, now: float) -> bool:
-        window = math.floor((now + self.phase) / self.length)
-        if window != self.window:
-            self.window, self.used = window, 0
-        if self.used < self.quota:
-            self.used += 1
-            return True
-        return False
+def Window(quota: int, phase: float = 0.0) -> FixedWindow:
+    """The emulator's fixed one-second windows of ``quota``, their edges ``phase`` seconds
+    before the clock's whole seconds."""
+    return FixedWindow(EmulatorRateLimit(quota, kind="fixed_window"), offset=phase)
 
 
-def ramp(server: Bucket | Window, start: float = 20.0) -> tuple[list[float], float]:
+def ramp(server: Limiter, start: float = 20.0) -> tuple[list[float], float]:
     """Slow start against ``server``: the rate doubles every 0.05 s from ``start`` per
     second. Returns the accepted send times and the time of the first refusal."""
     accepted: list[float] = []
     now, rate = 0.0, start
-    while server.take(now):
+    while server.take("key", now).allowed:
         accepted.append(now)
         now += 1 / rate
         rate = start * 2 ** (now / 0.05)
     return accepted, now
 
 
-def steady(server: Bucket | Window, start: float, rate: float) -> tuple[list[float], float]:
+def steady(server: Limiter, start: float, rate: float) -> tuple[list[float], float]:
     """Send at ``rate`` from ``start`` until refused: the accepted times and the refusal's."""
     accepted: list[float] = []
     now = start
-    while server.take(now):
+    while server.take("key", now).allowed:
         accepted.append(now)
         now += 1 / rate
     return accepted, now
@@ -177,8 +158,6 @@ def test_the_accepted_rate_leaves_pauses_out_and_needs_a_quarter_second() -> Non
 
 
 def test_a_full_log_counts_from_its_oldest_success() -> None:
-    from collections import deque
-
     log = deque((0.5 + 0.01 * n for n in range(100)), maxlen=100)
     assert accepted_rate(log, 0.0, 0.0) == pytest.approx(100 / (log[-1] - 0.5))
 

@@ -4,11 +4,13 @@ clock, the header parser on its own, and whole calls over loopback HTTP."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, VirtualTimeLoop
+from _pacing_sim import InstantLoop, local_limiter, run_virtual
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -23,10 +25,13 @@ from yourgpt_async import (
     RetryPolicy,
     Timeouts,
 )
-from yourgpt_async._estimate import ASSUMED_BURST, MARGIN
-from yourgpt_async._ratelimit import Limiter, LocalLimiter, NoTurnInTime
-from yourgpt_async._wire import RateHints, rate_hints
+from yourgpt_async.pacing._headers import RateHints, rate_hints
+from yourgpt_async.pacing._limiter import Limiter, NoTurnInTime
+from yourgpt_async.pacing._local import LocalLimiter
+from yourgpt_async.pacing._rules import ASSUMED_BURST, MARGIN, SENT_KEPT
 from yourgpt_async.testing import Emulator, Fault
+
+T = TypeVar("T")
 
 
 def limiter(fake: FakeClock, **options: object) -> LocalLimiter:
@@ -337,6 +342,18 @@ async def test_a_spent_quota_holds_every_call_until_its_reset(fake_clock: FakeCl
     assert await lim.acquire() - start == pytest.approx(0.4)
 
 
+async def test_a_quota_spent_until_a_day_away_holds_at_most_max_cooldown(
+    fake_clock: FakeClock,
+) -> None:
+    """Remaining 0 with the reset 86,000 s away holds every call for ``max_cooldown`` at most,
+    as a 429's pause is held, not for a day; a caller with a minute to spare is not refused."""
+    lim = limiter(fake_clock, max_cooldown=30)
+    ticket = await lim.acquire()
+    lim.on_rate_headers(ticket, RateHints(remaining=0, reset=86000.0, limit=10))
+    start = fake_clock.now
+    assert await lim.acquire_within(60.0) - start == pytest.approx(30.0)
+
+
 async def test_the_quota_left_is_spread_over_the_time_left(fake_clock: FakeClock) -> None:
     """Ten left for the next two seconds: five a second, less what was sent after that reply."""
     lim = limiter(fake_clock, initial_per_second=1000)
@@ -412,7 +429,7 @@ async def test_a_retry_after_past_the_deadline_fails_the_call_and_not_the_next_o
             assert fake_clock.now - start == pytest.approx(20.0)
 
 
-@pytest.fixture
+@contextlib.asynccontextmanager
 async def dribbling_server() -> AsyncIterator[str]:
     """A server whose reply comes one byte every 50 ms, for ever."""
 
@@ -436,41 +453,122 @@ async def dribbling_server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def test_the_deadline_bounds_an_attempt_that_never_ends(dribbling_server: str) -> None:
+def on_virtual_time(test: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
+    """Run ``test(loop)`` on a loop whose clock jumps to its next timer."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(test(loop))
+    finally:
+        loop.close()
+
+
+def test_the_deadline_bounds_an_attempt_that_never_ends() -> None:
     """A reply that dribbles on ends at the call's deadline, well before Timeouts.total."""
-    client = AsyncClient(
-        "key",
-        widget_uid="widget",
-        base_url=dribbling_server,
-        timeout=Timeouts(total=20, read=5),
-        retry=RetryPolicy(deadline=0.3),
-        rate_limit=RateLimit.unlimited(),
-    )
-    async with client:
-        started = time.monotonic()
-        with pytest.raises(DeliveryUnknownError):
-            await client.send_message("uid", "hello")
-        elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 0.3 + 0.25  # the deadline, plus a scheduling tick or two
+
+    async def call(loop: VirtualTimeLoop) -> float:
+        async with dribbling_server() as url:
+            client = AsyncClient(
+                "key",
+                widget_uid="widget",
+                base_url=url,
+                timeout=Timeouts(total=20, read=5),
+                retry=RetryPolicy(deadline=0.3, clock=loop.time, sleep=asyncio.sleep),
+                rate_limit=RateLimit.unlimited(),
+            )
+            async with client:
+                started = loop.time()
+                with pytest.raises(DeliveryUnknownError):
+                    await client.send_message("uid", "hello")
+                return loop.time() - started
+
+    assert on_virtual_time(call) == pytest.approx(0.3, abs=0.01)
 
 
-async def test_a_call_held_at_the_gate_past_its_deadline_is_not_sent(
-    dribbling_server: str,
-) -> None:
+def test_a_call_held_at_the_gate_past_its_deadline_is_not_sent() -> None:
     """With every slot of max_concurrency taken, a call gives up at its deadline: not sent."""
-    client = AsyncClient(
-        "key",
-        widget_uid="widget",
-        base_url=dribbling_server,
-        max_concurrency=1,
-        retry=RetryPolicy(deadline=0.2),
-        rate_limit=RateLimit.unlimited(),
-    )
-    async with client:
-        busy = asyncio.ensure_future(client.get_sessions(retry=RetryPolicy(deadline=1.0)))
-        await asyncio.sleep(0.05)
-        with pytest.raises(NotSentError, match="max_concurrency") as caught:
-            await client.get_sessions()
-        assert caught.value.retry_after is None
-        busy.cancel()
-        await asyncio.gather(busy, return_exceptions=True)
+
+    async def call(loop: VirtualTimeLoop) -> float:
+        on_loop: dict[str, Any] = {"clock": loop.time, "sleep": asyncio.sleep}
+        async with dribbling_server() as url:
+            client = AsyncClient(
+                "key",
+                widget_uid="widget",
+                base_url=url,
+                max_concurrency=1,
+                retry=RetryPolicy(deadline=0.2, **on_loop),
+                rate_limit=RateLimit.unlimited(),
+            )
+            async with client:
+                busy = asyncio.ensure_future(
+                    client.get_sessions(retry=RetryPolicy(deadline=1.0, **on_loop))
+                )
+                await asyncio.sleep(0.05)
+                started = loop.time()
+                with pytest.raises(NotSentError, match="max_concurrency") as caught:
+                    await client.get_sessions()
+                waited = loop.time() - started
+                assert caught.value.retry_after is None
+                busy.cancel()
+                await asyncio.gather(busy, return_exceptions=True)
+                return waited
+
+    assert on_virtual_time(call) == pytest.approx(0.2, abs=0.01)
+
+
+# -- closing ---------------------------------------------------------------------------------
+
+
+def test_aclose_as_a_429_lands_stops_at_once_and_gives_no_more_turns() -> None:
+    """aclose() in the same loop turn as a 429 that wakes the limiter: it returns at once, not
+    after the 30 s cool-down, and the call still queued gets no turn after the close."""
+
+    async def test(loop: InstantLoop) -> tuple[float, object]:
+        lim = local_limiter(loop, per_second=1)
+        ticket = await lim.acquire()
+        queued = asyncio.ensure_future(lim.acquire())  # its turn is a second away
+        await asyncio.sleep(0.1)  # the limiter sleeps until then
+        start = loop.time()
+        lim.on_throttled(ticket, 30.0)  # wakes the sleeping pump ...
+        await lim.aclose()  # ... and this stops it, in the same loop turn
+        closed_after = loop.time() - start
+        (outcome,) = await asyncio.gather(queued, return_exceptions=True)
+        return closed_after, outcome
+
+    closed_after, outcome = run_virtual(test)
+    assert closed_after == 0
+    assert isinstance(outcome, BaseException)  # not a ticket: nothing may be sent
+
+
+async def test_turns_remembered_for_rate_headers_stay_bounded(fake_clock: FakeClock) -> None:
+    """After one reply with rate-limit headers, the turns the limiter keeps (to subtract those
+    given after each later reply) stay bounded over 50,000 more requests, headers or not."""
+    lim = limiter(fake_clock, per_second=1000)
+    lim.on_rate_headers(await lim.acquire(), RateHints(remaining=10**6, reset=3600.0))
+    for _ in range(50_000):
+        lim.on_success(await lim.acquire())
+    quota = lim._quota
+    assert quota is not None
+    assert len(quota.sent) <= 2 * SENT_KEPT
+
+
+async def test_closing_the_client_fails_calls_waiting_for_a_turn_with_not_sent_error(
+    fake_clock: FakeClock,
+) -> None:
+    """Calls waiting for their turn when the client is closed fail with NotSentError (nothing
+    was sent, and their tasks were not cancelled), not CancelledError, which gather, TaskGroup
+    and asyncio.timeout would take for a cancellation of their own."""
+    async with Emulator() as emulator:
+        client = AsyncClient(
+            emulator.api_key,
+            widget_uid=emulator.widget_uid,
+            base_url=emulator.base_url,
+            rate_limit=RateLimit(per_second=1, clock=fake_clock.clock, sleep=asyncio.sleep),
+        )
+        uid = (await client.create_session()).session_uid
+        waiting = [asyncio.ensure_future(client.send_message(uid, f"m{n}")) for n in range(3)]
+        await asyncio.sleep(0.01)  # all three queued behind the 1/s turn
+        await client.aclose()
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        assert [type(outcome) for outcome in outcomes] == [NotSentError] * 3
+        assert "closed" in str(outcomes[0])
+        assert emulator.request_count("sendMessage") == 0

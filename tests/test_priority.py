@@ -10,7 +10,9 @@ import pytest
 from _fakes import FakeClock
 
 from yourgpt_async import AsyncClient, ConfigurationError, Priority, RateLimit
-from yourgpt_async._ratelimit import BULK_SHARE_EVERY, Limiter, LocalLimiter
+from yourgpt_async.pacing._limiter import Limiter
+from yourgpt_async.pacing._local import LocalLimiter
+from yourgpt_async.pacing._rules import BULK_SHARE_EVERY
 from yourgpt_async.testing import Emulator
 
 INTERACTIVE, BULK = Priority.INTERACTIVE, Priority.BULK
@@ -82,7 +84,7 @@ async def test_a_cancelled_bulk_waiter_leaves_its_queue(fake_clock: FakeClock) -
 
 async def test_a_bulk_deadline_fails_only_that_caller(fake_clock: FakeClock) -> None:
     """acquire_within holds for bulk callers too: one whose time runs out fails alone."""
-    from yourgpt_async._ratelimit import NoTurnInTime
+    from yourgpt_async.pacing._limiter import NoTurnInTime
 
     lim = limiter(fake_clock, per_second=10)
     await lim.acquire()

@@ -8,8 +8,8 @@ import itertools
 import pytest
 from _fakes import FakeClock
 
-from yourgpt_async import AsyncClient, ConfigurationError, RateLimit, RetryPolicy
-from yourgpt_async._ratelimit import LocalLimiter
+from yourgpt_async import AsyncClient, ConfigurationError, NotSentError, RateLimit, RetryPolicy
+from yourgpt_async.pacing._local import LocalLimiter
 from yourgpt_async.testing import Emulator, EmulatorRateLimit
 
 
@@ -176,8 +176,9 @@ async def test_cancelled_waiters_leave_the_queue(fake_clock: FakeClock) -> None:
     assert lim.waiting == 0
 
 
-async def test_aclose_cancels_the_pump_and_queued_callers(fake_clock: FakeClock) -> None:
-    """Closing the limiter leaves no task behind and cancels whoever was still queued."""
+async def test_aclose_stops_the_pump_and_fails_queued_callers(fake_clock: FakeClock) -> None:
+    """Closing the limiter leaves no task behind and fails whoever was still queued with
+    NotSentError (nothing was sent), without cancelling their tasks."""
     before = set(asyncio.all_tasks())
     never = asyncio.Event()
 
@@ -190,7 +191,7 @@ async def test_aclose_cancels_the_pump_and_queued_callers(fake_clock: FakeClock)
     await asyncio.sleep(0)
     await lim.aclose()
     result = await asyncio.gather(queued, return_exceptions=True)
-    assert isinstance(result[0], asyncio.CancelledError)
+    assert isinstance(result[0], NotSentError)
     assert set(asyncio.all_tasks()) - before == set()
 
 

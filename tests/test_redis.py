@@ -1,8 +1,15 @@
-"""RedisRateLimit: one budget shared through a real redis-server by clients in many processes."""
+"""RedisRateLimit through redis-py's own connections to a real redis-server: its settings,
+Redis unreachable, killed, hung and back, and clients in several processes.
+
+These run in real time and assert only what cannot depend on it (what was delivered, what
+failed, what Redis holds); the schedule's timing is tested on virtual time in
+``test_redis_fleet.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -14,41 +21,21 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis_fixtures import ArrivalClock, RedisServer, free_port, require_redis_server
+from redis_fixtures import RedisServer, free_port, require_redis_server
 
 from yourgpt_async import (
     AsyncClient,
     ConfigurationError,
+    NotSentError,
     RateLimiterUnavailableError,
     RedisRateLimit,
     RetryPolicy,
 )
-from yourgpt_async._redis import RedisLimiter
+from yourgpt_async.pacing._fleet import RedisLimiter
 from yourgpt_async.testing import Emulator, EmulatorRateLimit, EmulatorThread
 
 WORKER = Path(__file__).with_name("redis_fixtures.py")
 KEY = "yourgpt-async:{test}"  # the shared state of the budget the tests name "test"
-
-
-class SleepRecorder:
-    """An injectable sleep that records when each requested wait would end, and returns at once."""
-
-    def __init__(self) -> None:
-        self._ends: list[float] = []
-
-    async def sleep(self, seconds: float) -> None:
-        """Record the wait and yield to the event loop."""
-        self._ends.append(time.monotonic() + seconds)
-        await asyncio.sleep(0)
-
-    def slots_after(self, start: float) -> list[float]:
-        """When each wait would have ended, in seconds after `start` (a `time.monotonic()`).
-
-        Redis's clock runs on while nothing sleeps, so a wait shrinks by the time the test
-        took to get there (tens of milliseconds on a loaded machine); the slot it ends at
-        does not.
-        """
-        return [end - start for end in self._ends]
 
 
 @pytest.fixture
@@ -64,12 +51,6 @@ def make(made: list[RedisLimiter], url: str, **settings: Any) -> RedisLimiter:
     limiter = RedisRateLimit(url, **{"name": "test", "per_second": 10, **settings}).make_limiter()
     made.append(limiter)
     return limiter
-
-
-async def timed_acquire(limiter: RedisLimiter, start: float) -> float:
-    """Acquire, and return the seconds from `start` until the grant."""
-    await limiter.acquire()
-    return time.monotonic() - start
 
 
 def unreachable_url(password: str = "") -> str:
@@ -92,18 +73,18 @@ async def send_all(client: AsyncClient, count: int, tag: str) -> list[BaseExcept
     return await asyncio.gather(*(send(i) for i in range(count)))
 
 
-async def send_all_killing(client: AsyncClient, server: RedisServer) -> list[BaseException | None]:
-    """Send `m-0` to `m-99` (about 1 s at 100/s), killing the redis-server 0.3 s in.
-
-    Fails the test if the sends are not all done within 10 s.
-    """
+async def send_all_killing(
+    client: AsyncClient, emulator: Emulator, server: RedisServer
+) -> list[BaseException | None]:
+    """Send `m-0` to `m-99` (a second at 100/s), killing the redis-server once ten are in."""
 
     async def kill() -> None:
-        await asyncio.sleep(0.3)
+        while len(emulator.ledger) < 10:  # noqa: ASYNC110 - polls the emulator's ledger
+            await asyncio.sleep(0.001)
         await asyncio.to_thread(server.kill)
 
     killer = asyncio.create_task(kill())
-    errors = await asyncio.wait_for(send_all(client, 100, "m"), timeout=10)
+    errors = await asyncio.wait_for(send_all(client, 100, "m"), timeout=60)
     await killer
     return errors
 
@@ -117,6 +98,19 @@ def test_repr_hides_the_password() -> None:
     assert "hunter2" not in repr(limit)
     assert "redis://user:***@cache:6379/0" in repr(limit)
     assert "hunter2" not in repr(limit.make_limiter())
+
+
+@pytest.mark.parametrize("password", ["hunt#er2sec", "hunt?er2sec", "hunt/er2sec", "hu#nt/er?2"])
+def test_a_password_with_an_unencoded_reserved_character_is_never_shown(password: str) -> None:
+    """A password holding a '#', '?' or '/' that is not percent-encoded cuts the URL where
+    redis-py would cut it: the setting is refused, and no piece of the password is in the
+    error, nor in a repr."""
+    with pytest.raises(ConfigurationError, match="percent-encoded") as refused:
+        RedisRateLimit(f"redis://user:{password}@cache:6379/0", name="p", per_second=5)
+    text = f"{refused.value} {refused.value!r}"
+    for piece in ("hunt", "er2", "sec"):
+        assert piece not in text
+    assert "redis://user:***@cache:6379/0" in text
 
 
 @pytest.mark.parametrize(
@@ -186,10 +180,8 @@ async def test_unreachable_redis_in_fail_mode_raises_before_sending() -> None:
             emu.api_key, widget_uid=emu.widget_uid, base_url=emu.base_url, rate_limit=limit
         )
         async with client:
-            started = time.monotonic()
             with pytest.raises(RateLimiterUnavailableError, match="nothing was sent"):
                 await client.create_session()
-        assert time.monotonic() - started < 2
         assert emu.request_count() == 0
 
 
@@ -212,113 +204,80 @@ async def test_unreachable_redis_in_local_mode_warns_once_and_keeps_sending() ->
         assert not client.limiter.shared
 
 
-# -- the shared schedule ---------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def not_redis(reply: bytes) -> AsyncIterator[str]:
+    """A server on a loopback port that answers every line it reads with ``reply``, whatever
+    was asked (a cache, a proxy or another service where Redis was expected); its URL."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readline():
+                writer.write(reply)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
-async def test_burst_then_one_request_per_interval(
-    redis_server: RedisServer, limiters: list[RedisLimiter]
-) -> None:
-    """A quarter of a told `burst` goes at once (the rest is a margin for jitter); each later
-    request is scheduled one interval after the last."""
-    recorder = SleepRecorder()
-    limiter = make(limiters, redis_server.url, per_second=10, burst=12, sleep=recorder.sleep)
-    await limiter.acquire()
-    first = time.monotonic()
-    for _ in range(5):
-        await limiter.acquire()
-    assert recorder.slots_after(first) == [
-        pytest.approx(0.1, abs=0.03),
-        pytest.approx(0.2, abs=0.03),
-        pytest.approx(0.3, abs=0.03),
-    ]
+@pytest.mark.parametrize("reply", [b"+OK\r\n", b":1\r\n", b"*1\r\n$2\r\nhi\r\n"])
+async def test_a_server_that_is_not_redis_on_its_port_means_local_pacing(reply: bytes) -> None:
+    """Something else answering on the Redis port (+OK, a number, a list of one string, to
+    every command) is Redis unreachable: one warning, the client paces itself, calls go out."""
+    async with (
+        not_redis(reply) as url,
+        Emulator() as emu,
+        AsyncClient(
+            emu.api_key,
+            widget_uid=emu.widget_uid,
+            base_url=emu.base_url,
+            rate_limit=RedisRateLimit(url, name="p", per_second=50),
+        ) as client,
+    ):
+        with pytest.warns(RuntimeWarning, match="paces itself alone"):
+            errors = await send_all(client, 3, "hi")
+        assert errors == [None] * 3
+        assert emu.request_count("sendMessage") == 3
+        assert not client.limiter.shared  # type: ignore[attr-defined]
 
 
-async def test_clients_naming_the_same_budget_share_it(
-    redis_server: RedisServer, limiters: list[RedisLimiter]
-) -> None:
-    """Two limiters with one name take turns in one schedule; another name is independent."""
-    recorder = SleepRecorder()
-    first = make(limiters, redis_server.url, sleep=recorder.sleep)
-    second = make(limiters, redis_server.url, sleep=recorder.sleep)
-    other = make(limiters, redis_server.url, name="other", sleep=recorder.sleep)
-    await first.acquire()
-    start = time.monotonic()
-    await second.acquire()
-    await first.acquire()
-    await other.acquire()
-    slots = recorder.slots_after(start)
-    assert slots == [pytest.approx(0.1, abs=0.03), pytest.approx(0.2, abs=0.03)]
+# -- what Redis holds ------------------------------------------------------------------------
 
 
-async def test_a_429_pauses_every_client_and_no_burst_follows(
+async def test_a_429_is_shared_through_redis_with_its_pause(
     redis_server: RedisServer, redis_client: Redis, limiters: list[RedisLimiter]
 ) -> None:
-    """A 429 seen by one client holds another until Retry-After ends, then resumes at the rate."""
-    seen = make(limiters, redis_server.url, burst=3)
-    other = make(limiters, redis_server.url, burst=3)
-    seen.on_throttled(await seen.acquire(), 0.2)
-    await seen.aclose()  # finishes writing the cool-down to Redis
-    assert await redis_client.hexists(KEY, "cd")
-    start = time.monotonic()
-    assert await timed_acquire(other, start) == pytest.approx(0.2, abs=0.05)
-    assert await timed_acquire(other, start) == pytest.approx(0.3, abs=0.05)
-
-
-async def test_a_429_holds_back_requests_already_scheduled(
-    redis_server: RedisServer, limiters: list[RedisLimiter]
-) -> None:
-    """A request that reserved its slot before another client's 429 still waits for the pause."""
-    seen = make(limiters, redis_server.url, per_second=5)
-    waiting = make(limiters, redis_server.url, per_second=5)
-    ticket = await seen.acquire()
-    start = time.monotonic()
-    waiter = asyncio.create_task(timed_acquire(waiting, start))  # its slot is 0.2 s away
-    await asyncio.sleep(0.05)
-    seen.on_throttled(ticket, 0.5)
-    assert await waiter >= 0.5
-
-
-async def test_a_429_holds_this_clients_waiters_at_once(
-    redis_server: RedisServer, limiters: list[RedisLimiter]
-) -> None:
-    """The client that saw the 429 holds its own waiters without waiting for Redis to hear it."""
-    limiter = make(limiters, redis_server.url, per_second=20)
-    ticket = await limiter.acquire()
-    start = time.monotonic()
-    waiter = asyncio.create_task(timed_acquire(limiter, start))  # its slot is 0.05 s away
-    await asyncio.sleep(0.01)
-    limiter.on_throttled(ticket, 0.3)
-    assert await waiter >= 0.3
-
-
-async def test_cancelled_waiter_leaves_its_slot_unused(
-    redis_server: RedisServer, limiters: list[RedisLimiter]
-) -> None:
-    """Cancelling a waiting acquire never lets a later one in early: its slot simply goes unused."""
-    limiter = make(limiters, redis_server.url, per_second=20)
-    await limiter.acquire()
-    start = time.monotonic()
-    cancelled = asyncio.create_task(limiter.acquire())  # the slot at 0.05 s
-    await asyncio.sleep(0.01)
-    cancelled.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await cancelled
-    assert await timed_acquire(limiter, start) == pytest.approx(0.1, abs=0.03)
+    """A 429 seen by one client is written to the shared state (the cool-down's end) for
+    every other client, and lowers nothing of a told rate but its margins."""
+    limiter = make(limiters, redis_server.url)
+    limiter.on_throttled(await limiter.acquire(), 5.0)
+    await limiter.aclose()  # finishes writing it
+    state = await redis_client.hgetall(KEY)
+    assert float(state[b"cooldown_until"]) > float(state[b"next"]) - 5.5
+    assert state[b"told_throttled"] == b"1"
 
 
 async def test_keys_expire_when_the_budget_is_idle(
     redis_server: RedisServer, redis_client: Redis, limiters: list[RedisLimiter]
 ) -> None:
-    """The shared state (one hash) expires after a minute idle, so idle budgets leave nothing
-    behind; a longer max_cooldown keeps it as long as a cool-down may last."""
+    """The shared state expires after a minute idle, so idle budgets leave nothing behind; a
+    longer max_cooldown keeps it as long as a cool-down may last."""
     limiter = make(limiters, redis_server.url)
     limiter.on_throttled(await limiter.acquire(), 0.5)
     await limiter.aclose()  # finishes writing the cool-down
-    assert 59_000 < await redis_client.pttl(KEY) <= 60_000
-    assert await redis_client.keys("*") == [KEY.encode()]
+    # Set a minute ahead; read back at most a few seconds later, however busy the machine.
+    assert 50_000 < await redis_client.pttl(KEY) <= 60_000
+    assert set(await redis_client.keys("*")) <= {KEY.encode(), f"{KEY}:log".encode()}
     longer = make(limiters, redis_server.url, name="long", max_cooldown=600)
     await longer.acquire()
-    assert 600_000 < await redis_client.pttl("yourgpt-async:{long}") <= 601_000
+    assert 590_000 < await redis_client.pttl("yourgpt-async:{long}") <= 601_000
 
 
 async def test_aclose_finishes_sharing_a_cooldown_and_ends_its_tasks(
@@ -328,9 +287,9 @@ async def test_aclose_finishes_sharing_a_cooldown_and_ends_its_tasks(
     limiter = make(limiters, redis_server.url)
     limiter.on_throttled(await limiter.acquire(), 5)
     await limiter.aclose()
-    assert await redis_client.hexists(KEY, "cd")
+    assert await redis_client.hexists(KEY, "cooldown_until")
     assert not limiter._tasks
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(NotSentError, match="closed"):
         await limiter.acquire()
 
 
@@ -345,11 +304,15 @@ async def test_redis_killed_mid_run_falls_back_and_delivers_everything(
     async with (
         Emulator(rate_limit=EmulatorRateLimit(100, 5)) as emu,
         AsyncClient(
-            emu.api_key, widget_uid=emu.widget_uid, base_url=emu.base_url, rate_limit=limit
+            emu.api_key,
+            widget_uid=emu.widget_uid,
+            base_url=emu.base_url,
+            rate_limit=limit,
+            retry=RetryPolicy(attempts=20),  # pacing is not what this test is about
         ) as client,
     ):
         with pytest.warns(RuntimeWarning, match="unreachable"):
-            errors = await send_all_killing(client, redis_server)
+            errors = await send_all_killing(client, emu, redis_server)
         assert errors == [None] * 100
         assert sorted(entry.message for entry in emu.ledger) == sorted(f"m-{i}" for i in range(100))
         assert isinstance(client.limiter, RedisLimiter)
@@ -359,40 +322,36 @@ async def test_redis_killed_mid_run_falls_back_and_delivers_everything(
 async def test_redis_killed_mid_run_in_fail_mode_loses_nothing(redis_server: RedisServer) -> None:
     """In fail mode calls after the kill raise at once; each message is sent once or not at all."""
     limit = RedisRateLimit(redis_server.url, name="run", per_second=100, on_redis_error="fail")
-    # With one attempt a 429 would end a call: the service's burst absorbs a slow machine's
-    # bunching (this test is about what fail mode sends, not about pacing).
     async with (
-        Emulator(rate_limit=EmulatorRateLimit(100, 30)) as emu,
+        Emulator() as emu,
         AsyncClient(
-            emu.api_key,
-            widget_uid=emu.widget_uid,
-            base_url=emu.base_url,
-            rate_limit=limit,
-            retry=RetryPolicy(attempts=1),
+            emu.api_key, widget_uid=emu.widget_uid, base_url=emu.base_url, rate_limit=limit
         ) as client,
     ):
-        errors = await send_all_killing(client, redis_server)
-    sent = sorted(f"m-{i}" for i, error in enumerate(errors) if error is None)
-    assert 0 < len(sent) < 100
-    assert sorted(entry.message for entry in emu.ledger) == sent
+        errors = await send_all_killing(client, emu, redis_server)
+        sent = sorted(f"m-{i}" for i, error in enumerate(errors) if error is None)
+        assert 10 <= len(sent) < 100
+        assert sorted(entry.message for entry in emu.ledger) == sent
 
 
-async def test_a_hung_redis_costs_one_timeout_then_falls_back(
+async def test_a_hung_redis_costs_a_timeout_then_falls_back(
     redis_server: RedisServer, limiters: list[RedisLimiter]
 ) -> None:
-    """A Redis that accepts but never answers delays requests by about `timeout`, not forever."""
+    """A Redis that accepts but never answers holds requests for about `timeout`, not for
+    ever: each call falls back and gets its turn."""
     limiter = make(limiters, redis_server.url, per_second=1000, timeout=0.2)
     await limiter.acquire()
     redis_server.freeze()
-    start = time.monotonic()
-    with pytest.warns(RuntimeWarning, match="unreachable"):
-        await asyncio.wait_for(asyncio.gather(*(limiter.acquire() for _ in range(20))), 5)
-    assert time.monotonic() - start < 1
+    try:
+        with pytest.warns(RuntimeWarning, match="unreachable"):
+            await asyncio.wait_for(asyncio.gather(*(limiter.acquire() for _ in range(20))), 60)
+    finally:
+        redis_server.thaw()
     assert not limiter.shared
 
 
 async def test_returns_to_redis_once_it_is_back(
-    redis_server: RedisServer, limiters: list[RedisLimiter]
+    redis_server: RedisServer, redis_client: Redis, limiters: list[RedisLimiter]
 ) -> None:
     """While falling back the limiter retries Redis every reconnect_interval and then uses it."""
     limiter = make(limiters, redis_server.url, per_second=100, reconnect_interval=0.1)
@@ -402,16 +361,14 @@ async def test_returns_to_redis_once_it_is_back(
         await limiter.acquire()
     assert not limiter.shared
     redis_server.start()
-    deadline = time.monotonic() + 5
-    while not limiter.shared and time.monotonic() < deadline:
-        await limiter.acquire()
-    assert limiter.shared
+
+    async def until_shared() -> None:
+        while not limiter.shared:
+            await limiter.acquire()
+
+    await asyncio.wait_for(until_shared(), 60)
     await limiter.acquire()
-    client = Redis.from_url(redis_server.url)
-    try:
-        assert await client.hexists(KEY, "tat")
-    finally:
-        await client.aclose()
+    assert await redis_client.hexists(KEY, "next")
 
 
 # -- several processes -----------------------------------------------------------------------
@@ -468,21 +425,50 @@ def run_fleet(
                 worker.wait()
 
 
-def test_processes_share_one_rate_with_no_429(redis_server: RedisServer) -> None:
-    """3 processes told only of the shared limit send at R together, never over it, with no 429."""
-    rate = 100
-    clock = ArrivalClock()
-    # The service's burst allowance (0.3 s of requests) absorbs a worker stalled by a busy
-    # machine, whose late requests then leave together; the limiter itself never bursts here.
-    # Three processes each sending at the whole rate would still draw 429s by the hundred.
-    limit = EmulatorRateLimit(rate, 30)
-    with EmulatorThread(rate_limit=limit, clock=clock) as emulator:
-        results = run_fleet(emulator, redis_server.url, processes=3, count=60, per_second=rate)
+def test_processes_share_one_budget_and_deliver_each_message_once(
+    redis_server: RedisServer,
+) -> None:
+    """Three processes share one budget through Redis: each sends all its messages, each
+    delivered once. (How close to the rate they keep is measured by ``nox -s bench``.)"""
+    with EmulatorThread(rate_limit=EmulatorRateLimit(100, 30)) as emulator:
+        results = run_fleet(emulator, redis_server.url, processes=3, count=60, per_second=100)
         assert [summary for summary, _ in results] == [{"sent": 60, "failed": []}] * 3
-        assert emulator.emulator.count_status(429) == 0
         delivered = sorted(entry.message for entry in emulator.emulator.ledger)
     assert delivered == sorted(f"w{w}-{i}" for w in range(3) for i in range(60))
-    assert len(clock.arrivals) == 3 * 61
-    # A told rate is kept 1 % under, and never passed; a loaded machine that stalls the workers
-    # can only make it slower (90/s was seen beside a run of the documentation's pages).
-    assert 0.85 * rate <= clock.rate() <= 1.04 * rate
+
+
+async def test_redis_clock_stepping_back_refuses_nobody(
+    redis_server: RedisServer, redis_client: Redis, limiters: list[RedisLimiter]
+) -> None:
+    """Redis's clock stepping back an hour (an NTP step, a restored VM, a failover to a server
+    whose clock is behind) after the schedule was written: the next call still goes within
+    about a turn, instead of being refused until the state expires."""
+    limiter = make(limiters, redis_server.url, per_second=10)
+    await limiter.acquire()
+    # The state as written by a clock an hour ahead of the one Redis reads from now on.
+    state = await redis_client.hgetall(KEY)
+    times = {b"next", b"held_back_at", b"demand_since", b"origin", b"clock_last"}
+    await redis_client.hset(
+        KEY, mapping={k: repr(float(v) + 3600) for k, v in state.items() if k in times}
+    )
+    await limiter.acquire_within(5.0)
+
+
+async def test_closing_while_calls_wait_for_their_slot_leaks_no_connection(
+    redis_server: RedisServer, redis_client: Redis, limiters: list[RedisLimiter]
+) -> None:
+    """Calls waiting for their slot when the limiter is closed fail with NotSentError, and
+    none of them opens a connection to Redis afterwards: once closed, the limiter holds none."""
+    limiter = make(limiters, redis_server.url, per_second=2)
+    await limiter.acquire()
+    waiting = [asyncio.ensure_future(limiter.acquire()) for _ in range(3)]
+    await asyncio.sleep(0.05)  # their slots are half a second apart: they wait for them
+    await limiter.aclose()
+    outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
+    assert [type(outcome) for outcome in outcomes] == [NotSentError] * 3
+
+    async def only_ours_left() -> None:  # Redis notices a closed connection a moment later
+        while len(await redis_client.client_list()) > 1:  # noqa: ASYNC110 - polls Redis
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(only_ours_left(), 10)

@@ -23,10 +23,7 @@ from ._exceptions import (
     UnexpectedResponseError,
     YourGPTError,
 )
-from ._ratelimit import Limiter, LimiterFactory
-from ._redis import RedisRateLimit
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
-from ._wire import RateHints
 from .bulk import (
     BulkInput,
     BulkItem,
@@ -41,6 +38,7 @@ from .bulk import (
     Sent,
     TextItem,
 )
+from .pacing import Limiter, LimiterFactory, RateHints, RedisRateLimit
 from .platform import AsyncPlatformClient
 from .types import (
     AILogEntry,

@@ -22,7 +22,6 @@ from . import _validate as check
 from ._calls import Caller, Timeout, request_headers
 from ._config import DEFAULT_MAX_CONCURRENCY, RateLimit, RetryPolicy, Timeouts
 from ._endpoints import Family
-from ._ratelimit import Limiter, LimiterFactory, make_limiter
 from ._resource import RawResponses
 from ._telemetry import (
     RequestEvent,
@@ -33,6 +32,8 @@ from ._telemetry import (
     setup_logging,
 )
 from ._transport import Transport
+from .pacing._limiter import Limiter, LimiterFactory
+from .pacing._local import make_limiter
 from .types import Priority
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_CONCURRENCY", "BaseClient"]

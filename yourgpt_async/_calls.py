@@ -27,7 +27,8 @@ from ._replies import Listing
 from ._retry import Budget, run_with_retries
 from ._telemetry import CallTrace, Telemetry
 from ._transport import RequestTimeout, Transport, request_timeout
-from ._wire import encode_body, rate_limit_info
+from ._wire import encode_body
+from .pacing._headers import rate_limit_info
 from .types import Page, Priority, RawResponse
 from .types._common import with_fetch
 

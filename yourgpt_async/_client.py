@@ -38,12 +38,12 @@ from ._project_api import (
     SEND_MESSAGE,
     UPDATE_SESSION,
 )
-from ._ratelimit import LimiterFactory
 from ._resource import RawResponses, calls, iterates
 from ._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
 from .bulk import BulkInput, BulkItem, BulkRun, BulkSummary
 from .bulk._messages import MESSAGES
 from .bulk._start import start_run
+from .pacing._limiter import LimiterFactory
 from .types import (
     ChatMode,
     ExecutionLog,

@@ -4,7 +4,7 @@ Catch :class:`YourGPTError` for everything, or a branch for one kind of failure:
 
     YourGPTError
     ├── ConfigurationError          bad arguments, missing key; raised before any I/O
-    ├── NotSentError                given up before a byte was sent (deadline, pause, gate)
+    ├── NotSentError                given up before a byte was sent (deadline, pause, gate, closed)
     ├── RateLimiterUnavailableError the shared limiter (Redis) is unreachable; nothing was sent
     ├── TransportError
     │   ├── ConnectError            never reached the service: safe to retry
@@ -268,8 +268,9 @@ class NotSentError(YourGPTError):
     Raised when the call's time ran out, or ``RetryPolicy.max_wait`` was reached, while it
     waited for a free slot of ``max_concurrency`` or a turn under the rate limit, while the
     service's pause (a 429's ``Retry-After``, a quota spent until its reset) held every call of
-    the client, or when what is left of the deadline is less than the request's full timeout.
-    Never an HTTP status: the service said nothing. Not retried by the client.
+    the client, when what is left of the deadline is less than the request's full timeout, or
+    when the client was closed while it waited. Never an HTTP status: the service said nothing.
+    Not retried by the client.
 
     Attributes:
         endpoint: The API endpoint, e.g. ``"sendMessage"``, when known.

@@ -30,7 +30,7 @@ from . import _settings as settings
 from ._exceptions import APIError, ConfigurationError, FailureKind, YourGPTError
 
 if TYPE_CHECKING:
-    from ._ratelimit import Limiter
+    from .pacing._limiter import Limiter
 
 __all__ = [
     "CallTrace",

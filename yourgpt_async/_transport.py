@@ -34,9 +34,10 @@ from ._exceptions import (
 )
 from ._inflight import CALL_STATE, CallState
 from ._models import Priority
-from ._ratelimit import BULK, INTERACTIVE, Limiter, NoTurnInTime
 from ._retry import Budget
-from ._wire import Decodes, decode_reply, oversized_reply, rate_hints
+from ._wire import Decodes, decode_reply, oversized_reply
+from .pacing._headers import rate_hints
+from .pacing._limiter import BULK, INTERACTIVE, Limiter, NoTurnInTime
 
 if TYPE_CHECKING:
     from ._telemetry import CallTrace

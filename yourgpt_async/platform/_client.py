@@ -18,9 +18,9 @@ from .._base_client import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RESPONSE_BYTES, 
 from .._calls import Timeout
 from .._config import RateLimit, RetryPolicy
 from .._endpoints import Family
-from .._ratelimit import LimiterFactory
 from .._resource import makes_view
 from .._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
+from ..pacing._limiter import LimiterFactory
 from ._organization import Organization
 from ._project import ProjectView
 from ._projects import Models, Projects

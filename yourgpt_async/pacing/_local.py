@@ -1,103 +1,40 @@
-"""Pacing: a GCRA schedule, a shared 429 cool-down, and a rate that adapts to an unknown limit.
+"""The in-process limiter: a GCRA schedule, a shared 429 cool-down, and a rate that adapts to
+an unknown limit (:class:`~._model.RateModel`), or the quota rate-limit headers announce.
 
-One :class:`Limiter` serves every call of a client. Before each HTTP attempt the client awaits
-:meth:`Limiter.acquire_within` (or :meth:`Limiter.acquire`); afterwards it reports
-:meth:`Limiter.on_success` or :meth:`Limiter.on_throttled`, and hands over what the reply's
-rate-limit headers said with :meth:`Limiter.on_rate_headers`. The concurrency gate (how many
-requests are in flight) is the client's, not the limiter's.
+One :class:`LocalLimiter` serves every call of a client; :func:`make_limiter` makes it, or lets
+a :class:`~._limiter.LimiterFactory` make its own.
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import collections
 import contextlib
+import functools
 import heapq
 import itertools
 import math
-from typing import Final
+from collections.abc import Callable
 
-from ._config import Clock, RateLimit, Sleep
-from ._estimate import RateModel
-from ._models import Priority
+from .._config import Clock, RateLimit, Sleep
+from .._exceptions import NotSentError
+from .._models import Priority
+from ._headers import RateHints
+from ._limiter import BULK, INTERACTIVE, Limiter, LimiterFactory, NoTurnInTime
+from ._model import RateModel
 from ._quota import Quota
-from ._wire import RateHints
+from ._rules import (
+    ARRIVAL_TOLERANCE,
+    BULK_SHARE_EVERY,
+    BURST_RESERVE,
+    DEMAND_WINDOW,
+    TOLD_AFTER_429,
+    TOLD_MARGIN,
+)
 
-__all__ = ["Limiter", "LimiterFactory", "LocalLimiter", "NoTurnInTime", "make_limiter"]
+__all__ = ["LocalLimiter", "closed", "make_limiter"]
 
-_ARRIVAL_TOLERANCE = 0.002  # seconds of the adaptive rate that may go at once
-_DEMAND_WINDOW = 1.0  # a caller held back this recently still counts as demand for more rate
-_TOLD_MARGIN = 0.99  # a told rate is kept this much under, for jitter and clock drift
-_TOLD_AFTER_429 = 0.97  # ... and this much once a 429 showed that was not enough
-_BURST_RESERVE = 0.75  # of a told burst, this share stays unused, so jitter finds tokens left
 _INF = math.inf
-# While interactive and bulk calls both wait, every this many turns one goes to bulk: bulk
-# keeps a tenth of the rate, however busy the interactive side.
-BULK_SHARE_EVERY = 10
-INTERACTIVE: Final = Priority.INTERACTIVE
-BULK: Final = Priority.BULK
-
-
-class NoTurnInTime(Exception):
-    """No turn could be given before the caller's time ran out; nothing was sent.
-
-    Attributes:
-        wait: Seconds until a turn was expected (the rest of a cool-down), if known.
-        cooldown: Whether a cool-down (a 429's ``Retry-After``, or a quota spent until its
-            reset) is what stood in the way, rather than the queue.
-    """
-
-    def __init__(self, wait: float | None, *, cooldown: bool) -> None:
-        super().__init__("no turn before the deadline")
-        self.wait = wait
-        self.cooldown = cooldown
-
-
-class Limiter(abc.ABC):
-    """Paces the requests of one client (or, for a shared backend, of many)."""
-
-    @abc.abstractmethod
-    async def acquire(self, priority: Priority = INTERACTIVE) -> float:
-        """Wait until a request may be sent; return a ticket to hand back in the report.
-
-        ``priority`` says whose turn comes first when callers wait: an interactive caller goes
-        ahead of queued bulk ones (a limiter may ignore it).
-        """
-
-    async def acquire_within(self, seconds: float, priority: Priority = INTERACTIVE) -> float:
-        """:meth:`acquire`, giving up after ``seconds``.
-
-        Raises:
-            NoTurnInTime: No turn came in time; the caller sends nothing.
-        """
-        try:
-            return await asyncio.wait_for(self.acquire(priority), max(0.0, seconds))
-        except asyncio.TimeoutError:
-            raise NoTurnInTime(None, cooldown=False) from None
-
-    @abc.abstractmethod
-    def on_success(self, ticket: float) -> None:
-        """Report that the request sent under ``ticket`` was accepted."""
-
-    @abc.abstractmethod
-    def on_throttled(self, ticket: float, retry_after: float | None) -> None:
-        """Report a 429 (or 503) for the request sent under ``ticket``."""
-
-    def on_rate_headers(self, ticket: float, hints: RateHints) -> None:  # noqa: B027
-        """Report what the rate-limit headers of the reply to ``ticket`` said (before the
-        success or 429 is reported). Ignored unless a limiter overrides it."""
-
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
-        """Release whatever the limiter holds (connections of a shared backend)."""
-
-
-class LimiterFactory(abc.ABC):
-    """A rate-limit configuration that makes its own :class:`Limiter` (a shared backend)."""
-
-    @abc.abstractmethod
-    def make_limiter(self) -> Limiter:
-        """Make the limiter one client uses."""
 
 
 class LocalLimiter(Limiter):
@@ -116,11 +53,11 @@ class LocalLimiter(Limiter):
     unused, so that the service's bucket never runs dry on jitter; a 429 shows those margins
     too thin for the service, and drops the burst to one and the rate to 3 % under.
 
-    Adaptive mode paces at the rate of its :class:`~._estimate.RateModel`, which starts at
+    Adaptive mode paces at the rate of its :class:`~._model.RateModel`, which starts at
     ``initial_per_second``, doubles it every 0.05 s while callers are held back (slow start),
     reads where the service's limit lies from what it accepted before each 429, and probes
     higher again only within the pause budget; the fleet's Lua runs the same rules (see
-    ``_estimate`` for them). ``per_second``, when set, caps the rate.
+    ``_model`` for them). ``per_second``, when set, caps the rate.
 
     Rate-limit headers, when a reply has them, say how many requests the service will still
     take before its quota resets: the limiter spreads those over the time left (less what it
@@ -139,15 +76,15 @@ class LocalLimiter(Limiter):
         elif self._adaptive:
             self._rate = min(config.initial_per_second, self._ceiling)
         else:
-            self._ceiling = self._ceiling * _TOLD_MARGIN
+            self._ceiling = self._ceiling * TOLD_MARGIN
             self._rate = self._ceiling
         burst = config.burst or 1
         if not self._adaptive and burst > 1:
-            burst = max(1, math.floor(burst * (1 - _BURST_RESERVE)))
+            burst = max(1, math.floor(burst * (1 - BURST_RESERVE)))
         self._burst = burst
         # Found, not told: tolerate callers arriving together (one loop turn apart) as long as
         # they fit in a few milliseconds of the rate, instead of queueing each one.
-        self._jitter_tolerance = _ARRIVAL_TOLERANCE if self._adaptive and not config.burst else 0.0
+        self._jitter_tolerance = ARRIVAL_TOLERANCE if self._adaptive and not config.burst else 0.0
         self._next = -math.inf  # GCRA's theoretical arrival time: the next free turn
         self._last_ticket = -math.inf
         self._cooldown_until = -math.inf
@@ -157,9 +94,8 @@ class LocalLimiter(Limiter):
         self._deadlines: list[tuple[float, int, asyncio.Future[float]]] = []
         self._order = itertools.count()
         self._pump: asyncio.Task[None] | None = None
-        self._pump_sleep: asyncio.Future[None] | None = None
+        self._wake: asyncio.Future[None] | None = None  # set to wake the sleeping pump
         self._pump_until = math.inf  # when the sleeping pump means to wake
-        self._interrupted = False
         self._quota: Quota | None = None  # made when a reply first has rate-limit headers
         self._quota_rate = math.inf
         # Adaptive: the rate, and where the service's limit seems to be.
@@ -227,10 +163,7 @@ class LocalLimiter(Limiter):
         ticket = now if now > last else math.nextafter(last, _INF)
         self._last_ticket = ticket
         if quota is not None:
-            quota.budget -= 1
-            quota.sent.append(ticket)
-            if quota.budget <= 0:
-                quota.spent(now)
+            quota.given(ticket, now)
         return ticket
 
     async def acquire(self, priority: Priority = INTERACTIVE) -> float:
@@ -265,7 +198,7 @@ class LocalLimiter(Limiter):
         hold = self._hold()
         if hold > now + seconds:
             raise NoTurnInTime(hold - now, cooldown=True)
-        if now - self._held_back_at > _DEMAND_WINDOW:
+        if now - self._held_back_at > DEMAND_WINDOW:
             self._demand_since = now  # demand (re)starts: earlier, the pace held nobody back
         self._held_back_at = now
         waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -329,16 +262,7 @@ class LocalLimiter(Limiter):
             wake = min(turn, next_deadline)
             if wake > now:
                 self._pump_until = wake
-                self._pump_sleep = asyncio.ensure_future(self._sleep(wake - now))
-                try:
-                    await self._pump_sleep
-                except asyncio.CancelledError:
-                    if not self._interrupted:
-                        self._pump_sleep.cancel()
-                        raise
-                finally:
-                    self._pump_sleep = None
-                self._interrupted = False
+                await self._pause(wake - now)
                 continue
             if waiters is self._bulk:
                 self._bulk_skipped = 0
@@ -349,12 +273,25 @@ class LocalLimiter(Limiter):
             self._deadlines = [entry for entry in self._deadlines if not entry[2].done()]
             heapq.heapify(self._deadlines)
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or until :meth:`_wake_pump` says the schedule changed. (A wake-up
+        is not a cancellation: the pump's own cancellation, by :meth:`aclose`, is never taken
+        for one.)"""
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wake = wake
+        sleep = asyncio.ensure_future(self._sleep(seconds))
+        sleep.add_done_callback(functools.partial(_wake_up, wake))
+        try:
+            await wake
+        finally:
+            self._wake = None
+            sleep.cancel()
+
     def _wake_pump(self) -> None:
         """The schedule changed: make the pump recompute the next turn at once."""
-        sleeping = self._pump_sleep
-        if sleeping is not None and not sleeping.done():
-            self._interrupted = True
-            sleeping.cancel()
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -363,7 +300,7 @@ class LocalLimiter(Limiter):
         now = self._clock()
         quota = self._quota
         if quota is None:
-            quota = self._quota = Quota()
+            quota = self._quota = Quota(self._config.max_cooldown)
         quota.update(ticket, hints, now)
         self._quota_rate = max(quota.rate(now), self._config.min_per_second)
         self._wake_pump()
@@ -375,7 +312,7 @@ class LocalLimiter(Limiter):
         now = self._clock()
         model = self._model
         demand = model.rate < self._quota_rate and (
-            bool(self._waiters or self._bulk) or now - self._held_back_at <= _DEMAND_WINDOW
+            bool(self._waiters or self._bulk) or now - self._held_back_at <= DEMAND_WINDOW
         )  # the rate is what holds callers back, not the headers' quota
         before = model.rate
         model.on_success(ticket, now, demand=demand)
@@ -392,9 +329,9 @@ class LocalLimiter(Limiter):
             # The margins were too thin for this service: keep the whole burst, and 3 %.
             self._burst = 1
             if self._config.per_second is not None:
-                self._rate = min(self._rate, self._config.per_second * _TOLD_AFTER_429)
+                self._rate = min(self._rate, self._config.per_second * TOLD_AFTER_429)
             return
-        held_back = now - self._held_back_at <= _DEMAND_WINDOW
+        held_back = now - self._held_back_at <= DEMAND_WINDOW
         model = self._model
         model.on_throttled(
             ticket, now, pause=upcoming, demand=held_back, demand_since=self._demand_since
@@ -419,9 +356,9 @@ class LocalLimiter(Limiter):
         self._wake_pump()
         return upcoming
 
-    def abandon_queue(self, error: type[Exception]) -> None:
-        """Fail every queued caller with ``error`` (they are to wait elsewhere), keeping their
-        order: interactive callers first."""
+    def abandon_queue(self, error: Callable[[], Exception]) -> None:
+        """Fail every queued caller with ``error()`` (they are to wait elsewhere, or not at
+        all), keeping their order: interactive callers first."""
         for queue in (self._waiters, self._bulk):
             while queue:
                 waiter = queue.popleft()
@@ -429,15 +366,25 @@ class LocalLimiter(Limiter):
                     waiter.set_exception(error())
 
     async def aclose(self) -> None:
-        """Stop the pump; callers still queued are cancelled."""
+        """Stop the pump; callers still queued fail with
+        :class:`~yourgpt_async.NotSentError` (their tasks were not cancelled: a
+        ``CancelledError`` would tell ``gather`` or a task group otherwise)."""
         pump, self._pump = self._pump, None
         if pump is not None and not pump.done():
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-        for queue in (self._waiters, self._bulk):
-            while queue:
-                queue.popleft().cancel()
+        self.abandon_queue(closed)
+
+
+def _wake_up(wake: asyncio.Future[None], _: object) -> None:
+    if not wake.done():
+        wake.set_result(None)
+
+
+def closed() -> NotSentError:
+    """The error of a call still waiting for its turn when its client is closed."""
+    return NotSentError("not sent: the client was closed while this call waited for its turn")
 
 
 def make_limiter(rate_limit: RateLimit | LimiterFactory) -> Limiter:

@@ -1,9 +1,9 @@
 """What a service's rate-limit headers said, as a budget the local limiter spends.
 
 :class:`Quota` turns the replies' ``remaining`` and ``reset`` (read by
-:func:`~._wire.rate_hints`) into a pace that spends what is left by the reset, and a hold once
-it is spent; :func:`fleet_quota` says what one reply asks of a fleet sharing the quota. No
-clock of its own: the limiters pass ``now`` in.
+:func:`~._headers.rate_hints`) into a pace that spends what is left by the reset, and a hold
+once it is spent. No clock of its own: the limiter passes ``now`` in. The fleet keeps the same
+budget in Redis, transcribed into ``lua/quota.lua``.
 """
 
 from __future__ import annotations
@@ -11,21 +11,25 @@ from __future__ import annotations
 import bisect
 import math
 
-from ._wire import RateHints
+from ._headers import RateHints
+from ._rules import SENT_HORIZON, SENT_KEPT
 
-__all__ = ["Quota", "fleet_quota"]
+__all__ = ["Quota"]
 
 
 class Quota:
     """What rate-limit headers said: ``budget`` more requests may go before ``reset_at``.
 
     Once the budget is spent nobody goes until ``hold_until``: the reset, or sooner when a
-    policy names the window (a token bucket's whole allowance is back within one).
+    policy names the window (a token bucket's whole allowance is back within one); and never
+    for more than ``max_cooldown``, as a 429's pause, so that a reset a day away cannot stall
+    a client for a day.
     """
 
-    __slots__ = ("budget", "hold_until", "reset_at", "sent", "sustained", "window")
+    __slots__ = ("budget", "hold_until", "max_cooldown", "reset_at", "sent", "sustained", "window")
 
-    def __init__(self) -> None:
+    def __init__(self, max_cooldown: float = math.inf) -> None:
+        self.max_cooldown = max_cooldown
         self.budget = math.inf
         self.reset_at = -math.inf
         self.hold_until = -math.inf
@@ -52,13 +56,25 @@ class Quota:
                 self.sustained = hints.limit / hints.window
         if budget <= 0:
             self.spent(now)
-        horizon = bisect.bisect_left(sent, now - 60.0)
+        horizon = bisect.bisect_left(sent, now - SENT_HORIZON)
         if horizon > len(sent) // 2:
             del sent[:horizon]  # forget tickets whose replies are long in
 
+    def given(self, ticket: float, now: float) -> None:
+        """A turn was given: count it against the budget (holding once it is spent), and keep
+        its ticket for the replies still to come, at most :data:`SENT_KEPT` twice over."""
+        self.budget -= 1
+        sent = self.sent
+        sent.append(ticket)
+        if len(sent) > 2 * SENT_KEPT:
+            del sent[:SENT_KEPT]
+        if self.budget <= 0:
+            self.spent(now)
+
     def spent(self, now: float) -> None:
-        """The budget is gone: hold until the reset, or for one window at most."""
-        self.hold_until = min(self.reset_at, now + self.window)
+        """The budget is gone: hold until the reset, or for one window or ``max_cooldown`` at
+        most."""
+        self.hold_until = min(self.reset_at, now + self.window, now + self.max_cooldown)
 
     def rate(self, now: float) -> float:
         """The pace that spends the budget by the reset (or the policy's own, if faster)."""
@@ -66,16 +82,3 @@ class Quota:
         if self.budget <= 0 or left <= 0:
             return math.inf  # held until the reset, or already reset: nothing to spread
         return max(self.budget / left, self.sustained)
-
-
-def fleet_quota(hints: RateHints, floor: float, max_cooldown: float) -> tuple[float, float, float]:
-    """What the rate-limit headers of one reply ask of a fleet sharing the quota: at most the
-    quota left over the time left (or the policy's own rate, if higher; never under
-    ``floor``), until the reset; and if the quota is spent, a hold until then (``0.0`` if not;
-    at most ``max_cooldown``). Returns ``(rate, seconds to the reset, hold)``."""
-    reset = max(hints.reset, 0.001)
-    rate = max(hints.remaining, 0) / reset
-    if hints.limit is not None and hints.window:
-        rate = max(rate, hints.limit / hints.window)
-    hold = min(reset, hints.window or math.inf, max_cooldown) if hints.remaining <= 0 else 0.0
-    return max(rate, floor), reset, hold

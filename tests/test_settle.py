@@ -14,7 +14,6 @@ import pytest
 from _fakes import FakeClock
 
 from yourgpt_async import ConfigurationError, RetryPolicy, ServerError, SessionMessage
-from yourgpt_async._models import AILogEntry, Page
 from yourgpt_async._readback import look, settle, track
 from yourgpt_async._settle import (
     READ_BACK_LIMIT,
@@ -26,6 +25,7 @@ from yourgpt_async._settle import (
     decide,
     normalise,
 )
+from yourgpt_async.types import AILogEntry, Page
 
 STARTED = 1_700_000_000.0  # when the send began, on this machine's clock
 UID = "17226012685401506"

@@ -21,7 +21,6 @@ import attrs
 
 from ._config import RetryPolicy
 from ._exceptions import DeliveryUnknownError, YourGPTError
-from ._models import Message, Page, SessionMessage
 from ._replies import Listing
 from ._settle import (
     READ_BACK_LIMIT,
@@ -36,6 +35,7 @@ from ._settle import (
     decide,
     undecidable,
 )
+from .types import Message, Page, SessionMessage
 
 __all__ = [
     "MessageReconciler",

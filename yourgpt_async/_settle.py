@@ -40,7 +40,7 @@ from typing import Final, Generic, TypeVar
 import attrs
 
 from ._config import RetryPolicy
-from ._models import Page, SessionMessage
+from .types import Page, SessionMessage
 
 __all__ = [
     "READ_BACK_LIMIT",

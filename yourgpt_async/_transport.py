@@ -33,11 +33,11 @@ from ._exceptions import (
     redact_headers,
 )
 from ._inflight import CALL_STATE, CallState
-from ._models import Priority
 from ._retry import Budget
 from ._wire import Decodes, decode_reply, oversized_reply
 from .pacing._headers import rate_hints
 from .pacing._limiter import BULK, INTERACTIVE, Limiter, NoTurnInTime
+from .types import Priority
 
 if TYPE_CHECKING:
     from ._telemetry import CallTrace

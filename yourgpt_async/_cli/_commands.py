@@ -14,7 +14,7 @@ from .. import _settings as settings
 from .. import _validate as check
 from .._client import AsyncClient
 from .._exceptions import ConfigurationError
-from .._models import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
+from ..types import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
 from ._clients import client_for
 from ._output import EXIT_OK, Printer, one_line, plain, when
 

@@ -6,7 +6,7 @@ import argparse
 
 from .. import __version__
 from .._config import DEFAULT_MAX_CONCURRENCY
-from .._models import ChatMode, SendBy, SessionState
+from ..types import ChatMode, SendBy, SessionState
 from . import _api_command, _contacts_command, _org_command, _project_command, _train_command
 from ._args import (
     EXAMPLES,

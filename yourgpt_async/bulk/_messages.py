@@ -9,9 +9,9 @@ from typing import Final, TypeAlias
 import attrs
 
 from .._exceptions import ConfigurationError
-from .._models import Message, SendBy
 from .._project_api import SEND_MESSAGE
 from .._validate import choice, message_text, short, uid
+from ..types import Message, SendBy
 from ._items import BAD_KEY, generated_key, own_key, refused
 from ._kind import BadRecord, BulkKind, Prepared, Rows
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from .._config import Clock, RateLimit, Sleep
 from .._exceptions import RateLimiterUnavailableError, redact
-from .._models import Priority
+from ..types import Priority
 from . import _lua as lua
 from ._headers import RateHints
 from ._limiter import BULK, INTERACTIVE, Limiter, NoTurnInTime

@@ -15,7 +15,7 @@ from typing import Final
 
 import attrs
 
-from .._models import RateLimitInfo
+from ..types import RateLimitInfo
 
 __all__ = ["RateHints", "rate_hints", "rate_limit_info"]
 

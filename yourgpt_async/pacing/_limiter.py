@@ -14,7 +14,7 @@ import abc
 import asyncio
 from typing import Final
 
-from .._models import Priority
+from ..types import Priority
 from ._headers import RateHints
 
 __all__ = ["BULK", "INTERACTIVE", "Limiter", "LimiterFactory", "NoTurnInTime"]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from .._config import Clock, RateLimit, Sleep
 from .._exceptions import NotSentError
-from .._models import Priority
+from ..types import Priority
 from ._headers import RateHints
 from ._limiter import BULK, INTERACTIVE, Limiter, LimiterFactory, NoTurnInTime
 from ._model import RateModel

@@ -12,11 +12,14 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from yourgpt_async import AsyncClient
+from yourgpt_async import AsyncClient, AsyncPlatformClient
 from yourgpt_async.testing import EmulatorThread
 
 ClientFactory = Callable[..., AsyncClient]
 """The `make_client` fixture: keyword overrides in, a client bound to the emulator out."""
+PlatformFactory = Callable[..., AsyncPlatformClient]
+"""The `make_platform` fixture: a token (the emulator's by default) and keyword overrides in,
+a platform client bound to the emulator out."""
 
 
 class FakeClock:

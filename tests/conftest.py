@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fakes import ClientFactory, FakeClock
+from _fakes import ClientFactory, FakeClock, PlatformFactory
 from _hostile import HostileServer
 from redis_fixtures import RedisServer, require_redis_server
 
-from yourgpt_async import AsyncClient, RateLimit, RetryPolicy
+from yourgpt_async import AsyncClient, AsyncPlatformClient, RateLimit, RetryPolicy
 from yourgpt_async.testing import Emulator
 
 
@@ -59,6 +59,35 @@ async def make_client(emulator: Emulator, fake_clock: FakeClock) -> AsyncIterato
 def client(make_client: ClientFactory) -> AsyncClient:
     """A client bound to the emulator, retrying and pacing on the fake clock."""
     return make_client()
+
+
+@pytest.fixture
+async def make_platform(
+    emulator: Emulator, fake_clock: FakeClock
+) -> AsyncIterator[PlatformFactory]:
+    """Platform clients of the emulator on the fake clock (the default token unless given)."""
+    made: list[AsyncPlatformClient] = []
+
+    def make(token: str | None = None, **overrides: Any) -> AsyncPlatformClient:
+        options: dict[str, Any] = {
+            "base_url": emulator.base_url,
+            "retry": RetryPolicy(sleep=fake_clock.sleep, clock=fake_clock.clock),
+            "rate_limit": RateLimit(clock=fake_clock.clock, sleep=fake_clock.sleep),
+            **overrides,
+        }
+        client = AsyncPlatformClient(token or emulator.api_token, **options)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.aclose()
+
+
+@pytest.fixture
+def yp(make_platform: PlatformFactory) -> AsyncPlatformClient:
+    """The emulator's owner token, on the fake clock."""
+    return make_platform()
 
 
 @pytest.fixture(scope="module")

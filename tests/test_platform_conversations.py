@@ -5,13 +5,13 @@ request and decode each reply shape the pages show."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, PlatformFactory
 from _hostile import HostileServer, http
 
 from yourgpt_async import (
@@ -38,41 +38,10 @@ SAMPLES = Path(__file__).parent / "samples"
 TOKEN = "api-v1-HOSTILE-secret-token-0123456789"
 PROJECT = "a1b2c3d4-e5f6-7890-abcd-ef1234567890"
 
-PlatformFactory = Callable[..., AsyncPlatformClient]
-
 
 def sample(name: str) -> bytes:
     """A sample reply, framed as HTTP."""
     return http((SAMPLES / name).read_bytes())
-
-
-@pytest.fixture
-async def make_platform(
-    emulator: Emulator, fake_clock: FakeClock
-) -> AsyncIterator[PlatformFactory]:
-    """Platform clients of the emulator on the fake clock (the default token unless given)."""
-    made: list[AsyncPlatformClient] = []
-
-    def make(token: str | None = None, **overrides: Any) -> AsyncPlatformClient:
-        options: dict[str, Any] = {
-            "base_url": emulator.base_url,
-            "retry": RetryPolicy(sleep=fake_clock.sleep, clock=fake_clock.clock),
-            "rate_limit": RateLimit(clock=fake_clock.clock, sleep=fake_clock.sleep),
-            **overrides,
-        }
-        client = AsyncPlatformClient(token or emulator.api_token, **options)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.aclose()
-
-
-@pytest.fixture
-def yp(make_platform: PlatformFactory) -> AsyncPlatformClient:
-    """The emulator's owner token, on the fake clock."""
-    return make_platform()
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ show. Also the token's own failures (revoked, expired, inactive), which any endp
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, PlatformFactory
 from _hostile import HostileServer, http, leaks
 
 from yourgpt_async import (
@@ -36,8 +36,6 @@ SAMPLES = Path(__file__).parent / "samples"
 TOKEN = "api-v1-HOSTILE-secret-token-0123456789"
 """The token the tests send to hostile servers, and look for in everything that comes back."""
 
-PlatformFactory = Callable[..., AsyncPlatformClient]
-
 
 def sample(name: str) -> bytes:
     """A sample reply, framed as HTTP."""
@@ -50,35 +48,6 @@ def envelope(data: object = None, **extra: object) -> bytes:
     if data is not None:
         body["data"] = data
     return http(body)
-
-
-@pytest.fixture
-async def make_platform(
-    emulator: Emulator, fake_clock: FakeClock
-) -> AsyncIterator[PlatformFactory]:
-    """Platform clients of the emulator on the fake clock (the default token unless given)."""
-    made: list[AsyncPlatformClient] = []
-
-    def make(token: str | None = None, **overrides: Any) -> AsyncPlatformClient:
-        options: dict[str, Any] = {
-            "base_url": emulator.base_url,
-            "retry": RetryPolicy(sleep=fake_clock.sleep, clock=fake_clock.clock),
-            "rate_limit": RateLimit(clock=fake_clock.clock, sleep=fake_clock.sleep),
-            **overrides,
-        }
-        client = AsyncPlatformClient(token or emulator.api_token, **options)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.aclose()
-
-
-@pytest.fixture
-def yp(make_platform: PlatformFactory) -> AsyncPlatformClient:
-    """The emulator's owner token, on the fake clock."""
-    return make_platform()
 
 
 @pytest.fixture

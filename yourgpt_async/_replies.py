@@ -80,13 +80,9 @@ class Listing(Generic[M]):
     extras: Mapping[str, Any] = attrs.field(factory=dict)
 
 
-def _structure_hook(model: type[M]) -> Callable[[Any], M]:
-    hook = converter.get_structure_hook(model)
-
-    def structure(value: Any) -> M:
-        return hook(value, model)  # type: ignore[no-any-return]
-
-    return structure
+def _structure_hook(model: type[M]) -> Callable[[Any, Any], M]:
+    """The converter's hook for ``model``, called as ``hook(value, model)``."""
+    return converter.get_structure_hook(model)
 
 
 def _data_object(envelope: Envelope) -> Mapping[str, Any]:
@@ -101,7 +97,7 @@ def one(model: type[M]) -> Reply[M]:
     structure = _structure_hook(model)
 
     def decode(envelope: Envelope) -> M:
-        return structure(_data_object(envelope))
+        return structure(_data_object(envelope), model)
 
     return Reply(decode, model)
 
@@ -116,7 +112,7 @@ def optional(model: type[M]) -> Reply[M | None]:
             return None
         if not isinstance(data, dict):
             raise ShapeError(f"expected an object or nothing in 'data', got {type(data).__name__}")
-        return structure(data)
+        return structure(data, model)
 
     return Reply(decode, model)
 
@@ -144,7 +140,7 @@ def many(model: type[M]) -> Reply[tuple[M, ...]]:
         data = envelope.get("data")
         if data is None:
             return ()
-        return tuple([structure(item) for item in _objects(data)])
+        return tuple([structure(item, model) for item in _objects(data)])
 
     return Reply(decode, model)
 
@@ -183,7 +179,7 @@ def listing(
     """
     structure = _structure_hook(model)
     keys = (items, *_ROW_KEYS) if items is not None else _ROW_KEYS
-    extra_hooks = {key: _structure_hook(kind) for key, kind in (extras or {}).items()}
+    extra_hooks = {key: (_structure_hook(kind), kind) for key, kind in (extras or {}).items()}
 
     def decode(envelope: Envelope) -> Listing[M]:
         data = envelope.get("data")
@@ -193,14 +189,14 @@ def listing(
             for key in _COUNT_KEYS:
                 if total is None:
                     total = _count(data.get(key))
-            for key, hook in extra_hooks.items():
+            for key, (hook, kind) in extra_hooks.items():
                 entries = data.get(key)
-                found[key] = tuple(hook(e) for e in _objects(entries)) if entries else ()
+                found[key] = tuple(hook(e, kind) for e in _objects(entries)) if entries else ()
             where = next((key for key in keys if key in data), None)
             if where is None:
                 raise ShapeError(f"expected a list in 'data', or an object with {keys[0]!r}")
             data = data[where]
-        rows = () if data is None else tuple([structure(item) for item in _objects(data)])
+        rows = () if data is None else tuple([structure(item, model) for item in _objects(data)])
         for key in extra_hooks:
             found.setdefault(key, ())
         return Listing(rows, total, found)

@@ -145,7 +145,8 @@ def sent_message(
     if reply is None:  # an operator's or the assistant's send may come back without a body
         return Message(session_uid=session_uid, message=message, send_by=send_by)
     if send_by is SendBy.USER and reply.send_by not in (None, SendBy.USER):
-        return attrs.evolve(reply, is_ai_reply=True)
+        # The reply was decoded for this call alone: mark it in place rather than copy it.
+        object.__setattr__(reply, "is_ai_reply", True)
     return reply
 
 

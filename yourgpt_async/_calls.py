@@ -190,20 +190,22 @@ class Caller:
         other._record = False
         return other
 
-    async def _send(
+    def _send(
         self,
         endpoint: Endpoint[T],
         payload: Mapping[str, Any],
         policy: RetryPolicy,
         call_timeout: RequestTimeout | None,
         rank: Priority,
-    ) -> T:
+    ) -> Awaitable[T]:
+        """The call's attempts under ``policy``: a coroutine to await (no frame of its own on
+        the common path, which pays for every coroutine it passes through)."""
         body = encode_body(payload)
         trace = self.telemetry.trace(endpoint.name, force=self._record)
         # What a create or a call keeps of its deadline for the request itself.
         total = (self.timeouts if call_timeout is None else call_timeout.timeouts).total
         if trace is None:
-            return await run_with_retries(
+            return run_with_retries(
                 functools.partial(
                     self.transport.attempt,
                     endpoint,
@@ -218,6 +220,18 @@ class Caller:
             )
         if self._record:
             self.last_trace = trace
+        return self._send_traced(trace, endpoint, body, policy, call_timeout, rank, total)
+
+    async def _send_traced(  # noqa: PLR0917 - private, the one caller passes each
+        self,
+        trace: CallTrace,
+        endpoint: Endpoint[T],
+        body: bytes,
+        policy: RetryPolicy,
+        call_timeout: RequestTimeout | None,
+        rank: Priority,
+        total: float | None,
+    ) -> T:
         with trace:
             return await run_with_retries(
                 functools.partial(

@@ -191,7 +191,13 @@ class Transport:
                 # What a trace hands on (log, hooks, span, raw response) holds no credential,
                 # even where a service echoes it in a header such as x-request-id.
                 trace.replied(status, redact_headers(reply_headers, self._secrets))
-            result = self._decode(endpoint, status, reply_headers, raw)
+            result = (
+                decode_reply(endpoint, status, reply_headers, raw, self.family)
+                if raw is not None
+                else oversized_reply(
+                    endpoint, status, reply_headers, self._max_response_bytes, self.family
+                )
+            )  # raw is None: the body was over the size cap, and was not read
             self._read_hints(ticket, reply_headers, isinstance(result, APIError))
             if isinstance(result, APIError):
                 self._report(ticket, call, result)
@@ -211,15 +217,6 @@ class Transport:
             self.limiter.on_throttled(ticket, error.retry_after)
         else:
             self.limiter.on_success(ticket)
-
-    def _decode(
-        self, endpoint: Decodes[T], status: int, headers: Mapping[str, str], raw: bytes | None
-    ) -> T | APIError:
-        """The reply's result or error (``raw`` is ``None`` when the body was over the cap)."""
-        if raw is None:
-            cap = self._max_response_bytes
-            return oversized_reply(endpoint, status, headers, cap, self.family)
-        return decode_reply(endpoint, status, headers, raw, self.family)
 
     async def _admit(self, name: str, budget: Budget | None, bulk: bool) -> None:
         """Take a slot of the gate (a bulk call first one of the bulk calls' share)."""

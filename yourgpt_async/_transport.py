@@ -191,13 +191,7 @@ class Transport:
                 # What a trace hands on (log, hooks, span, raw response) holds no credential,
                 # even where a service echoes it in a header such as x-request-id.
                 trace.replied(status, redact_headers(reply_headers, self._secrets))
-            result = (
-                decode_reply(endpoint, status, reply_headers, raw, self.family)
-                if raw is not None
-                else oversized_reply(
-                    endpoint, status, reply_headers, self._max_response_bytes, self.family
-                )
-            )  # raw is None: the body was over the size cap, and was not read
+            result = self._decode(endpoint, status, reply_headers, raw)
             self._read_hints(ticket, reply_headers, isinstance(result, APIError))
             if isinstance(result, APIError):
                 self._report(ticket, call, result)
@@ -209,6 +203,14 @@ class Transport:
             self._gate.release()
             if bulk:
                 self._bulk_gate.release()
+
+    def _decode(
+        self, endpoint: Decodes[T], status: int, headers: Mapping[str, str], raw: bytes | None
+    ) -> T | APIError:
+        """What a reply means; ``raw`` is None when its body was over the size cap, unread."""
+        if raw is None:
+            return oversized_reply(endpoint, status, headers, self._max_response_bytes, self.family)
+        return decode_reply(endpoint, status, headers, raw, self.family)
 
     def _report(self, ticket: float, call: CallState | None, error: APIError) -> None:
         """Tell the limiter (and the task's call state) what a refused attempt met."""

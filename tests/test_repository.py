@@ -133,9 +133,6 @@ INSTALLS = {
     "celery": ("celery",),
 }
 INSTALLED_WITH_THE_PACKAGE = {"aiohttp", "attrs", "cattrs", "tenacity", "yarl", "yourgpt_async"}
-# A page still to be brought to these rules: it installs the redis extra by the package's
-# name, and its task-queue examples do not name arq and celery.
-NOT_YET = {"fleet.md"}
 
 
 def _imports(page: Path) -> set[str]:
@@ -165,14 +162,7 @@ def _install_lines(page: Path) -> str:
 
 @pytest.mark.parametrize(
     "page",
-    [
-        pytest.param(
-            page,
-            id=str(page.relative_to(ROOT)),
-            marks=[pytest.mark.xfail(strict=True)] if page.name in NOT_YET else [],
-        )
-        for page in PAGES
-    ],
+    [pytest.param(page, id=str(page.relative_to(ROOT))) for page in PAGES],
 )
 def test_every_page_installs_from_a_clone_what_its_examples_import(page: Path) -> None:
     """A page installs the package's extras from a clone (`'.[otel]'`), never by the name of a

@@ -54,6 +54,22 @@ def test_send_as_operator_with_json(yourgpt_env: EmulatorThread, capsys: Capture
     assert yourgpt_env.emulator.ledger[-1].send_by == "operator"
 
 
+def test_send_says_when_an_operator_holds_the_session(
+    yourgpt_env: EmulatorThread, capsys: Captured
+) -> None:
+    """Sent as the user while an operator holds the session, the reply is the message itself:
+    `send` says the AI did not answer instead of printing the user's own words as a reply."""
+    uid = new_session(yourgpt_env)
+    assert main(["send", uid, "Dana here", "--as", "operator"]) == 0
+    assert capsys.readouterr().out.startswith("stored as operator (message ")
+    assert main(["send", uid, "Thanks Dana!"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("the AI did not answer: an operator holds this session")
+    assert "Thanks Dana!" not in out
+    assert main(["send", uid, "And now?", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["is_ai_reply"] is False
+
+
 def test_an_api_error_exits_1(yourgpt_env: EmulatorThread, capsys: Captured) -> None:
     """A refused call exits 1 with the service's message on stderr."""
     assert main(["send", "123", "hello"]) == 1

@@ -8,7 +8,10 @@ import re
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
+
+from yourgpt_async import RateLimit
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -176,3 +179,23 @@ def test_every_page_installs_from_a_clone_what_its_examples_import(page: Path) -
         if not any(name in installs for name in INSTALLS.get(module, (module,)))
     }
     assert not missing, f"{page.name} imports these without saying what to install: {missing}"
+
+
+def test_the_rate_limiting_guide_names_real_settings_and_leaves_the_rules_to_the_design_page() -> (
+    None
+):
+    """The guide's table of adaptive settings names fields of ``RateLimit`` with their true
+    defaults; the step-by-step rules are on the design page, which the site's menu lists."""
+    guide = (ROOT / "docs" / "guides" / "rate-limiting.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \| ([\d.]+)(?:, ([\d.]+))? \|", guide, re.M)
+    assert rows, "the guide has no table of settings"
+    defaults = {field.name: field.default for field in attrs.fields(RateLimit)}
+    for first, second, value, second_value in rows:
+        assert defaults[first] == float(value), first
+        if second:
+            assert defaults[second] == float(second_value), second
+    design = ROOT / "docs" / "design" / "pacing.md"
+    assert "(../design/pacing.md)" in guide
+    assert "doubles its rate" in design.read_text(encoding="utf-8")
+    assert "doubles its rate" not in guide
+    assert "design/pacing.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")

@@ -77,8 +77,7 @@ async def _round_trip(client: AsyncClient, out: Printer) -> int:
             session.session_uid, "Hi, Dana here from billing.", send_by=SendBy.OPERATOR
         )
         quiet = await yg.send_message(session.session_uid, "Thanks Dana!")
-        answered = quiet.send_by != SendBy.USER  # a reply from the AI, not the stored message
-        out.line(f"user message stored, AI reply: {quiet.message if answered else 'none'}")
+        out.line(f"user message stored, AI reply: {quiet.message if quiet.is_ai_reply else 'none'}")
 
         out.step("4. hand the session back to the bot")
         updated = await yg.update_session(session.session_uid, chat_mode=ChatMode.BOT)
@@ -111,7 +110,16 @@ async def _send(args: argparse.Namespace, out: Printer) -> int:
     if args.json:
         out.json(plain(reply))
         return EXIT_OK
-    _print_reply(reply, out)
+    if reply.is_ai_reply or reply.send_by is None:
+        _print_reply(reply, out)
+    elif args.send_by == SendBy.USER.value:
+        # Sent as the user, the reply is the message itself: an operator holds the session.
+        out.line(
+            f"the AI did not answer: an operator holds this session "
+            f"(your message is stored as message {reply.id})"
+        )
+    else:
+        out.line(f"stored as {reply.send_by} (message {reply.id}): {reply.message}")
     return EXIT_OK
 
 

@@ -476,6 +476,19 @@ async def test_a_delete_retried_after_a_lost_answer_is_done(
         await get()
 
 
+async def test_a_raw_delete_done_by_its_retry_is_not_marked_reconciled(
+    platform: AsyncPlatformClient, emulator: Emulator, seeded: Seeded
+) -> None:
+    """A raw delete whose retry met "Not found" is done, but nothing was read back: the raw
+    response is the retry's 404, not marked ``reconciled``."""
+    emulator.fault_plan.add("deleteContactCompany", Fault.drop_after())
+    raw = await platform.with_raw_response.project(emulator.project_uid).companies.delete(
+        seeded.company
+    )
+    assert (raw.status, raw.attempts, raw.reconciled) == (404, 2, False)
+    assert raw.parse() is None
+
+
 # -- who may do what --------------------------------------------------------------------------
 
 

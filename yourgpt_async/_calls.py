@@ -80,6 +80,7 @@ class Caller:
         self._request_headers: CIMultiDict[str] | None = None
         self._record = False  # for one raw response: always trace, and keep the trace
         self.last_trace: CallTrace | None = None
+        self._reconciling = False  # the recorded call went through its reconciler
         # Each endpoint's reconciler, made on first use; shared by every view of the client.
         self._reconcilers: dict[str, Reconciler[Any]] = {}
 
@@ -127,14 +128,17 @@ class Caller:
         other = self._copy()
         other._record = True
         other.last_trace = None
+        other._reconciling = False
         return other
 
     def raw_response(self, result: T) -> RawResponse[T]:
         """``result`` with the details of the reply it came from (after a recorded call).
 
         Only the call's own requests are recorded (read-backs go through :meth:`_plain`), so
-        when the last of them failed, the result was settled by a read-back: the raw response
-        is then marked ``reconciled``, with that request's status and headers, if any.
+        when the call went through its reconciler and the last of them failed, the result was
+        settled by a read-back: the raw response is then marked ``reconciled``, with that
+        request's status and headers, if any. (A delete whose retry met "Not found" also ends
+        on a failed request, but nothing was read back.)
         """
         trace = self.last_trace
         if trace is None:
@@ -146,7 +150,7 @@ class Caller:
             attempts=trace.attempt,
             wait=trace.total_wait,
             rate_limit=rate_limit_info(trace.headers),
-            reconciled=trace.error is not None,
+            reconciled=self._reconciling and trace.error is not None,
             parsed=result,
         )
 
@@ -178,6 +182,7 @@ class Caller:
                 return self._send(endpoint, payload, budget, call_timeout, rank)
 
             reader = Reader(self._plain(), timeout, rank)
+            self._reconciling = self._record
             result: T = await reconciler(send, reader, payload, policy)
             return result
         return await self._send(endpoint, payload, policy, call_timeout, rank)

@@ -110,7 +110,6 @@ class BaseClient:
             retry=retry or RetryPolicy(),
             timeouts=timeouts,
             headers=headers,
-            family=self._family,
         )
 
     # -- lifecycle -------------------------------------------------------------------------

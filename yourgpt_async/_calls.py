@@ -66,23 +66,24 @@ class Caller:
         retry: RetryPolicy,
         timeouts: Timeouts,
         headers: CIMultiDict[str],
-        family: Family,
     ) -> None:
         self.transport = transport
-        self.family = family
         self.telemetry = telemetry
         self.retry = retry
-        self.timeouts = timeouts
         self.headers = headers  # holds the key: never printed
         self.priority = Priority.INTERACTIVE
-        # None means the transport's own, which it has ready (the fast path).
-        self._timeout: RequestTimeout | None = None
+        self._timeout = request_timeout(timeouts)
         self._request_headers: CIMultiDict[str] | None = None
         self._record = False  # for one raw response: always trace, and keep the trace
         self.last_trace: CallTrace | None = None
         self._reconciling = False  # the recorded call went through its reconciler
         # Each endpoint's reconciler, made on first use; shared by every view of the client.
         self._reconcilers: dict[str, Reconciler[Any]] = {}
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The timeouts of this caller's requests (the client's, or its view's)."""
+        return self._timeout.timeouts
 
     def _copy(self) -> Caller:
         other = object.__new__(Caller)
@@ -115,7 +116,6 @@ class Caller:
         if rank is not None:
             other.priority = rank
         if timeouts is not None:
-            other.timeouts = timeouts
             other._timeout = request_timeout(timeouts)
         if extra:
             other.headers = CIMultiDict(self.headers)
@@ -200,7 +200,7 @@ class Caller:
         endpoint: Endpoint[T],
         payload: Mapping[str, Any],
         policy: RetryPolicy,
-        call_timeout: RequestTimeout | None,
+        call_timeout: RequestTimeout,
         rank: Priority,
     ) -> Awaitable[T]:
         """The call's attempts under ``policy``: a coroutine to await (no frame of its own on
@@ -208,7 +208,7 @@ class Caller:
         body = encode_body(payload)
         trace = self.telemetry.trace(endpoint.name, force=self._record)
         # What a create or a call keeps of its deadline for the request itself.
-        total = (self.timeouts if call_timeout is None else call_timeout.timeouts).total
+        total = call_timeout.timeouts.total
         if trace is None:
             return run_with_retries(
                 functools.partial(
@@ -233,7 +233,7 @@ class Caller:
         endpoint: Endpoint[T],
         body: bytes,
         policy: RetryPolicy,
-        call_timeout: RequestTimeout | None,
+        call_timeout: RequestTimeout,
         rank: Priority,
         total: float | None,
     ) -> T:
@@ -253,7 +253,7 @@ class Caller:
         trace: CallTrace,
         endpoint: Endpoint[T],
         body: bytes,
-        timeout: RequestTimeout | None,
+        timeout: RequestTimeout,
         budget: Budget,
         *,
         priority: Priority,
@@ -327,7 +327,7 @@ class Reader:
     @property
     def family(self) -> Family:
         """The API family of the credential the call is made with."""
-        return self._caller.family
+        return self._caller.transport.family
 
     async def call(
         self, endpoint: Endpoint[T], payload: Mapping[str, Any], retry: RetryPolicy

@@ -169,15 +169,6 @@ class Endpoint(Generic[T]):
         """Whether repeating a request leaves the service as one request would."""
         return self.safety is Safety.READ or self.safety is Safety.DELETE
 
-    @property
-    def pages(self) -> bool:
-        """Whether the endpoint is a list read a page at a time."""
-        return self.reply.is_listing
-
-    def decode(self, envelope: Mapping[str, Any]) -> T:
-        """The result of a success envelope (raises when ``data`` does not fit)."""
-        return self.reply.decode(envelope)
-
 
 _DECLARED: dict[str, Endpoint[Any]] = {}
 

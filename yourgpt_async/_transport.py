@@ -2,7 +2,8 @@
 
 :class:`Transport` owns the client's ``aiohttp.ClientSession``, its limiter and its gate, and
 is shared by every view of a client. :meth:`Transport.attempt` makes exactly one request and
-hands the reply to :func:`~yourgpt_async._wire.decode_reply`; it tells the limiter how the
+hands the reply to :func:`~yourgpt_async._wire.decode_reply` (or, for a body over the size
+cap, :func:`~yourgpt_async._wire.oversized_reply`); it tells the limiter how the
 attempt went (from the failure's ``kind``, and the reply's rate-limit headers) and raises the
 failure. Given the time left of the call, no wait and no request outlasts it. Retrying is not
 its business.
@@ -20,7 +21,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._config import Timeouts
-from ._endpoints import Family
+from ._endpoints import Endpoint, Family
 from ._exceptions import (
     APIError,
     ConnectError,
@@ -34,7 +35,7 @@ from ._exceptions import (
 )
 from ._inflight import CALL_STATE, CallState
 from ._retry import Budget
-from ._wire import Decodes, decode_reply, oversized_reply
+from ._wire import decode_reply, oversized_reply
 from .pacing._headers import rate_hints
 from .pacing._limiter import BULK, INTERACTIVE, Limiter, NoTurnInTime
 from .types import Priority
@@ -81,6 +82,18 @@ def request_timeout(timeouts: Timeouts) -> RequestTimeout:
     return RequestTimeout(timeouts, client)
 
 
+class _Urls(dict[str, URL]):
+    """Each endpoint's URL under ``base_url``, made on its first request."""
+
+    def __init__(self, base_url: URL) -> None:
+        super().__init__()
+        self._base_url = base_url
+
+    def __missing__(self, name: str) -> URL:
+        url = self[name] = self._base_url / name
+        return url
+
+
 class Transport:
     """The HTTP machinery one client and all its views share."""
 
@@ -88,7 +101,7 @@ class Transport:
         self,
         *,
         base_url: URL,
-        headers: Mapping[str, str],
+        headers: CIMultiDict[str],
         timeouts: Timeouts,
         limiter: Limiter,
         max_concurrency: int,
@@ -115,9 +128,8 @@ class Transport:
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
-        self._urls: dict[str, URL] = {}  # each endpoint's URL, made on its first request
-        # Built once as the multidict aiohttp would otherwise convert a plain dict into.
-        self._headers = CIMultiDict(headers)
+        self._urls = _Urls(base_url)
+        self._headers = headers
         self._secrets = secrets
 
     def session(self) -> aiohttp.ClientSession:
@@ -148,9 +160,9 @@ class Transport:
 
     async def attempt(
         self,
-        endpoint: Decodes[T],
+        endpoint: Endpoint[T],
         body: bytes,
-        budget: Budget | None = None,
+        budget: Budget,
         *,
         timeout: RequestTimeout | None = None,
         headers: CIMultiDict[str] | None = None,
@@ -159,8 +171,8 @@ class Transport:
     ) -> T:
         """Send ``body`` to ``endpoint`` once; return its result or raise what went wrong.
 
-        With a ``budget`` (the call's), the waits for the gate and for a turn end when it says
-        the request must be sent, raising :class:`NotSentError` with nothing sent, and the
+        The waits for the gate and for a turn end when the call's ``budget`` says the request
+        must be sent, raising :class:`NotSentError` with nothing sent, and the
         request is cut to the time left of the call (a request still unanswered then is a
         timeout). ``timeout`` and ``headers`` replace the client's for this request (a view's
         own); ``trace``, when given, is told when the request leaves and what came back.
@@ -168,7 +180,7 @@ class Transport:
         """
         session = self.session()
         bulk = priority is BULK
-        if bulk or (budget is not None and self._gate.locked()):
+        if bulk or self._gate.locked():
             await self._admit(endpoint.name, budget, bulk)
         else:
             # `async with self._gate`, less the coroutines of __aenter__, _admit and _enter.
@@ -192,10 +204,11 @@ class Transport:
                 # even where a service echoes it in a header such as x-request-id.
                 trace.replied(status, redact_headers(reply_headers, self._secrets))
             result = self._decode(endpoint, status, reply_headers, raw)
-            self._read_hints(ticket, reply_headers, isinstance(result, APIError))
             if isinstance(result, APIError):
+                self._read_hints(ticket, reply_headers, True)
                 self._report(ticket, call, result)
                 raise redact_error(result, self._secrets)
+            self._read_hints(ticket, reply_headers, False)
             _sent(call, None)
             self.limiter.on_success(ticket)
             return result
@@ -205,7 +218,7 @@ class Transport:
                 self._bulk_gate.release()
 
     def _decode(
-        self, endpoint: Decodes[T], status: int, headers: Mapping[str, str], raw: bytes | None
+        self, endpoint: Endpoint[T], status: int, headers: Mapping[str, str], raw: bytes | None
     ) -> T | APIError:
         """What a reply means; ``raw`` is None when its body was over the size cap, unread."""
         if raw is None:
@@ -220,7 +233,7 @@ class Transport:
         else:
             self.limiter.on_success(ticket)
 
-    async def _admit(self, name: str, budget: Budget | None, bulk: bool) -> None:
+    async def _admit(self, name: str, budget: Budget, bulk: bool) -> None:
         """Take a slot of the gate (a bulk call first one of the bulk calls' share)."""
         if bulk:
             await self._enter(self._bulk_gate, name, budget)
@@ -231,9 +244,9 @@ class Transport:
                 self._bulk_gate.release()
             raise
 
-    async def _enter(self, gate: asyncio.Semaphore, name: str, budget: Budget | None) -> None:
+    async def _enter(self, gate: asyncio.Semaphore, name: str, budget: Budget) -> None:
         """Take a slot of ``gate``, within the budget's wait."""
-        if budget is not None and gate.locked():
+        if gate.locked():
             await self._wait_for_gate(gate, name, budget)
         else:
             # `async with gate`, less the two coroutines its __aenter__ and __aexit__ make.
@@ -251,14 +264,12 @@ class Transport:
     async def _turn(
         self,
         name: str,
-        budget: Budget | None,
+        budget: Budget,
         timeout: RequestTimeout | None,
         priority: Priority,
     ) -> tuple[float, aiohttp.ClientTimeout]:
         """Wait for the limiter's turn within the budget; return it and the attempt's timeout."""
         timeout = timeout or self._timeout
-        if budget is None:
-            return await self.limiter.acquire(priority), timeout.client
         try:
             ticket = await self.limiter.acquire_within(budget.wait_left(), priority)
         except NoTurnInTime as late:
@@ -294,7 +305,7 @@ class Transport:
             # Timeouts and error handling are set per request so that they hold on a session
             # the caller passed in, whatever its own defaults.
             response = await session.post(
-                self._urls.get(name) or self._url(name),
+                self._urls[name],
                 data=body,
                 headers=headers,
                 allow_redirects=False,
@@ -323,10 +334,6 @@ class Transport:
         # Raised here, outside the handlers, so that aiohttp's exception is not its __context__:
         # that one may hold the request's headers, API key included.
         raise failure
-
-    def _url(self, name: str) -> URL:
-        url = self._urls[name] = self.base_url / name
-        return url
 
     def _describe(self, error: BaseException) -> str:
         """The type and text of a network error, without the key, in a line."""

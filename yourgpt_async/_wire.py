@@ -19,9 +19,9 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
-from ._endpoints import Family
+from ._endpoints import Endpoint, Family
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -38,7 +38,6 @@ from ._exceptions import (
 from ._replies import ShapeError
 
 __all__ = [
-    "Decodes",
     "decode_reply",
     "encode_body",
     "loads",
@@ -47,22 +46,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-
-
-class Decodes(Protocol[T_co]):
-    """What :func:`decode_reply` needs of an endpoint's declaration."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def hints(self) -> Mapping[int, str]: ...
-
-    @property
-    def permission(self) -> str | None: ...
-
-    def decode(self, envelope: dict[str, Any]) -> T_co: ...
 
 
 EXCERPT: Final = 200
@@ -200,7 +183,7 @@ def excerpt(body: bytes) -> str:
 
 
 def decode_reply(
-    endpoint: Decodes[T],
+    endpoint: Endpoint[T],
     status: int,
     headers: Mapping[str, str],
     body: bytes,
@@ -217,7 +200,7 @@ def decode_reply(
         payload = None
     if 200 <= status < 300 and type(payload) is dict and payload.get("type") == "RXSUCCESS":
         try:
-            return endpoint.decode(payload)
+            return endpoint.reply.decode(payload)
         except Exception as error:
             detail = str(error) if isinstance(error, ShapeError) else "its data cannot be decoded"
             return UnexpectedResponseError(
@@ -232,7 +215,7 @@ def decode_reply(
 
 
 def oversized_reply(
-    endpoint: Decodes[Any],
+    endpoint: Endpoint[Any],
     status: int,
     headers: Mapping[str, str],
     cap: int,
@@ -341,7 +324,7 @@ def known_text(message: str) -> tuple[type[APIError], str] | None:
 
 
 def _hint(
-    status: int, known: tuple[type[APIError], str] | None, endpoint: Decodes[Any], family: Family
+    status: int, known: tuple[type[APIError], str] | None, endpoint: Endpoint[Any], family: Family
 ) -> str:
     if known is not None:
         needs = endpoint.permission
@@ -358,7 +341,7 @@ def _hint(
 
 
 def _failure(
-    endpoint: Decodes[Any],
+    endpoint: Endpoint[Any],
     status: int,
     headers: Mapping[str, str],
     body: bytes,
@@ -400,7 +383,7 @@ def _failure(
 
 
 def _unexpected(
-    endpoint: Decodes[Any],
+    endpoint: Endpoint[Any],
     status: int,
     headers: Mapping[str, str],
     body: bytes,

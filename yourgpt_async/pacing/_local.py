@@ -314,10 +314,8 @@ class LocalLimiter(Limiter):
         demand = model.rate < self._quota_rate and (
             bool(self._waiters or self._bulk) or now - self._held_back_at <= DEMAND_WINDOW
         )  # the rate is what holds callers back, not the headers' quota
-        before = model.rate
         model.on_success(ticket, now, demand=demand)
-        if model.rate != before:
-            self._rate = model.rate
+        self._rate = model.rate
 
     def on_throttled(self, ticket: float, retry_after: float | None) -> None:
         """Start the shared cool-down (capped at ``max_cooldown``) and, in adaptive mode,

@@ -336,7 +336,10 @@ async def test_the_summary_shows_a_run_paced_by_the_rate_limit(server: HostileSe
     summary counts them as waiting, and the progress line blames the rate limit."""
     server.reply = echo()
     server.release.clear()
-    async with client_for(server, rate_limit=RateLimit(per_second=1)) as client:
+    # The limiter's clock stands still: after the first, no turn ever comes, however slow the
+    # machine is to look.
+    frozen = RateLimit(per_second=1, clock=lambda: 1000.0)
+    async with client_for(server, rate_limit=frozen) as client:
         run = client.send_many([(UID, f"m{i}") for i in range(8)], concurrency=4)
         first = asyncio.ensure_future(anext(run))
         assert await asyncio.to_thread(server.wait_for, 1)

@@ -88,8 +88,10 @@ class AsyncClient(BaseClient):
         session: An ``aiohttp.ClientSession`` to use instead of the client's own; the client
             never closes it.
         max_response_bytes: Replies larger than this are refused unread (default 4 MiB).
-        default_headers: Headers sent with every request, besides the client's own
-            (``api-key``, ``Content-Type`` and ``Host`` cannot be set this way).
+        default_headers: Headers sent with every request, besides the client's own (the
+            credential's ``api-key`` or ``Authorization``, ``Content-Type``, ``Host``, and the
+            body's framing, ``Content-Length``, ``Transfer-Encoding`` and
+            ``Content-Encoding``, cannot be set this way).
         user_agent_suffix: Text added to the ``User-Agent`` header, such as ``"my-app/1.2"``.
         on_request: Called with a :class:`RequestEvent` as each HTTP attempt is sent.
         on_response: Called with a :class:`ResponseEvent` when each attempt ends.

@@ -59,9 +59,10 @@ class RetryPolicy:
 
     What is retried is fixed by the kind of failure and the endpoint (see the retry table in
     the docs): a request that never reached the service, a 429 and a 503 are always retried;
-    a timeout, a dropped connection or a 500/502/504 after ``sendMessage`` or ``createSession``
-    was sent raises :class:`~yourgpt_async.DeliveryUnknownError` instead, unless
-    ``retry_unsafe`` is set.
+    a timeout, a dropped connection or a 500/502/504 after a write was sent (``sendMessage``,
+    ``createSession``, a create of the Platform API) raises
+    :class:`~yourgpt_async.DeliveryUnknownError` instead, unless ``retry_unsafe`` is set; a
+    delete is retried, its "Not found" after a lost answer counting as done.
 
     Attributes:
         attempts: Most HTTP requests per call, the first included (1 disables retrying).
@@ -86,8 +87,10 @@ class RetryPolicy:
         retry_outbound_calls: Also retry ambiguous failures of ``make_outbound_call``,
             accepting that a person may be rung twice.
         reconcile: After an ambiguous failure of ``send_message``, read the session's newest
-            messages back and settle what happened: a message found there is returned as
-            delivered, one not found after ``settle`` seconds is sent again, and only when the
+            messages back (of a create the service can list, such as a training text, a
+            file, a tag, an invitation or a project: read its list back) and settle what
+            happened: what is found there is returned as delivered, what is not found after
+            ``settle`` seconds is sent again, and only when the
             read-back cannot tell is :class:`~yourgpt_async.DeliveryUnknownError` raised. The
             read-back requests go through the same rate limiter and count against
             ``deadline``; nothing extra happens when a send succeeds. Cannot be combined with
@@ -196,7 +199,7 @@ class RateLimit:
     Attributes:
         per_second: The rate to hold to, or ``None`` to find it adaptively. A told rate is
             kept 1 % under, as a margin for jitter and clock drift.
-        burst: The service's burst allowance, if known. The client uses half of it, keeping
+        burst: The service's burst allowance, if known. The client uses a quarter of it, keeping
             the rest as a margin for network jitter (all of it after a 429); the default, 1,
             sends at the rate from the start. An adaptive rate without one lets 2 ms worth of
             requests go at once.

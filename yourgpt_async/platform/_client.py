@@ -38,7 +38,7 @@ class AsyncPlatformClient(BaseClient):
         async with AsyncPlatformClient() as yp:   # the token from YOURGPT_API_TOKEN
             async for project in await yp.projects.list():
                 print(project.name, project.project_uid)
-            bot = yp.project(project_uid)          # a view of one project, no I/O
+            bot = yp.project(project.project_uid)  # a view of one project, no I/O
             await bot.training.add_faq("Do you ship to Norway?", "Yes, in 3-5 days.")
 
     It takes the same options as :class:`~yourgpt_async.AsyncClient` and works the same way:
@@ -59,8 +59,10 @@ class AsyncPlatformClient(BaseClient):
         session: An ``aiohttp.ClientSession`` to use instead of the client's own; the client
             never closes it.
         max_response_bytes: Replies larger than this are refused unread (default 4 MiB).
-        default_headers: Headers sent with every request, besides the client's own
-            (``Authorization``, ``Content-Type`` and ``Host`` cannot be set this way).
+        default_headers: Headers sent with every request, besides the client's own (the
+            credential's ``api-key`` or ``Authorization``, ``Content-Type``, ``Host``, and the
+            body's framing, ``Content-Length``, ``Transfer-Encoding`` and
+            ``Content-Encoding``, cannot be set this way).
         user_agent_suffix: Text added to the ``User-Agent`` header, such as ``"my-app/1.2"``.
         on_request: Called with a :class:`RequestEvent` as each HTTP attempt is sent.
         on_response: Called with a :class:`ResponseEvent` when each attempt ends.

@@ -371,7 +371,7 @@ class BulkRun(Generic[ItemT, ResultT]):
         """Stop the run at the first refused credential, missing permission or spent quota:
         every later item would be refused too."""
         error = outcome.error if isinstance(outcome, Failed) else None
-        if not isinstance(error, (AuthenticationError, PermissionDeniedError, QuotaExceededError)):
+        if not isinstance(error, Refusal):
             return
         if self._stopped_by is None:
             self._stopped_by = error

@@ -50,7 +50,7 @@ from ._dispatch import handles
 from ._params import Params, RequestError
 from ._platform import Platform, ProjectRecord, TokenCaller
 from ._responses import error, success
-from ._state import _iso, now
+from ._state import iso, now
 
 __all__ = [
     "CONTACT_TYPES",
@@ -109,8 +109,8 @@ class ContactRecord:
             "type": self.type,
             "tags": ",".join(self.tags) or None,
             "company_id": self.company_id,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
         }
 
 
@@ -146,8 +146,8 @@ class ContactListRecord:
             "name": self.name,
             "icon": self.icon,
             "filter_by": self.filter_by,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
         }
 
     def selects(self, contact: ContactRecord) -> bool:
@@ -478,8 +478,8 @@ class PlatformContacts:
             "name": company.name,
             "website": company.website,
             "project_id": record.id,
-            "createdAt": _iso(company.created_at),
-            "updatedAt": _iso(company.updated_at),
+            "createdAt": iso(company.created_at),
+            "updatedAt": iso(company.updated_at),
             "contacts": members,
         }
         return success(_FETCHED, data)
@@ -531,6 +531,6 @@ def _tag_item(tag: TagRecord, project_id: int) -> dict[str, object]:
         "id": tag.id,
         "name": tag.name,
         "project_id": project_id,
-        "createdAt": _iso(tag.created_at),
-        "updatedAt": _iso(tag.updated_at),
+        "createdAt": iso(tag.created_at),
+        "updatedAt": iso(tag.updated_at),
     }

@@ -20,7 +20,7 @@ from ._dispatch import handles
 from ._params import Params, RequestError
 from ._platform import QUOTA_REACHED, Platform, TokenCaller
 from ._responses import error, success
-from ._state import State, now
+from ._state import State, iso, now
 
 __all__ = ["MODELS", "PlatformProjects"]
 
@@ -98,8 +98,8 @@ class PlatformProjects:
             "organization_id": Platform.ORGANIZATION_ID,
             "created_by": Platform.OWNER_ID,
             "widget_uid": record.widget_uid,
-            "createdAt": record.item(0, "")["createdAt"],
-            "updatedAt": record.item(0, "")["updatedAt"],
+            "createdAt": iso(record.created_at),
+            "updatedAt": iso(record.updated_at),
         }
         return success("Chatbot created successfully", data)
 

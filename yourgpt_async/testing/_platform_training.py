@@ -36,7 +36,7 @@ from ._params import MAX_LIMIT, Params, RequestError
 from ._platform import QUOTA_REACHED, Platform, ProjectRecord, TokenCaller
 from ._platform_projects import MODELS
 from ._responses import error, success
-from ._state import now
+from ._state import iso, now
 
 __all__ = ["CREDITS", "FILE_PROCESSING_SECONDS", "PlatformTraining", "joined"]
 
@@ -58,10 +58,6 @@ class _InvalidParams(RequestError):
 
     def response(self) -> web.Response:
         return error(400, self.message, errors=self.errors)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def joined(tags: str | Iterable[str] | None) -> str | None:
@@ -97,8 +93,8 @@ class TextRecord:
             "type": self.type,
             "status": "completed",
             "tags": self.tags,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.created_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
         }
 
 
@@ -131,8 +127,8 @@ class FileRecord:
             "status": self.state(clock),
             "size": 2048 * (len(self.name) + 1),
             "tags": self.tags,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.created_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
         }
 
 
@@ -290,8 +286,8 @@ class PlatformTraining:
             "user_id": Platform.OWNER_ID,
             "name": record.name,
             "extra_settings": settings,
-            "created_at": _iso(record.created_at),
-            "updated_at": _iso(record.created_at),
+            "created_at": iso(record.created_at),
+            "updated_at": iso(record.created_at),
         }
         return success("File uploaded successfully", data)
 

@@ -7,8 +7,9 @@ import contextlib
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 
@@ -19,6 +20,7 @@ __all__ = [
     "Params",
     "RequestError",
     "as_text",
+    "by_id",
     "choice",
     "day",
     "filters",
@@ -27,6 +29,7 @@ __all__ = [
     "matches",
     "order",
     "page_of",
+    "paging",
     "parse_body",
     "required",
     "text",
@@ -37,6 +40,14 @@ _ORDERS = ("ASC", "DESC")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 Params = Mapping[str, object]
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+IdentifiedT = TypeVar("IdentifiedT", bound=_Identified)
 
 
 class RequestError(Exception):
@@ -197,3 +208,16 @@ def matches(item: Mapping[str, object], condition: Mapping[str, object]) -> bool
 
 def page_of(items: Sequence[object], page: int, limit: int) -> list[object]:
     return list(items[(page - 1) * limit : page * limit])
+
+
+def paging(params: Params, *, default: int = 10, maximum: int = MAX_LIMIT) -> tuple[int, int]:
+    """A list's ``page`` and ``limit`` (``default`` items, at most ``maximum``); the limit is
+    read first, so a reply names a bad limit before a bad page."""
+    limit = integer(params, "limit", default=default, minimum=1, maximum=maximum)
+    page = integer(params, "page", default=1, minimum=1, maximum=None)
+    return page, limit
+
+
+def by_id(records: Iterable[IdentifiedT], order: str) -> list[IdentifiedT]:
+    """``records`` by id, in ``order`` (``"ASC"`` or ``"DESC"``)."""
+    return sorted(records, key=lambda record: record.id, reverse=order == "DESC")

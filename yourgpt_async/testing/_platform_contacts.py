@@ -366,8 +366,7 @@ class PlatformContacts:
         no_spam = _flag(params, "exclude_spam")
         start, end = read.day(params, "from"), read.day(params, "to")
         order = read.order(params, "orderBy")
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=read.MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        page, limit = read.paging(params)
 
         def kept(contact: ContactRecord) -> bool:
             day = contact.created_at.date()
@@ -382,10 +381,9 @@ class PlatformContacts:
                 and (end is None or day <= end)
             )
 
-        found = sorted(
+        found = read.by_id(
             filter(kept, self._book.contacts_of(record.project_uid)),
-            key=lambda contact: contact.id,
-            reverse=order == "DESC",
+            order,
         )
         items = [contact.item(record.id) for contact in found]
         return success(_FETCHED, read.page_of(items, page, limit), total=len(items))
@@ -503,16 +501,14 @@ class PlatformContacts:
         record = caller.project(params, GET_ALL_CONTACT_TAGS)
         search = (read.text(params, "search") or "").lower()
         order = read.order(params, "orderBy")
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=read.MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
-        found = sorted(
+        page, limit = read.paging(params)
+        found = read.by_id(
             (
                 tag
                 for tag in self._book.tags.values()
                 if tag.project_uid == record.project_uid and search in tag.name.lower()
             ),
-            key=lambda tag: tag.id,
-            reverse=order == "DESC",
+            order,
         )
         items = [_tag_item(tag, record.id) for tag in found]
         return success(_FETCHED, read.page_of(items, page, limit), total=len(items))

@@ -204,8 +204,7 @@ class PlatformOrganization:
     @handles(GET_ORGANIZATION_MEMBERS, Family.PLATFORM)
     async def get_organization_members(self, params: Params, caller: TokenCaller) -> web.Response:
         caller.require(GET_ORGANIZATION_MEMBERS)
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_MEMBERS_PAGE)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        page, limit = read.paging(params, maximum=MAX_MEMBERS_PAGE)
         members = [member.item() for member in self._members.members]
         data = {
             "organizationMember": read.page_of(members, page, limit),

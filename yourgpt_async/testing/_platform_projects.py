@@ -65,16 +65,14 @@ class PlatformProjects:
     async def get_my_projects(self, params: Params, caller: TokenCaller) -> web.Response:
         search = (read.text(params, "search") or "").lower()
         order = read.order(params, "orderBy")
-        limit = read.integer(params, "limit", default=100, minimum=1, maximum=read.MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
-        records = sorted(
+        page, limit = read.paging(params, default=100)
+        records = read.by_id(
             (
                 record
                 for record in self._platform.projects.values()
                 if caller.reaches(record) and search in record.name.lower()
             ),
-            key=lambda record: record.id,
-            reverse=order == "DESC",
+            order,
         )
         items = [record.item(Platform.ORGANIZATION_ID, caller.token.role) for record in records]
         return success(

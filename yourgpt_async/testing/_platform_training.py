@@ -32,7 +32,7 @@ from ..platform._training import (
 )
 from . import _params as read
 from ._dispatch import handles
-from ._params import MAX_LIMIT, Params, RequestError
+from ._params import Params, RequestError
 from ._platform import QUOTA_REACHED, Platform, ProjectRecord, TokenCaller
 from ._platform_projects import MODELS
 from ._responses import error, success
@@ -166,9 +166,7 @@ def _text_fields(params: Params) -> tuple[str, str, str | None]:
 
 
 def _page(params: Params) -> tuple[int, int, str]:
-    limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
-    page = read.integer(params, "page", default=1, minimum=1, maximum=None)
-    return page, limit, read.order(params, "orderBy", default="DESC")
+    return (*read.paging(params), read.order(params, "orderBy", default="DESC"))
 
 
 class PlatformTraining:
@@ -223,10 +221,6 @@ class PlatformTraining:
     def _of(self, project: ProjectRecord, records: list[Any]) -> list[Any]:
         return [record for record in records if record.project is project]
 
-    @staticmethod
-    def _ordered(records: list[Any], order: str) -> list[Any]:
-        return sorted(records, key=lambda record: record.id, reverse=order == "DESC")
-
     # -- training -----------------------------------------------------------------------------
 
     @handles(CREATE_PROJECT_TEXT, Family.PLATFORM)
@@ -256,7 +250,7 @@ class PlatformTraining:
             and (search in (record.short_text or "").lower() or search in record.detail.lower())
             and (not wanted or wanted & _tag_set(record.tags))
         ]
-        rows = [record.item() for record in self._ordered(found, order)]
+        rows = [record.item() for record in read.by_id(found, order)]
         data = {"count": len(rows), "rows": read.page_of(rows, page, limit)}
         return success("Data Fetched Successfully!", data)
 
@@ -304,7 +298,7 @@ class PlatformTraining:
             if status in (None, record.state(clock))
             and (not wanted or wanted & _tag_set(record.tags))
         ]
-        items = [record.item(clock) for record in self._ordered(found, order)]
+        items = [record.item(clock) for record in read.by_id(found, order)]
         return success(
             "Data Fetched Successfully!", read.page_of(items, page, limit), total=len(items)
         )

@@ -26,6 +26,7 @@ __all__ = [
     "filters",
     "integer",
     "invalid",
+    "json_field",
     "matches",
     "order",
     "page_of",
@@ -165,19 +166,27 @@ def day(params: Params, field: str) -> date | None:
     raise invalid(field, f"{field} must be a date YYYY-MM-DD")
 
 
-def filters(params: Params) -> list[Mapping[str, object]]:
-    raw = params.get("filter")
-    if isinstance(raw, str) and raw.strip():
-        try:  # a form body can only carry the conditions as JSON text
-            raw = json.loads(raw)
+def json_field(params: Params, field: str, bad: RequestError) -> object:
+    """A field holding JSON, sent as itself or (a form body can only carry it so) as JSON text;
+    ``None`` when absent, null or empty. Raises ``bad`` when the text is not JSON."""
+    value = params.get(field)
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
         except ValueError:
-            raise invalid("filter", "filter must be a list of conditions") from None
-    if raw is None or raw == "":
+            raise bad from None
+    return None if value is None or value == "" else value
+
+
+def filters(params: Params) -> list[Mapping[str, object]]:
+    bad = invalid("filter", "filter must be a list of conditions")
+    raw = json_field(params, "filter", bad)
+    if raw is None:
         return []
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
-        raise invalid("filter", "filter must be a list of conditions")
+        raise bad
     return [condition for condition in raw if isinstance(condition, dict)]
 
 

@@ -23,7 +23,6 @@ Behaviour, per the public reference (every refusal in the service's words):
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -301,13 +300,10 @@ def _names(text: str | None) -> list[str]:
 def _filter_by(params: Params) -> dict[str, Any] | None:
     """A list's filter, checked (``{operator, conditions: [{model, key, operator, value}]}``);
     ``None`` when not given."""
-    raw = params.get("filter_by")
-    if isinstance(raw, str) and raw.strip():
-        try:  # a form body can only carry it as JSON text
-            raw = json.loads(raw)
-        except ValueError:
-            raise read.invalid("filter_by", "filter_by must be an object") from None
-    if raw is None or raw == "":
+    raw = read.json_field(
+        params, "filter_by", read.invalid("filter_by", "filter_by must be an object")
+    )
+    if raw is None:
         return None
     if not isinstance(raw, dict) or raw.get("operator") not in ("and", "or"):
         raise read.invalid("filter_by", "filter_by.operator must be and or or")

@@ -5,7 +5,6 @@ spend the organisation's credits."""
 from __future__ import annotations
 
 import itertools
-import json
 import posixpath
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -134,17 +133,11 @@ class FileRecord:
 
 def _json_field(params: Params, field: str, kind: type) -> Any:
     """A field holding a JSON object or list, sent as itself or (in a form) as JSON text."""
-    value = params.get(field)
     what = "an object" if kind is dict else "a list"
-    if isinstance(value, str) and value.strip():
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise _InvalidParams({field: f"{field} must be {what}"}) from None
-    if value is None or value == "":
-        return None
-    if not isinstance(value, kind):
-        raise _InvalidParams({field: f"{field} must be {what}"})
+    bad = _InvalidParams({field: f"{field} must be {what}"})
+    value = read.json_field(params, field, bad)
+    if value is not None and not isinstance(value, kind):
+        raise bad
     return value
 
 

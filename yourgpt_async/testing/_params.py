@@ -17,6 +17,7 @@ from ._responses import error
 
 __all__ = [
     "MAX_LIMIT",
+    "InvalidParams",
     "Params",
     "RequestError",
     "as_text",
@@ -63,6 +64,17 @@ class RequestError(Exception):
     def response(self) -> web.Response:
         errors = None if self.field is None else {self.field: self.message}
         return error(self.status, self.message, errors=errors)
+
+
+class InvalidParams(RequestError):
+    """The service's "Invalid params", with its per-field ``errors``."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__(400, "Invalid params")
+        self.errors = dict(errors)
+
+    def response(self) -> web.Response:
+        return error(400, self.message, errors=self.errors)
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON's only way to a surrogate

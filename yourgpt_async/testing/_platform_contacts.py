@@ -48,7 +48,7 @@ from . import _params as read
 from ._dispatch import handles
 from ._params import Params, RequestError
 from ._platform import Platform, ProjectRecord, TokenCaller
-from ._responses import error, success
+from ._responses import success
 from ._state import iso, now
 
 __all__ = [
@@ -411,7 +411,7 @@ class PlatformContacts:
         missing = [name for name in names if name not in known]
         if missing:
             text = f"tags not found: {', '.join(missing)}"
-            return error(400, "Invalid params", errors={"tags": text})
+            raise read.InvalidParams({"tags": text})
         contact.tags = list(dict.fromkeys([*contact.tags, *names]))
         contact.updated_at = now()
         return success(_UPDATED, None)
@@ -440,7 +440,7 @@ class PlatformContacts:
         if name is not None and not name.strip():
             raise read.invalid("name", "name must not be empty")
         if name is None and filter_by is None and icon is None:
-            return error(400, "Invalid params", errors={"list_id": "nothing to update"})
+            raise read.InvalidParams({"list_id": "nothing to update"})
         found.name = found.name if name is None else name
         found.filter_by = found.filter_by if filter_by is None else filter_by
         found.icon = found.icon if icon is None else icon

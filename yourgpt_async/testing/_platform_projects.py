@@ -19,7 +19,7 @@ from . import _params as read
 from ._dispatch import handles
 from ._params import Params, RequestError
 from ._platform import QUOTA_REACHED, Platform, TokenCaller
-from ._responses import error, success
+from ._responses import success
 from ._state import State, iso, now
 
 __all__ = ["MODELS", "PlatformProjects"]
@@ -137,7 +137,7 @@ class PlatformProjects:
             if number is not None:
                 changes[field] = number
         if not changes:
-            return error(400, "Invalid params", errors={"project_uid": "nothing to update"})
+            raise read.InvalidParams({"project_uid": "nothing to update"})
         record.settings.update(changes)
         record.updated_at = now()
         return success("Project settings updated successfully", None)

@@ -48,17 +48,6 @@ _DEFAULT_MODEL: Final = "gpt-4o-mini"
 _MAX_QUERY: Final = 5000
 
 
-class _InvalidParams(RequestError):
-    """The service's "Invalid params", with its per-field ``errors``."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__(400, "Invalid params")
-        self.errors = dict(errors)
-
-    def response(self) -> web.Response:
-        return error(400, self.message, errors=self.errors)
-
-
 def joined(tags: str | Iterable[str] | None) -> str | None:
     """Tags as the service stores them: comma-separated, or ``None`` for none."""
     if tags is None or isinstance(tags, str):
@@ -134,7 +123,7 @@ class FileRecord:
 def _json_field(params: Params, field: str, kind: type) -> Any:
     """A field holding a JSON object or list, sent as itself or (in a form) as JSON text."""
     what = "an object" if kind is dict else "a list"
-    bad = _InvalidParams({field: f"{field} must be {what}"})
+    bad = read.InvalidParams({field: f"{field} must be {what}"})
     value = read.json_field(params, field, bad)
     if value is not None and not isinstance(value, kind):
         raise bad
@@ -154,7 +143,7 @@ def _text_fields(params: Params) -> tuple[str, str, str | None]:
     if kind == "faq" and not (short_text or "").strip():
         problems["short_text"] = "short_text is required"
     if problems:
-        raise _InvalidParams(problems)
+        raise read.InvalidParams(problems)
     return kind, detail, short_text
 
 
@@ -232,7 +221,7 @@ class PlatformTraining:
         project = caller.project(params, GET_PROJECT_TEXT)
         kind = read.choice(params, "type", ("faq", "text"))
         if kind is None:
-            raise _InvalidParams({"type": "type is required"})
+            raise read.InvalidParams({"type": "type is required"})
         page, limit, order = _page(params)
         search = (read.text(params, "search") or "").lower()
         wanted = _tag_set(read.text(params, "tags"))
@@ -252,10 +241,10 @@ class PlatformTraining:
         project = caller.project(params, UPLOAD_FILE)
         url = read.text(params, "file_url")
         if url is None or not url.strip():
-            raise _InvalidParams({"file_url": "file_url is required"})
+            raise read.InvalidParams({"file_url": "file_url is required"})
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise _InvalidParams({"file_url": "file_url must be a valid URL"})
+            raise read.InvalidParams({"file_url": "file_url must be a valid URL"})
         extension = posixpath.splitext(parts.path)[1].lower().lstrip(".")
         if extension not in FILE_TYPES:
             supported = ", ".join(FILE_TYPES)
@@ -300,7 +289,7 @@ class PlatformTraining:
     async def delete_file(self, params: Params, caller: TokenCaller) -> web.Response:
         project = caller.project(params, DELETE_FILE)
         if params.get("id") in (None, ""):
-            raise _InvalidParams({"id": "id is required"})
+            raise read.InvalidParams({"id": "id is required"})
         file_id = read.integer(params, "id", default=0, minimum=1, maximum=None)
         record = next((f for f in self._of(project, self.files) if f.id == file_id), None)
         if record is None:
@@ -343,7 +332,7 @@ class PlatformTraining:
         if model not in {value for _, value in MODELS}:
             problems["agent_setting"] = "model is not supported"
         if problems:
-            raise _InvalidParams(problems)
+            raise read.InvalidParams(problems)
         if self.playground.get(session_uid) is not project:
             raise RequestError(404, "Not found")
         cost = CREDITS.get(model, 1.0)

@@ -33,7 +33,9 @@ __all__ = [
     "page_of",
     "paging",
     "parse_body",
+    "record_id",
     "required",
+    "required_id",
     "text",
 ]
 
@@ -135,6 +137,21 @@ def required(params: Params, field: str) -> str:
     if value is None or not value.strip():
         raise invalid(field, f"{field} is required")
     return value
+
+
+def record_id(params: Params, field: str) -> int | None:
+    """An id parameter; ``None`` when absent, null or empty."""
+    if params.get(field) in (None, ""):
+        return None
+    return integer(params, field, default=0, minimum=1, maximum=None)
+
+
+def required_id(params: Params, field: str) -> int:
+    """An id parameter that must be given."""
+    number = record_id(params, field)
+    if number is None:
+        raise invalid(field, f"{field} is required")
+    return number
 
 
 def choice(params: Params, field: str, allowed: Sequence[str]) -> str | None:

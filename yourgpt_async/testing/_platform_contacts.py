@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 from aiohttp import web
@@ -270,20 +270,6 @@ class ContactBook:
 # -- reading parameters ---------------------------------------------------------------------
 
 
-def _record_id(params: Params, field: str) -> int | None:
-    """An id parameter; ``None`` when absent, null or empty."""
-    if params.get(field) in (None, ""):
-        return None
-    return read.integer(params, field, default=0, minimum=1, maximum=None)
-
-
-def _required_id(params: Params, field: str) -> int:
-    number = _record_id(params, field)
-    if number is None:
-        raise read.invalid(field, f"{field} is required")
-    return number
-
-
 def _flag(params: Params, field: str) -> bool:
     value = params.get(field)
     if value is None or value == "" or isinstance(value, bool):
@@ -322,6 +308,22 @@ def _filter_by(params: Params) -> dict[str, Any] | None:
     return {"operator": raw["operator"], "conditions": conditions}
 
 
+class _Owned(Protocol):
+    @property
+    def project_uid(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_Owned)
+
+
+def _of_project(records: Mapping[int, OwnedT], record_id: int, project: ProjectRecord) -> OwnedT:
+    """The record of ``project`` with id ``record_id``; 404 "Not found" for none."""
+    found = records.get(record_id)
+    if found is None or found.project_uid != project.project_uid:
+        raise RequestError(404, _NOT_FOUND)
+    return found
+
+
 class PlatformContacts:
     """The contacts of the token's projects, with their lists, companies and tags."""
 
@@ -332,22 +334,13 @@ class PlatformContacts:
     # -- lookups, each "Not found" outside the project ----------------------------------------
 
     def _contact(self, record: ProjectRecord, params: Params) -> ContactRecord:
-        contact = self._book.contacts.get(_required_id(params, "contact_id"))
-        if contact is None or contact.project_uid != record.project_uid:
-            raise RequestError(404, _NOT_FOUND)
-        return contact
+        return _of_project(self._book.contacts, read.required_id(params, "contact_id"), record)
 
     def _company(self, record: ProjectRecord, company_id: int) -> CompanyRecord:
-        company = self._book.company_of(record.project_uid, company_id)
-        if company is None:
-            raise RequestError(404, _NOT_FOUND)
-        return company
+        return _of_project(self._book.companies, company_id, record)
 
     def _list(self, record: ProjectRecord, list_id: int) -> ContactListRecord:
-        found = self._book.lists.get(list_id)
-        if found is None or found.project_uid != record.project_uid:
-            raise RequestError(404, _NOT_FOUND)
-        return found
+        return _of_project(self._book.lists, list_id, record)
 
     # -- contacts -------------------------------------------------------------------------------
 
@@ -357,7 +350,7 @@ class PlatformContacts:
         kind = read.choice(params, "type", _FILTER_TYPES)
         search = (read.text(params, "search") or "").lower()
         wanted = set(_names(read.text(params, "tags")))
-        list_id = _record_id(params, "list_id")
+        list_id = read.record_id(params, "list_id")
         saved = None if list_id is None else self._list(record, list_id)
         no_spam = _flag(params, "exclude_spam")
         start, end = read.day(params, "from"), read.day(params, "to")
@@ -393,7 +386,7 @@ class PlatformContacts:
     async def link_contact_to_company(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, LINK_CONTACT_TO_COMPANY)
         contact = self._contact(record, params)
-        company_id = _record_id(params, "company_id")
+        company_id = read.record_id(params, "company_id")
         if company_id is not None:
             self._company(record, company_id)
         contact.company_id = company_id
@@ -433,7 +426,7 @@ class PlatformContacts:
     @handles(UPDATE_CONTACT_LIST, Family.PLATFORM)
     async def update_contact_list(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, UPDATE_CONTACT_LIST)
-        found = self._list(record, _required_id(params, "list_id"))
+        found = self._list(record, read.required_id(params, "list_id"))
         name = read.text(params, "name")
         filter_by = _filter_by(params)
         icon = read.text(params, "icon")
@@ -450,7 +443,7 @@ class PlatformContacts:
     @handles(DELETE_CONTACT_LIST, Family.PLATFORM)
     async def delete_contact_list(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, DELETE_CONTACT_LIST)
-        found = self._list(record, _required_id(params, "list_id"))
+        found = self._list(record, read.required_id(params, "list_id"))
         del self._book.lists[found.id]
         return success(_DELETED, None)
 
@@ -461,7 +454,7 @@ class PlatformContacts:
         self, params: Params, caller: TokenCaller
     ) -> web.Response:
         record = caller.project(params, GET_CONTACT_COMPANY_DETAILS)
-        company = self._company(record, _required_id(params, "company_id"))
+        company = self._company(record, read.required_id(params, "company_id"))
         members = [
             contact.item(record.id)
             for contact in self._book.contacts_of(record.project_uid)
@@ -481,7 +474,7 @@ class PlatformContacts:
     @handles(DELETE_CONTACT_COMPANY, Family.PLATFORM)
     async def delete_contact_company(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, DELETE_CONTACT_COMPANY)
-        company = self._company(record, _required_id(params, "company_id"))
+        company = self._company(record, read.required_id(params, "company_id"))
         moment = now()
         for contact in self._book.contacts_of(record.project_uid):
             if contact.company_id == company.id:

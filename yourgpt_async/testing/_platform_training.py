@@ -288,9 +288,9 @@ class PlatformTraining:
     @handles(DELETE_FILE, Family.PLATFORM)
     async def delete_file(self, params: Params, caller: TokenCaller) -> web.Response:
         project = caller.project(params, DELETE_FILE)
-        if params.get("id") in (None, ""):
+        file_id = read.record_id(params, "id")
+        if file_id is None:
             raise read.InvalidParams({"id": "id is required"})
-        file_id = read.integer(params, "id", default=0, minimum=1, maximum=None)
         record = next((f for f in self._of(project, self.files) if f.id == file_id), None)
         if record is None:
             raise RequestError(404, "Not found")

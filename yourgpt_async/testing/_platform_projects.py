@@ -20,7 +20,7 @@ from ._dispatch import handles
 from ._params import Params, RequestError
 from ._platform import QUOTA_REACHED, Platform, TokenCaller
 from ._responses import success
-from ._state import State, iso, now
+from ._state import iso, now
 
 __all__ = ["MODELS", "PlatformProjects"]
 
@@ -57,8 +57,7 @@ def _number(params: Params, field: str, low: float, high: float) -> float | None
 class PlatformProjects:
     """The projects of the token's organisation."""
 
-    def __init__(self, state: State, platform: Platform) -> None:
-        self._state = state
+    def __init__(self, platform: Platform) -> None:
         self._platform = platform
 
     @handles(GET_MY_PROJECTS, Family.PLATFORM)

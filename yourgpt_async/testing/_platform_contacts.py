@@ -210,7 +210,7 @@ class ContactBook:
         if company_id is not None and self.company_of(project_uid, company_id) is None:
             raise ValueError(f"no company {company_id!r} in project {project_uid!r}")
         names = [tag.strip() for tag in tags if tag.strip()]
-        known = {tag.name for tag in self.tags.values() if tag.project_uid == project_uid}
+        known = self.tag_names(project_uid)
         for tag in dict.fromkeys(names):
             if tag not in known:
                 self.add_tag(project_uid, tag)
@@ -260,6 +260,10 @@ class ContactBook:
     def contacts_of(self, project_uid: str) -> list[ContactRecord]:
         """A project's contacts, by id."""
         return [c for c in self.contacts.values() if c.project_uid == project_uid]
+
+    def tag_names(self, project_uid: str) -> set[str]:
+        """The names of a project's tags."""
+        return {tag.name for tag in self.tags.values() if tag.project_uid == project_uid}
 
     def company_of(self, project_uid: str, company_id: int) -> CompanyRecord | None:
         """A project's company, or ``None``."""
@@ -398,9 +402,7 @@ class PlatformContacts:
         record = caller.project(params, LINK_CONTACT_TAGS)
         contact = self._contact(record, params)
         names = _names(read.required(params, "tags"))
-        known = {
-            tag.name for tag in self._book.tags.values() if tag.project_uid == record.project_uid
-        }
+        known = self._book.tag_names(record.project_uid)
         missing = [name for name in names if name not in known]
         if missing:
             text = f"tags not found: {', '.join(missing)}"

@@ -48,7 +48,7 @@ from ._keys import KeyTable
 from ._kind import BulkKind, Prepared, _Job
 from ._outcomes import BulkSummary, Failed, InDoubt, Sent
 from ._source import Source
-from ._starts import left_in_doubt, read_start_times, settled_earlier
+from ._starts import left_in_doubt, read_start_times, sent, settled_earlier
 
 __all__ = ["BulkRun", "outcome_for"]
 
@@ -371,7 +371,7 @@ class BulkRun(Generic[ItemT, ResultT]):
         """Stop the run at the first refused credential, missing permission or spent quota:
         every later item would be refused too."""
         error = outcome.error if isinstance(outcome, Failed) else None
-        if not isinstance(error, (AuthenticationError, PermissionDeniedError, QuotaExceededError)):
+        if not isinstance(error, Refusal):
             return
         if self._stopped_by is None:
             self._stopped_by = error
@@ -480,7 +480,7 @@ class BulkRun(Generic[ItemT, ResultT]):
             raise
         else:
             settled = report is not None and report.settled
-            outcome = self._sent(prepared, self._kind.result(prepared, reply), settled=settled)
+            outcome = sent(prepared, self._kind.result(prepared, reply), settled=settled)
         finally:
             self._asking.discard(call)
             if report is not None:
@@ -526,12 +526,6 @@ class BulkRun(Generic[ItemT, ResultT]):
             assert endpoint.reconcile is not None
             reconciler = self._reconcilers[endpoint.name] = endpoint.reconcile()
         return reconciler
-
-    def _sent(
-        self, prepared: Prepared[ItemT], reply: ResultT, *, settled: bool
-    ) -> Sent[ItemT, ResultT]:
-        item, key, index = prepared.item, prepared.key, prepared.index
-        return Sent(item=item, reply=reply, key=key, index=index, settled=settled)
 
     async def _record_end(
         self, journal: Journal, outcome: _Outcome[ItemT, ResultT], *, unfinished: bool = False

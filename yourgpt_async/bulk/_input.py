@@ -223,10 +223,12 @@ def _csv(
         if skip_header:
             skip_header = False
             continue
-        if len(row) > len(columns):
-            yield number, _BadLine(f"{len(row)} columns, expected at most {len(columns)}")
-            continue
-        yield number, {name: cell for name, cell in zip(columns, row, strict=False) if cell != ""}
+        record: dict[str, object] | _BadLine
+        try:
+            record = _positional(row, columns)
+        except _BadLine as error:
+            record = error
+        yield number, record
 
 
 def _read_csv_head(path: Path, kind: BulkKind[Any, Any]) -> tuple[Sequence[str], bool]:

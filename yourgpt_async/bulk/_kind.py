@@ -129,8 +129,7 @@ class _Job(Generic[ItemT, ResultT]):
     def call(self, prepared: Prepared[ItemT]) -> Awaitable[Any]:
         """Make the item's call: its endpoint with the run's fields and its payload."""
         assert prepared.endpoint is not None
-        payload = {**self.fields, **prepared.payload}
-        return self.caller.call(prepared.endpoint, payload, None, None)
+        return self.caller.call(prepared.endpoint, self.payload(prepared), None, None)
 
     def payload(self, prepared: Prepared[ItemT]) -> dict[str, Any]:
         """The whole payload of the item's call, as :meth:`call` sends it."""

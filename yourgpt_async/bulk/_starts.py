@@ -18,7 +18,7 @@ from .._settle import Found, Outcome
 from ._kind import BulkKind, Prepared
 from ._outcomes import InDoubt, Sent
 
-__all__ = ["left_in_doubt", "read_start_times", "settled_earlier"]
+__all__ = ["left_in_doubt", "read_start_times", "sent", "settled_earlier"]
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
@@ -83,6 +83,13 @@ def _in_doubt(prepared: Prepared[ItemT], kind: BulkKind[ItemT, Any], text: str) 
     return InDoubt(item=prepared.item, error=error, key=prepared.key, index=prepared.index)
 
 
+def sent(prepared: Prepared[ItemT], reply: ResultT, *, settled: bool) -> Sent[ItemT, ResultT]:
+    """The outcome of an item whose call took effect: in this run, or (``settled``) found done
+    by reading the service back."""
+    item, key, index = prepared.item, prepared.key, prepared.index
+    return Sent(item=item, reply=reply, key=key, index=index, settled=settled)
+
+
 def settled_earlier(
     prepared: Prepared[ItemT],
     kind: BulkKind[ItemT, ResultT],
@@ -93,10 +100,7 @@ def settled_earlier(
     """The outcome of an earlier run's in-doubt item that a read-back found done, or could not
     settle."""
     if found.outcome is Outcome.DELIVERED:
-        reply = kind.result(prepared, found.item)
-        return Sent(
-            item=prepared.item, reply=reply, key=prepared.key, index=prepared.index, settled=True
-        )
+        return sent(prepared, kind.result(prepared, found.item), settled=True)
     return _in_doubt(
         prepared,
         kind,

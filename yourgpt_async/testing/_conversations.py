@@ -22,7 +22,7 @@ from .._project_api import (
 )
 from . import _params as read
 from ._dispatch import ProjectCaller, handles
-from ._params import MAX_LIMIT, Params, RequestError
+from ._params import Params, RequestError
 from ._responses import success
 from ._state import LedgerEntry, Message, Session, State, message_item, now, sent_message
 
@@ -200,8 +200,7 @@ class Conversations:
 
     @handles(GET_SESSIONS)
     async def get_sessions(self, params: Params, caller: ProjectCaller) -> web.Response:
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        page, limit = read.paging(params)
         read.integer(
             params, "view_id", default=0, minimum=0, maximum=None
         )  # validated, then ignored
@@ -219,8 +218,7 @@ class Conversations:
         project = caller.project
         session_uid = read.required(params, "session_uid")
         order = read.order(params, "orderBy", "order")
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        page, limit = read.paging(params)
         session = self.session(session_uid, project)
         messages: Iterable[Message] = session.messages
         if order == "DESC":

@@ -61,8 +61,7 @@ class Debugging:
         """The page of ``project``'s execution logs that ``params`` asks for."""
         start, end = read.day(params, "from"), read.day(params, "to")
         order = read.order(params, "orderBy", default="DESC")  # unlike every other list
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        page, limit = read.paging(params)
         session_uid = read.text(params, "session_uid")
         records = [
             record

@@ -212,7 +212,7 @@ class Emulator(Seeding):
             conversations,
             debugging,
             Voice(self._state),
-            PlatformProjects(self._state, self._platform),
+            PlatformProjects(self._platform),
             PlatformConversations(self._state, self._platform, conversations, debugging),
             PlatformOrganization(self._platform, self._members),
             self._training,

@@ -7,8 +7,9 @@ import contextlib
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 
@@ -16,19 +17,25 @@ from ._responses import error
 
 __all__ = [
     "MAX_LIMIT",
+    "InvalidParams",
     "Params",
     "RequestError",
     "as_text",
+    "by_id",
     "choice",
     "day",
     "filters",
     "integer",
     "invalid",
+    "json_field",
     "matches",
     "order",
     "page_of",
+    "paging",
     "parse_body",
+    "record_id",
     "required",
+    "required_id",
     "text",
 ]
 
@@ -37,6 +44,14 @@ _ORDERS = ("ASC", "DESC")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 Params = Mapping[str, object]
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+IdentifiedT = TypeVar("IdentifiedT", bound=_Identified)
 
 
 class RequestError(Exception):
@@ -51,6 +66,17 @@ class RequestError(Exception):
     def response(self) -> web.Response:
         errors = None if self.field is None else {self.field: self.message}
         return error(self.status, self.message, errors=errors)
+
+
+class InvalidParams(RequestError):
+    """The service's "Invalid params", with its per-field ``errors``."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__(400, "Invalid params")
+        self.errors = dict(errors)
+
+    def response(self) -> web.Response:
+        return error(400, self.message, errors=self.errors)
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON's only way to a surrogate
@@ -113,6 +139,21 @@ def required(params: Params, field: str) -> str:
     return value
 
 
+def record_id(params: Params, field: str) -> int | None:
+    """An id parameter; ``None`` when absent, null or empty."""
+    if params.get(field) in (None, ""):
+        return None
+    return integer(params, field, default=0, minimum=1, maximum=None)
+
+
+def required_id(params: Params, field: str) -> int:
+    """An id parameter that must be given."""
+    number = record_id(params, field)
+    if number is None:
+        raise invalid(field, f"{field} is required")
+    return number
+
+
 def choice(params: Params, field: str, allowed: Sequence[str]) -> str | None:
     value = text(params, field)
     if value is not None and value not in allowed:
@@ -154,19 +195,27 @@ def day(params: Params, field: str) -> date | None:
     raise invalid(field, f"{field} must be a date YYYY-MM-DD")
 
 
-def filters(params: Params) -> list[Mapping[str, object]]:
-    raw = params.get("filter")
-    if isinstance(raw, str) and raw.strip():
-        try:  # a form body can only carry the conditions as JSON text
-            raw = json.loads(raw)
+def json_field(params: Params, field: str, bad: RequestError) -> object:
+    """A field holding JSON, sent as itself or (a form body can only carry it so) as JSON text;
+    ``None`` when absent, null or empty. Raises ``bad`` when the text is not JSON."""
+    value = params.get(field)
+    if isinstance(value, str) and value.strip():
+        try:
+            value = json.loads(value)
         except ValueError:
-            raise invalid("filter", "filter must be a list of conditions") from None
-    if raw is None or raw == "":
+            raise bad from None
+    return None if value is None or value == "" else value
+
+
+def filters(params: Params) -> list[Mapping[str, object]]:
+    bad = invalid("filter", "filter must be a list of conditions")
+    raw = json_field(params, "filter", bad)
+    if raw is None:
         return []
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list):
-        raise invalid("filter", "filter must be a list of conditions")
+        raise bad
     return [condition for condition in raw if isinstance(condition, dict)]
 
 
@@ -197,3 +246,16 @@ def matches(item: Mapping[str, object], condition: Mapping[str, object]) -> bool
 
 def page_of(items: Sequence[object], page: int, limit: int) -> list[object]:
     return list(items[(page - 1) * limit : page * limit])
+
+
+def paging(params: Params, *, default: int = 10, maximum: int = MAX_LIMIT) -> tuple[int, int]:
+    """A list's ``page`` and ``limit`` (``default`` items, at most ``maximum``); the limit is
+    read first, so a reply names a bad limit before a bad page."""
+    limit = integer(params, "limit", default=default, minimum=1, maximum=maximum)
+    page = integer(params, "page", default=1, minimum=1, maximum=None)
+    return page, limit
+
+
+def by_id(records: Iterable[IdentifiedT], order: str) -> list[IdentifiedT]:
+    """``records`` by id, in ``order`` (``"ASC"`` or ``"DESC"``)."""
+    return sorted(records, key=lambda record: record.id, reverse=order == "DESC")

@@ -19,7 +19,7 @@ import attrs
 
 from .._endpoints import Endpoint, Family
 from ._params import Params, RequestError, required
-from ._state import State, now
+from ._state import State, iso, now
 
 __all__ = [
     "DEFAULT_API_TOKEN",
@@ -138,8 +138,8 @@ class ProjectRecord:
             "app_id": 5,
             "project_uid": self.project_uid,
             "purpose": "support",
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
             "organization": {"id": organization_id, "name": Platform.ORGANIZATION, "role": role},
             "ProjectMembers": [{"user_id": Platform.OWNER_ID, "role": "owner"}],
             "integration_setting": {
@@ -163,10 +163,6 @@ class Write:
     endpoint: str
     project_uid: str | None
     fields: Mapping[str, object]
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Platform:

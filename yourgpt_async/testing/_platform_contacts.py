@@ -23,10 +23,9 @@ Behaviour, per the public reference (every refusal in the service's words):
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 from aiohttp import web
@@ -49,8 +48,8 @@ from . import _params as read
 from ._dispatch import handles
 from ._params import Params, RequestError
 from ._platform import Platform, ProjectRecord, TokenCaller
-from ._responses import error, success
-from ._state import _iso, now
+from ._responses import success
+from ._state import iso, now
 
 __all__ = [
     "CONTACT_TYPES",
@@ -109,8 +108,8 @@ class ContactRecord:
             "type": self.type,
             "tags": ",".join(self.tags) or None,
             "company_id": self.company_id,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
         }
 
 
@@ -146,8 +145,8 @@ class ContactListRecord:
             "name": self.name,
             "icon": self.icon,
             "filter_by": self.filter_by,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
         }
 
     def selects(self, contact: ContactRecord) -> bool:
@@ -211,7 +210,7 @@ class ContactBook:
         if company_id is not None and self.company_of(project_uid, company_id) is None:
             raise ValueError(f"no company {company_id!r} in project {project_uid!r}")
         names = [tag.strip() for tag in tags if tag.strip()]
-        known = {tag.name for tag in self.tags.values() if tag.project_uid == project_uid}
+        known = self.tag_names(project_uid)
         for tag in dict.fromkeys(names):
             if tag not in known:
                 self.add_tag(project_uid, tag)
@@ -262,6 +261,10 @@ class ContactBook:
         """A project's contacts, by id."""
         return [c for c in self.contacts.values() if c.project_uid == project_uid]
 
+    def tag_names(self, project_uid: str) -> set[str]:
+        """The names of a project's tags."""
+        return {tag.name for tag in self.tags.values() if tag.project_uid == project_uid}
+
     def company_of(self, project_uid: str, company_id: int) -> CompanyRecord | None:
         """A project's company, or ``None``."""
         company = self.companies.get(company_id)
@@ -269,20 +272,6 @@ class ContactBook:
 
 
 # -- reading parameters ---------------------------------------------------------------------
-
-
-def _record_id(params: Params, field: str) -> int | None:
-    """An id parameter; ``None`` when absent, null or empty."""
-    if params.get(field) in (None, ""):
-        return None
-    return read.integer(params, field, default=0, minimum=1, maximum=None)
-
-
-def _required_id(params: Params, field: str) -> int:
-    number = _record_id(params, field)
-    if number is None:
-        raise read.invalid(field, f"{field} is required")
-    return number
 
 
 def _flag(params: Params, field: str) -> bool:
@@ -301,13 +290,10 @@ def _names(text: str | None) -> list[str]:
 def _filter_by(params: Params) -> dict[str, Any] | None:
     """A list's filter, checked (``{operator, conditions: [{model, key, operator, value}]}``);
     ``None`` when not given."""
-    raw = params.get("filter_by")
-    if isinstance(raw, str) and raw.strip():
-        try:  # a form body can only carry it as JSON text
-            raw = json.loads(raw)
-        except ValueError:
-            raise read.invalid("filter_by", "filter_by must be an object") from None
-    if raw is None or raw == "":
+    raw = read.json_field(
+        params, "filter_by", read.invalid("filter_by", "filter_by must be an object")
+    )
+    if raw is None:
         return None
     if not isinstance(raw, dict) or raw.get("operator") not in ("and", "or"):
         raise read.invalid("filter_by", "filter_by.operator must be and or or")
@@ -326,6 +312,22 @@ def _filter_by(params: Params) -> dict[str, Any] | None:
     return {"operator": raw["operator"], "conditions": conditions}
 
 
+class _Owned(Protocol):
+    @property
+    def project_uid(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_Owned)
+
+
+def _of_project(records: Mapping[int, OwnedT], record_id: int, project: ProjectRecord) -> OwnedT:
+    """The record of ``project`` with id ``record_id``; 404 "Not found" for none."""
+    found = records.get(record_id)
+    if found is None or found.project_uid != project.project_uid:
+        raise RequestError(404, _NOT_FOUND)
+    return found
+
+
 class PlatformContacts:
     """The contacts of the token's projects, with their lists, companies and tags."""
 
@@ -336,22 +338,13 @@ class PlatformContacts:
     # -- lookups, each "Not found" outside the project ----------------------------------------
 
     def _contact(self, record: ProjectRecord, params: Params) -> ContactRecord:
-        contact = self._book.contacts.get(_required_id(params, "contact_id"))
-        if contact is None or contact.project_uid != record.project_uid:
-            raise RequestError(404, _NOT_FOUND)
-        return contact
+        return _of_project(self._book.contacts, read.required_id(params, "contact_id"), record)
 
     def _company(self, record: ProjectRecord, company_id: int) -> CompanyRecord:
-        company = self._book.company_of(record.project_uid, company_id)
-        if company is None:
-            raise RequestError(404, _NOT_FOUND)
-        return company
+        return _of_project(self._book.companies, company_id, record)
 
     def _list(self, record: ProjectRecord, list_id: int) -> ContactListRecord:
-        found = self._book.lists.get(list_id)
-        if found is None or found.project_uid != record.project_uid:
-            raise RequestError(404, _NOT_FOUND)
-        return found
+        return _of_project(self._book.lists, list_id, record)
 
     # -- contacts -------------------------------------------------------------------------------
 
@@ -361,13 +354,12 @@ class PlatformContacts:
         kind = read.choice(params, "type", _FILTER_TYPES)
         search = (read.text(params, "search") or "").lower()
         wanted = set(_names(read.text(params, "tags")))
-        list_id = _record_id(params, "list_id")
+        list_id = read.record_id(params, "list_id")
         saved = None if list_id is None else self._list(record, list_id)
         no_spam = _flag(params, "exclude_spam")
         start, end = read.day(params, "from"), read.day(params, "to")
         order = read.order(params, "orderBy")
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=read.MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        page, limit = read.paging(params)
 
         def kept(contact: ContactRecord) -> bool:
             day = contact.created_at.date()
@@ -382,10 +374,9 @@ class PlatformContacts:
                 and (end is None or day <= end)
             )
 
-        found = sorted(
+        found = read.by_id(
             filter(kept, self._book.contacts_of(record.project_uid)),
-            key=lambda contact: contact.id,
-            reverse=order == "DESC",
+            order,
         )
         items = [contact.item(record.id) for contact in found]
         return success(_FETCHED, read.page_of(items, page, limit), total=len(items))
@@ -399,7 +390,7 @@ class PlatformContacts:
     async def link_contact_to_company(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, LINK_CONTACT_TO_COMPANY)
         contact = self._contact(record, params)
-        company_id = _record_id(params, "company_id")
+        company_id = read.record_id(params, "company_id")
         if company_id is not None:
             self._company(record, company_id)
         contact.company_id = company_id
@@ -411,13 +402,11 @@ class PlatformContacts:
         record = caller.project(params, LINK_CONTACT_TAGS)
         contact = self._contact(record, params)
         names = _names(read.required(params, "tags"))
-        known = {
-            tag.name for tag in self._book.tags.values() if tag.project_uid == record.project_uid
-        }
+        known = self._book.tag_names(record.project_uid)
         missing = [name for name in names if name not in known]
         if missing:
             text = f"tags not found: {', '.join(missing)}"
-            return error(400, "Invalid params", errors={"tags": text})
+            raise read.InvalidParams({"tags": text})
         contact.tags = list(dict.fromkeys([*contact.tags, *names]))
         contact.updated_at = now()
         return success(_UPDATED, None)
@@ -439,14 +428,14 @@ class PlatformContacts:
     @handles(UPDATE_CONTACT_LIST, Family.PLATFORM)
     async def update_contact_list(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, UPDATE_CONTACT_LIST)
-        found = self._list(record, _required_id(params, "list_id"))
+        found = self._list(record, read.required_id(params, "list_id"))
         name = read.text(params, "name")
         filter_by = _filter_by(params)
         icon = read.text(params, "icon")
         if name is not None and not name.strip():
             raise read.invalid("name", "name must not be empty")
         if name is None and filter_by is None and icon is None:
-            return error(400, "Invalid params", errors={"list_id": "nothing to update"})
+            raise read.InvalidParams({"list_id": "nothing to update"})
         found.name = found.name if name is None else name
         found.filter_by = found.filter_by if filter_by is None else filter_by
         found.icon = found.icon if icon is None else icon
@@ -456,7 +445,7 @@ class PlatformContacts:
     @handles(DELETE_CONTACT_LIST, Family.PLATFORM)
     async def delete_contact_list(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, DELETE_CONTACT_LIST)
-        found = self._list(record, _required_id(params, "list_id"))
+        found = self._list(record, read.required_id(params, "list_id"))
         del self._book.lists[found.id]
         return success(_DELETED, None)
 
@@ -467,7 +456,7 @@ class PlatformContacts:
         self, params: Params, caller: TokenCaller
     ) -> web.Response:
         record = caller.project(params, GET_CONTACT_COMPANY_DETAILS)
-        company = self._company(record, _required_id(params, "company_id"))
+        company = self._company(record, read.required_id(params, "company_id"))
         members = [
             contact.item(record.id)
             for contact in self._book.contacts_of(record.project_uid)
@@ -478,8 +467,8 @@ class PlatformContacts:
             "name": company.name,
             "website": company.website,
             "project_id": record.id,
-            "createdAt": _iso(company.created_at),
-            "updatedAt": _iso(company.updated_at),
+            "createdAt": iso(company.created_at),
+            "updatedAt": iso(company.updated_at),
             "contacts": members,
         }
         return success(_FETCHED, data)
@@ -487,7 +476,7 @@ class PlatformContacts:
     @handles(DELETE_CONTACT_COMPANY, Family.PLATFORM)
     async def delete_contact_company(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, DELETE_CONTACT_COMPANY)
-        company = self._company(record, _required_id(params, "company_id"))
+        company = self._company(record, read.required_id(params, "company_id"))
         moment = now()
         for contact in self._book.contacts_of(record.project_uid):
             if contact.company_id == company.id:
@@ -503,16 +492,14 @@ class PlatformContacts:
         record = caller.project(params, GET_ALL_CONTACT_TAGS)
         search = (read.text(params, "search") or "").lower()
         order = read.order(params, "orderBy")
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=read.MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
-        found = sorted(
+        page, limit = read.paging(params)
+        found = read.by_id(
             (
                 tag
                 for tag in self._book.tags.values()
                 if tag.project_uid == record.project_uid and search in tag.name.lower()
             ),
-            key=lambda tag: tag.id,
-            reverse=order == "DESC",
+            order,
         )
         items = [_tag_item(tag, record.id) for tag in found]
         return success(_FETCHED, read.page_of(items, page, limit), total=len(items))
@@ -531,6 +518,6 @@ def _tag_item(tag: TagRecord, project_id: int) -> dict[str, object]:
         "id": tag.id,
         "name": tag.name,
         "project_id": project_id,
-        "createdAt": _iso(tag.created_at),
-        "updatedAt": _iso(tag.updated_at),
+        "createdAt": iso(tag.created_at),
+        "updatedAt": iso(tag.updated_at),
     }

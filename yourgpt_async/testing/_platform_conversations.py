@@ -22,7 +22,7 @@ from . import _params as read
 from ._conversations import Conversations
 from ._debugging import Debugging
 from ._dispatch import handles
-from ._params import MAX_LIMIT, Params
+from ._params import Params
 from ._platform import Platform, TokenCaller
 from ._responses import success
 from ._state import Message, Session, State
@@ -119,8 +119,7 @@ class PlatformConversations:
     async def get_sessions(self, params: Params, caller: TokenCaller) -> web.Response:
         record = caller.project(params, GET_SESSIONS)
         status = read.choice(params, "status", _STATUSES)
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        page, limit = read.paging(params)
         rows = []
         for session in self._conversations.listed(params, record.project):
             item = self._state.session_item(session)

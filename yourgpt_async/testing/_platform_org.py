@@ -24,7 +24,7 @@ from ._dispatch import handles
 from ._params import Params, RequestError
 from ._platform import Platform, TokenCaller
 from ._responses import success
-from ._state import now
+from ._state import iso, now
 
 __all__ = ["InvitationRecord", "MemberRecord", "Members", "PlatformOrganization"]
 
@@ -34,10 +34,6 @@ MAX_MEMBERS_PAGE: Final = 1000
 _FIRST_MEMBER_ID: Final = 71
 _FIRST_INVITATION_ID: Final = 9
 _NOT_FOUND: Final = "Not found"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @attrs.define
@@ -78,7 +74,7 @@ class MemberRecord:
             "id": self.id,
             "user_id": self.user_id,
             "role": self.role,
-            "createdAt": _iso(self.created_at),
+            "createdAt": iso(self.created_at),
         }
 
 
@@ -111,7 +107,7 @@ class InvitationRecord:
             "role": self.role,
             "hash": self.hash,
             "status": self.status,
-            "createdAt": _iso(self.created_at),
+            "createdAt": iso(self.created_at),
         }
 
 
@@ -184,7 +180,7 @@ class PlatformOrganization:
     async def get_organization_detail(self, params: Params, caller: TokenCaller) -> web.Response:
         caller.require(GET_ORGANIZATION_DETAIL)
         people = self._members
-        stamp = _iso(people.created_at)
+        stamp = iso(people.created_at)
         data = {
             "id": Platform.ORGANIZATION_ID,
             "name": Platform.ORGANIZATION,
@@ -208,8 +204,7 @@ class PlatformOrganization:
     @handles(GET_ORGANIZATION_MEMBERS, Family.PLATFORM)
     async def get_organization_members(self, params: Params, caller: TokenCaller) -> web.Response:
         caller.require(GET_ORGANIZATION_MEMBERS)
-        limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_MEMBERS_PAGE)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
+        page, limit = read.paging(params, maximum=MAX_MEMBERS_PAGE)
         members = [member.item() for member in self._members.members]
         data = {
             "organizationMember": read.page_of(members, page, limit),

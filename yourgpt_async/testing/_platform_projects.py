@@ -19,8 +19,8 @@ from . import _params as read
 from ._dispatch import handles
 from ._params import Params, RequestError
 from ._platform import QUOTA_REACHED, Platform, TokenCaller
-from ._responses import error, success
-from ._state import State, now
+from ._responses import success
+from ._state import iso, now
 
 __all__ = ["MODELS", "PlatformProjects"]
 
@@ -57,24 +57,21 @@ def _number(params: Params, field: str, low: float, high: float) -> float | None
 class PlatformProjects:
     """The projects of the token's organisation."""
 
-    def __init__(self, state: State, platform: Platform) -> None:
-        self._state = state
+    def __init__(self, platform: Platform) -> None:
         self._platform = platform
 
     @handles(GET_MY_PROJECTS, Family.PLATFORM)
     async def get_my_projects(self, params: Params, caller: TokenCaller) -> web.Response:
         search = (read.text(params, "search") or "").lower()
         order = read.order(params, "orderBy")
-        limit = read.integer(params, "limit", default=100, minimum=1, maximum=read.MAX_LIMIT)
-        page = read.integer(params, "page", default=1, minimum=1, maximum=None)
-        records = sorted(
+        page, limit = read.paging(params, default=100)
+        records = read.by_id(
             (
                 record
                 for record in self._platform.projects.values()
                 if caller.reaches(record) and search in record.name.lower()
             ),
-            key=lambda record: record.id,
-            reverse=order == "DESC",
+            order,
         )
         items = [record.item(Platform.ORGANIZATION_ID, caller.token.role) for record in records]
         return success(
@@ -98,8 +95,8 @@ class PlatformProjects:
             "organization_id": Platform.ORGANIZATION_ID,
             "created_by": Platform.OWNER_ID,
             "widget_uid": record.widget_uid,
-            "createdAt": record.item(0, "")["createdAt"],
-            "updatedAt": record.item(0, "")["updatedAt"],
+            "createdAt": iso(record.created_at),
+            "updatedAt": iso(record.updated_at),
         }
         return success("Chatbot created successfully", data)
 
@@ -139,7 +136,7 @@ class PlatformProjects:
             if number is not None:
                 changes[field] = number
         if not changes:
-            return error(400, "Invalid params", errors={"project_uid": "nothing to update"})
+            raise read.InvalidParams({"project_uid": "nothing to update"})
         record.settings.update(changes)
         record.updated_at = now()
         return success("Project settings updated successfully", None)

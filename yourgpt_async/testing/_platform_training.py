@@ -5,7 +5,6 @@ spend the organisation's credits."""
 from __future__ import annotations
 
 import itertools
-import json
 import posixpath
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -32,11 +31,11 @@ from ..platform._training import (
 )
 from . import _params as read
 from ._dispatch import handles
-from ._params import MAX_LIMIT, Params, RequestError
+from ._params import Params, RequestError
 from ._platform import QUOTA_REACHED, Platform, ProjectRecord, TokenCaller
 from ._platform_projects import MODELS
 from ._responses import error, success
-from ._state import now
+from ._state import iso, now
 
 __all__ = ["CREDITS", "FILE_PROCESSING_SECONDS", "PlatformTraining", "joined"]
 
@@ -47,21 +46,6 @@ CREDITS: Final = {"gpt-4o-mini": 1.0, "claude-haiku": 2.0, "gpt-4o": 5.0}
 model of ``MODELS`` not named here spends 1."""
 _DEFAULT_MODEL: Final = "gpt-4o-mini"
 _MAX_QUERY: Final = 5000
-
-
-class _InvalidParams(RequestError):
-    """The service's "Invalid params", with its per-field ``errors``."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__(400, "Invalid params")
-        self.errors = dict(errors)
-
-    def response(self) -> web.Response:
-        return error(400, self.message, errors=self.errors)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def joined(tags: str | Iterable[str] | None) -> str | None:
@@ -97,8 +81,8 @@ class TextRecord:
             "type": self.type,
             "status": "completed",
             "tags": self.tags,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.created_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
         }
 
 
@@ -131,24 +115,18 @@ class FileRecord:
             "status": self.state(clock),
             "size": 2048 * (len(self.name) + 1),
             "tags": self.tags,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.created_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
         }
 
 
 def _json_field(params: Params, field: str, kind: type) -> Any:
     """A field holding a JSON object or list, sent as itself or (in a form) as JSON text."""
-    value = params.get(field)
     what = "an object" if kind is dict else "a list"
-    if isinstance(value, str) and value.strip():
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise _InvalidParams({field: f"{field} must be {what}"}) from None
-    if value is None or value == "":
-        return None
-    if not isinstance(value, kind):
-        raise _InvalidParams({field: f"{field} must be {what}"})
+    bad = read.InvalidParams({field: f"{field} must be {what}"})
+    value = read.json_field(params, field, bad)
+    if value is not None and not isinstance(value, kind):
+        raise bad
     return value
 
 
@@ -165,14 +143,12 @@ def _text_fields(params: Params) -> tuple[str, str, str | None]:
     if kind == "faq" and not (short_text or "").strip():
         problems["short_text"] = "short_text is required"
     if problems:
-        raise _InvalidParams(problems)
+        raise read.InvalidParams(problems)
     return kind, detail, short_text
 
 
 def _page(params: Params) -> tuple[int, int, str]:
-    limit = read.integer(params, "limit", default=10, minimum=1, maximum=MAX_LIMIT)
-    page = read.integer(params, "page", default=1, minimum=1, maximum=None)
-    return page, limit, read.order(params, "orderBy", default="DESC")
+    return (*read.paging(params), read.order(params, "orderBy", default="DESC"))
 
 
 class PlatformTraining:
@@ -227,10 +203,6 @@ class PlatformTraining:
     def _of(self, project: ProjectRecord, records: list[Any]) -> list[Any]:
         return [record for record in records if record.project is project]
 
-    @staticmethod
-    def _ordered(records: list[Any], order: str) -> list[Any]:
-        return sorted(records, key=lambda record: record.id, reverse=order == "DESC")
-
     # -- training -----------------------------------------------------------------------------
 
     @handles(CREATE_PROJECT_TEXT, Family.PLATFORM)
@@ -249,7 +221,7 @@ class PlatformTraining:
         project = caller.project(params, GET_PROJECT_TEXT)
         kind = read.choice(params, "type", ("faq", "text"))
         if kind is None:
-            raise _InvalidParams({"type": "type is required"})
+            raise read.InvalidParams({"type": "type is required"})
         page, limit, order = _page(params)
         search = (read.text(params, "search") or "").lower()
         wanted = _tag_set(read.text(params, "tags"))
@@ -260,7 +232,7 @@ class PlatformTraining:
             and (search in (record.short_text or "").lower() or search in record.detail.lower())
             and (not wanted or wanted & _tag_set(record.tags))
         ]
-        rows = [record.item() for record in self._ordered(found, order)]
+        rows = [record.item() for record in read.by_id(found, order)]
         data = {"count": len(rows), "rows": read.page_of(rows, page, limit)}
         return success("Data Fetched Successfully!", data)
 
@@ -269,10 +241,10 @@ class PlatformTraining:
         project = caller.project(params, UPLOAD_FILE)
         url = read.text(params, "file_url")
         if url is None or not url.strip():
-            raise _InvalidParams({"file_url": "file_url is required"})
+            raise read.InvalidParams({"file_url": "file_url is required"})
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise _InvalidParams({"file_url": "file_url must be a valid URL"})
+            raise read.InvalidParams({"file_url": "file_url must be a valid URL"})
         extension = posixpath.splitext(parts.path)[1].lower().lstrip(".")
         if extension not in FILE_TYPES:
             supported = ", ".join(FILE_TYPES)
@@ -290,8 +262,8 @@ class PlatformTraining:
             "user_id": Platform.OWNER_ID,
             "name": record.name,
             "extra_settings": settings,
-            "created_at": _iso(record.created_at),
-            "updated_at": _iso(record.created_at),
+            "created_at": iso(record.created_at),
+            "updated_at": iso(record.created_at),
         }
         return success("File uploaded successfully", data)
 
@@ -308,7 +280,7 @@ class PlatformTraining:
             if status in (None, record.state(clock))
             and (not wanted or wanted & _tag_set(record.tags))
         ]
-        items = [record.item(clock) for record in self._ordered(found, order)]
+        items = [record.item(clock) for record in read.by_id(found, order)]
         return success(
             "Data Fetched Successfully!", read.page_of(items, page, limit), total=len(items)
         )
@@ -316,9 +288,9 @@ class PlatformTraining:
     @handles(DELETE_FILE, Family.PLATFORM)
     async def delete_file(self, params: Params, caller: TokenCaller) -> web.Response:
         project = caller.project(params, DELETE_FILE)
-        if params.get("id") in (None, ""):
-            raise _InvalidParams({"id": "id is required"})
-        file_id = read.integer(params, "id", default=0, minimum=1, maximum=None)
+        file_id = read.record_id(params, "id")
+        if file_id is None:
+            raise read.InvalidParams({"id": "id is required"})
         record = next((f for f in self._of(project, self.files) if f.id == file_id), None)
         if record is None:
             raise RequestError(404, "Not found")
@@ -360,7 +332,7 @@ class PlatformTraining:
         if model not in {value for _, value in MODELS}:
             problems["agent_setting"] = "model is not supported"
         if problems:
-            raise _InvalidParams(problems)
+            raise read.InvalidParams(problems)
         if self.playground.get(session_uid) is not project:
             raise RequestError(404, "Not found")
         cost = CREDITS.get(model, 1.0)

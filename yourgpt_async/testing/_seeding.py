@@ -124,8 +124,11 @@ class Seeding:
 
         Returns:
             The text's id.
+
+        Raises:
+            ValueError: An unknown project.
         """
-        project = self._platform.projects[project_uid or self.project_uid]
+        project = self._platform.projects[self._project_uid_of(project_uid)]
         return self._training.add_text(project, type, detail, short_text, joined(tags)).id
 
     def add_training_file(
@@ -148,8 +151,11 @@ class Seeding:
 
         Returns:
             The file's id (what deleteFile takes).
+
+        Raises:
+            ValueError: An unknown project.
         """
-        project = self._platform.projects[project_uid or self.project_uid]
+        project = self._platform.projects[self._project_uid_of(project_uid)]
         return self._training.add_file(project, name, joined(tags), None, status).id
 
     def add_contact(

@@ -24,6 +24,7 @@ __all__ = [
     "RequestRecord",
     "Session",
     "State",
+    "iso",
     "message_item",
     "now",
     "sent_message",
@@ -189,7 +190,8 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
+    """A moment as the service writes it: ISO 8601, to the millisecond, in UTC as ``Z``."""
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -358,8 +360,8 @@ class State:
             "is_emulator": True,
             "data": {},
             "contact_id": None,
-            "createdAt": _iso(session.created_at),
-            "updatedAt": _iso(session.updated_at),
+            "createdAt": iso(session.created_at),
+            "updatedAt": iso(session.updated_at),
         }
 
     def session_item(self, session: Session) -> dict[str, object]:
@@ -368,10 +370,10 @@ class State:
         del item["createdAt"], item["updatedAt"]
         last = session.messages[-1] if session.messages else None
         item.update(
-            created_at=_iso(session.created_at),
-            updated_at=_iso(session.updated_at),
+            created_at=iso(session.created_at),
+            updated_at=iso(session.updated_at),
             total_unseen=sum(1 for message in session.messages if message.send_by != "user"),
-            last_message_time=None if last is None else _iso(last.created_at),
+            last_message_time=None if last is None else iso(last.created_at),
             last_message=None if last is None else last.text,
             last_message_id=None if last is None else last.id,
             last_message_content_type=None if last is None else last.content_type,
@@ -412,8 +414,8 @@ def log_item(record: LogRecord, project_id: int) -> dict[str, object]:
             "message": record.message,
             "data": dict(record.data),
         },
-        "createdAt": _iso(record.created_at),
-        "updatedAt": _iso(record.created_at),
+        "createdAt": iso(record.created_at),
+        "updatedAt": iso(record.created_at),
         "executionlog_session_data": {"session_uid": uid},
     }
 
@@ -438,7 +440,7 @@ def message_item(message: Message) -> dict[str, object]:
         "streaming": False,
         "response_source": message.response_source,
         "extra_data": None if message.response_source is None else {},
-        "createdAt": _iso(message.created_at),
+        "createdAt": iso(message.created_at),
         "deleted_at": None,
         "AILog": message.ai_log,
     }

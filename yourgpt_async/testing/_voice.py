@@ -3,7 +3,6 @@ ledger of calls (no phone rings)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 
@@ -22,16 +21,10 @@ _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 
 
 def _extra_data(params: Params) -> Mapping[str, object] | None:
-    value = params.get("extra_data")
-    if isinstance(value, str) and value.strip():
-        try:  # a form body can only carry it as JSON text
-            value = json.loads(value)
-        except ValueError:
-            raise read.invalid("extra_data", "extra_data must be an object") from None
-    if value is None or value == "":
-        return None
-    if not isinstance(value, dict):
-        raise read.invalid("extra_data", "extra_data must be an object")
+    bad = read.invalid("extra_data", "extra_data must be an object")
+    value = read.json_field(params, "extra_data", bad)
+    if value is not None and not isinstance(value, dict):
+        raise bad
     return value
 
 

@@ -566,8 +566,11 @@ async def test_closing_the_client_fails_calls_waiting_for_a_turn_with_not_sent_e
         )
         uid = (await client.create_session()).session_uid
         waiting = [asyncio.ensure_future(client.send_message(uid, f"m{n}")) for n in range(3)]
-        while client.limiter.waiting < 3:  # all three queued behind the 1/s turn
+        for _ in range(1000):  # a few loop turns: all three queue behind the 1/s turn
+            if client.limiter.waiting == 3:
+                break
             await asyncio.sleep(0)
+        assert client.limiter.waiting == 3
         await client.aclose()
         outcomes = await asyncio.gather(*waiting, return_exceptions=True)
         assert [type(outcome) for outcome in outcomes] == [NotSentError] * 3

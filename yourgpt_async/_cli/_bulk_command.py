@@ -29,16 +29,15 @@ from typing import Any
 import attrs
 
 from .._base_client import BaseClient
-from .._config import RateLimit, RetryPolicy
+from .._config import RateLimit
 from .._exceptions import ConfigurationError
 from ..bulk import BulkRun, BulkSummary, ItemFile
 from ..bulk._kind import BulkKind
 from ..bulk._messages import MESSAGES
-from ..platform import AsyncPlatformClient
 from ..platform._contacts import CONTACT_TAGS
 from ..platform._training import TRAINING_ITEMS
 from ._bulk_report import Ended, Reasons, Report, Wording, reason_of, resume_hint
-from ._commands import client_for
+from ._clients import client_for, platform_client_for
 from ._output import (
     EXIT_INTERRUPTED,
     Printer,
@@ -77,14 +76,7 @@ def _messages_client(args: argparse.Namespace, rate_limit: RateLimit | None) -> 
 def _platform_client(args: argparse.Namespace, rate_limit: RateLimit | None) -> BaseClient:
     """The organisation's client of ``--token``; ``--reconcile`` settles creates left in doubt
     by reading the project back."""
-    retry = RetryPolicy(reconcile=True) if getattr(args, "reconcile", False) else None
-    return AsyncPlatformClient(
-        args.token,
-        base_url=args.base_url,
-        rate_limit=rate_limit,
-        max_concurrency=args.concurrency,
-        retry=retry,
-    )
+    return platform_client_for(args, rate_limit=rate_limit, max_concurrency=args.concurrency)
 
 
 _MESSAGES = _FileCommand(

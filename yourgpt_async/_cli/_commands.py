@@ -18,7 +18,7 @@ from ..types import ChatMode, ContentType, Message, SendBy, Session, SessionMess
 from ._clients import client_for
 from ._output import EXIT_OK, Printer, one_line, plain, when
 
-__all__ = ["COMMANDS", "client_for", "run_emulator"]
+__all__ = ["COMMANDS", "run_emulator"]
 
 
 # -- demo ------------------------------------------------------------------------------------

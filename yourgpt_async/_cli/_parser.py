@@ -20,6 +20,7 @@ from ._args import (
 from ._args import order as _order
 from ._bulk_command import EXAMPLES as BULK_EXAMPLES
 from ._bulk_command import add_contacts_tag, add_train_import
+from ._bulk_command import bulk as run_bulk
 from ._clients import with_project
 
 __all__ = ["EXAMPLES", "build_parser"]
@@ -290,6 +291,7 @@ def _add_bulk(commands: Commands, parents: Parents) -> None:
         "--format", choices=("auto", "jsonl", "csv"), default="auto", help="default: by suffix"
     )
     _add_bulk_options(bulk)
+    bulk.set_defaults(bulk_command=run_bulk)
 
 
 def _add_platform(commands: Commands, parents: Parents) -> None:

@@ -23,6 +23,7 @@ from .._exceptions import ConfigurationError
 
 __all__ = [
     "EXAMPLES",
+    "EXIT_CODES",
     "Commands",
     "Parents",
     "add_command",
@@ -47,6 +48,12 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 EXAMPLES: dict[str, tuple[str, ...]] = {}
 """Example command lines of each command's ``--help``, by its whole name (``"train list"``);
 after two spaces, a comment."""
+
+EXIT_CODES = """\
+exit codes: 0 success; 1 an API error, or for bulk an item failed, in doubt or on a bad line;
+2 usage or configuration error, or bulk stopped by a refused key (401/403); 130 interrupted
+(Ctrl-C or SIGTERM)"""
+"""The exit codes, ending the top level's ``--help`` and each bulk command's."""
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from ..types import ChatMode, SendBy, SessionState
 from . import _api_command, _contacts_command, _org_command, _project_command, _train_command
 from ._args import (
     EXAMPLES,
+    EXIT_CODES,
     Commands,
     Parents,
     add_command,
@@ -56,11 +57,6 @@ _RECONCILE = (
     "missing, it is sent again; in doubt only when that cannot tell"
 )
 
-_EXIT_CODES = """\
-exit codes: 0 success; 1 an API error, or for bulk an item failed, in doubt or on a bad line;
-2 usage or configuration error, or bulk stopped by a refused key (401/403); 130 interrupted
-(Ctrl-C or SIGTERM)"""
-
 _EPILOG = f"""\
 A project's API key (--api-key, $YOURGPT_API_KEY) opens the Project Integration API:
 conversations, logs, search and calls. An organisation's token (--token, $YOURGPT_API_TOKEN)
@@ -76,7 +72,7 @@ examples:
   yourgpt-async api getMyProjects -F limit=5
   yourgpt-async COMMAND --help            each command's options, with examples
 
-{_EXIT_CODES}"""
+{EXIT_CODES}"""
 
 # Each command's --help ends with examples; tests parse every one of them.
 _EXAMPLES: dict[str, tuple[str, ...]] = {
@@ -284,7 +280,7 @@ def _add_bulk(commands: Commands, parents: Parents) -> None:
         _EXAMPLES["bulk"],
         parents.common,
         parents.as_json,
-        epilog=_EXIT_CODES,
+        epilog=EXIT_CODES,
     )
     bulk.add_argument("file", metavar="FILE")
     bulk.add_argument(
@@ -313,7 +309,7 @@ def _add_platform(commands: Commands, parents: Parents) -> None:
 def _in_group(command: argparse.ArgumentParser, examples: tuple[str, ...]) -> None:
     """Make a bulk command of a group one of the group's like the others: its help ends with
     its examples, and its --project falls back to $YOURGPT_PROJECT_UID."""
-    set_examples(command, examples, epilog=_EXIT_CODES)
+    set_examples(command, examples, epilog=EXIT_CODES)
     for action in command._actions:
         if action.dest == "project":
             action.required = False

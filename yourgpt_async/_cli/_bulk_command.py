@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +35,7 @@ from ..bulk._kind import BulkKind
 from ..bulk._messages import MESSAGES
 from ..platform._contacts import CONTACT_TAGS
 from ..platform._training import TRAINING_ITEMS
+from ._args import EXIT_CODES, Commands, add_command
 from ._bulk_report import Ended, Reasons, Report, Wording, reason_of, resume_hint
 from ._clients import client_for, platform_client_for
 from ._output import (
@@ -48,6 +48,7 @@ from ._progress import Progress
 __all__ = [
     "EXAMPLES",
     "add_contacts_tag",
+    "add_format",
     "add_train_import",
     "bulk",
     "contacts_tag",
@@ -324,27 +325,36 @@ _FILE_TEXT = (
 AddOptions = Callable[[argparse.ArgumentParser], None]
 
 
+def add_format(command: argparse.ArgumentParser) -> None:
+    """``--format``: how a bulk command reads its FILE."""
+    command.add_argument(
+        "--format", choices=("auto", "jsonl", "csv"), default="auto", help="default: by suffix"
+    )
+
+
 def _file_command(
-    commands: Any,
+    commands: Commands,
     name: str,
     summary: str,
     description: str,
-    parents: list[argparse.ArgumentParser],
+    examples: tuple[str, ...],
+    *parents: argparse.ArgumentParser,
 ) -> argparse.ArgumentParser:
-    command: argparse.ArgumentParser = commands.add_parser(
+    """A group's bulk command, its help ending with its examples and the exit codes."""
+    command = add_command(
+        commands,
         name,
-        parents=parents,
-        help=summary,
-        description=textwrap.fill(f"{description} {_FILE_TEXT}", 88),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        summary,
+        f"{description} {_FILE_TEXT}",
+        examples,
+        *parents,
+        epilog=EXIT_CODES,
     )
     command.add_argument("file", metavar="FILE")
     command.add_argument(
         "--project", required=True, metavar="UID", help="the project (its project_uid)"
     )
-    command.add_argument(
-        "--format", choices=("auto", "jsonl", "csv"), default="auto", help="default: by suffix"
-    )
+    add_format(command)
     return command
 
 
@@ -356,7 +366,7 @@ def _reword(command: argparse.ArgumentParser, **helps: str) -> None:
 
 
 def add_train_import(
-    commands: Any, parents: list[argparse.ArgumentParser], add_options: AddOptions
+    commands: Commands, parents: list[argparse.ArgumentParser], add_options: AddOptions
 ) -> None:
     """Add ``import`` to the ``train`` group: FILE's FAQs, texts or file URLs into a bot."""
     command = _file_command(
@@ -368,7 +378,8 @@ def add_train_import(
         "the service fetches), each with an optional key column; or JSON lines with those "
         "fields. Tags are comma-separated (quote the cell in CSV). Uses the organisation "
         "token (--token, or $YOURGPT_API_TOKEN).",
-        parents,
+        EXAMPLES["train"],
+        *parents,
     )
     add_options(command)
     _reword(
@@ -386,7 +397,7 @@ def add_train_import(
 
 
 def add_contacts_tag(
-    commands: Any, parents: list[argparse.ArgumentParser], add_options: AddOptions
+    commands: Commands, parents: list[argparse.ArgumentParser], add_options: AddOptions
 ) -> None:
     """Add ``tag`` to the ``contacts`` group: FILE's tags linked to contacts."""
     command = _file_command(
@@ -397,7 +408,8 @@ def add_contacts_tag(
         "comma-separated, the cell quoted; the tags must exist), or JSON lines with those "
         "fields. Linking is safe to repeat. Uses the organisation token (--token, or "
         "$YOURGPT_API_TOKEN).",
-        parents,
+        EXAMPLES["contacts"],
+        *parents,
     )
     add_options(command)
     _reword(command, rate="most contacts tagged per second (default: adaptive)")

@@ -16,11 +16,9 @@ from ._args import (
     add_command,
     positive_float,
     positive_int,
-    set_examples,
 )
 from ._args import order as _order
-from ._bulk_command import EXAMPLES as BULK_EXAMPLES
-from ._bulk_command import add_contacts_tag, add_train_import
+from ._bulk_command import add_contacts_tag, add_format, add_train_import
 from ._bulk_command import bulk as run_bulk
 from ._clients import with_project
 
@@ -283,9 +281,7 @@ def _add_bulk(commands: Commands, parents: Parents) -> None:
         epilog=EXIT_CODES,
     )
     bulk.add_argument("file", metavar="FILE")
-    bulk.add_argument(
-        "--format", choices=("auto", "jsonl", "csv"), default="auto", help="default: by suffix"
-    )
+    add_format(bulk)
     _add_bulk_options(bulk)
     bulk.set_defaults(bulk_command=run_bulk)
 
@@ -296,20 +292,19 @@ def _add_platform(commands: Commands, parents: Parents) -> None:
     bulk_parents = [parents.common, parents.as_json]
     train = _train_command.add_parsers(commands, parents)
     add_train_import(train, bulk_parents, _add_bulk_options)
-    _in_group(train.choices["import"], BULK_EXAMPLES["train"])
+    _in_group(train.choices["import"])
     contacts = _contacts_command.add_parsers(commands, parents)
     add_contacts_tag(
         contacts, bulk_parents, lambda command: _add_bulk_options(command, settles=False)
     )
-    _in_group(contacts.choices["tag"], BULK_EXAMPLES["contacts"])
+    _in_group(contacts.choices["tag"])
     _contacts_command.add_one_contact(contacts)
     _contacts_command.add_tags(commands, parents)
 
 
-def _in_group(command: argparse.ArgumentParser, examples: tuple[str, ...]) -> None:
-    """Make a bulk command of a group one of the group's like the others: its help ends with
-    its examples, and its --project falls back to $YOURGPT_PROJECT_UID."""
-    set_examples(command, examples, epilog=EXIT_CODES)
+def _in_group(command: argparse.ArgumentParser) -> None:
+    """Make a bulk command of a group one of the group's like the others: its --project falls
+    back to $YOURGPT_PROJECT_UID."""
     for action in command._actions:
         if action.dest == "project":
             action.required = False

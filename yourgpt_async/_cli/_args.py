@@ -214,11 +214,21 @@ def add_group(
     return group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
 
-def add_project(parser: argparse.ArgumentParser, help: str | None = None) -> None:
-    """``--project UID``: the project a Platform API command works on."""
+def add_project(
+    parser: argparse.ArgumentParser, help: str | None = None, *, refuse_blank: bool = True
+) -> None:
+    """``--project UID``: the project a Platform API command works on.
+
+    Args:
+        parser: The command.
+        help: What it means for this command (default: a project_uid, falling back to
+            ``$YOURGPT_PROJECT_UID``).
+        refuse_blank: A blank UID is a usage error; without, ``--project ""`` falls back to
+            ``$YOURGPT_PROJECT_UID`` (as it always has for the bulk commands of a group).
+    """
     parser.add_argument(
         "--project",
-        type=nonblank,
+        type=nonblank if refuse_blank else str,
         metavar="UID",
         help=help or "the project's project_uid (default: $YOURGPT_PROJECT_UID)",
     )

@@ -35,9 +35,9 @@ from ..bulk._kind import BulkKind
 from ..bulk._messages import MESSAGES
 from ..platform._contacts import CONTACT_TAGS
 from ..platform._training import TRAINING_ITEMS
-from ._args import EXIT_CODES, Commands, add_command
+from ._args import EXIT_CODES, Commands, add_command, add_project
 from ._bulk_report import Ended, Reasons, Report, Wording, reason_of, resume_hint
-from ._clients import client_for, platform_client_for
+from ._clients import client_for, platform_client_for, with_project
 from ._output import (
     EXIT_INTERRUPTED,
     Printer,
@@ -340,7 +340,8 @@ def _file_command(
     examples: tuple[str, ...],
     *parents: argparse.ArgumentParser,
 ) -> argparse.ArgumentParser:
-    """A group's bulk command, its help ending with its examples and the exit codes."""
+    """A group's bulk command, its help ending with its examples and the exit codes; its
+    runner (``bulk_command``) is to resolve ``--project`` with :func:`with_project`."""
     command = add_command(
         commands,
         name,
@@ -351,9 +352,7 @@ def _file_command(
         epilog=EXIT_CODES,
     )
     command.add_argument("file", metavar="FILE")
-    command.add_argument(
-        "--project", required=True, metavar="UID", help="the project (its project_uid)"
-    )
+    add_project(command, refuse_blank=False)
     add_format(command)
     return command
 
@@ -393,7 +392,7 @@ def add_train_import(
         no_journal="keep no journal: an interrupted run cannot be resumed, and running it "
         "again adds every item again",
     )
-    command.set_defaults(bulk_command=train_import)
+    command.set_defaults(bulk_command=with_project(train_import))
 
 
 def add_contacts_tag(
@@ -413,4 +412,4 @@ def add_contacts_tag(
     )
     add_options(command)
     _reword(command, rate="most contacts tagged per second (default: adaptive)")
-    command.set_defaults(bulk_command=contacts_tag)
+    command.set_defaults(bulk_command=with_project(contacts_tag))

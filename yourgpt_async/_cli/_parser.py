@@ -20,7 +20,6 @@ from ._args import (
 from ._args import order as _order
 from ._bulk_command import add_contacts_tag, add_format, add_train_import
 from ._bulk_command import bulk as run_bulk
-from ._clients import with_project
 
 __all__ = ["EXAMPLES", "build_parser"]
 
@@ -292,24 +291,12 @@ def _add_platform(commands: Commands, parents: Parents) -> None:
     bulk_parents = [parents.common, parents.as_json]
     train = _train_command.add_parsers(commands, parents)
     add_train_import(train, bulk_parents, _add_bulk_options)
-    _in_group(train.choices["import"])
     contacts = _contacts_command.add_parsers(commands, parents)
     add_contacts_tag(
         contacts, bulk_parents, lambda command: _add_bulk_options(command, settles=False)
     )
-    _in_group(contacts.choices["tag"])
     _contacts_command.add_one_contact(contacts)
     _contacts_command.add_tags(commands, parents)
-
-
-def _in_group(command: argparse.ArgumentParser) -> None:
-    """Make a bulk command of a group one of the group's like the others: its --project falls
-    back to $YOURGPT_PROJECT_UID."""
-    for action in command._actions:
-        if action.dest == "project":
-            action.required = False
-            action.help = "the project's project_uid (default: $YOURGPT_PROJECT_UID)"
-    command.set_defaults(bulk_command=with_project(command.get_default("bulk_command")))
 
 
 def _add_bulk_options(bulk: argparse.ArgumentParser, *, settles: bool = True) -> None:

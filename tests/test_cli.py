@@ -917,6 +917,16 @@ def test_send_help_describes_only_options_it_has() -> None:
     assert "--no-journal" in _help("bulk")
 
 
+@pytest.mark.parametrize("name", ["bulk", "train import", "contacts tag"])
+def test_bulk_command_help_ends_with_the_exit_codes(name: str) -> None:
+    """Each bulk command's --help ends with the exit codes the top level's --help gives, after
+    its examples: `contacts tag`, whose one-contact form rewrites its examples, too."""
+    exit_codes = "exit codes:" + _help().split("exit codes:")[1]
+    text = _help(*name.split())
+    assert text.endswith(exit_codes), text
+    assert "examples:" in text.removesuffix(exit_codes)
+
+
 def _all_commands(
     parser: argparse.ArgumentParser, prefix: str = ""
 ) -> dict[str, argparse.ArgumentParser]:

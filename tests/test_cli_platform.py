@@ -409,3 +409,18 @@ def test_train_import_takes_the_project_from_the_environment(
     assert main(["train", "import", str(source), "--no-journal"]) == 2
     assert "no project: pass --project UID" in capsys.readouterr().err
     assert yourgpt_env.emulator.requests == []
+
+
+def test_train_import_with_an_empty_project_takes_the_environment(
+    yourgpt_env: EmulatorThread, tmp_path: Path
+) -> None:
+    """`train import --project ""` falls back to $YOURGPT_PROJECT_UID as if --project were not
+    given, while `logs --project ""` is refused as a usage error before any request."""
+    source = tmp_path / "faqs.csv"
+    source.write_text("question,answer\nShip to Norway?,Yes.\n", encoding="utf-8")
+    argv = ["train", "import", str(source), "--no-journal", "--progress", "none"]
+    assert main([*argv, "--project", ""]) == 0
+    assert yourgpt_env.emulator.writes[-1].project_uid == yourgpt_env.project_uid
+    yourgpt_env.emulator.reset()
+    assert main(["logs", "--project", ""]) == 2
+    assert yourgpt_env.emulator.requests == []

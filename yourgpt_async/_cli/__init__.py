@@ -42,7 +42,6 @@ from collections.abc import Sequence
 from .._exceptions import ConfigurationError, YourGPTError
 from .._telemetry import setup_logging
 from . import _api_command, _contacts_command, _org_command, _project_command, _train_command
-from ._bulk_command import bulk
 from ._commands import COMMANDS as _CONVERSATIONS
 from ._commands import run_emulator
 from ._completion import completion_script
@@ -106,9 +105,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, out: Printer
     if args.command == "completion":
         out.raw(completion_script(parser, args.shell))
         return EXIT_OK
-    if args.command == "bulk":
-        return bulk(args, out)
-    handler = getattr(args, "bulk_command", None)  # train import, contacts tag: their own loop
+    handler = getattr(args, "bulk_command", None)  # bulk, train import, contacts tag: own loop
     if handler is not None:
         return int(handler(args, out))
     name = args.command

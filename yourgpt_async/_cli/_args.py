@@ -23,6 +23,7 @@ from .._exceptions import ConfigurationError
 
 __all__ = [
     "EXAMPLES",
+    "EXIT_CODES",
     "Commands",
     "Parents",
     "add_command",
@@ -47,6 +48,12 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 EXAMPLES: dict[str, tuple[str, ...]] = {}
 """Example command lines of each command's ``--help``, by its whole name (``"train list"``);
 after two spaces, a comment."""
+
+EXIT_CODES = """\
+exit codes: 0 success; 1 an API error, or for bulk an item failed, in doubt or on a bad line;
+2 usage or configuration error, or bulk stopped by a refused key (401/403); 130 interrupted
+(Ctrl-C or SIGTERM)"""
+"""The exit codes, ending the top level's ``--help`` and each bulk command's."""
 
 
 @attrs.frozen
@@ -207,11 +214,21 @@ def add_group(
     return group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
 
-def add_project(parser: argparse.ArgumentParser, help: str | None = None) -> None:
-    """``--project UID``: the project a Platform API command works on."""
+def add_project(
+    parser: argparse.ArgumentParser, help: str | None = None, *, refuse_blank: bool = True
+) -> None:
+    """``--project UID``: the project a Platform API command works on.
+
+    Args:
+        parser: The command.
+        help: What it means for this command (default: a project_uid, falling back to
+            ``$YOURGPT_PROJECT_UID``).
+        refuse_blank: A blank UID is a usage error; without, ``--project ""`` falls back to
+            ``$YOURGPT_PROJECT_UID`` (as it always has for the bulk commands of a group).
+    """
     parser.add_argument(
         "--project",
-        type=nonblank,
+        type=nonblank if refuse_blank else str,
         metavar="UID",
         help=help or "the project's project_uid (default: $YOURGPT_PROJECT_UID)",
     )

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -29,16 +28,16 @@ from typing import Any
 import attrs
 
 from .._base_client import BaseClient
-from .._config import RateLimit, RetryPolicy
+from .._config import RateLimit
 from .._exceptions import ConfigurationError
 from ..bulk import BulkRun, BulkSummary, ItemFile
 from ..bulk._kind import BulkKind
 from ..bulk._messages import MESSAGES
-from ..platform import AsyncPlatformClient
 from ..platform._contacts import CONTACT_TAGS
 from ..platform._training import TRAINING_ITEMS
+from ._args import EXIT_CODES, Commands, add_command, add_project
 from ._bulk_report import Ended, Reasons, Report, Wording, reason_of, resume_hint
-from ._commands import client_for
+from ._clients import client_for, platform_client_for, with_project
 from ._output import (
     EXIT_INTERRUPTED,
     Printer,
@@ -49,6 +48,7 @@ from ._progress import Progress
 __all__ = [
     "EXAMPLES",
     "add_contacts_tag",
+    "add_format",
     "add_train_import",
     "bulk",
     "contacts_tag",
@@ -77,14 +77,7 @@ def _messages_client(args: argparse.Namespace, rate_limit: RateLimit | None) -> 
 def _platform_client(args: argparse.Namespace, rate_limit: RateLimit | None) -> BaseClient:
     """The organisation's client of ``--token``; ``--reconcile`` settles creates left in doubt
     by reading the project back."""
-    retry = RetryPolicy(reconcile=True) if getattr(args, "reconcile", False) else None
-    return AsyncPlatformClient(
-        args.token,
-        base_url=args.base_url,
-        rate_limit=rate_limit,
-        max_concurrency=args.concurrency,
-        retry=retry,
-    )
+    return platform_client_for(args, rate_limit=rate_limit, max_concurrency=args.concurrency)
 
 
 _MESSAGES = _FileCommand(
@@ -332,27 +325,35 @@ _FILE_TEXT = (
 AddOptions = Callable[[argparse.ArgumentParser], None]
 
 
-def _file_command(
-    commands: Any,
-    name: str,
-    summary: str,
-    description: str,
-    parents: list[argparse.ArgumentParser],
-) -> argparse.ArgumentParser:
-    command: argparse.ArgumentParser = commands.add_parser(
-        name,
-        parents=parents,
-        help=summary,
-        description=textwrap.fill(f"{description} {_FILE_TEXT}", 88),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    command.add_argument("file", metavar="FILE")
-    command.add_argument(
-        "--project", required=True, metavar="UID", help="the project (its project_uid)"
-    )
+def add_format(command: argparse.ArgumentParser) -> None:
+    """``--format``: how a bulk command reads its FILE."""
     command.add_argument(
         "--format", choices=("auto", "jsonl", "csv"), default="auto", help="default: by suffix"
     )
+
+
+def _file_command(
+    commands: Commands,
+    name: str,
+    summary: str,
+    description: str,
+    examples: tuple[str, ...],
+    *parents: argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
+    """A group's bulk command, its help ending with its examples and the exit codes; its
+    runner (``bulk_command``) is to resolve ``--project`` with :func:`with_project`."""
+    command = add_command(
+        commands,
+        name,
+        summary,
+        f"{description} {_FILE_TEXT}",
+        examples,
+        *parents,
+        epilog=EXIT_CODES,
+    )
+    command.add_argument("file", metavar="FILE")
+    add_project(command, refuse_blank=False)
+    add_format(command)
     return command
 
 
@@ -364,7 +365,7 @@ def _reword(command: argparse.ArgumentParser, **helps: str) -> None:
 
 
 def add_train_import(
-    commands: Any, parents: list[argparse.ArgumentParser], add_options: AddOptions
+    commands: Commands, parents: list[argparse.ArgumentParser], add_options: AddOptions
 ) -> None:
     """Add ``import`` to the ``train`` group: FILE's FAQs, texts or file URLs into a bot."""
     command = _file_command(
@@ -376,7 +377,8 @@ def add_train_import(
         "the service fetches), each with an optional key column; or JSON lines with those "
         "fields. Tags are comma-separated (quote the cell in CSV). Uses the organisation "
         "token (--token, or $YOURGPT_API_TOKEN).",
-        parents,
+        EXAMPLES["train"],
+        *parents,
     )
     add_options(command)
     _reword(
@@ -390,11 +392,11 @@ def add_train_import(
         no_journal="keep no journal: an interrupted run cannot be resumed, and running it "
         "again adds every item again",
     )
-    command.set_defaults(bulk_command=train_import)
+    command.set_defaults(bulk_command=with_project(train_import))
 
 
 def add_contacts_tag(
-    commands: Any, parents: list[argparse.ArgumentParser], add_options: AddOptions
+    commands: Commands, parents: list[argparse.ArgumentParser], add_options: AddOptions
 ) -> None:
     """Add ``tag`` to the ``contacts`` group: FILE's tags linked to contacts."""
     command = _file_command(
@@ -405,8 +407,9 @@ def add_contacts_tag(
         "comma-separated, the cell quoted; the tags must exist), or JSON lines with those "
         "fields. Linking is safe to repeat. Uses the organisation token (--token, or "
         "$YOURGPT_API_TOKEN).",
-        parents,
+        EXAMPLES["contacts"],
+        *parents,
     )
     add_options(command)
     _reword(command, rate="most contacts tagged per second (default: adaptive)")
-    command.set_defaults(bulk_command=contacts_tag)
+    command.set_defaults(bulk_command=with_project(contacts_tag))

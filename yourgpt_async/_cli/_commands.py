@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from yarl import URL
@@ -16,9 +16,10 @@ from .._client import AsyncClient
 from .._exceptions import ConfigurationError
 from ..types import ChatMode, ContentType, Message, SendBy, Session, SessionMessage
 from ._clients import client_for
+from ._listing import show_page
 from ._output import EXIT_OK, Printer, one_line, plain, when
 
-__all__ = ["COMMANDS", "client_for", "run_emulator"]
+__all__ = ["COMMANDS", "run_emulator"]
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -147,38 +148,17 @@ def _print_reply(reply: Message, out: Printer) -> None:
 async def _sessions(args: argparse.Namespace, out: Printer) -> int:
     async with client_for(args) as yg:
         page = await yg.get_sessions(page=args.page, limit=args.limit)
-    if args.json:
-        out.json(
-            {
-                "page": page.page,
-                "limit": page.limit,
-                "total": page.total,
-                "has_more": page.has_more,
-                "items": [plain(session) for session in page.items],
-            }
-        )
-        return EXIT_OK
-    _print_sessions(page.items, out)
-    total = "?" if page.total is None else page.total
-    more = f"; next: --page {page.page + 1}" if page.has_more else ""
-    out.line(f"page {page.page}, {len(page.items)} of {total} sessions{more}")
-    return EXIT_OK
-
-
-def _print_sessions(sessions: Sequence[Session], out: Printer) -> None:
     columns = ("session_uid", "state", "chat mode", "last message", "updated")
-    out.table(
-        columns,
-        [
-            (
-                s.session_uid,
-                str(s.state or ""),
-                str(s.chat_mode or ""),
-                one_line(s.last_message)[:40],
-                when(s.updated_at),
-            )
-            for s in sessions
-        ],
+    return await show_page(args, out, page, columns=columns, row=_session_row, noun="sessions")
+
+
+def _session_row(s: Session) -> tuple[str, ...]:
+    return (
+        s.session_uid,
+        str(s.state or ""),
+        str(s.chat_mode or ""),
+        one_line(s.last_message)[:40],
+        when(s.updated_at),
     )
 
 

@@ -14,6 +14,7 @@ from .._exceptions import ConfigurationError
 from ..types import Contact, ContactTag, ContactType
 from ._args import (
     EXAMPLES,
+    EXIT_CODES,
     Commands,
     Parents,
     add_command,
@@ -97,7 +98,8 @@ TAG_EXAMPLES = (
 )
 """Examples of ``contacts tag`` for one contact (its FILE form has its own)."""
 
-# The options of `contacts tag` that only its FILE form (a bulk run) reads.
+# The options of `contacts tag` that its one-contact form (CONTACT_ID TAGS) accepts too; the
+# others are its FILE form's (a bulk run) alone.
 _ONE_CONTACT_OPTIONS = frozenset(
     {"help", "json", "project", "verbose", "api_key", "token", "widget_uid", "base_url"}
 )
@@ -127,7 +129,7 @@ def add_one_contact(group: Commands) -> None:
         + "\n\n"
         + (tag.description or "")
     )
-    set_examples(tag, [*TAG_EXAMPLES, *EXAMPLES.get("contacts tag", ())])
+    set_examples(tag, [*TAG_EXAMPLES, *EXAMPLES.get("contacts tag", ())], epilog=EXIT_CODES)
     many = tag.get_default("bulk_command")
     file_only = [
         action

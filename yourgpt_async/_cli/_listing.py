@@ -39,7 +39,7 @@ async def show_page(
     JSON with ``--json``.
 
     Args:
-        args: The command's arguments (``json``, ``all``).
+        args: The command's arguments (``json``, and ``all`` if it has ``--all``).
         out: Where to print.
         page: The page the command fetched.
         columns: The table's column names.
@@ -47,15 +47,16 @@ async def show_page(
         noun: What the items are, plural, for the line under the table.
         extras: More to put in the JSON object (the pending invitations beside members).
     """
-    items = [item async for item in page] if args.all else list(page.items)
+    every = getattr(args, "all", False)  # `sessions` has no --all: always one page
+    items = [item async for item in page] if every else list(page.items)
     if args.json:
         body: dict[str, Any] = {"total": page.total}
-        if not args.all:
+        if not every:
             body = {"page": page.page, "limit": page.limit, **body, "has_more": page.has_more}
         out.json({**body, **(extras or {}), "items": [plain(item) for item in items]})
         return EXIT_OK
     out.table(columns, [row(item) for item in items])
-    if args.all:
+    if every:
         out.line(f"{len(items)} {noun}")
         return EXIT_OK
     total = "?" if page.total is None else page.total

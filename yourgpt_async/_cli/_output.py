@@ -309,21 +309,16 @@ def plain(model: attrs.AttrsInstance) -> dict[str, Any]:
 
 class Results:
     """Appends one JSON line per outcome to ``--output``: its index, key, status, what
-    ``item_fields`` says of its item, and what ``reply_fields`` says of a sent one's reply
-    (by default, a message's session and the reply's id and text), or the error."""
+    ``item_fields`` says of its item, and what ``reply_fields`` says of a sent one's reply, or
+    the error."""
 
     def __init__(
         self,
         path: Path | None,
         secrets: Sequence[str] = (),
         *,
-        item_fields: Callable[[Any], dict[str, object]] = lambda item: {
-            "session_uid": item.session_uid
-        },
-        reply_fields: Callable[[Any], dict[str, object]] = lambda reply: {
-            "message_id": reply.id,
-            "reply": reply.message,
-        },
+        item_fields: Callable[[Any], dict[str, object]],
+        reply_fields: Callable[[Any], dict[str, object]],
     ) -> None:
         self._secrets = tuple(secrets)
         self._item_fields = item_fields

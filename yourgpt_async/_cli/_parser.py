@@ -10,17 +10,16 @@ from ..types import ChatMode, SendBy, SessionState
 from . import _api_command, _contacts_command, _org_command, _project_command, _train_command
 from ._args import (
     EXAMPLES,
+    EXIT_CODES,
     Commands,
     Parents,
     add_command,
     positive_float,
     positive_int,
-    set_examples,
 )
 from ._args import order as _order
-from ._bulk_command import EXAMPLES as BULK_EXAMPLES
-from ._bulk_command import add_contacts_tag, add_train_import
-from ._clients import with_project
+from ._bulk_command import add_contacts_tag, add_format, add_train_import
+from ._bulk_command import bulk as run_bulk
 
 __all__ = ["EXAMPLES", "build_parser"]
 
@@ -55,11 +54,6 @@ _RECONCILE = (
     "missing, it is sent again; in doubt only when that cannot tell"
 )
 
-_EXIT_CODES = """\
-exit codes: 0 success; 1 an API error, or for bulk an item failed, in doubt or on a bad line;
-2 usage or configuration error, or bulk stopped by a refused key (401/403); 130 interrupted
-(Ctrl-C or SIGTERM)"""
-
 _EPILOG = f"""\
 A project's API key (--api-key, $YOURGPT_API_KEY) opens the Project Integration API:
 conversations, logs, search and calls. An organisation's token (--token, $YOURGPT_API_TOKEN)
@@ -75,7 +69,7 @@ examples:
   yourgpt-async api getMyProjects -F limit=5
   yourgpt-async COMMAND --help            each command's options, with examples
 
-{_EXIT_CODES}"""
+{EXIT_CODES}"""
 
 # Each command's --help ends with examples; tests parse every one of them.
 _EXAMPLES: dict[str, tuple[str, ...]] = {
@@ -283,13 +277,12 @@ def _add_bulk(commands: Commands, parents: Parents) -> None:
         _EXAMPLES["bulk"],
         parents.common,
         parents.as_json,
-        epilog=_EXIT_CODES,
+        epilog=EXIT_CODES,
     )
     bulk.add_argument("file", metavar="FILE")
-    bulk.add_argument(
-        "--format", choices=("auto", "jsonl", "csv"), default="auto", help="default: by suffix"
-    )
+    add_format(bulk)
     _add_bulk_options(bulk)
+    bulk.set_defaults(bulk_command=run_bulk)
 
 
 def _add_platform(commands: Commands, parents: Parents) -> None:
@@ -298,25 +291,12 @@ def _add_platform(commands: Commands, parents: Parents) -> None:
     bulk_parents = [parents.common, parents.as_json]
     train = _train_command.add_parsers(commands, parents)
     add_train_import(train, bulk_parents, _add_bulk_options)
-    _in_group(train.choices["import"], BULK_EXAMPLES["train"])
     contacts = _contacts_command.add_parsers(commands, parents)
     add_contacts_tag(
         contacts, bulk_parents, lambda command: _add_bulk_options(command, settles=False)
     )
-    _in_group(contacts.choices["tag"], BULK_EXAMPLES["contacts"])
     _contacts_command.add_one_contact(contacts)
     _contacts_command.add_tags(commands, parents)
-
-
-def _in_group(command: argparse.ArgumentParser, examples: tuple[str, ...]) -> None:
-    """Make a bulk command of a group one of the group's like the others: its help ends with
-    its examples, and its --project falls back to $YOURGPT_PROJECT_UID."""
-    set_examples(command, examples, epilog=_EXIT_CODES)
-    for action in command._actions:
-        if action.dest == "project":
-            action.required = False
-            action.help = "the project's project_uid (default: $YOURGPT_PROJECT_UID)"
-    command.set_defaults(bulk_command=with_project(command.get_default("bulk_command")))
 
 
 def _add_bulk_options(bulk: argparse.ArgumentParser, *, settles: bool = True) -> None:

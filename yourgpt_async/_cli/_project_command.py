@@ -17,6 +17,7 @@ from ._args import (
     add_command,
     add_order,
     add_paging,
+    add_project,
     day,
     e164,
     json_object,
@@ -67,7 +68,7 @@ def add_parsers(commands: Commands, parents: Parents) -> None:
     )
     add_order(logs, "DESC, newest first")
     add_paging(logs, "entries")
-    logs.add_argument("--project", type=nonblank, metavar="UID", help=_VIA_TOKEN)
+    add_project(logs, help=_VIA_TOKEN)
     _add_search(commands, parents)
     _add_call(commands, parents)
 
@@ -99,7 +100,7 @@ def _add_search(commands: Commands, parents: Parents) -> None:
     search.add_argument(
         "--node", type=nonblank, metavar="DOC_ID", help="only chunks of this document"
     )
-    search.add_argument("--project", type=nonblank, metavar="UID", help=_VIA_TOKEN)
+    add_project(search, help=_VIA_TOKEN)
 
 
 def _add_call(commands: Commands, parents: Parents) -> None:

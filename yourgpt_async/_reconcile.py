@@ -198,7 +198,9 @@ class FindBy(Generic[T]):
                 "it is not there yet, and the deadline ends before the service has had "
                 f"settle={policy.settle:g}s to store it",
             )
-        await _wait(policy, ready - policy.clock())
+        wait = ready - policy.clock()
+        if wait > 0:
+            await _wait(policy, wait)
         return await self._look(reader, payload, policy, started, deadline_at, settled=True)
 
     async def _look(

@@ -539,3 +539,20 @@ async def test_find_by_sleeps_no_settle_wait_once_the_settle_time_has_passed(
     assert waits == []
     assert fake_clock.sleeps == []
 
+
+async def test_find_by_counts_an_item_read_on_two_pages_once(fake_clock: FakeClock) -> None:
+    """An item stored between the reads of page 1 and page 2 shifts the pages by one: the last
+    item of page 1 (the one made) is read again first on page 2, and is one item made, found
+    delivered, not "2 like it"."""
+    shelf = Shelf(fake_clock)
+    shelf.add("older")
+
+    def meanwhile(number: int) -> None:
+        if number == 1:
+            shelf.add("meanwhile")
+
+    shelf.after_page = meanwhile
+    send = lost_then_made(shelf, stored=True, newer=99)  # the one made ends page 1
+    made = await finding()(send, shelf, {"name": "churn-risk"}, reconciling(fake_clock, settle=0))
+    assert (made.name, made.id) == ("churn-risk", 2)
+    assert shelf.reads == 2

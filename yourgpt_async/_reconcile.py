@@ -50,6 +50,10 @@ def _stamp(item: object) -> datetime | None:
     return stamp if isinstance(stamp, datetime) else None
 
 
+def _id(item: object) -> object:
+    return getattr(item, "id", None)
+
+
 def decide(
     alike: Sequence[T], *, started: float, clock_skew: float, settled: bool, complete: bool
 ) -> Found[T]:
@@ -215,6 +219,7 @@ class FindBy(Generic[T]):
     ) -> Found[T]:
         query = self._query(payload)
         alike: list[Any] = []
+        seen: set[object] = set()
         since = datetime.fromtimestamp(started - policy.clock_skew, timezone.utc)
         for number in range(1, _PAGES + 1):
             budget = _budget(policy, deadline_at)
@@ -228,7 +233,10 @@ class FindBy(Generic[T]):
             except YourGPTError as error:
                 return Found(Outcome.UNDECIDABLE, f"the read-back failed: {error}")
             items = self._items(page)
-            alike += [item for item in items if self._same(item, payload)]
+            # An item made meanwhile shifts the pages: skip what was already read.
+            fresh = [item for item in items if _id(item) is None or _id(item) not in seen]
+            seen.update(_id(item) for item in fresh if _id(item) is not None)
+            alike += [item for item in fresh if self._same(item, payload)]
             oldest = min((s for s in map(_stamp, items) if s is not None), default=None)
             if not page.has_more or not items or (oldest is not None and oldest < since):
                 return decide(

@@ -212,7 +212,7 @@ class Contacts(ProjectResource):
             date_from=date_from,
             date_to=date_to,
             type=_contact_type(type),
-            tags=tag_names(tags) or None,
+            tags=tag_names(tags),
             list_id=None if list_id is None else _id("list_id", list_id),
             exclude_spam=_flag("exclude_spam", exclude_spam),
         )
@@ -306,9 +306,7 @@ class Contacts(ProjectResource):
         Raises:
             NotFoundError: The project has no such contact.
         """
-        names = tag_names(tags)
-        if not names:
-            raise ConfigurationError(f"tags must name at least one tag, got {check.short(tags)}")
+        names = tag_names(tags, required=True)
         payload = self._payload(contact_id=_id("contact_id", contact_id), tags=names)
         await self._client._caller.call(LINK_CONTACT_TAGS, payload, retry, timeout, priority)
 

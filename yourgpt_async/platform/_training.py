@@ -24,7 +24,8 @@ from ..bulk._kind import BadRecord, BulkKind, Prepared
 from ..bulk._platform_items import TRAINING_ROWS, training_item
 from ..bulk._start import start_run
 from ..types import Page, Priority, TrainingFile, TrainingText
-from ._base import ProjectResource, list_query, tags
+from ._base import ProjectResource, list_query
+from ._base import tags as tag_names
 
 __all__ = ["FILE_TYPES", "TRAINING_ITEMS", "Training", "file_name"]
 
@@ -183,7 +184,7 @@ class Training(ProjectResource):
             type="text",
             detail=check.text("text", text),
             short_text=_optional_text("title", title),
-            tags=_tags(tags),
+            tags=tag_names(tags),
         )
         return await self._client._caller.call(
             CREATE_PROJECT_TEXT, payload, retry, timeout, priority
@@ -221,7 +222,7 @@ class Training(ProjectResource):
             type="faq",
             short_text=check.text("question", question),
             detail=check.text("answer", answer),
-            tags=_tags(tags),
+            tags=tag_names(tags),
         )
         return await self._client._caller.call(
             CREATE_PROJECT_TEXT, payload, retry, timeout, priority
@@ -259,7 +260,7 @@ class Training(ProjectResource):
         Returns:
             The page, with ``total`` (the service's ``count``).
         """
-        query = list_query(search=search, order=order, type=_text_type(type), tags=_tags(tags))
+        query = list_query(search=search, order=order, type=_text_type(type), tags=tag_names(tags))
         return await self._client._caller.page(
             GET_PROJECT_TEXT,
             {"project_uid": self._project_uid, **query},
@@ -309,7 +310,7 @@ class Training(ProjectResource):
         if extra_settings is not None:
             settings = check.json_object("extra_settings", extra_settings)
         payload = self._payload(
-            file_url=_file_url(file_url), tags=_tags(tags), extra_settings=settings
+            file_url=_file_url(file_url), tags=tag_names(tags), extra_settings=settings
         )
         return await self._client._caller.call(UPLOAD_FILE, payload, retry, timeout, priority)
 
@@ -343,7 +344,8 @@ class Training(ProjectResource):
         Returns:
             The page, with ``total``.
         """
-        query = list_query(order=order, status=_optional_text("status", status), tags=_tags(tags))
+        status = _optional_text("status", status)
+        query = list_query(order=order, status=status, tags=tag_names(tags))
         return await self._client._caller.page(
             GET_PROJECT_FILES,
             {"project_uid": self._project_uid, **query},
@@ -440,11 +442,6 @@ class Training(ProjectResource):
         )
 
 
-def _tags(value: object) -> str | None:
-    """Tags as the service takes them, or ``None`` when none are given."""
-    return tags(value) or None
-
-
 # -- bulk: training.add_many ---------------------------------------------------------------
 
 TrainingItem = FaqItem | TextItem | FileItem
@@ -460,17 +457,17 @@ def _training_call(item: TrainingItem) -> tuple[Endpoint[Any], dict[str, Any], T
     raises ConfigurationError as ``add_faq``, ``add_text`` or ``upload_file`` would."""
     if isinstance(item, FaqItem):
         question, answer = check.text("question", item.question), check.text("answer", item.answer)
-        names = _tags(item.tags)
+        names = tag_names(item.tags)
         payload = {"type": "faq", "short_text": question, "detail": answer, "tags": names}
         normalised: TrainingItem = FaqItem(question, answer, _names(names), item.key)
         endpoint: Endpoint[Any] = CREATE_PROJECT_TEXT
     elif isinstance(item, TextItem):
         text, title = check.text("text", item.text), _optional_text("title", item.title)
-        names = _tags(item.tags)
+        names = tag_names(item.tags)
         payload = {"type": "text", "detail": text, "short_text": title, "tags": names}
         normalised, endpoint = TextItem(text, title, _names(names), item.key), CREATE_PROJECT_TEXT
     else:
-        url, names = _file_url(item.url, "url"), _tags(item.tags)
+        url, names = _file_url(item.url, "url"), tag_names(item.tags)
         payload = {"file_url": url, "tags": names}
         normalised, endpoint = FileItem(url, _names(names), item.key), UPLOAD_FILE
     return endpoint, {k: v for k, v in payload.items() if v is not None}, normalised

@@ -144,6 +144,32 @@ def _optional_text(name: str, value: object) -> str | None:
     return None if value is None else check.text(name, value)
 
 
+# What add_text, add_faq and upload_file send (less the project), checked as they check it, for
+# them and for add_many: ``None`` where not given. Bulk item keys hash these values in this order.
+
+
+def _text_fields(text: object, title: object, tags: object) -> dict[str, Any]:
+    return {
+        "type": "text",
+        "detail": check.text("text", text),
+        "short_text": _optional_text("title", title),
+        "tags": tag_names(tags),
+    }
+
+
+def _faq_fields(question: object, answer: object, tags: object) -> dict[str, Any]:
+    return {
+        "type": "faq",
+        "short_text": check.text("question", question),
+        "detail": check.text("answer", answer),
+        "tags": tag_names(tags),
+    }
+
+
+def _file_fields(file_url: object, tags: object, name: str = "file_url") -> dict[str, Any]:
+    return {"file_url": _file_url(file_url, name), "tags": tag_names(tags)}
+
+
 class Training(ProjectResource):
     """``project.training``: add and list texts and FAQs, upload, list and delete files.
 
@@ -180,12 +206,7 @@ class Training(ProjectResource):
         Returns:
             The stored text (``type`` ``"text"``).
         """
-        payload = self._payload(
-            type="text",
-            detail=check.text("text", text),
-            short_text=_optional_text("title", title),
-            tags=tag_names(tags),
-        )
+        payload = self._payload(**_text_fields(text, title, tags))
         return await self._client._caller.call(
             CREATE_PROJECT_TEXT, payload, retry, timeout, priority
         )
@@ -218,12 +239,7 @@ class Training(ProjectResource):
         Returns:
             The stored FAQ (``type`` ``"faq"``; ``question`` and ``answer`` read it).
         """
-        payload = self._payload(
-            type="faq",
-            short_text=check.text("question", question),
-            detail=check.text("answer", answer),
-            tags=tag_names(tags),
-        )
+        payload = self._payload(**_faq_fields(question, answer, tags))
         return await self._client._caller.call(
             CREATE_PROJECT_TEXT, payload, retry, timeout, priority
         )
@@ -309,9 +325,7 @@ class Training(ProjectResource):
         settings = None
         if extra_settings is not None:
             settings = check.json_object("extra_settings", extra_settings)
-        payload = self._payload(
-            file_url=_file_url(file_url), tags=tag_names(tags), extra_settings=settings
-        )
+        payload = self._payload(**_file_fields(file_url, tags), extra_settings=settings)
         return await self._client._caller.call(UPLOAD_FILE, payload, retry, timeout, priority)
 
     @calls(GET_PROJECT_FILES)
@@ -455,22 +469,21 @@ def _names(value: str | None) -> tuple[str, ...] | None:
 def _training_call(item: TrainingItem) -> tuple[Endpoint[Any], dict[str, Any], TrainingItem]:
     """The endpoint and payload of an item (without the project), and the item normalised;
     raises ConfigurationError as ``add_faq``, ``add_text`` or ``upload_file`` would."""
+    normalised: TrainingItem
+    endpoint: Endpoint[Any] = CREATE_PROJECT_TEXT
     if isinstance(item, FaqItem):
-        question, answer = check.text("question", item.question), check.text("answer", item.answer)
-        names = tag_names(item.tags)
-        payload = {"type": "faq", "short_text": question, "detail": answer, "tags": names}
-        normalised: TrainingItem = FaqItem(question, answer, _names(names), item.key)
-        endpoint: Endpoint[Any] = CREATE_PROJECT_TEXT
+        fields = _faq_fields(item.question, item.answer, item.tags)
+        names = _names(fields["tags"])
+        normalised = FaqItem(fields["short_text"], fields["detail"], names, item.key)
     elif isinstance(item, TextItem):
-        text, title = check.text("text", item.text), _optional_text("title", item.title)
-        names = tag_names(item.tags)
-        payload = {"type": "text", "detail": text, "short_text": title, "tags": names}
-        normalised, endpoint = TextItem(text, title, _names(names), item.key), CREATE_PROJECT_TEXT
+        fields = _text_fields(item.text, item.title, item.tags)
+        names = _names(fields["tags"])
+        normalised = TextItem(fields["detail"], fields["short_text"], names, item.key)
     else:
-        url, names = _file_url(item.url, "url"), tag_names(item.tags)
-        payload = {"file_url": url, "tags": names}
-        normalised, endpoint = FileItem(url, _names(names), item.key), UPLOAD_FILE
-    return endpoint, {k: v for k, v in payload.items() if v is not None}, normalised
+        fields = _file_fields(item.url, item.tags, "url")
+        normalised = FileItem(fields["file_url"], _names(fields["tags"]), item.key)
+        endpoint = UPLOAD_FILE
+    return endpoint, {k: v for k, v in fields.items() if v is not None}, normalised
 
 
 def _prepare(raw: object, index: int) -> Prepared[TrainingItem]:

@@ -279,7 +279,7 @@ class Training(ProjectResource):
         query = list_query(search=search, order=order, type=_text_type(type), tags=tag_names(tags))
         return await self._client._caller.page(
             GET_PROJECT_TEXT,
-            {"project_uid": self._project_uid, **query},
+            self._payload(**query),
             page=page,
             limit=limit,
             retry=retry,
@@ -362,7 +362,7 @@ class Training(ProjectResource):
         query = list_query(order=order, status=status, tags=tag_names(tags))
         return await self._client._caller.page(
             GET_PROJECT_FILES,
-            {"project_uid": self._project_uid, **query},
+            self._payload(**query),
             page=page,
             limit=limit,
             retry=retry,

@@ -39,6 +39,7 @@ __all__ = [
     "message_text",
     "order",
     "page_args",
+    "page_size",
     "positive_int",
     "positive_number",
     "search_query",
@@ -221,11 +222,14 @@ def page_args(
     """A page number from 1 and a page size from 1 to ``maximum`` (100 by default)."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise ConfigurationError(f"page must be an int of at least 1, got {short(page)}")
+    return page, page_size(limit, name=limit_name, maximum=maximum)
+
+
+def page_size(limit: object, *, name: str = "limit", maximum: int = MAX_PAGE_SIZE) -> int:
+    """A page size (or a count of results) from 1 to ``maximum`` (100 by default)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
-        raise ConfigurationError(
-            f"{limit_name} must be an int from 1 to {maximum}, got {short(limit)}"
-        )
-    return page, limit
+        raise ConfigurationError(f"{name} must be an int from 1 to {maximum}, got {short(limit)}")
+    return limit
 
 
 def order(value: object) -> str | None:
@@ -306,19 +310,12 @@ def dates(date_from: object, date_to: object) -> dict[str, Any]:
     return payload
 
 
-def search_query(text: object, limit: object, offset: object, node: object) -> dict[str, Any]:
+def search_query(query: object, limit: object, offset: object, node: object) -> dict[str, Any]:
     """The checked body of a knowledge-base search."""
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigurationError(f"query must be a non-blank str, got {short(text)}")
-    if len(text) > MAX_QUERY:
-        raise ConfigurationError(
-            f"query must be at most {MAX_QUERY:,} characters, got {len(text):,}"
-        )
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ConfigurationError(
-            f"limit must be an int from 1 to {MAX_PAGE_SIZE}, got {short(limit)}"
-        )
-    payload: dict[str, Any] = {"query": text, "limit": limit}
+    payload: dict[str, Any] = {
+        "query": text("query", query, limit=MAX_QUERY),
+        "limit": page_size(limit),
+    }
     if offset is not None:
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ConfigurationError(f"offset must be an int of at least 0, got {short(offset)}")

@@ -38,6 +38,7 @@ __all__ = [
     "log_query",
     "message_text",
     "order",
+    "ordered",
     "page_args",
     "page_size",
     "positive_int",
@@ -241,6 +242,14 @@ def order(value: object) -> str | None:
     raise ConfigurationError(f"order must be 'ASC' or 'DESC', got {short(value)}")
 
 
+def ordered(payload: dict[str, Any], value: object) -> dict[str, Any]:
+    """``payload``, with ``orderBy`` set to :func:`order` of ``value`` when one is given."""
+    sort = order(value)
+    if sort is not None:
+        payload["orderBy"] = sort
+    return payload
+
+
 def day(name: str, value: object) -> str | None:
     """A ``date`` or ``"YYYY-MM-DD"``, as ``"YYYY-MM-DD"``; or ``None``."""
     if value is None:
@@ -291,10 +300,7 @@ def log_query(
     payload = dates(date_from, date_to)
     if session is not None:
         payload["session_uid"] = uid("session_uid", session)
-    sort = order(sort_order)
-    if sort is not None:
-        payload["orderBy"] = sort
-    return payload
+    return ordered(payload, sort_order)
 
 
 def dates(date_from: object, date_to: object) -> dict[str, Any]:
@@ -367,10 +373,7 @@ def sessions_query(
     conditions: Sequence[Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
     """The checked body of a getSessions query, less the page."""
-    payload: dict[str, Any] = {}
-    sort = order(sort_order)
-    if sort is not None:
-        payload["orderBy"] = sort
+    payload = ordered({}, sort_order)
     payload.update(dates(date_from, date_to))
     checked_view = view_id(view)
     if checked_view is not None:

@@ -97,8 +97,6 @@ def list_query(
         if not isinstance(search, str):
             raise ConfigurationError(f"search must be a str, got {check.short(search)}")
         query["search"] = search
-    sort = check.order(order)
-    if sort is not None:
-        query["orderBy"] = sort
+    check.ordered(query, order)
     query.update({name: value for name, value in others.items() if value is not None})
     return query

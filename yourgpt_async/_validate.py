@@ -30,6 +30,7 @@ __all__ = [
     "e164",
     "email",
     "filters",
+    "flag",
     "from_env",
     "good_key",
     "instance",
@@ -102,6 +103,13 @@ def positive_number(name: str, value: object, *, allow_none: bool = False) -> No
     ):
         expected = "a positive number or None" if allow_none else "a positive number"
         raise ConfigurationError(f"{name} must be {expected}, got {short(value)}")
+
+
+def flag(name: str, value: object) -> bool | None:
+    """``True`` or ``False``, or ``None``."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigurationError(f"{name} must be True or False, got {short(value)}")
 
 
 def uid(name: str, value: object) -> str:

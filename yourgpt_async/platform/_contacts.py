@@ -145,12 +145,6 @@ def _contact_type(value: object) -> str | None:
     raise ConfigurationError(f"type must be one of {allowed}; got {check.short(value)}")
 
 
-def _flag(name: str, value: object) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise ConfigurationError(f"{name} must be True or False, got {check.short(value)}")
-
-
 def _tag_name(value: object) -> str:
     name = check.text("name", value)
     if "," in name:
@@ -214,7 +208,7 @@ class Contacts(ProjectResource):
             type=_contact_type(type),
             tags=tag_names(tags),
             list_id=None if list_id is None else _id("list_id", list_id),
-            exclude_spam=_flag("exclude_spam", exclude_spam),
+            exclude_spam=check.flag("exclude_spam", exclude_spam),
         )
         return await self._client._caller.page(
             GET_ALL_CONTACTS,

@@ -10,7 +10,6 @@ expected, or returns the value normalised.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,7 +42,6 @@ __all__ = [
     "page_args",
     "page_size",
     "positive_int",
-    "positive_number",
     "search_query",
     "segment",
     "session_changes",
@@ -89,20 +87,6 @@ def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be an int of at least 1, got {short(value)}")
     return value
-
-
-def positive_number(name: str, value: object, *, allow_none: bool = False) -> None:
-    """A finite or infinite number above 0 (``None`` too with ``allow_none``)."""
-    if value is None and allow_none:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or not value > 0
-    ):
-        expected = "a positive number or None" if allow_none else "a positive number"
-        raise ConfigurationError(f"{name} must be {expected}, got {short(value)}")
 
 
 def flag(name: str, value: object) -> bool | None:

@@ -97,7 +97,8 @@ def flag(name: str, value: object) -> bool | None:
 
 
 def uid(name: str, value: object) -> str:
-    """A session or widget id: a non-blank ``str`` (an ``int`` is taken as its digits)."""
+    """An id the service gives as text (a session's, a widget's, a project's, an agent's, a
+    node's): a non-blank ``str`` (an ``int`` is taken as its digits)."""
     if type(value) is str and value and not value.isspace():  # the usual case, at once
         return value
     if isinstance(value, bool) or not isinstance(value, (str, int)):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -24,7 +25,11 @@ from yourgpt_async import (
     SendBy,
     ServerError,
 )
+from yourgpt_async._endpoints import Family
+from yourgpt_async._readback import track
+from yourgpt_async._reconcile import FindBy
 from yourgpt_async.testing import Emulator, Fault
+from yourgpt_async.types import Page
 
 TEXT = "Cancel order 1042"
 
@@ -435,3 +440,119 @@ def test_the_new_faults_from_plain_data() -> None:
         FaultPlan.from_dict({"sendMessage": [{"kind": "slow_store", "status": 500}]})
     with pytest.raises(ValueError, match="seconds"):
         Fault.slow_store(-1)
+
+
+# -- FindBy, the Platform API's creates, against a list it reads back ------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Made:
+    """A created item as a list shows it: an id, a name and when it was made."""
+
+    id: int
+    name: str
+    created_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+class Shelf:
+    """A list endpoint's store, newest first, read a page at a time through ``page``; ``tick``
+    seconds pass on ``fake`` per page read, and ``after_page`` runs after each read."""
+
+    def __init__(self, fake: FakeClock, *, tick: float = 0.0) -> None:
+        self.fake = fake
+        self.tick = tick
+        self.items: list[Made] = []
+        self.next_id = 1
+        self.reads = 0
+        self.after_page: Callable[[int], None] = lambda number: None
+
+    def add(self, name: str) -> Made:
+        item = Made(self.next_id, name)
+        self.next_id += 1
+        self.items.insert(0, item)
+        return item
+
+    @property
+    def family(self) -> Family:
+        return Family.PLATFORM
+
+    async def call(self, endpoint: Any, payload: Any, retry: RetryPolicy) -> Any:
+        raise AssertionError("FindBy only lists")
+
+    async def page(
+        self, endpoint: Any, query: Any, *, page: int, limit: int, retry: RetryPolicy
+    ) -> Page[Made]:
+        self.reads += 1
+        self.fake.advance(self.tick)
+        items = tuple(self.items[(page - 1) * limit : page * limit])
+        self.after_page(page)
+        return Page(items=items, page=page, limit=limit, total=len(self.items))
+
+
+def finding() -> FindBy[Made]:
+    lister: Any = None  # Shelf reads its own store whatever endpoint it is asked for
+    return FindBy(
+        lister,
+        query=lambda payload: {"search": payload["name"]},
+        same=lambda item, payload: item.name == payload["name"],
+    )
+
+
+def lost_then_made(
+    shelf: Shelf, *, stored: bool, newer: int = 0
+) -> Callable[[RetryPolicy], Awaitable[Made]]:
+    """A create whose first attempt is lost (after storing the item, and ``newer`` items by
+    others after it, if ``stored``), and whose next one makes it."""
+    sends: list[int] = []
+
+    async def send(budget: RetryPolicy) -> Made:
+        sends.append(1)
+        if len(sends) == 1:
+            if stored:
+                shelf.add("churn-risk")
+                for n in range(newer):
+                    shelf.add(f"other {n}")
+            error = DeliveryUnknownError(
+                "createContactTag: the request was sent but no answer came back; look for it",
+                endpoint="createContactTag",
+            )
+            error.attempts = 1
+            raise error
+        return shelf.add("churn-risk")
+
+    return send
+
+
+async def test_find_by_sleeps_no_settle_wait_once_the_settle_time_has_passed(
+    fake_clock: FakeClock,
+) -> None:
+    """The first look takes longer than ``settle``: the service has had its time already, so
+    there is nothing to wait for; no wait (of 0 or less) is slept, nor told to the bulk
+    engine's on-wait hook, before the second look and the resend."""
+    shelf = Shelf(fake_clock, tick=2.0)
+    waits: list[bool] = []
+    track(waits.append)
+    send = lost_then_made(shelf, stored=False)
+    made = await finding()(send, shelf, {"name": "churn-risk"}, reconciling(fake_clock, settle=1))
+    assert made.name == "churn-risk"
+    assert shelf.reads == 2
+    assert waits == []
+    assert fake_clock.sleeps == []
+
+
+async def test_find_by_counts_an_item_read_on_two_pages_once(fake_clock: FakeClock) -> None:
+    """An item stored between the reads of page 1 and page 2 shifts the pages by one: the last
+    item of page 1 (the one made) is read again first on page 2, and is one item made, found
+    delivered, not "2 like it"."""
+    shelf = Shelf(fake_clock)
+    shelf.add("older")
+
+    def meanwhile(number: int) -> None:
+        if number == 1:
+            shelf.add("meanwhile")
+
+    shelf.after_page = meanwhile
+    send = lost_then_made(shelf, stored=True, newer=99)  # the one made ends page 1
+    made = await finding()(send, shelf, {"name": "churn-risk"}, reconciling(fake_clock, settle=0))
+    assert (made.name, made.id) == ("churn-risk", 2)
+    assert shelf.reads == 2

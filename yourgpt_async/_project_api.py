@@ -1,7 +1,9 @@
-"""The Project Integration API's eight endpoints, declared (the methods are ``AsyncClient``'s).
+"""The Project Integration API's eight endpoints, declared (``AsyncClient``'s methods call them).
 
 Six of these paths serve the Platform API too, with another parameter set; the credential
-decides which applies, so each is declared once, for both families.
+decides which applies, so each is declared once, for both families, and the Platform API's
+resources that use them (``platform._sessions``, ``platform._debugging``) call these
+declarations too.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ The decision itself is pure and lives in :mod:`._settle`; this module does the I
 :func:`look` and :func:`settle` read the session's newest messages through the client (the same
 limiter, retries and deadline as any call), :func:`send_reconciled` sends and, after a
 :class:`~yourgpt_async.DeliveryUnknownError`, settles and sends again if the message is not
-there, and :func:`track` lets the bulk engine count read-backs per item.
+there, and :func:`track` lets the bulk engine count read-backs per item. The round loop
+(:func:`resend_rounds`) and the settle waits (:func:`settle_by_looking`,
+:func:`settle_earlier_by_looking`) take what to look with, so ``_reconcile``'s creates share
+them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 import attrs
 
@@ -30,7 +33,6 @@ from ._settle import (
     ReadPage,
     Sending,
     Target,
-    Ticket,
     Verdict,
     decide,
     undecidable,
@@ -38,13 +40,19 @@ from ._settle import (
 from .types import Message, Page, SessionMessage
 
 __all__ = [
+    "SESSION_WORDING",
     "MessageReconciler",
     "SettleReport",
+    "Settled",
+    "Wording",
     "as_message",
     "look",
+    "resend_rounds",
     "send_reconciled",
     "settle",
+    "settle_by_looking",
     "settle_earlier",
+    "settle_earlier_by_looking",
     "track",
 ]
 
@@ -54,7 +62,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger("yourgpt_async")
 
 T = TypeVar("T")
+R = TypeVar("R")
 E = TypeVar("E", bound=YourGPTError)
+
+
+class Settled(Protocol):
+    """What a read-back decides, whatever it read (a :class:`Verdict`, a :class:`Found`)."""
+
+    @property
+    def outcome(self) -> Outcome: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+V = TypeVar("V", bound=Settled)
 
 # -- reading back ----------------------------------------------------------------------------
 
@@ -161,6 +183,51 @@ async def look(
     return decide(target, messages, complete=complete, settled=settled, overlapped=overlapped())
 
 
+async def settle_by_looking(
+    look: Callable[[bool], Awaitable[V]],
+    policy: RetryPolicy,
+    *,
+    failed_at: float,
+    deadline_at: float,
+    too_late: Callable[[], V],
+) -> V:
+    """Settle a call that just failed ambiguously (at ``failed_at``, on ``policy.clock``) with
+    ``look(settled)``, whatever it reads.
+
+    Looks at once, which finds what was stored before the failure; if it is not there, waits
+    until the service has had ``policy.settle`` seconds since the failure (if it has not had
+    them already) and looks again. When ``deadline_at`` comes first: ``too_late()``.
+    """
+    found = await look(policy.settle == 0)
+    if found.outcome is not Outcome.NOT_YET:
+        return found
+    ready = failed_at + policy.settle
+    if ready >= deadline_at:
+        return too_late()
+    wait = ready - policy.clock()
+    if wait > 0:
+        await _wait(policy, wait)
+    return await look(True)
+
+
+async def settle_earlier_by_looking(
+    look: Callable[[float, bool], Awaitable[V]], policy: RetryPolicy, started: float
+) -> V:
+    """Settle a call an earlier process began at ``started`` (wall clock) and never saw end,
+    with ``look(deadline_at, settled)``, whatever it reads.
+
+    That call's requests were over by ``started + deadline`` at the latest, so the service has
+    had ``settle`` seconds once ``started + deadline + settle`` has passed; until then what is
+    missing is looked for again then (the wait runs on ``policy.sleep``).
+    """
+    ready = started + policy.deadline + policy.settle
+    found = await look(policy.clock() + policy.deadline, time.time() >= ready)
+    if found.outcome is not Outcome.NOT_YET:
+        return found
+    await _wait(policy, max(0.0, ready - time.time()))
+    return await look(policy.clock() + policy.deadline, True)
+
+
 async def settle(
     read: ReadPage,
     target: Target,
@@ -175,27 +242,25 @@ async def settle(
     Looks at once, which finds a message stored before the failure; if it is not there, waits
     until the service has had ``policy.settle`` seconds since the failure and looks again.
     """
-    verdict = await look(
-        read,
-        target,
-        policy=policy,
-        deadline_at=deadline_at,
-        settled=policy.settle == 0,
-        overlapped=overlapped,
-    )
-    if verdict.outcome is not Outcome.NOT_YET:
-        return verdict
-    ready = failed_at + policy.settle
-    if ready >= deadline_at:
+
+    def read_back(settled: bool) -> Awaitable[Verdict]:
+        return look(
+            read,
+            target,
+            policy=policy,
+            deadline_at=deadline_at,
+            settled=settled,
+            overlapped=overlapped,
+        )
+
+    def too_late() -> Verdict:
         return undecidable(
             "the session does not hold it yet, and the call's deadline ends before the service "
             f"has had settle={policy.settle:g}s to store it"
         )
-    wait = ready - policy.clock()
-    if wait > 0:
-        await _wait(policy, wait)
-    return await look(
-        read, target, policy=policy, deadline_at=deadline_at, settled=True, overlapped=overlapped
+
+    return await settle_by_looking(
+        read_back, policy, failed_at=failed_at, deadline_at=deadline_at, too_late=too_late
     )
 
 
@@ -206,20 +271,11 @@ async def settle_earlier(read: ReadPage, target: Target, *, policy: RetryPolicy)
     had ``settle`` seconds once ``started + deadline + settle`` has passed; until then a missing
     message is looked for again then (the wait runs on ``policy.sleep``).
     """
-    ready = target.started + policy.deadline + policy.settle
-    verdict = await look(
-        read,
-        target,
-        policy=policy,
-        deadline_at=policy.clock() + policy.deadline,
-        settled=time.time() >= ready,
-    )
-    if verdict.outcome is not Outcome.NOT_YET:
-        return verdict
-    await _wait(policy, max(0.0, ready - time.time()))
-    return await look(
-        read, target, policy=policy, deadline_at=policy.clock() + policy.deadline, settled=True
-    )
+
+    def read_back(deadline_at: float, settled: bool) -> Awaitable[Verdict]:
+        return look(read, target, policy=policy, deadline_at=deadline_at, settled=settled)
+
+    return await settle_earlier_by_looking(read_back, policy, target.started)
 
 
 def as_message(verdict: Verdict, session_uid: str) -> Message:
@@ -250,25 +306,93 @@ def _restate(error: E, message: str, attempts: int) -> E:
     return error
 
 
-def _undecided(failure: DeliveryUnknownError, reason: str, attempts: int) -> DeliveryUnknownError:
-    # What happened, without the advice to check or resend: the client has checked.
-    what = failure.message.split("; ", 1)[0]
-    message = (
-        f"{what}; reading the session back did not settle it: {reason}. Look for the message "
-        "among the session's messages before sending it again"
-    )
-    return _restate(failure, message, attempts)
+@attrs.frozen
+class Wording:
+    """How a reconciled call's errors tell what reading back found, in the words of what it
+    reads and makes.
+
+    Attributes:
+        place: What is read back (``"the session"``).
+        advice: What to do before doing it again, when the read-back did not settle it.
+        missing: What a read-back that found nothing showed (``"the message was not
+            delivered"``).
+        again: What no attempt or time was left for (``"send it again"``).
+    """
+
+    place: str
+    advice: str
+    missing: str
+    again: str
+
+    def undecided(
+        self, failure: DeliveryUnknownError, reason: str, attempts: int
+    ) -> DeliveryUnknownError:
+        """``failure``, saying why the read-back did not settle it."""
+        # What happened, without the advice to check or resend: the client has checked.
+        what = failure.message.split("; ", 1)[0]
+        message = f"{what}; reading {self.place} back did not settle it: {reason}. {self.advice}"
+        return _restate(failure, message, attempts)
+
+    def not_done(self, failure: DeliveryUnknownError, attempts: int) -> YourGPTError:
+        """The last attempt's own error, saying that the read-back showed it did not happen."""
+        cause = failure.__cause__
+        error = cause if isinstance(cause, YourGPTError) else failure
+        message = (
+            f"{error.message}; reading {self.place} back showed {self.missing}, and no attempt "
+            f"or time was left to {self.again}"
+        )
+        return _restate(error, message, attempts)
 
 
-def _not_delivered(failure: DeliveryUnknownError, attempts: int) -> YourGPTError:
-    """The last attempt's own error, saying that the read-back showed it was not delivered."""
-    cause = failure.__cause__
-    error = cause if isinstance(cause, YourGPTError) else failure
-    message = (
-        f"{error.message}; reading the session back showed the message was not delivered, "
-        "and no attempt or time was left to send it again"
-    )
-    return _restate(error, message, attempts)
+SESSION_WORDING: Final = Wording(
+    place="the session",
+    advice="Look for the message among the session's messages before sending it again",
+    missing="the message was not delivered",
+    again="send it again",
+)
+"""A sendMessage's: it reads the session back."""
+
+
+async def resend_rounds(
+    send: Callable[[RetryPolicy], Awaitable[T]],
+    settle: Callable[[float, float], Awaitable[V]],
+    delivered: Callable[[V], R],
+    policy: RetryPolicy,
+    wording: Wording,
+) -> T | R:
+    """Send with ``send`` (one call with retries); settle a :class:`DeliveryUnknownError` with
+    ``settle(failed_at, deadline_at)``.
+
+    Delivered: ``delivered(verdict)`` is returned. Not delivered: sent again through ``send``,
+    with the attempts and the deadline left (none left: the last attempt's error, saying so).
+    Undecidable: the ``DeliveryUnknownError``, its message saying why. Attempts and the
+    deadline count the whole call, read-backs and the settle wait included; ``wording`` tells
+    the errors.
+    """
+    deadline_at = policy.clock() + policy.deadline
+    used = 0
+    budget = policy
+    while True:
+        try:
+            return await send(budget)
+        except DeliveryUnknownError as unknown:
+            failure = unknown
+        except YourGPTError as error:
+            error.attempts += used
+            raise
+        used += failure.attempts
+        verdict = await settle(policy.clock(), deadline_at)
+        name = failure.endpoint
+        logger.info("%s: read back: %s (%s)", name, verdict.outcome.value, verdict.reason)
+        if verdict.outcome is Outcome.DELIVERED:
+            _note_settled()
+            return delivered(verdict)
+        if verdict.outcome is Outcome.UNDECIDABLE:
+            raise wording.undecided(failure, verdict.reason, used)
+        left = deadline_at - policy.clock()
+        if used >= policy.attempts or left <= 0:
+            raise wording.not_done(failure, used)
+        budget = attrs.evolve(policy, attempts=policy.attempts - used, deadline=left)
 
 
 async def send_reconciled(
@@ -286,49 +410,24 @@ async def send_reconciled(
     call, read-backs and the settle wait included.
     """
     ticket = sending.enter(target.key)
-    try:
-        return await _rounds(send, read, target, policy, ticket)
-    finally:
-        sending.leave(ticket)
 
-
-async def _rounds(
-    send: Callable[[RetryPolicy], Awaitable[T]],
-    read: ReadPage,
-    target: Target,
-    policy: RetryPolicy,
-    ticket: Ticket,
-) -> T | Message:
-    deadline_at = policy.clock() + policy.deadline
-    used = 0
-    budget = policy
-    while True:
-        try:
-            return await send(budget)
-        except DeliveryUnknownError as unknown:
-            failure = unknown
-        except YourGPTError as error:
-            error.attempts += used
-            raise
-        used += failure.attempts
-        verdict = await settle(
+    def settle_send(failed_at: float, deadline_at: float) -> Awaitable[Verdict]:
+        return settle(
             read,
             target,
             policy=policy,
-            failed_at=policy.clock(),
+            failed_at=failed_at,
             deadline_at=deadline_at,
             overlapped=lambda: ticket.overlapped,
         )
-        logger.info("sendMessage: read back: %s (%s)", verdict.outcome.value, verdict.reason)
-        if verdict.outcome is Outcome.DELIVERED:
-            _note_settled()
-            return as_message(verdict, target.session_uid)
-        if verdict.outcome is Outcome.UNDECIDABLE:
-            raise _undecided(failure, verdict.reason, used)
-        left = deadline_at - policy.clock()
-        if used >= policy.attempts or left <= 0:
-            raise _not_delivered(failure, used)
-        budget = attrs.evolve(policy, attempts=policy.attempts - used, deadline=left)
+
+    def found(verdict: Verdict) -> Message:
+        return as_message(verdict, target.session_uid)
+
+    try:
+        return await resend_rounds(send, settle_send, found, policy, SESSION_WORDING)
+    finally:
+        sending.leave(ticket)
 
 
 class MessageReconciler:

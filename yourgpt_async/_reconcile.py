@@ -19,35 +19,48 @@ for messages (see ``_settle``); ``clock_skew`` keeps a skewed clock from hiding 
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, TypeVar
-
-import attrs
+from typing import Any, Final, Generic, TypeVar
 
 from ._config import RetryPolicy
 from ._endpoints import Endpoint, ReadBack
-from ._exceptions import DeliveryUnknownError, YourGPTError
-from ._readback import _budget, _note_read_back, _note_settled, _restate, _wait
+from ._exceptions import YourGPTError
+from ._readback import (
+    Wording,
+    _budget,
+    _note_read_back,
+    resend_rounds,
+    settle_by_looking,
+    settle_earlier_by_looking,
+)
 from ._replies import Listing
 from ._settle import SAME_MOMENT, Found, Outcome
 from .types import Page
 
 __all__ = ["FindBy", "Found", "decide"]
 
-logger = logging.getLogger("yourgpt_async")
-
 T = TypeVar("T")
 
 _PAGE_SIZE = 100
 _PAGES = 2  # past 200 recent items the create cannot be settled
 
+_WORDING: Final = Wording(
+    place="the service",
+    advice="Look for it before making it again",
+    missing="it was not made",
+    again="try again",
+)
+
 
 def _stamp(item: object) -> datetime | None:
     stamp = getattr(item, "created_at", None)
     return stamp if isinstance(stamp, datetime) else None
+
+
+def _id(item: object) -> object:
+    return getattr(item, "id", None)
 
 
 def decide(
@@ -128,29 +141,13 @@ class FindBy(Generic[T]):
     ) -> T:
         """Send; after an ambiguous failure, look, and send again only if it did not land."""
         started = time.time()
-        deadline_at = policy.clock() + policy.deadline
-        used, budget = 0, policy
-        while True:
-            try:
-                return await send(budget)
-            except DeliveryUnknownError as unknown:
-                failure = unknown
-            except YourGPTError as error:
-                error.attempts += used
-                raise
-            used += failure.attempts
-            found = await self._settle(reader, payload, policy, started, deadline_at)
-            name = failure.endpoint
-            logger.info("%s: read back: %s (%s)", name, found.outcome.value, found.reason)
-            if found.outcome is Outcome.DELIVERED:
-                _note_settled()
-                return found.item  # type: ignore[return-value]
-            if found.outcome is Outcome.UNDECIDABLE:
-                raise _restate(failure, _undecided(failure, found.reason), used)
-            left = deadline_at - policy.clock()
-            if used >= policy.attempts or left <= 0:
-                raise _not_made(failure, used)
-            budget = attrs.evolve(policy, attempts=policy.attempts - used, deadline=left)
+
+        def settle(failed_at: float, deadline_at: float) -> Awaitable[Found[T]]:
+            return self._settle(
+                reader, payload, policy, started, failed_at=failed_at, deadline_at=deadline_at
+            )
+
+        return await resend_rounds(send, settle, _made, policy, _WORDING)
 
     async def earlier(
         self, reader: ReadBack, payload: Mapping[str, Any], policy: RetryPolicy, started: float
@@ -162,20 +159,11 @@ class FindBy(Generic[T]):
         ``settle`` seconds once ``started + deadline + settle`` has passed; until then a missing
         item is looked for again then (the wait runs on ``policy.sleep``).
         """
-        ready = started + policy.deadline + policy.settle
-        found = await self._look(
-            reader,
-            payload,
-            policy,
-            started,
-            policy.clock() + policy.deadline,
-            settled=time.time() >= ready,
-        )
-        if found.outcome is not Outcome.NOT_YET:
-            return found
-        await _wait(policy, max(0.0, ready - time.time()))
-        deadline_at = policy.clock() + policy.deadline
-        return await self._look(reader, payload, policy, started, deadline_at, settled=True)
+
+        def look(deadline_at: float, settled: bool) -> Awaitable[Found[T]]:
+            return self._look(reader, payload, policy, started, deadline_at, settled=settled)
+
+        return await settle_earlier_by_looking(look, policy, started)
 
     async def _settle(
         self,
@@ -183,23 +171,23 @@ class FindBy(Generic[T]):
         payload: Mapping[str, Any],
         policy: RetryPolicy,
         started: float,
+        *,
+        failed_at: float,
         deadline_at: float,
     ) -> Found[T]:
-        failed_at = policy.clock()
-        found = await self._look(
-            reader, payload, policy, started, deadline_at, settled=policy.settle == 0
-        )
-        if found.outcome is not Outcome.NOT_YET:
-            return found
-        ready = failed_at + policy.settle
-        if ready >= deadline_at:
+        def look(settled: bool) -> Awaitable[Found[T]]:
+            return self._look(reader, payload, policy, started, deadline_at, settled=settled)
+
+        def too_late() -> Found[T]:
             return Found(
                 Outcome.UNDECIDABLE,
                 "it is not there yet, and the deadline ends before the service has had "
                 f"settle={policy.settle:g}s to store it",
             )
-        await _wait(policy, ready - policy.clock())
-        return await self._look(reader, payload, policy, started, deadline_at, settled=True)
+
+        return await settle_by_looking(
+            look, policy, failed_at=failed_at, deadline_at=deadline_at, too_late=too_late
+        )
 
     async def _look(
         self,
@@ -213,6 +201,7 @@ class FindBy(Generic[T]):
     ) -> Found[T]:
         query = self._query(payload)
         alike: list[Any] = []
+        seen: set[object] = set()
         since = datetime.fromtimestamp(started - policy.clock_skew, timezone.utc)
         for number in range(1, _PAGES + 1):
             budget = _budget(policy, deadline_at)
@@ -226,7 +215,10 @@ class FindBy(Generic[T]):
             except YourGPTError as error:
                 return Found(Outcome.UNDECIDABLE, f"the read-back failed: {error}")
             items = self._items(page)
-            alike += [item for item in items if self._same(item, payload)]
+            # An item made meanwhile shifts the pages: skip what was already read.
+            fresh = [item for item in items if _id(item) is None or _id(item) not in seen]
+            seen.update(_id(item) for item in fresh if _id(item) is not None)
+            alike += [item for item in fresh if self._same(item, payload)]
             oldest = min((s for s in map(_stamp, items) if s is not None), default=None)
             if not page.has_more or not items or (oldest is not None and oldest < since):
                 return decide(
@@ -241,20 +233,6 @@ class FindBy(Generic[T]):
         )
 
 
-def _undecided(failure: DeliveryUnknownError, reason: str) -> str:
-    what = failure.message.split("; ", 1)[0]
-    return (
-        f"{what}; reading the service back did not settle it: {reason}. Look for it before "
-        "making it again"
-    )
-
-
-def _not_made(failure: DeliveryUnknownError, attempts: int) -> YourGPTError:
-    """The last attempt's own error, saying that the read-back showed nothing was made."""
-    cause = failure.__cause__
-    error = cause if isinstance(cause, YourGPTError) else failure
-    message = (
-        f"{error.message}; reading the service back showed it was not made, and no attempt "
-        "or time was left to try again"
-    )
-    return _restate(error, message, attempts)
+def _made(found: Found[T]) -> T:
+    """The item a read-back found made (``DELIVERED`` always carries it)."""
+    return found.item  # type: ignore[return-value]

@@ -10,7 +10,6 @@ expected, or returns the value normalised.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ __all__ = [
     "e164",
     "email",
     "filters",
+    "flag",
     "from_env",
     "good_key",
     "instance",
@@ -38,9 +38,10 @@ __all__ = [
     "log_query",
     "message_text",
     "order",
+    "ordered",
     "page_args",
+    "page_size",
     "positive_int",
-    "positive_number",
     "search_query",
     "segment",
     "session_changes",
@@ -88,22 +89,16 @@ def positive_int(name: str, value: object) -> int:
     return value
 
 
-def positive_number(name: str, value: object, *, allow_none: bool = False) -> None:
-    """A finite or infinite number above 0 (``None`` too with ``allow_none``)."""
-    if value is None and allow_none:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or not value > 0
-    ):
-        expected = "a positive number or None" if allow_none else "a positive number"
-        raise ConfigurationError(f"{name} must be {expected}, got {short(value)}")
+def flag(name: str, value: object) -> bool | None:
+    """``True`` or ``False``, or ``None``."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigurationError(f"{name} must be True or False, got {short(value)}")
 
 
 def uid(name: str, value: object) -> str:
-    """A session or widget id: a non-blank ``str`` (an ``int`` is taken as its digits)."""
+    """An id the service gives as text (a session's, a widget's, a project's, an agent's, a
+    node's): a non-blank ``str`` (an ``int`` is taken as its digits)."""
     if type(value) is str and value and not value.isspace():  # the usual case, at once
         return value
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -221,11 +216,14 @@ def page_args(
     """A page number from 1 and a page size from 1 to ``maximum`` (100 by default)."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise ConfigurationError(f"page must be an int of at least 1, got {short(page)}")
+    return page, page_size(limit, name=limit_name, maximum=maximum)
+
+
+def page_size(limit: object, *, name: str = "limit", maximum: int = MAX_PAGE_SIZE) -> int:
+    """A page size (or a count of results) from 1 to ``maximum`` (100 by default)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
-        raise ConfigurationError(
-            f"{limit_name} must be an int from 1 to {maximum}, got {short(limit)}"
-        )
-    return page, limit
+        raise ConfigurationError(f"{name} must be an int from 1 to {maximum}, got {short(limit)}")
+    return limit
 
 
 def order(value: object) -> str | None:
@@ -235,6 +233,14 @@ def order(value: object) -> str | None:
     if isinstance(value, str) and value.upper() in _ORDERS:
         return value.upper()
     raise ConfigurationError(f"order must be 'ASC' or 'DESC', got {short(value)}")
+
+
+def ordered(payload: dict[str, Any], value: object) -> dict[str, Any]:
+    """``payload``, with ``orderBy`` set to :func:`order` of ``value`` when one is given."""
+    sort = order(value)
+    if sort is not None:
+        payload["orderBy"] = sort
+    return payload
 
 
 def day(name: str, value: object) -> str | None:
@@ -287,10 +293,7 @@ def log_query(
     payload = dates(date_from, date_to)
     if session is not None:
         payload["session_uid"] = uid("session_uid", session)
-    sort = order(sort_order)
-    if sort is not None:
-        payload["orderBy"] = sort
-    return payload
+    return ordered(payload, sort_order)
 
 
 def dates(date_from: object, date_to: object) -> dict[str, Any]:
@@ -306,19 +309,12 @@ def dates(date_from: object, date_to: object) -> dict[str, Any]:
     return payload
 
 
-def search_query(text: object, limit: object, offset: object, node: object) -> dict[str, Any]:
+def search_query(query: object, limit: object, offset: object, node: object) -> dict[str, Any]:
     """The checked body of a knowledge-base search."""
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigurationError(f"query must be a non-blank str, got {short(text)}")
-    if len(text) > MAX_QUERY:
-        raise ConfigurationError(
-            f"query must be at most {MAX_QUERY:,} characters, got {len(text):,}"
-        )
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ConfigurationError(
-            f"limit must be an int from 1 to {MAX_PAGE_SIZE}, got {short(limit)}"
-        )
-    payload: dict[str, Any] = {"query": text, "limit": limit}
+    payload: dict[str, Any] = {
+        "query": text("query", query, limit=MAX_QUERY),
+        "limit": page_size(limit),
+    }
     if offset is not None:
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ConfigurationError(f"offset must be an int of at least 0, got {short(offset)}")
@@ -370,10 +366,7 @@ def sessions_query(
     conditions: Sequence[Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
     """The checked body of a getSessions query, less the page."""
-    payload: dict[str, Any] = {}
-    sort = order(sort_order)
-    if sort is not None:
-        payload["orderBy"] = sort
+    payload = ordered({}, sort_order)
     payload.update(dates(date_from, date_to))
     checked_view = view_id(view)
     if checked_view is not None:

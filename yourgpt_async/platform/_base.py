@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Literal, overload
 
 from .. import _validate as check
 from .._exceptions import ConfigurationError
@@ -48,11 +48,24 @@ def record_id(name: str, value: object) -> int:
     return value
 
 
-def tags(value: object, name: str = "tags") -> str | None:
+@overload
+def tags(value: object, name: str = "tags", *, required: Literal[True]) -> str: ...
+
+
+@overload
+def tags(value: object, name: str = "tags", *, required: bool = False) -> str | None: ...
+
+
+def tags(value: object, name: str = "tags", *, required: bool = False) -> str | None:
     """Tags, given as a list of names or one comma-separated ``str``, as the service takes them
-    (comma-separated); ``None`` when not given."""
-    if value is None:
-        return None
+    (comma-separated); ``None`` when none are given, which ``required`` refuses."""
+    joined = None if value is None else _joined(value, name)
+    if joined is None and required:
+        raise ConfigurationError(f"{name} must name at least one tag, got {check.short(value)}")
+    return joined
+
+
+def _joined(value: object, name: str) -> str | None:
     if isinstance(value, str):
         names = value.split(",")
     elif isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
@@ -66,7 +79,7 @@ def tags(value: object, name: str = "tags") -> str | None:
     cleaned = [tag.strip() for tag in names if tag.strip()]
     if any("," in tag for tag in names if not isinstance(value, str)):
         raise ConfigurationError(f"a tag cannot contain a comma, got {check.short(value)}")
-    return ",".join(cleaned)
+    return ",".join(cleaned) or None
 
 
 def list_query(
@@ -84,8 +97,6 @@ def list_query(
         if not isinstance(search, str):
             raise ConfigurationError(f"search must be a str, got {check.short(search)}")
         query["search"] = search
-    sort = check.order(order)
-    if sort is not None:
-        query["orderBy"] = sort
+    check.ordered(query, order)
     query.update({name: value for name, value in others.items() if value is not None})
     return query

@@ -135,6 +135,6 @@ class AsyncPlatformClient(BaseClient):
             project_uid: The project (``Project.project_uid``, from ``projects.list()``).
 
         Raises:
-            ConfigurationError: ``project_uid`` is not a non-blank ``str``.
+            ConfigurationError: ``project_uid`` is neither a non-blank ``str`` nor an ``int``.
         """
         return ProjectView(self, project_uid)

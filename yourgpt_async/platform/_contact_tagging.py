@@ -33,11 +33,8 @@ def tagging(endpoint: Endpoint[None]) -> BulkKind[ContactTagsItem, None]:
             return refused(index, _PLACEHOLDER, key, str(error))
         own = own_key(item.key)
         try:
-            number, names = record_id("contact_id", item.contact_id), tags(item.tags)
-            if not names:
-                raise ConfigurationError(
-                    f"tags must name at least one tag, got {check.short(item.tags)}"
-                )
+            number = record_id("contact_id", item.contact_id)
+            names = tags(item.tags, required=True)
         except ConfigurationError as error:
             return refused(index, item, own or generated_key(index, repr(item)), error.message)
         item = ContactTagsItem(number, tuple(names.split(",")), item.key)

@@ -145,12 +145,6 @@ def _contact_type(value: object) -> str | None:
     raise ConfigurationError(f"type must be one of {allowed}; got {check.short(value)}")
 
 
-def _flag(name: str, value: object) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise ConfigurationError(f"{name} must be True or False, got {check.short(value)}")
-
-
 def _tag_name(value: object) -> str:
     name = check.text("name", value)
     if "," in name:
@@ -212,9 +206,9 @@ class Contacts(ProjectResource):
             date_from=date_from,
             date_to=date_to,
             type=_contact_type(type),
-            tags=tag_names(tags) or None,
+            tags=tag_names(tags),
             list_id=None if list_id is None else _id("list_id", list_id),
-            exclude_spam=_flag("exclude_spam", exclude_spam),
+            exclude_spam=check.flag("exclude_spam", exclude_spam),
         )
         return await self._client._caller.page(
             GET_ALL_CONTACTS,
@@ -306,9 +300,7 @@ class Contacts(ProjectResource):
         Raises:
             NotFoundError: The project has no such contact.
         """
-        names = tag_names(tags)
-        if not names:
-            raise ConfigurationError(f"tags must name at least one tag, got {check.short(tags)}")
+        names = tag_names(tags, required=True)
         payload = self._payload(contact_id=_id("contact_id", contact_id), tags=names)
         await self._client._caller.call(LINK_CONTACT_TAGS, payload, retry, timeout, priority)
 

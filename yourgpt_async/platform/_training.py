@@ -24,7 +24,8 @@ from ..bulk._kind import BadRecord, BulkKind, Prepared
 from ..bulk._platform_items import TRAINING_ROWS, training_item
 from ..bulk._start import start_run
 from ..types import Page, Priority, TrainingFile, TrainingText
-from ._base import ProjectResource, list_query, tags
+from ._base import ProjectResource, list_query
+from ._base import tags as tag_names
 
 __all__ = ["FILE_TYPES", "TRAINING_ITEMS", "Training", "file_name"]
 
@@ -143,6 +144,32 @@ def _optional_text(name: str, value: object) -> str | None:
     return None if value is None else check.text(name, value)
 
 
+# What add_text, add_faq and upload_file send (less the project), checked as they check it, for
+# them and for add_many: ``None`` where not given. Bulk item keys hash these values in this order.
+
+
+def _text_fields(text: object, title: object, tags: object) -> dict[str, Any]:
+    return {
+        "type": "text",
+        "detail": check.text("text", text),
+        "short_text": _optional_text("title", title),
+        "tags": tag_names(tags),
+    }
+
+
+def _faq_fields(question: object, answer: object, tags: object) -> dict[str, Any]:
+    return {
+        "type": "faq",
+        "short_text": check.text("question", question),
+        "detail": check.text("answer", answer),
+        "tags": tag_names(tags),
+    }
+
+
+def _file_fields(file_url: object, tags: object, name: str = "file_url") -> dict[str, Any]:
+    return {"file_url": _file_url(file_url, name), "tags": tag_names(tags)}
+
+
 class Training(ProjectResource):
     """``project.training``: add and list texts and FAQs, upload, list and delete files.
 
@@ -179,12 +206,7 @@ class Training(ProjectResource):
         Returns:
             The stored text (``type`` ``"text"``).
         """
-        payload = self._payload(
-            type="text",
-            detail=check.text("text", text),
-            short_text=_optional_text("title", title),
-            tags=_tags(tags),
-        )
+        payload = self._payload(**_text_fields(text, title, tags))
         return await self._client._caller.call(
             CREATE_PROJECT_TEXT, payload, retry, timeout, priority
         )
@@ -217,12 +239,7 @@ class Training(ProjectResource):
         Returns:
             The stored FAQ (``type`` ``"faq"``; ``question`` and ``answer`` read it).
         """
-        payload = self._payload(
-            type="faq",
-            short_text=check.text("question", question),
-            detail=check.text("answer", answer),
-            tags=_tags(tags),
-        )
+        payload = self._payload(**_faq_fields(question, answer, tags))
         return await self._client._caller.call(
             CREATE_PROJECT_TEXT, payload, retry, timeout, priority
         )
@@ -259,10 +276,10 @@ class Training(ProjectResource):
         Returns:
             The page, with ``total`` (the service's ``count``).
         """
-        query = list_query(search=search, order=order, type=_text_type(type), tags=_tags(tags))
+        query = list_query(search=search, order=order, type=_text_type(type), tags=tag_names(tags))
         return await self._client._caller.page(
             GET_PROJECT_TEXT,
-            {"project_uid": self._project_uid, **query},
+            self._payload(**query),
             page=page,
             limit=limit,
             retry=retry,
@@ -308,9 +325,7 @@ class Training(ProjectResource):
         settings = None
         if extra_settings is not None:
             settings = check.json_object("extra_settings", extra_settings)
-        payload = self._payload(
-            file_url=_file_url(file_url), tags=_tags(tags), extra_settings=settings
-        )
+        payload = self._payload(**_file_fields(file_url, tags), extra_settings=settings)
         return await self._client._caller.call(UPLOAD_FILE, payload, retry, timeout, priority)
 
     @calls(GET_PROJECT_FILES)
@@ -343,10 +358,11 @@ class Training(ProjectResource):
         Returns:
             The page, with ``total``.
         """
-        query = list_query(order=order, status=_optional_text("status", status), tags=_tags(tags))
+        status = _optional_text("status", status)
+        query = list_query(order=order, status=status, tags=tag_names(tags))
         return await self._client._caller.page(
             GET_PROJECT_FILES,
-            {"project_uid": self._project_uid, **query},
+            self._payload(**query),
             page=page,
             limit=limit,
             retry=retry,
@@ -440,11 +456,6 @@ class Training(ProjectResource):
         )
 
 
-def _tags(value: object) -> str | None:
-    """Tags as the service takes them, or ``None`` when none are given."""
-    return tags(value) or None
-
-
 # -- bulk: training.add_many ---------------------------------------------------------------
 
 TrainingItem = FaqItem | TextItem | FileItem
@@ -458,22 +469,21 @@ def _names(value: str | None) -> tuple[str, ...] | None:
 def _training_call(item: TrainingItem) -> tuple[Endpoint[Any], dict[str, Any], TrainingItem]:
     """The endpoint and payload of an item (without the project), and the item normalised;
     raises ConfigurationError as ``add_faq``, ``add_text`` or ``upload_file`` would."""
+    normalised: TrainingItem
+    endpoint: Endpoint[Any] = CREATE_PROJECT_TEXT
     if isinstance(item, FaqItem):
-        question, answer = check.text("question", item.question), check.text("answer", item.answer)
-        names = _tags(item.tags)
-        payload = {"type": "faq", "short_text": question, "detail": answer, "tags": names}
-        normalised: TrainingItem = FaqItem(question, answer, _names(names), item.key)
-        endpoint: Endpoint[Any] = CREATE_PROJECT_TEXT
+        fields = _faq_fields(item.question, item.answer, item.tags)
+        names = _names(fields["tags"])
+        normalised = FaqItem(fields["short_text"], fields["detail"], names, item.key)
     elif isinstance(item, TextItem):
-        text, title = check.text("text", item.text), _optional_text("title", item.title)
-        names = _tags(item.tags)
-        payload = {"type": "text", "detail": text, "short_text": title, "tags": names}
-        normalised, endpoint = TextItem(text, title, _names(names), item.key), CREATE_PROJECT_TEXT
+        fields = _text_fields(item.text, item.title, item.tags)
+        names = _names(fields["tags"])
+        normalised = TextItem(fields["detail"], fields["short_text"], names, item.key)
     else:
-        url, names = _file_url(item.url, "url"), _tags(item.tags)
-        payload = {"file_url": url, "tags": names}
-        normalised, endpoint = FileItem(url, _names(names), item.key), UPLOAD_FILE
-    return endpoint, {k: v for k, v in payload.items() if v is not None}, normalised
+        fields = _file_fields(item.url, item.tags, "url")
+        normalised = FileItem(fields["file_url"], _names(fields["tags"]), item.key)
+        endpoint = UPLOAD_FILE
+    return endpoint, {k: v for k, v in fields.items() if v is not None}, normalised
 
 
 def _prepare(raw: object, index: int) -> Prepared[TrainingItem]:

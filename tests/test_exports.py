@@ -52,7 +52,7 @@ EXPORTED = [
     "Message",
     "NotFoundError",
     "NotSentError",
-    "OrganizationDetail",
+    "Organization",
     "OutboundCall",
     "Page",
     "PermissionDeniedError",

@@ -23,7 +23,7 @@ from yourgpt_async import (
     Member,
     MemberPage,
     NotFoundError,
-    OrganizationDetail,
+    Organization,
     PermissionDeniedError,
     RateLimit,
     RetryPolicy,
@@ -78,7 +78,7 @@ async def test_get_describes_the_tokens_organisation(
     """Its name, its creator (an owner, by name and email), its members and its projects."""
     ada = emulator.add_member("ada@example.com", name="Ada", role="viewer")
     detail = await yp.organization.get()
-    assert isinstance(detail, OrganizationDetail)
+    assert isinstance(detail, Organization)
     assert detail.name == "Emulated organisation"
     creator = emulator.members[0]
     assert (detail.created_by, detail.creator_email) == (creator.user_id, creator.email)

@@ -29,7 +29,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from . import types as models
-from .types import ExecutionLog, Member, Message, OrganizationDetail, Project, SessionMessage
+from .types import ExecutionLog, Member, Message, Organization, Project, SessionMessage
 from .types._common import Page, StrEnum
 
 __all__ = ["converter", "make_converter", "parse_datetime", "structure"]
@@ -40,7 +40,7 @@ T = TypeVar("T")
 _RENAMES: dict[type, dict[str, str]] = {
     SessionMessage: {"ai_log": "AILog"},
     Project: {"members": "ProjectMembers"},
-    OrganizationDetail: {"members": "OrganizationMembers", "projects": "OrganizationProjects"},
+    Organization: {"members": "OrganizationMembers", "projects": "OrganizationProjects"},
 }
 # Other spellings accepted for a field's wire name: (alternative, wire).
 _ALIASES: dict[type, tuple[tuple[str, str], ...]] = {
@@ -70,7 +70,7 @@ _LIFTED: dict[type, dict[str, tuple[str, ...]]] = {
         "email": ("Member", "email"),
         "profile_pic": ("Member", "profile_pic"),
     },
-    OrganizationDetail: {"creator_name": ("user", "name"), "creator_email": ("user", "email")},
+    Organization: {"creator_name": ("user", "name"), "creator_email": ("user", "email")},
 }
 
 

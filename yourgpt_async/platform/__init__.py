@@ -7,7 +7,7 @@ for annotations (``def sync(bot: ProjectView) -> ...``).
 from ._client import AsyncPlatformClient
 from ._contacts import Companies, ContactLists, Contacts, Tags
 from ._debugging import ExecutionLogs, Knowledgebase
-from ._organization import Organization
+from ._organization import OrganizationResource
 from ._playground import Playground
 from ._project import ProjectView
 from ._projects import Models, Projects
@@ -22,7 +22,7 @@ __all__ = [
     "ExecutionLogs",
     "Knowledgebase",
     "Models",
-    "Organization",
+    "OrganizationResource",
     "Playground",
     "ProjectView",
     "Projects",

@@ -21,7 +21,7 @@ from .._endpoints import Family
 from .._resource import makes_view
 from .._telemetry import RequestEvent, ResponseEvent, RetryEvent, ThrottleEvent
 from ..pacing._limiter import LimiterFactory
-from ._organization import Organization
+from ._organization import OrganizationResource
 from ._project import ProjectView
 from ._projects import Models, Projects
 
@@ -123,9 +123,9 @@ class AsyncPlatformClient(BaseClient):
         return Models(self)
 
     @property
-    def organization(self) -> Organization:
+    def organization(self) -> OrganizationResource:
         """The organisation itself, its members and invitations."""
-        return Organization(self)
+        return OrganizationResource(self)
 
     @makes_view
     def project(self, project_uid: str) -> ProjectView:

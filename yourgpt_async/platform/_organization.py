@@ -13,9 +13,9 @@ from .._exceptions import ConfigurationError
 from .._reconcile import FindBy
 from .._replies import listing, nothing, one
 from .._resource import Resource, calls
-from ..types import Invitation, Member, MemberPage, OrganizationDetail, Page, Priority
+from ..types import Invitation, Member, MemberPage, Organization, Page, Priority
 
-__all__ = ["Organization"]
+__all__ = ["OrganizationResource"]
 
 MAX_MEMBERS_PAGE: Final = 1000
 """The most members getOrganizationMembers gives in one page."""
@@ -38,7 +38,7 @@ def _same_invitation(invitation: Invitation, payload: Mapping[str, Any]) -> bool
 GET_ORGANIZATION_DETAIL: Final = declare(
     "getOrganizationDetail",
     safety=Safety.READ,
-    reply=one(OrganizationDetail),
+    reply=one(Organization),
     families=Family.PLATFORM,
     summary="Describe the token's organisation: its creator, members and projects.",
 )
@@ -101,7 +101,7 @@ def _member_id(value: object) -> int:
     return value
 
 
-class Organization(Resource):
+class OrganizationResource(Resource):
     """``yp.organization``: the organisation, its members and its invitations.
 
     The organisation is the token's own: no call names it. Changing members needs an
@@ -115,7 +115,7 @@ class Organization(Resource):
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
         priority: Priority | str | None = None,
-    ) -> OrganizationDetail:
+    ) -> Organization:
         """Describe the token's organisation: its name, creator, members and projects.
 
         Args:

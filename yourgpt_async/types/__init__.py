@@ -20,7 +20,7 @@ from ._conversations import (
     SessionState,
 )
 from ._debugging import ExecutionLog, KnowledgebaseHit
-from ._organization import Invitation, Member, MemberPage, OrganizationDetail
+from ._organization import Invitation, Member, MemberPage, Organization
 from ._playground import PlaygroundReply, PlaygroundSession
 from ._projects import Project, ProjectMember, SupportedModel
 from ._training import TrainingFile, TrainingText
@@ -41,7 +41,7 @@ __all__ = [
     "Member",
     "MemberPage",
     "Message",
-    "OrganizationDetail",
+    "Organization",
     "OutboundCall",
     "Page",
     "PlaygroundReply",

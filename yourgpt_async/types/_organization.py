@@ -11,7 +11,7 @@ import attrs
 from ._common import Page, raw_field
 from ._projects import Project
 
-__all__ = ["Invitation", "Member", "MemberPage", "OrganizationDetail"]
+__all__ = ["Invitation", "Member", "MemberPage", "Organization"]
 
 
 @attrs.frozen(kw_only=True)
@@ -69,7 +69,7 @@ class Invitation:
 
 
 @attrs.frozen(kw_only=True)
-class OrganizationDetail:
+class Organization:
     """The organisation a token belongs to, as ``yp.organization.get()`` describes it.
 
     Attributes:

@@ -11,9 +11,10 @@ import socket
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from yourgpt_async import AsyncClient, AsyncPlatformClient
-from yourgpt_async.testing import EmulatorThread
+from yourgpt_async.testing import Emulator, EmulatorThread, Token
 
 ClientFactory = Callable[..., AsyncClient]
 """The `make_client` fixture: keyword overrides in, a client bound to the emulator out."""
@@ -116,6 +117,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         """The virtual time, in seconds."""
         return self.now
+
+
+def token(emulator: Emulator, secret: str, **settings: Any) -> str:
+    """Give the emulator's organisation a token with these settings; its secret."""
+    emulator.tokens[secret] = Token(secret, **settings)
+    return secret
 
 
 def new_session(emulator: EmulatorThread) -> str:

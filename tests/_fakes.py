@@ -9,12 +9,14 @@ import json
 import selectors
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from yourgpt_async import AsyncClient, AsyncPlatformClient
 from yourgpt_async.testing import Emulator, EmulatorThread, Token
+
+T = TypeVar("T")
 
 ClientFactory = Callable[..., AsyncClient]
 """The `make_client` fixture: keyword overrides in, a client bound to the emulator out."""
@@ -117,6 +119,16 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         """The virtual time, in seconds."""
         return self.now
+
+
+def on_virtual_time(test: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
+    """Run ``test(loop)`` on a :class:`VirtualTimeLoop`, whose clock jumps to its next timer
+    when nothing is ready, and close the loop after."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(test(loop))
+    finally:
+        loop.close()
 
 
 def token(emulator: Emulator, secret: str, **settings: Any) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from yourgpt_async import AsyncClient, AsyncPlatformClient
+from yourgpt_async import AsyncClient, AsyncPlatformClient, RetryPolicy
 from yourgpt_async.testing import Emulator, EmulatorThread, Token
 
 T = TypeVar("T")
@@ -50,6 +50,12 @@ class FakeClock:
         if seconds > 0:
             self.now += seconds
         await asyncio.sleep(0)
+
+
+def policy(fake: FakeClock, **overrides: Any) -> RetryPolicy:
+    """A retry policy that waits on ``fake`` and without jitter, so its waits are exact;
+    keyword arguments override."""
+    return RetryPolicy(sleep=fake.sleep, clock=fake.clock, jitter=False, **overrides)
 
 
 _COUNT = struct.Struct("i")

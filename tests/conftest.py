@@ -29,6 +29,14 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
+async def emu(fake_clock: FakeClock) -> AsyncIterator[Emulator]:
+    """An emulator on the test's fake clock (files process on it), for tests whose client
+    talks to it directly rather than through ``make_platform``."""
+    async with Emulator(clock=fake_clock.clock) as emulator:
+        yield emulator
+
+
+@pytest.fixture
 async def make_client(emulator: Emulator, fake_clock: FakeClock) -> AsyncIterator[ClientFactory]:
     """Build clients bound to the emulator and the fake clock; keyword arguments override.
 

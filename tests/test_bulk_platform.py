@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, policy
 
 from yourgpt_async import (
     AsyncPlatformClient,
@@ -32,7 +32,6 @@ from yourgpt_async import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimit,
-    RetryPolicy,
     Sent,
     TextItem,
     TrainingFile,
@@ -43,17 +42,6 @@ from yourgpt_async.testing import Emulator, Fault, Token
 
 Outcome = Sent[Any, Any] | Failed[Any] | InDoubt[Any]
 PACKAGE = Path(__file__).resolve().parent.parent / "yourgpt_async"
-
-
-@pytest.fixture
-async def emu(fake_clock: FakeClock) -> AsyncIterator[Emulator]:
-    """An emulator on the test's fake clock."""
-    async with Emulator(clock=fake_clock.clock) as emulator:
-        yield emulator
-
-
-def policy(fake: FakeClock, **overrides: Any) -> RetryPolicy:
-    return RetryPolicy(sleep=fake.sleep, clock=fake.clock, jitter=False, **overrides)
 
 
 def client_of(emu: Emulator, fake: FakeClock, secret: str | None = None, **retry: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, policy
 from aiohttp import web
 
 from yourgpt_async import (
@@ -32,7 +32,6 @@ from yourgpt_async import (
     NotFoundError,
     PermissionDeniedError,
     RateLimit,
-    RetryPolicy,
     UnexpectedResponseError,
 )
 from yourgpt_async.platform import ProjectView
@@ -45,10 +44,6 @@ FILTER = {
     "operator": "and",
     "conditions": [{"model": "CONTACTS", "key": "tags", "operator": "eq", "value": "vip"}],
 }
-
-
-def policy(fake: FakeClock, **overrides: Any) -> RetryPolicy:
-    return RetryPolicy(sleep=fake.sleep, clock=fake.clock, jitter=False, **overrides)
 
 
 @pytest.fixture

@@ -13,7 +13,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from yourgpt_async import AsyncClient, AsyncPlatformClient, RetryPolicy
+from yourgpt_async import (
+    AsyncClient,
+    AsyncPlatformClient,
+    BulkRun,
+    Failed,
+    InDoubt,
+    RetryPolicy,
+    Sent,
+)
 from yourgpt_async.testing import Emulator, EmulatorThread, Token
 
 T = TypeVar("T")
@@ -141,6 +149,21 @@ def token(emulator: Emulator, secret: str, **settings: Any) -> str:
     """Give the emulator's organisation a token with these settings; its secret."""
     emulator.tokens[secret] = Token(secret, **settings)
     return secret
+
+
+def stored(emulator: Emulator, question: str) -> int:
+    """How many times the emulator stored a text or FAQ titled ``question``."""
+    return emulator.written("createProjectText", short_text=question)
+
+
+Outcome = Sent[Any, Any] | Failed[Any] | InDoubt[Any]
+"""What a bulk run yields for an item."""
+
+
+async def collect(run: BulkRun[Any, Any]) -> list[Outcome]:
+    """Every outcome of ``run``, in the order it yields them, inside ``async with run``."""
+    async with run:
+        return [outcome async for outcome in run]
 
 
 def new_session(emulator: EmulatorThread) -> str:

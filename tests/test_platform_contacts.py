@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
-from _fakes import FakeClock, policy
+from _fakes import FakeClock, PlatformFactory, policy
 from aiohttp import web
 
 from yourgpt_async import (
@@ -47,15 +47,10 @@ FILTER = {
 
 
 @pytest.fixture
-async def platform(emulator: Emulator, fake_clock: FakeClock) -> AsyncIterator[AsyncPlatformClient]:
-    """A client with the emulator's owner token, retrying on the fake clock."""
-    async with AsyncPlatformClient(
-        emulator.api_token,
-        base_url=emulator.base_url,
-        retry=policy(fake_clock),
-        rate_limit=RateLimit(enabled=False),
-    ) as client:
-        yield client
+def platform(make_platform: PlatformFactory, fake_clock: FakeClock) -> AsyncPlatformClient:
+    """A client with the emulator's owner token, retrying on the fake clock (without jitter)
+    and pacing nothing."""
+    return make_platform(retry=policy(fake_clock), rate_limit=RateLimit.unlimited())
 
 
 @pytest.fixture

@@ -9,11 +9,22 @@ import json
 import selectors
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from yourgpt_async import AsyncClient, AsyncPlatformClient
-from yourgpt_async.testing import EmulatorThread
+from yourgpt_async import (
+    AsyncClient,
+    AsyncPlatformClient,
+    BulkRun,
+    Failed,
+    InDoubt,
+    RetryPolicy,
+    Sent,
+)
+from yourgpt_async.testing import Emulator, EmulatorThread, Token
+
+T = TypeVar("T")
 
 ClientFactory = Callable[..., AsyncClient]
 """The `make_client` fixture: keyword overrides in, a client bound to the emulator out."""
@@ -47,6 +58,12 @@ class FakeClock:
         if seconds > 0:
             self.now += seconds
         await asyncio.sleep(0)
+
+
+def policy(fake: FakeClock, **overrides: Any) -> RetryPolicy:
+    """A retry policy that waits on ``fake`` and without jitter, so its waits are exact;
+    keyword arguments override."""
+    return RetryPolicy(sleep=fake.sleep, clock=fake.clock, jitter=False, **overrides)
 
 
 _COUNT = struct.Struct("i")
@@ -116,6 +133,37 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         """The virtual time, in seconds."""
         return self.now
+
+
+def on_virtual_time(test: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
+    """Run ``test(loop)`` on a :class:`VirtualTimeLoop`, whose clock jumps to its next timer
+    when nothing is ready, and close the loop after."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(test(loop))
+    finally:
+        loop.close()
+
+
+def token(emulator: Emulator, secret: str, **settings: Any) -> str:
+    """Give the emulator's organisation a token with these settings; its secret."""
+    emulator.tokens[secret] = Token(secret, **settings)
+    return secret
+
+
+def stored(emulator: Emulator, question: str) -> int:
+    """How many times the emulator stored a text or FAQ titled ``question``."""
+    return emulator.written("createProjectText", short_text=question)
+
+
+Outcome = Sent[Any, Any] | Failed[Any] | InDoubt[Any]
+"""What a bulk run yields for an item."""
+
+
+async def collect(run: BulkRun[Any, Any]) -> list[Outcome]:
+    """Every outcome of ``run``, in the order it yields them, inside ``async with run``."""
+    async with run:
+        return [outcome async for outcome in run]
 
 
 def new_session(emulator: EmulatorThread) -> str:

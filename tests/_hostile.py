@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +15,11 @@ import attrs
 
 KEY = "apk-HOSTILE-secret-key-0123456789"
 """The API key the tests send to hostile servers, and look for in everything that comes back."""
+TOKEN = "api-v1-HOSTILE-secret-token-0123456789"
+"""The organisation token the tests send to hostile servers, and look for in everything that
+comes back."""
+SAMPLES = Path(__file__).parent / "samples"
+"""The service's sample replies, one JSON file per endpoint."""
 
 
 @attrs.frozen
@@ -52,6 +58,11 @@ def http(
 def success(data: object, **extra: object) -> bytes:
     """An RXSUCCESS envelope with ``data``."""
     return http({"type": "RXSUCCESS", "message": "ok", "data": data, **extra})
+
+
+def sample(name: str) -> bytes:
+    """A sample reply, framed as HTTP."""
+    return http((SAMPLES / name).read_bytes())
 
 
 class HostileServer:

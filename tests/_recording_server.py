@@ -24,25 +24,32 @@ class Seen:
 
     path: str
     headers: dict[str, str]
+    content_type: str
     body: Any
 
 
 class RecordingServer:
     """Answers ``replies[endpoint]`` (a JSON envelope, with HTTP 200 unless ``statuses`` says
-    otherwise), or an empty RXSUCCESS envelope; every request is kept in :attr:`seen`."""
+    otherwise), or an empty RXSUCCESS envelope; every request is kept in :attr:`seen`.
+
+    A subclass that answers otherwise overrides :meth:`answer`.
+    """
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self.replies: dict[str, object] = {}
         self.statuses: dict[str, int] = {}
 
+    def answer(self, name: str) -> object:
+        """The JSON reply to a request to endpoint ``name``."""
+        return self.replies.get(name, {"type": "RXSUCCESS", "message": "ok"})
+
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         body = json.loads(raw) if raw else None
-        self.seen.append(Seen(request.path, dict(request.headers), body))
+        self.seen.append(Seen(request.path, dict(request.headers), request.content_type, body))
         name = request.match_info["name"]
-        reply = self.replies.get(name, {"type": "RXSUCCESS", "message": "ok"})
-        return web.json_response(reply, status=self.statuses.get(name, 200))
+        return web.json_response(self.answer(name), status=self.statuses.get(name, 200))
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from _fakes import ClientFactory, FakeClock, PlatformFactory
-from _hostile import HostileServer
+from _hostile import TOKEN, HostileServer
 from redis_fixtures import RedisServer, require_redis_server
 
 from yourgpt_async import AsyncClient, AsyncPlatformClient, RateLimit, RetryPolicy
@@ -26,6 +26,14 @@ async def emulator() -> AsyncIterator[Emulator]:
     """An emulator serving on a loopback port for the duration of one test."""
     async with Emulator() as emu:
         yield emu
+
+
+@pytest.fixture
+async def emu(fake_clock: FakeClock) -> AsyncIterator[Emulator]:
+    """An emulator on the test's fake clock (files process on it), for tests whose client
+    talks to it directly rather than through ``make_platform``."""
+    async with Emulator(clock=fake_clock.clock) as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -105,6 +113,23 @@ def server(hostile_server: HostileServer) -> HostileServer:
     hostile_server.release.set()
     hostile_server.requests.clear()
     return hostile_server
+
+
+@pytest.fixture
+async def wire(server: HostileServer) -> AsyncIterator[AsyncPlatformClient]:
+    """A platform client of the hostile server, sending nothing twice and pacing nothing.
+
+    Modules whose wire is another kind of client (the project key's, or one of a recording
+    server) define their own ``wire``, which takes the place of this one there.
+    """
+    client = AsyncPlatformClient(
+        TOKEN,
+        base_url=server.base_url,
+        retry=RetryPolicy(attempts=1),
+        rate_limit=RateLimit(enabled=False),
+    )
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

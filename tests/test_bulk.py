@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from _fakes import ClientFactory
+from _fakes import ClientFactory, collect
 
 from yourgpt_async import (
     AsyncClient,
     BadRequestError,
     BulkItem,
-    BulkRun,
     BulkSummary,
     ConfigurationError,
     DeliveryUnknownError,
@@ -26,16 +25,9 @@ from yourgpt_async import (
 )
 from yourgpt_async.testing import Emulator, EmulatorRateLimit, Fault
 
-Outcome = Sent | Failed | InDoubt
-
 
 async def session_uid(client: AsyncClient) -> str:
     return (await client.create_session()).session_uid
-
-
-async def collect(run: BulkRun) -> list[Outcome]:
-    async with run:
-        return [outcome async for outcome in run]
 
 
 def bulk_tasks() -> list[asyncio.Task[object]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, stored
 
 from yourgpt_async import (
     AsyncPlatformClient,
@@ -49,10 +49,6 @@ def write_faqs(path: Path, count: int, *, tags: str = "") -> Path:
         writer.writerow(["question", "answer", "tags"])
         writer.writerows([f"Question {n}?", f"Answer {n}.", tags] for n in range(count))
     return path
-
-
-def stored(emulator: Emulator, question: str) -> int:
-    return emulator.written("createProjectText", short_text=question)
 
 
 def import_faqs(emulator: EmulatorThread, source: Path, *argv: str) -> int:

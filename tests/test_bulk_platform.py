@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, collect, policy, stored
 
 from yourgpt_async import (
     AsyncPlatformClient,
     AuthenticationError,
     BadRequestError,
-    BulkRun,
     ConfigurationError,
     ContactTagsItem,
     DeliveryUnknownError,
@@ -32,7 +31,6 @@ from yourgpt_async import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimit,
-    RetryPolicy,
     Sent,
     TextItem,
     TrainingFile,
@@ -41,19 +39,7 @@ from yourgpt_async import (
 from yourgpt_async.platform import ProjectView
 from yourgpt_async.testing import Emulator, Fault, Token
 
-Outcome = Sent[Any, Any] | Failed[Any] | InDoubt[Any]
 PACKAGE = Path(__file__).resolve().parent.parent / "yourgpt_async"
-
-
-@pytest.fixture
-async def emu(fake_clock: FakeClock) -> AsyncIterator[Emulator]:
-    """An emulator on the test's fake clock."""
-    async with Emulator(clock=fake_clock.clock) as emulator:
-        yield emulator
-
-
-def policy(fake: FakeClock, **overrides: Any) -> RetryPolicy:
-    return RetryPolicy(sleep=fake.sleep, clock=fake.clock, jitter=False, **overrides)
 
 
 def client_of(emu: Emulator, fake: FakeClock, secret: str | None = None, **retry: Any) -> Any:
@@ -73,17 +59,8 @@ async def bot(emu: Emulator, fake_clock: FakeClock) -> AsyncIterator[ProjectView
         yield yp.project(emu.project_uid)
 
 
-async def collect(run: BulkRun[Any, Any]) -> list[Outcome]:
-    async with run:
-        return [outcome async for outcome in run]
-
-
 def faqs(count: int, start: int = 0) -> list[FaqItem]:
     return [FaqItem(f"Question {n}?", f"Answer {n}.", key=f"faq-{n}") for n in range(start, count)]
-
-
-def stored(emu: Emulator, question: str) -> int:
-    return emu.written("createProjectText", short_text=question)
 
 
 def journal_records(path: Path) -> list[dict[str, Any]]:

@@ -9,11 +9,10 @@ outcome depends on how busy the machine is."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from _fakes import FakeClock, VirtualTimeLoop
+from _fakes import FakeClock, VirtualTimeLoop, on_virtual_time
 
 from yourgpt_async import (
     AsyncClient,
@@ -30,15 +29,6 @@ from yourgpt_async._endpoints import Endpoint
 from yourgpt_async._project_api import GET_SESSIONS, SEND_MESSAGE
 from yourgpt_async._retry import Budget
 from yourgpt_async.testing import Emulator, Fault
-
-
-def on_virtual_time(scenario: Callable[[VirtualTimeLoop], Awaitable[Any]]) -> Any:
-    """Run ``scenario`` on a loop whose clock jumps to the next timer when nothing is ready."""
-    loop = VirtualTimeLoop()
-    try:
-        return loop.run_until_complete(scenario(loop))
-    finally:
-        loop.close()
 
 
 async def concurrent_sends(

@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from _fakes import collect
 from aiohttp import web
 
 from yourgpt_async import (
     AsyncClient,
     BulkItem,
-    BulkRun,
     ConfigurationError,
     DeliveryUnknownError,
     Failed,
@@ -29,13 +29,6 @@ from yourgpt_async import (
     Sent,
 )
 from yourgpt_async.testing import Emulator, EmulatorThread, Fault
-
-Outcome = Sent | Failed | InDoubt
-
-
-async def collect(run: BulkRun) -> list[Outcome]:
-    async with run:
-        return [outcome async for outcome in run]
 
 
 def records(journal: Path) -> list[dict[str, object]]:

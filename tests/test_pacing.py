@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from _fakes import FakeClock, VirtualTimeLoop
+from _fakes import FakeClock, VirtualTimeLoop, on_virtual_time
 from _pacing_sim import InstantLoop, local_limiter, run_virtual
 from aiohttp import web
 from multidict import CIMultiDict
@@ -30,8 +30,6 @@ from yourgpt_async.pacing._limiter import Limiter, NoTurnInTime
 from yourgpt_async.pacing._local import LocalLimiter
 from yourgpt_async.pacing._rules import ASSUMED_BURST, MARGIN, SENT_KEPT
 from yourgpt_async.testing import Emulator, Fault
-
-T = TypeVar("T")
 
 
 def limiter(fake: FakeClock, **options: object) -> LocalLimiter:
@@ -451,15 +449,6 @@ async def dribbling_server() -> AsyncIterator[str]:
         yield f"http://{host}:{port}/chatbot/v1"
     finally:
         await runner.cleanup()
-
-
-def on_virtual_time(test: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
-    """Run ``test(loop)`` on a loop whose clock jumps to its next timer."""
-    loop = VirtualTimeLoop()
-    try:
-        return loop.run_until_complete(test(loop))
-    finally:
-        loop.close()
 
 
 def test_the_deadline_bounds_an_attempt_that_never_ends() -> None:

@@ -1,7 +1,7 @@
 """The Platform API's contacts, contact lists, companies and tags: each method against the
 emulator over loopback HTTP (filters, pages, links, errors, permissions, read-back, deletes
 retried), arguments checked before any I/O, and the exact wire format and every reply shape
-against a small server written here."""
+against a recording server."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
-from _fakes import FakeClock
-from aiohttp import web
+from _fakes import FakeClock, PlatformFactory, policy
+from _recording_server import TOKEN, RecordingServer, platform_client
 
 from yourgpt_async import (
     AsyncPlatformClient,
@@ -32,14 +32,12 @@ from yourgpt_async import (
     NotFoundError,
     PermissionDeniedError,
     RateLimit,
-    RetryPolicy,
     UnexpectedResponseError,
 )
 from yourgpt_async.platform import ProjectView
 from yourgpt_async.platform._contact_filter import contact_filter
 from yourgpt_async.testing import Emulator, Fault, Token
 
-TOKEN = "api-v1-wire-secret-token-0123456789"
 SAMPLES = Path(__file__).parent / "samples"
 FILTER = {
     "operator": "and",
@@ -47,20 +45,11 @@ FILTER = {
 }
 
 
-def policy(fake: FakeClock, **overrides: Any) -> RetryPolicy:
-    return RetryPolicy(sleep=fake.sleep, clock=fake.clock, jitter=False, **overrides)
-
-
 @pytest.fixture
-async def platform(emulator: Emulator, fake_clock: FakeClock) -> AsyncIterator[AsyncPlatformClient]:
-    """A client with the emulator's owner token, retrying on the fake clock."""
-    async with AsyncPlatformClient(
-        emulator.api_token,
-        base_url=emulator.base_url,
-        retry=policy(fake_clock),
-        rate_limit=RateLimit(enabled=False),
-    ) as client:
-        yield client
+def platform(make_platform: PlatformFactory, fake_clock: FakeClock) -> AsyncPlatformClient:
+    """A client with the emulator's owner token, retrying on the fake clock (without jitter)
+    and pacing nothing."""
+    return make_platform(retry=policy(fake_clock), rate_limit=RateLimit.unlimited())
 
 
 @pytest.fixture
@@ -687,62 +676,24 @@ def test_the_emulator_refuses_bad_seeds(emulator: Emulator) -> None:
         emulator.add_company("x", project_uid="nope")
 
 
-# -- the wire, against a server written here --------------------------------------------------
+# -- the wire, against a recording server -----------------------------------------------------
 
 
-@attrs.frozen
-class Seen:
-    """One request the server received."""
+class Wire(RecordingServer):
+    """A recording server whose replies are the envelope's fields beside type and message (by
+    default, empty data of the endpoint's shape)."""
 
-    path: str
-    headers: dict[str, str]
-    content_type: str
-    body: Any
-
-
-class Wire:
-    """A small server answering each endpoint with the reply set for it (by default, empty
-    data of the endpoint's shape), recording what it receives."""
-
-    def __init__(self) -> None:
-        self.seen: list[Seen] = []
-        self.replies: dict[str, object] = {}
-
-    async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        self.seen.append(
-            Seen(request.path, dict(request.headers), request.content_type, json.loads(raw))
-        )
-        endpoint = request.match_info["endpoint"]
-        reply = self.replies.get(endpoint, {"data": [] if endpoint.startswith("getAll") else {}})
-        envelope = (
-            {"type": "RXSUCCESS", "message": "ok", **reply} if isinstance(reply, dict) else reply
-        )
-        return web.json_response(envelope)
+    def answer(self, name: str) -> object:
+        reply = self.replies.get(name, {"data": [] if name.startswith("getAll") else {}})
+        return {"type": "RXSUCCESS", "message": "ok", **reply} if isinstance(reply, dict) else reply
 
 
 @pytest.fixture
 async def wire(fake_clock: FakeClock) -> AsyncIterator[tuple[Wire, ProjectView]]:
     """The server and a project view of a client whose base URL is it."""
     server = Wire()
-    app = web.Application()
-    app.router.add_post("/chatbot/v1/{endpoint}", server.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    client = AsyncPlatformClient(
-        TOKEN,
-        base_url=f"http://{host}:{port}/chatbot/v1",
-        retry=policy(fake_clock),
-        rate_limit=RateLimit(enabled=False),
-    )
-    try:
+    async with platform_client(server, retry=policy(fake_clock)) as client:
         yield server, client.project("p-1")
-    finally:
-        await client.aclose()
-        await runner.cleanup()
 
 
 WIRE_CALLS: list[Any] = [

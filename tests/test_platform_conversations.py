@@ -5,14 +5,12 @@ request and decode each reply shape the pages show."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from _fakes import FakeClock, PlatformFactory
-from _hostile import HostileServer, http
+from _fakes import FakeClock, PlatformFactory, token
+from _hostile import TOKEN, HostileServer, http, sample
 
 from yourgpt_async import (
     AsyncClient,
@@ -26,41 +24,14 @@ from yourgpt_async import (
     Message,
     NotFoundError,
     PermissionDeniedError,
-    RateLimit,
     RetryPolicy,
     SendBy,
     Session,
     SessionState,
 )
-from yourgpt_async.testing import Emulator, Fault, Token
+from yourgpt_async.testing import Emulator, Fault
 
-SAMPLES = Path(__file__).parent / "samples"
-TOKEN = "api-v1-HOSTILE-secret-token-0123456789"
 PROJECT = "a1b2c3d4-e5f6-7890-abcd-ef1234567890"
-
-
-def sample(name: str) -> bytes:
-    """A sample reply, framed as HTTP."""
-    return http((SAMPLES / name).read_bytes())
-
-
-@pytest.fixture
-async def wire(server: HostileServer) -> AsyncIterator[AsyncPlatformClient]:
-    """A platform client of the hostile server, sending nothing twice and pacing nothing."""
-    client = AsyncPlatformClient(
-        TOKEN,
-        base_url=server.base_url,
-        retry=RetryPolicy(attempts=1),
-        rate_limit=RateLimit(enabled=False),
-    )
-    yield client
-    await client.aclose()
-
-
-def token(emulator: Emulator, secret: str, **settings: Any) -> str:
-    """Give the emulator's organisation a token with these settings; its secret."""
-    emulator.tokens[secret] = Token(secret, **settings)
-    return secret
 
 
 def other_project(emulator: Emulator) -> str:

@@ -5,13 +5,11 @@ show. Also the token's own failures (revoked, expired, inactive), which any endp
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from _fakes import FakeClock, PlatformFactory
-from _hostile import HostileServer, http, leaks
+from _fakes import FakeClock, PlatformFactory, token
+from _hostile import SAMPLES, TOKEN, HostileServer, http, leaks, sample
 
 from yourgpt_async import (
     AsyncPlatformClient,
@@ -25,21 +23,11 @@ from yourgpt_async import (
     NotFoundError,
     Organization,
     PermissionDeniedError,
-    RateLimit,
     RetryPolicy,
     UnexpectedResponseError,
 )
 from yourgpt_async._converter import make_converter
-from yourgpt_async.testing import Emulator, Fault, Token
-
-SAMPLES = Path(__file__).parent / "samples"
-TOKEN = "api-v1-HOSTILE-secret-token-0123456789"
-"""The token the tests send to hostile servers, and look for in everything that comes back."""
-
-
-def sample(name: str) -> bytes:
-    """A sample reply, framed as HTTP."""
-    return http((SAMPLES / name).read_bytes())
+from yourgpt_async.testing import Emulator, Fault
 
 
 def envelope(data: object = None, **extra: object) -> bytes:
@@ -48,25 +36,6 @@ def envelope(data: object = None, **extra: object) -> bytes:
     if data is not None:
         body["data"] = data
     return http(body)
-
-
-@pytest.fixture
-async def wire(server: HostileServer) -> AsyncIterator[AsyncPlatformClient]:
-    """A platform client of the hostile server, sending nothing twice and pacing nothing."""
-    client = AsyncPlatformClient(
-        TOKEN,
-        base_url=server.base_url,
-        retry=RetryPolicy(attempts=1),
-        rate_limit=RateLimit(enabled=False),
-    )
-    yield client
-    await client.aclose()
-
-
-def token(emulator: Emulator, secret: str, **settings: Any) -> str:
-    """Give the emulator's organisation a token with these settings; its secret."""
-    emulator.tokens[secret] = Token(secret, **settings)
-    return secret
 
 
 # -- the organisation ----------------------------------------------------------------------

@@ -5,11 +5,10 @@ lost reply), and the exact wire format against a small server of the test's own.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, PlatformFactory
 from _recording_server import TOKEN, RecordingServer, platform_client
 
 from yourgpt_async import (
@@ -32,15 +31,10 @@ QUERY = "What is your return policy?"
 
 
 @pytest.fixture
-async def yp(emulator: Emulator, fake_clock: FakeClock) -> AsyncIterator[AsyncPlatformClient]:
-    """A platform client with the emulator's owner token, retrying on the fake clock."""
-    async with AsyncPlatformClient(
-        emulator.api_token,
-        base_url=emulator.base_url,
-        retry=RetryPolicy(sleep=fake_clock.sleep, clock=fake_clock.clock),
-        rate_limit=RateLimit.unlimited(),
-    ) as client:
-        yield client
+def yp(make_platform: PlatformFactory) -> AsyncPlatformClient:
+    """A platform client with the emulator's owner token, retrying on the fake clock and
+    pacing nothing."""
+    return make_platform(rate_limit=RateLimit.unlimited())
 
 
 @pytest.fixture

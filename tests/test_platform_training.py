@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _fakes import FakeClock
+from _fakes import FakeClock, policy
 from _recording_server import TOKEN, RecordingServer, platform_client
 
 from yourgpt_async import (
@@ -23,7 +23,6 @@ from yourgpt_async import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimit,
-    RetryPolicy,
     TrainingFile,
     TrainingText,
 )
@@ -35,17 +34,6 @@ from yourgpt_async.testing import Emulator, Fault, Token
 QUESTION = "Do you ship to Norway?"
 ANSWER = "Yes, in 3-5 days."
 FILE_URL = "https://example.com/docs/handbook.pdf"
-
-
-@pytest.fixture
-async def emu(fake_clock: FakeClock) -> AsyncIterator[Emulator]:
-    """An emulator on the test's fake clock (files process on it)."""
-    async with Emulator(clock=fake_clock.clock) as emulator:
-        yield emulator
-
-
-def policy(fake: FakeClock, **overrides: Any) -> RetryPolicy:
-    return RetryPolicy(sleep=fake.sleep, clock=fake.clock, jitter=False, **overrides)
 
 
 @pytest.fixture

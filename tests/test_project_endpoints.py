@@ -5,12 +5,11 @@ the public pages show."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from _fakes import ClientFactory
-from _hostile import KEY, HostileServer, http
+from _hostile import KEY, SAMPLES, HostileServer, sample
 
 from yourgpt_async import (
     AsyncClient,
@@ -24,13 +23,6 @@ from yourgpt_async import (
     RetryPolicy,
 )
 from yourgpt_async.testing import Emulator, Fault
-
-SAMPLES = Path(__file__).parent / "samples"
-
-
-def sample(name: str) -> bytes:
-    """A sample reply, framed as HTTP."""
-    return http((SAMPLES / name).read_bytes())
 
 
 @pytest.fixture

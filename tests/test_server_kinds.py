@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _fakes import FakeClock, VirtualTimeLoop
+from _fakes import FakeClock, VirtualTimeLoop, on_virtual_time
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -162,13 +162,9 @@ KINDS: list[dict[str, Any]] = [
 def test_every_send_lands_once_whatever_the_server(kind: dict[str, Any], told: bool) -> None:
     """80 sends at once against 40/s, on a virtual clock: all delivered, each once; told the
     limit, or paced by headers, with at most one pause."""
-    loop = VirtualTimeLoop()
-    try:
-        paused = loop.run_until_complete(
-            _send_many(loop, EmulatorRateLimit(40, 8, **kind), told=told)
-        )
-    finally:
-        loop.close()
+    paused = on_virtual_time(
+        lambda loop: _send_many(loop, EmulatorRateLimit(40, 8, **kind), told=told)
+    )
     if told or "headers" in kind:
         assert paused <= 1.0
 
@@ -243,21 +239,17 @@ def test_a_fit_resting_on_a_few_requests_may_miss_by_more() -> None:
 def _rate_after(per_second: int, burst: int) -> tuple[float, float]:
     """Two seconds' worth of sends at once: the rate the client ended at, and its
     pauses."""
-    loop = VirtualTimeLoop()
     rates: list[float] = []
-    try:
-        paused = loop.run_until_complete(
-            _send_many(
-                loop,
-                EmulatorRateLimit(per_second, burst),
-                told=False,
-                count=per_second * 2,
-                rates=rates,
-                latency=0.01,
-            )
+    paused = on_virtual_time(
+        lambda loop: _send_many(
+            loop,
+            EmulatorRateLimit(per_second, burst),
+            told=False,
+            count=per_second * 2,
+            rates=rates,
+            latency=0.01,
         )
-    finally:
-        loop.close()
+    )
     return rates[0], paused
 
 
@@ -320,11 +312,7 @@ def test_a_gateway_that_is_not_ours_is_paced_by_its_headers() -> None:
                 elapsed = loop.time() - started
             return elapsed, client.limiter.throttled, seen  # type: ignore[attr-defined]
 
-    loop = VirtualTimeLoop()
-    try:
-        elapsed, throttled, seen = loop.run_until_complete(send(loop))
-    finally:
-        loop.close()
+    elapsed, throttled, seen = on_virtual_time(send)
     assert sorted(seen) == sorted(f"m{n}" for n in range(45))
     assert set(seen.values()) == {1}
     assert throttled <= 1
@@ -354,11 +342,7 @@ def test_a_gateway_that_is_not_ours_is_paced_by_its_headers() -> None:
 def test_no_call_outlives_its_deadline_and_nothing_lands_twice(scenario: dict[str, Any]) -> None:
     """For random kinds of server and limits, on a virtual clock: every call ends by its
     deadline (give or take a scheduling tick), and no message is delivered twice."""
-    loop = VirtualTimeLoop()
-    try:
-        loop.run_until_complete(_one_run(loop, **scenario))
-    finally:
-        loop.close()
+    on_virtual_time(lambda loop: _one_run(loop, **scenario))
 
 
 async def _one_run(
